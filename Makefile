@@ -1,0 +1,37 @@
+# The README's commands. `make run` and `make test` work on a fresh clone: both create
+# .venv and install every distribution editable first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DISTS := core server plugins/subprocess plugins/http plugins/llm_openai plugins/auth0
+PYPROJECTS := pyproject.toml $(foreach d,$(DISTS),$(d)/pyproject.toml)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) $(PYPROJECTS)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	$(PY) -m pip install --quiet $(foreach d,$(DISTS),-e $(d)) --group dev
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/runwire serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) .runwire .pytest_cache

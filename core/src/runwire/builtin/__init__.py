@@ -1,0 +1,1 @@
+"""Plugins shipped with core, registered through the same plugin manager as third-party ones."""

@@ -1,0 +1,164 @@
+"""Built-in node types: ``trigger-node``, ``if-else-node`` and ``output-node``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runwire.hookspecs import hookimpl
+from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
+from runwire.template import to_text
+from runwire.workflow import InputField, PreparedNode
+
+
+class TriggerData(NodeData):
+    """A trigger declares the run's input fields."""
+
+    input_fields: list[InputField] = Field(default_factory=list)
+
+
+class TriggerNode(NodeType):
+    """Starts a run; its result is the run input (after input fields are applied)."""
+
+    type = "trigger-node"
+    title = "Trigger"
+    description = "Starts the workflow; declares input fields available as {{ input.<id> }}."
+    data_model = TriggerData
+
+    async def run(self, data: TriggerData, ctx: NodeContext) -> NodeOutput:
+        """Return the run input as ``content`` (JSON text) and ``input``."""
+        return NodeOutput({"content": to_text(ctx.input), "input": ctx.input})
+
+
+Operator = Literal["==", "!=", ">", "<", ">=", "<="]
+
+
+class Condition(BaseModel):
+    """``left operator right``; both sides are templates."""
+
+    model_config = ConfigDict(extra="allow")
+
+    left: Any = ""
+    right: Any = ""
+    operator: Operator = "=="
+
+
+class IfElseData(NodeData):
+    """An if-else node compares two values and follows one branch."""
+
+    condition: Condition
+    true_node: str | None = None
+    false_node: str | None = None
+
+
+TRUE_HANDLE = "condition-true"
+FALSE_HANDLE = "condition-false"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def compare(left: Any, operator: str, right: Any) -> bool:
+    """Compare numerically when both sides are numbers (or numeric text), else as text."""
+    ln, rn = _number(left), _number(right)
+    a: Any
+    b: Any
+    if ln is not None and rn is not None:
+        a, b = ln, rn
+    else:
+        a, b = to_text(left), to_text(right)
+    if operator == "==":
+        return a == b
+    if operator == "!=":
+        return a != b
+    if operator == ">":
+        return a > b
+    if operator == "<":
+        return a < b
+    if operator == ">=":
+        return a >= b
+    return a <= b
+
+
+class IfElseNode(NodeType):
+    """Follows ``true_node`` (or the ``condition-true`` edges) when the condition holds."""
+
+    type = "if-else-node"
+    title = "If / Else"
+    description = "Compares condition.left and condition.right (==, !=, >, <, >=, <=)."
+    data_model = IfElseData
+
+    @staticmethod
+    def branch(node: PreparedNode, data: IfElseData, outcome: bool) -> list[str]:
+        """The successor ids of the ``outcome`` branch."""
+        explicit = data.true_node if outcome else data.false_node
+        targets = node.successor_ids(TRUE_HANDLE if outcome else FALSE_HANDLE)
+        if explicit and explicit not in targets:
+            targets.append(explicit)
+        return targets
+
+    def check(self, node: PreparedNode) -> list[str]:
+        """An if-else needs a true and a false branch, both among its successors."""
+        problems = []
+        successors = set(node.successor_ids())
+        for outcome, label in ((True, "true"), (False, "false")):
+            targets = self.branch(node, node.data, outcome)
+            if not targets:
+                problems.append(f"if-else has no {label} branch")
+            problems.extend(
+                f"{label} branch {t} is not connected to this node" for t in targets if t not in successors
+            )
+        return problems
+
+    async def run(self, data: IfElseData, ctx: NodeContext) -> NodeOutput:
+        """Evaluate the condition and follow the matching branch."""
+        left = ctx.render(data.condition.left)
+        right = ctx.render(data.condition.right)
+        outcome = compare(left, data.condition.operator, right)
+        follow = self.branch(ctx.node, data, outcome)
+        return NodeOutput({"content": "true" if outcome else "false", "condition": outcome}, follow=follow)
+
+
+class OutputData(NodeData):
+    """An output node returns ``output`` (templated) or, without it, its upstream result."""
+
+    output: Any = Field(default=None, description="What the workflow returns; {{ }} templates allowed.")
+
+
+class OutputNode(NodeType):
+    """Marks the workflow's result."""
+
+    type = "output-node"
+    title = "Output"
+    description = "The workflow's result: data.output rendered, or the upstream node's result."
+    data_model = OutputData
+
+    async def run(self, data: OutputData, ctx: NodeContext) -> NodeOutput:
+        """Render ``output``; without one, pass the first upstream result through."""
+        if data.output is None:
+            upstream = ctx.upstream_results()
+            return NodeOutput(dict(upstream[0]) if upstream else {"content": ""})
+        value = ctx.render(data.output)
+        result: dict[str, Any] = {"content": to_text(value)}
+        if not isinstance(value, str):
+            result["json"] = value
+        return NodeOutput(result)
+
+
+@hookimpl
+def register_node_types() -> list[type[NodeType]]:
+    """Core's node types."""
+    return [TriggerNode, IfElseNode, OutputNode]

@@ -1,0 +1,214 @@
+"""Executes a prepared workflow: graph walk from ``start_node``, branching, concurrency.
+
+Independent branches run as concurrent asyncio tasks; a chain runs inline in one task (no
+task per node). A node that fails (after its retries) fails the run: running branches are
+cancelled and recorded, and nothing else starts. Progress goes to a :class:`RunObserver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from runwire.errors import InputInvalid, NodeFailed, TemplateError
+from runwire.inputs import apply_input_fields
+from runwire.nodes import NodeContext, NodeOutput
+from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
+from runwire.template import TemplateRenderer
+from runwire.workflow import PreparedNode, PreparedWorkflow
+
+MAX_RETRY_DELAY = 30.0
+
+
+class RunObserver:
+    """Receives a run's progress. Every method is a no-op; override what you need.
+
+    Methods are awaited inline by the engine, so keep them quick (queue slow work).
+    """
+
+    async def run_started(self, run: RunRecord) -> None:
+        """The run began executing (status ``in progress``)."""
+
+    async def node_started(self, run: RunRecord, node_id: str) -> None:
+        """A node began executing (its record is ``in progress``)."""
+
+    async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
+        """A node reached ``succeed``, ``failed`` or ``skipped``."""
+
+    async def run_finished(self, run: RunRecord) -> None:
+        """The run is terminal and every node record is final."""
+
+
+_NO_OBSERVER = RunObserver()
+
+
+class Engine:
+    """Runs prepared workflows. Stateless between runs; one instance may run many at once."""
+
+    def __init__(self, renderer: TemplateRenderer | None = None) -> None:
+        self.renderer = renderer or TemplateRenderer()
+
+    async def execute(
+        self,
+        workflow: PreparedWorkflow,
+        raw_input: Any,
+        run_id: str | None = None,
+        observer: RunObserver | None = None,
+    ) -> RunRecord:
+        """Execute ``workflow`` with ``raw_input`` and return the terminal run record.
+
+        Input fields of the trigger are applied first; invalid input fails the run at the
+        start node with a message naming each field.
+        """
+        run = _Run(self, workflow, run_id or str(uuid.uuid4()), observer or _NO_OBSERVER)
+        return await run.go(raw_input)
+
+
+class _Run:
+    __slots__ = (
+        "active", "done", "engine", "failed_node", "input", "observer", "record", "remaining",
+        "results", "tasks", "workflow", "outstanding",
+    )  # fmt: skip
+
+    def __init__(self, engine: Engine, workflow: PreparedWorkflow, run_id: str, observer: RunObserver) -> None:
+        self.engine = engine
+        self.workflow = workflow
+        self.observer = observer
+        self.record = RunRecord(id=run_id, status=IN_PROGRESS)
+        self.results: dict[str, dict[str, Any]] = {}
+        self.remaining = {nid: len(n.predecessors) for nid, n in workflow.nodes.items()}
+        self.active: set[str] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.failed_node: str | None = None
+        self.outstanding = 0
+        self.input: Any = None
+        self.done: asyncio.Future[None] | None = None
+
+    async def go(self, raw_input: Any) -> RunRecord:
+        await self.observer.run_started(self.record)
+        start = self.workflow.start_node
+        try:
+            self.input = apply_input_fields(self.workflow.input_fields, raw_input)
+        except InputInvalid as exc:
+            node = NodeRecord(id=start, status=FAILED, error=str(exc))
+            self.record.nodes[start] = node
+            self.failed_node = start
+            await self.observer.node_finished(self.record, node)
+            return await self._finish()
+        self.done = asyncio.get_running_loop().create_future()
+        self.outstanding = 1
+        await self._drive(start)
+        if self.outstanding > 0:
+            await self.done
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        return await self._finish()
+
+    async def _finish(self) -> RunRecord:
+        rec = self.record
+        rec.status = FAILED if self.failed_node is not None else SUCCEED
+        if self.failed_node is not None:
+            failed = rec.nodes.get(self.failed_node)
+            rec.error = f"node {self.failed_node} failed: {failed.error if failed else 'unknown error'}"
+        await self.observer.run_finished(rec)
+        return rec
+
+    async def _drive(self, node_id: str | None) -> None:
+        """Run a chain inline; spawn a task for each extra branch that becomes ready."""
+        try:
+            while node_id is not None and self.failed_node is None:
+                ready = await self._run_node(self.workflow.nodes[node_id])
+                if ready is None:
+                    self._fail(node_id)
+                    break
+                for other in ready[1:]:
+                    self._spawn(other)
+                node_id = ready[0] if ready else None
+        finally:
+            self.outstanding -= 1
+            if self.outstanding == 0 and self.done is not None and not self.done.done():
+                self.done.set_result(None)
+
+    def _spawn(self, node_id: str) -> None:
+        self.outstanding += 1
+        task = asyncio.get_running_loop().create_task(self._drive(node_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _fail(self, node_id: str) -> None:
+        if self.failed_node is None:
+            self.failed_node = node_id
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+
+    async def _run_node(self, node: PreparedNode) -> list[str] | None:
+        """Run one node (with timeout and retries); return successors now ready, or None on failure."""
+        record = NodeRecord(id=node.id, status=IN_PROGRESS)
+        self.record.nodes[node.id] = record
+        await self.observer.node_started(self.record, node.id)
+        data = node.data
+        retries: int = getattr(data, "retries", 0)
+        timeout: float | None = getattr(data, "timeout", None)
+        ctx = NodeContext(self.record.id, node, self.input, self.results, self.engine.renderer)
+        output: NodeOutput | None = None
+        try:
+            for attempt in range(retries + 1):
+                record.attempts = attempt + 1
+                try:
+                    if timeout is None:
+                        output = await node.impl.run(data, ctx)
+                    else:
+                        async with asyncio.timeout(timeout):
+                            output = await node.impl.run(data, ctx)
+                    break
+                except (NodeFailed, TemplateError) as exc:
+                    record.error = str(exc)
+                except TimeoutError:
+                    record.error = f"timed out after {timeout:g} s"
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a plugin bug must fail the node, not the process
+                    record.error = f"{type(exc).__name__}: {exc}"
+                if attempt < retries:
+                    await asyncio.sleep(min(getattr(data, "retry_delay", 0.5) * 2**attempt, MAX_RETRY_DELAY))
+        except asyncio.CancelledError:
+            record.status = FAILED
+            record.error = f"cancelled because node {self.failed_node} failed"
+            await self.observer.node_finished(self.record, record)
+            raise
+        if output is None:
+            record.status = FAILED
+            await self.observer.node_finished(self.record, record)
+            return None
+        record.status = SUCCEED
+        record.error = None
+        record.result = output.result
+        record.cost = output.cost
+        self.record.total_cost += output.cost
+        self.results[node.id] = output.result
+        await self.observer.node_finished(self.record, record)
+        return await self._advance(node, output.follow)
+
+    async def _advance(self, node: PreparedNode, follow: Any) -> list[str]:
+        """Resolve ``node``'s successors; mark unreachable ones skipped; return the ready ones."""
+        ready: list[str] = []
+        stack: list[tuple[str, bool]] = [(t, follow is None or t in follow) for t, _ in node.successors]
+        while stack:
+            target, taken = stack.pop()
+            if taken:
+                self.active.add(target)
+            self.remaining[target] -= 1
+            if self.remaining[target] > 0:
+                continue
+            if target in self.active:
+                ready.append(target)
+                continue
+            skipped = NodeRecord(id=target, status=SKIPPED)
+            self.record.nodes[target] = skipped
+            await self.observer.node_finished(self.record, skipped)
+            stack.extend((t, False) for t, _ in self.workflow.nodes[target].successors)
+        ready.reverse()
+        return ready

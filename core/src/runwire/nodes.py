@@ -1,0 +1,133 @@
+"""The node-type contract: what a plugin implements to add a kind of workflow node."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from runwire.workflow import PreparedNode
+
+
+class NodeData(BaseModel):
+    """Fields every node's ``data`` may carry; a node type's own model subclasses this.
+
+    Unknown fields are kept (the editor stores its own), so a workflow round-trips unchanged.
+    ``timeout`` (seconds) and ``retries`` are runwire's per-node execution settings.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    id: str | None = None
+    name: str | None = None
+    label: str | None = None
+    version: str | None = None
+    next_nodes: list[str] = Field(default_factory=list)
+    timeout: float | None = Field(default=None, gt=0, description="Seconds before the node is failed.")
+    retries: int = Field(default=0, ge=0, le=10, description="Extra attempts after a failure.")
+    retry_delay: float = Field(default=0.5, ge=0, le=300, description="Seconds between attempts.")
+
+
+@dataclass(slots=True)
+class NodeOutput:
+    """What a node's ``run`` returns.
+
+    :param result: the node's result object, shown under ``data.<node-id>.result``; by the
+        reference's convention it has a string ``content``.
+    :param cost: money (USD) this node spent, summed into ``metrics.total_cost``.
+    :param follow: the successor node ids to continue with; ``None`` follows every outgoing
+        edge. Successors not followed (and what only they lead to) are ``skipped``.
+    """
+
+    result: dict[str, Any] = field(default_factory=dict)
+    cost: float = 0.0
+    follow: Collection[str] | None = None
+
+
+class NodeContext:
+    """What a running node may see: the run's input, upstream results and the renderer."""
+
+    __slots__ = ("_renderer", "input", "node", "results", "run_id")
+
+    def __init__(
+        self,
+        run_id: str,
+        node: PreparedNode,
+        input: Any,
+        results: Mapping[str, dict[str, Any]],
+        renderer: Any,
+    ) -> None:
+        self.run_id = run_id
+        self.node = node
+        self.input = input
+        self.results = results
+        self._renderer = renderer
+
+    def render(self, value: Any) -> Any:
+        """Render every ``{{ }}`` template inside ``value`` (str, list or dict, recursively).
+
+        A string that is exactly one ``{{ expr }}`` keeps the expression's native type.
+        Raises :class:`runwire.errors.TemplateError` on a bad or refused template.
+        """
+        return self._renderer.render_value(value, self.variables())
+
+    def variables(self) -> dict[str, Any]:
+        """The template variables of this run: ``input`` and every finished node's result."""
+        return {"input": self.input, "_nodes": {k: {"result": v} for k, v in self.results.items()}}
+
+    def upstream_results(self) -> list[dict[str, Any]]:
+        """Results of this node's finished predecessors, in edge order."""
+        return [self.results[p] for p in self.node.predecessors if p in self.results]
+
+
+class NodeType(ABC):
+    """Base class of every node implementation.
+
+    Subclasses set ``type`` (the workflow's ``nodes[].type``), for ``basic-node`` also
+    ``name`` (the ``data.name`` they handle), and ``data_model`` (a :class:`NodeData`
+    subclass validating ``data``; its JSON schema is what ``get_nodes`` shows). One instance
+    is created per plugin manager, so ``run`` must not keep per-run state on ``self``.
+    """
+
+    type: ClassVar[str]
+    name: ClassVar[str | None] = None
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    data_model: ClassVar[type[NodeData]] = NodeData
+
+    def check(self, node: PreparedNode) -> list[str]:
+        """Return structural problems of ``node`` beyond its data model (default: none).
+
+        Called by workflow validation with the node's successors already resolved.
+        """
+        return []
+
+    @abstractmethod
+    async def run(self, data: Any, ctx: NodeContext) -> NodeOutput:
+        """Execute the node once and return its output.
+
+        :param data: the node's ``data`` validated by ``data_model`` (templates unrendered:
+            call ``ctx.render`` on the fields that take them).
+        :param ctx: the run's input, upstream results and the template renderer.
+        :raises runwire.errors.NodeFailed: with a message for the node's record.
+        """
+
+    @classmethod
+    def key(cls) -> tuple[str, str | None]:
+        """The registry key: ``(type, name)``."""
+        return (cls.type, cls.name)
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        """Describe this node type for editors (``get_nodes``)."""
+        return {
+            "type": cls.type,
+            "name": cls.name,
+            "title": cls.title or cls.name or cls.type,
+            "description": cls.description,
+            "schema": cls.data_model.model_json_schema(),
+        }

@@ -1,0 +1,58 @@
+"""Run and node records: what a run produced, in the ScriptRun ``workflow_result`` shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+IN_QUEUE = "in queue"
+IN_PROGRESS = "in progress"
+SUCCEED = "succeed"
+FAILED = "failed"
+SKIPPED = "skipped"
+NOT_FOUND = "not found"
+TERMINAL = frozenset({SUCCEED, FAILED})
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    """One node's outcome: ``status`` is ``in progress``, ``succeed``, ``failed`` or ``skipped``."""
+
+    id: str
+    status: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    cost: float = 0.0
+    attempts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The reference's per-node object: ``{"id", "status", "result"}`` (+ ``error``)."""
+        out: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.result is not None:
+            out["result"] = self.result
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """A run's outcome: status, node records keyed by node id, total cost, and run error."""
+
+    id: str
+    status: str
+    nodes: dict[str, NodeRecord] = field(default_factory=dict)
+    total_cost: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The reference's ``workflow_result`` ``data`` object."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "data": {k: v.to_json() for k, v in self.nodes.items()},
+            "metrics": {"total_cost": round(self.total_cost, 10)},
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        return out

@@ -1,0 +1,1 @@
+"""runwire plugin auth0 (not implemented yet)."""

@@ -1,0 +1,1 @@
+"""runwire plugin http (not implemented yet)."""

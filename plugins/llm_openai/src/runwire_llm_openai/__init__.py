@@ -1,0 +1,1 @@
+"""runwire plugin llm-openai (not implemented yet)."""

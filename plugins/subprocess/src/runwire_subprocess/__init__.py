@@ -1,0 +1,1 @@
+"""runwire plugin subprocess (not implemented yet)."""

@@ -1,0 +1,1 @@
+"""runwire server: the HTTP front doors, the queue workers, the run store and the CLI."""
