@@ -67,11 +67,23 @@ class Engine:
 
 class _Run:
     __slots__ = (
-        "active", "done", "engine", "failed_node", "input", "observer", "record", "remaining",
-        "results", "tasks", "workflow", "outstanding",
+        "active",
+        "done",
+        "engine",
+        "failed_node",
+        "input",
+        "observer",
+        "outstanding",
+        "record",
+        "remaining",
+        "results",
+        "tasks",
+        "workflow",
     )  # fmt: skip
 
-    def __init__(self, engine: Engine, workflow: PreparedWorkflow, run_id: str, observer: RunObserver) -> None:
+    def __init__(
+        self, engine: Engine, workflow: PreparedWorkflow, run_id: str, observer: RunObserver
+    ) -> None:
         self.engine = engine
         self.workflow = workflow
         self.observer = observer

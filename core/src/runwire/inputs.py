@@ -44,7 +44,8 @@ def _coerce_number(field: InputField, value: Any) -> int | float:
         else:
             if number != number or number in (float("inf"), float("-inf")):
                 raise InputInvalid([f"input field {field.id!r} must be a finite number"])
-            return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+            integral = number.is_integer() and "." not in value and "e" not in value.lower()
+            return int(number) if integral else number
     raise InputInvalid([f"input field {field.id!r} must be a number, got {value!r:.60}"])
 
 
@@ -81,7 +82,9 @@ def apply_input_fields(fields: list[InputField], raw: Any) -> Any:
             elif field.type == "select" and field.options:
                 allowed = [o.value for o in field.options]
                 if value not in allowed:
-                    raise InputInvalid([f"input field {field.id!r} must be one of {allowed!r}, got {value!r:.60}"])
+                    raise InputInvalid(
+                        [f"input field {field.id!r} must be one of {allowed!r}, got {value!r:.60}"]
+                    )
         except InputInvalid as exc:
             problems.extend(exc.problems)
             continue

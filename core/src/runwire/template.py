@@ -60,6 +60,8 @@ class _Sandbox(SandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping) and attribute in obj:
             return obj[attribute]
+        if attribute.startswith("__") and hasattr(obj, attribute):
+            raise TemplateRefused(f"access to attribute {attribute!r} is not allowed")
         if isinstance(obj, str) and attribute in ("format", "format_map"):
             raise TemplateRefused(f"calling method {attribute!r} is not allowed in templates")
         return super().getattr(obj, attribute)
@@ -78,17 +80,17 @@ class _Sandbox(SandboxedEnvironment):
             return operator.pow(left, right)
         if op == "*":
             for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
-                    if len(seq) * n > MAX_OUTPUT_CHARS:
-                        raise TemplateRefused("repetition result too large")
+                sized = isinstance(seq, (str, list, tuple)) and isinstance(n, int)
+                if sized and len(seq) * n > MAX_OUTPUT_CHARS:
+                    raise TemplateRefused("repetition result too large")
             return operator.mul(left, right)
         return super().call_binop(context, op, left, right)
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         name = getattr(__obj, "__name__", "")
-        if getattr(__obj, "__self__", None) is not None and not isinstance(__obj.__self__, type):
-            if name not in _SAFE_STR_METHODS:
-                raise TemplateRefused(f"calling method {name!r} is not allowed in templates")
+        bound_to = getattr(__obj, "__self__", None)
+        if bound_to is not None and not isinstance(bound_to, type) and name not in _SAFE_STR_METHODS:
+            raise TemplateRefused(f"calling method {name!r} is not allowed in templates")
         return super().call(__context, __obj, *args, **kwargs)
 
 
@@ -102,8 +104,16 @@ def _bounded_replace(s: Any, old: str, new: str, count: int | None = None) -> st
     return text.replace(old, new, -1 if count is None else count)
 
 
+def _finalize(value: Any) -> Any:
+    """Refuse to output functions (``{{ input.get }}``): a template yields values only."""
+    if callable(value) and not isinstance(value, _Empty):
+        raise TemplateRefused("expression evaluates to a function, not a value")
+    return value
+
+
 def _make_env() -> _Sandbox:
     env = _Sandbox(
+        finalize=_finalize,
         undefined=_Empty,
         autoescape=False,
         block_start_string="\x00{%",
@@ -192,7 +202,7 @@ def render_string(template: str, variables: Mapping[str, Any]) -> Any:
     single, compiled = _compile(template)
     try:
         if single:
-            value = compiled(**variables)
+            value = _finalize(compiled(**variables))
             if isinstance(value, _Empty):
                 return ""
             if isinstance(value, str) and len(value) > MAX_OUTPUT_CHARS:

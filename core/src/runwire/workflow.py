@@ -54,7 +54,7 @@ class Edge(_Open):
     id: str = ""
     source: str
     target: str
-    sourceHandle: str | None = None  # noqa: N815 - the reference's field name
+    sourceHandle: str | None = None
 
 
 class WorkflowData(_Open):

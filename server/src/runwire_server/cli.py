@@ -61,7 +61,12 @@ def main() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--input", "input_json", default="{}", help="Run input as JSON (or plain text).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the run record as JSON.")
-def run(file: Path, input_json: str, as_json: bool) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show node-by-node progress on stderr (default: when stderr is a terminal and not --json).",
+)
+def run(file: Path, input_json: str, as_json: bool, progress: bool | None) -> None:
     """Run the workflow in FILE in-process and print its run record."""
     from runwire.inputs import input_from_text
 
@@ -73,7 +78,9 @@ def run(file: Path, input_json: str, as_json: bool) -> None:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
     console = Console(stderr=True)
-    observer = ConsoleProgress(console) if not as_json and console.is_terminal else None
+    if progress is None:
+        progress = not as_json and console.is_terminal
+    observer = ConsoleProgress(console) if progress else None
     record = asyncio.run(Engine().execute(prepared, input_from_text(input_json), observer=observer))
     click.echo(json.dumps(record.to_json(), indent=None if as_json else 2, ensure_ascii=False))
     sys.exit(0 if record.status == "succeed" else 1)

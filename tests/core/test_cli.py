@@ -1,0 +1,63 @@
+"""The ``runwire run`` and ``runwire check`` commands, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).parents[2]
+RUNWIRE = str(Path(sys.executable).parent / "runwire")
+HELLO = str(REPO / "examples" / "hello.json")
+
+
+def runwire(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RUNWIRE, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_run_prints_the_run_record_as_json() -> None:
+    out = runwire("run", HELLO, "--input", '{"name": "Ada", "age": 36}', "--json")
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert set(record) == {"id", "status", "data", "metrics"}
+    assert record["status"] == "succeed"
+    assert record["data"]["adult"]["result"]["content"] == "Welcome, Ada!"
+    assert record["data"]["minor"]["status"] == "skipped"
+    assert record["metrics"] == {"total_cost": 0.0}
+
+
+def test_run_shows_progress_and_fails_with_exit_1() -> None:
+    out = runwire("run", HELLO, "--input", '{"age": "seven"}', "--progress")
+    assert out.returncode == 1
+    assert "trigger failed" in out.stderr
+    assert "'name' is required" in out.stderr
+    assert json.loads(out.stdout)["status"] == "failed"
+
+
+def test_run_accepts_a_whole_workflow_record(tmp_path: Path) -> None:
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"id": 1, "project": 2, "title": "t", "data": json.loads(Path(HELLO).read_text())}))
+    out = runwire("run", str(record), "--input", '{"name": "Bo", "age": 3}', "--json")
+    assert json.loads(out.stdout)["data"]["minor"]["result"]["content"] == "Sorry Bo, adults only."
+
+
+def test_check_reports_problems_and_exit_code(tmp_path: Path) -> None:
+    assert runwire("check", HELLO).returncode == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"nodes": [{"id": "a", "type": "nope", "data": {}}], "start_node": "zz"}))
+    out = runwire("check", str(bad))
+    assert out.returncode == 1
+    assert "workflow: start_node zz is not a node of this workflow" in out.stdout
+    assert "node a: unknown node type 'nope'" in out.stdout
+
+
+def test_run_refuses_an_invalid_workflow_and_bad_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"nodes": [], "start_node": null}')
+    out = runwire("run", str(bad))
+    assert out.returncode == 2 and "start_node is missing" in out.stderr
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\xff\xfe not json")
+    out = runwire("check", str(garbage))
+    assert out.returncode != 0 and "Traceback" not in out.stderr

@@ -1,0 +1,124 @@
+"""The plugin manager: built-ins, fake plugins, duplicates, broken and blocked entry points."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import runwire
+from runwire.errors import PluginConflict
+from runwire.nodes import NodeContext, NodeOutput, NodeType
+from runwire.plugins import Plugins, get_plugin_manager
+
+
+def test_builtins_are_registered_through_the_manager() -> None:
+    plugins = Plugins(get_plugin_manager(load_entry_points=False))
+    assert plugins.node_type("trigger-node", None) is not None
+    assert plugins.node_type("if-else-node", "If") is not None
+    assert plugins.node_type("output-node", None) is not None
+    assert {"none", "api-key"} <= set(plugins.auth_providers.items)
+    names = {info.name for info in plugins.describe()}
+    assert "runwire.builtin.nodes" in names
+
+
+class Hello(NodeType):
+    type = "basic-node"
+    name = "Hello"
+
+    async def run(self, data: object, ctx: NodeContext) -> NodeOutput:
+        return NodeOutput({"content": "hello"})
+
+
+class HelloPlugin:
+    @runwire.hookimpl
+    def register_node_types(self) -> list[type[NodeType]]:
+        return [Hello]
+
+
+def test_a_fake_plugin_registers_through_the_real_manager() -> None:
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(HelloPlugin(), name="hello-plugin")
+    try:
+        plugins = Plugins(pm)
+        assert isinstance(plugins.node_type("basic-node", "Hello"), Hello)
+        assert plugins.node_type("basic-node", "Other") is None
+        info = next(i for i in plugins.describe() if i.name == "hello-plugin")
+        assert info.node_types == ["basic-node:Hello"]
+    finally:
+        pm.unregister(name="hello-plugin")
+    assert Plugins(pm).node_type("basic-node", "Hello") is None
+
+
+def test_two_plugins_claiming_one_node_type_is_a_clear_error() -> None:
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(HelloPlugin(), name="first-hello")
+    pm.register(HelloPlugin(), name="second-hello")
+    with pytest.raises(PluginConflict) as info:
+        Plugins(pm)
+    message = str(info.value)
+    assert "'basic-node' named 'Hello'" in message
+    assert "first-hello" in message and "second-hello" in message
+
+
+def _fake_distribution(root: Path, dist: str, entry: str, module: str, source: str) -> None:
+    info = root / f"{dist}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[runwire]\n{entry} = {module}\n")
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+GOOD_PLUGIN = """
+    import runwire
+    from runwire.nodes import NodeOutput, NodeType
+
+    class Shout(NodeType):
+        type = "shout-node"
+
+        async def run(self, data, ctx):
+            return NodeOutput({"content": "HEY"})
+
+    @runwire.hookimpl
+    def register_node_types():
+        return [Shout]
+"""
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    _fake_distribution(tmp_path, "broken-dist", "broken", "rw_broken_plugin", "raise ImportError('missing libfoo')\n")
+    _fake_distribution(tmp_path, "shout-dist", "shout", "rw_shout_plugin", GOOD_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_broken_entry_point_is_reported_and_others_still_load(plugin_dir: Path) -> None:
+    plugins = Plugins.load(blocked=[])
+    errors = [e for e in plugins.load_errors if e.name == "broken"]
+    assert len(errors) == 1
+    assert errors[0].distribution == "broken-dist"
+    assert "ImportError: missing libfoo" in str(errors[0])
+    assert plugins.node_type("shout-node", None) is not None
+    info = next(i for i in plugins.describe() if i.name == "shout")
+    assert info.distribution == "shout-dist" and info.node_types == ["shout-node"]
+
+
+def test_blocked_plugins_from_the_environment(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNWIRE_BLOCKED_PLUGINS", "shout, broken")
+    plugins = Plugins.load()
+    assert plugins.node_type("shout-node", None) is None
+    assert plugins.load_errors == []
+
+
+def test_cli_lists_plugins_and_load_failures(plugin_dir: Path) -> None:
+    runwire_cli = Path(sys.executable).parent / "runwire"
+    env = {"PYTHONPATH": str(plugin_dir), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([str(runwire_cli), "plugins"], capture_output=True, text=True, env=env, check=True)
+    assert "shout  (shout-dist)" in out.stdout
+    assert "node types: shout-node" in out.stdout
+    assert "node types: trigger-node, if-else-node, output-node" in out.stdout
+    assert "FAILED  plugin 'broken' from distribution 'broken-dist' failed to load" in out.stdout

@@ -1,0 +1,64 @@
+"""Workflow models: the reference example round-trips unchanged; files load in both shapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from runwire.workflow import dump_workflow_data, load_workflow_file, parse_workflow_data
+
+REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "reference_example.json").read_text())
+
+
+def test_reference_example_round_trips_unchanged() -> None:
+    data = REFERENCE["data"]
+    assert dump_workflow_data(parse_workflow_data(data)) == data
+
+
+def test_visual_and_unknown_fields_are_kept() -> None:
+    data = {
+        "nodes": [
+            {
+                "id": "n", "type": "trigger-node", "position": {"x": 1.5, "y": 2}, "measured": {"width": 10},
+                "selected": True, "dragging": False, "data": {"input_fields": [], "custom": {"deep": [1]}},
+            }
+        ],
+        "edges": [{"id": "e", "source": "n", "target": "n", "style": {"stroke": "#fff"}, "zIndex": 3}],
+        "viewport": {"x": 0, "y": 0, "zoom": 0.75},
+        "start_node": "n",
+        "something_new": {"from": "a newer editor"},
+    }  # fmt: skip
+    assert dump_workflow_data(parse_workflow_data(data)) == data
+
+
+def test_load_file_accepts_data_or_whole_record(tmp_path: Path) -> None:
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(REFERENCE))
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(REFERENCE["data"]))
+    assert load_workflow_file(record) == load_workflow_file(data)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[" * 10000 + "]" * 10000, "nested too deeply"),
+        ('{"nodes": "nope"}', "not a workflow"),
+    ],
+)
+def test_load_file_errors_are_readable(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_workflow_file(path)
+
+
+def test_nodes_need_id_and_type() -> None:
+    with pytest.raises(ValidationError):
+        parse_workflow_data({"nodes": [{"id": "", "type": "trigger-node"}]})
+    with pytest.raises(ValidationError):
+        parse_workflow_data({"nodes": [{"id": "a"}]})
