@@ -5,12 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 import runwire
-from runwire.errors import PluginConflict
+from runwire.auth import AuthProvider, AuthServices, Principal
+from runwire.binders import BinderConfig, InputBinder, RequestParts
+from runwire.errors import AuthRefused, PluginConflict
+from runwire.formatters import OutputFormatter
 from runwire.nodes import NodeContext, NodeOutput, NodeType
 from runwire.plugins import Plugins, get_plugin_manager
 
@@ -122,3 +126,89 @@ def test_cli_lists_plugins_and_load_failures(plugin_dir: Path) -> None:
     assert "node types: shout-node" in out.stdout
     assert "node types: trigger-node, if-else-node, output-node" in out.stdout
     assert "FAILED  plugin 'broken' from distribution 'broken-dist' failed to load" in out.stdout
+
+
+class ReversedText(OutputFormatter):
+    format = "reversed-text"
+
+    def format_bytes(self, data: bytes) -> str:
+        return data.decode()[::-1]
+
+
+class HeaderBinder(InputBinder):
+    kind = "header-test"
+
+    def bind(self, request: RequestParts) -> str:
+        return request.headers.get("x-test", "")
+
+
+class TokenAuth(AuthProvider):
+    name = "token-test"
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
+        if "x-token" not in headers:
+            return None
+        if headers["x-token"] != "good":
+            raise AuthRefused("bad token")
+        return Principal(subject="t", provider=self.name, projects=frozenset({7}))
+
+
+class EverythingPlugin:
+    @runwire.hookimpl
+    def register_output_formatters(self) -> list[type[OutputFormatter]]:
+        return [ReversedText]
+
+    @runwire.hookimpl
+    def register_input_binders(self) -> list[type[InputBinder]]:
+        return [HeaderBinder]
+
+    @runwire.hookimpl
+    def register_auth_providers(self) -> list[type[AuthProvider]]:
+        return [TokenAuth]
+
+
+async def test_every_family_registers_through_the_manager_and_works() -> None:
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(EverythingPlugin(), name="everything")
+    try:
+        plugins = Plugins(pm)
+        formatter = plugins.formatters.get("reversed-text")
+        binder = plugins.binders.get("header-test")
+        auth = plugins.auth_providers.get("token-test")
+        assert formatter is not None and binder is not None and auth is not None
+        assert formatter().format_bytes(b"abc") == "cba"
+        bound = binder(BinderConfig(env_var_name="X")).bind(RequestParts(headers={"x-test": "v"}))
+        assert bound == "v"
+        provider = auth(AuthServices())
+        assert await provider.authenticate({}) is None
+        principal = await provider.authenticate({"x-token": "good"})
+        assert principal is not None and principal.may_access(7) and not principal.may_access(8)
+        with pytest.raises(AuthRefused):
+            await provider.authenticate({"x-token": "forged"})
+        info = next(i for i in plugins.describe() if i.name == "everything")
+        assert (info.formatters, info.binders, info.auth_providers) == (
+            ["reversed-text"], ["header-test"], ["token-test"],
+        )  # fmt: skip
+    finally:
+        pm.unregister(name="everything")
+
+
+def test_duplicates_are_refused_in_every_family() -> None:
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(EverythingPlugin(), name="everything-1")
+    pm.register(EverythingPlugin(), name="everything-2")
+    with pytest.raises(PluginConflict, match="everything-1"):
+        Plugins(pm)
+
+
+async def test_builtin_api_key_provider() -> None:
+    plugins = Plugins(get_plugin_manager(load_entry_points=False))
+    provider_cls = plugins.auth_providers.get("api-key")
+    assert provider_cls is not None
+    provider = provider_cls(AuthServices(settings={"RUNWIRE_API_KEYS": "k1, k2"}))
+    assert await provider.authenticate({}) is None
+    principal = await provider.authenticate({"x-api-key": "k2"})
+    assert principal is not None and principal.projects is None and principal.input_mode == "flat"
+    for bad in ("k3", "", "k1 ", "\udcff"):
+        with pytest.raises(AuthRefused):
+            await provider.authenticate({"x-api-key": bad})
