@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    from runwire.plugins import Plugins
     from runwire.workflow import PreparedNode
 
 
@@ -98,6 +99,9 @@ class NodeType(ABC):
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
     data_model: ClassVar[type[NodeData]] = NodeData
+    #: The registries this instance was loaded into (set by :class:`runwire.plugins.Plugins`),
+    #: so a node can use other plugins' formatters or binders; ``None`` outside a registry.
+    plugins: Plugins | None = None
 
     def check(self, node: PreparedNode) -> list[str]:
         """Return structural problems of ``node`` beyond its data model (default: none).

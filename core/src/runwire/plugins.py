@@ -161,6 +161,8 @@ class Plugins:
         self._collect(pm.hook.register_input_binders, lambda c, o: self.binders.add(c.kind, c, o))
         self._collect(pm.hook.register_output_formatters, lambda c, o: self.formatters.add(c.format, c, o))
         self._collect(pm.hook.register_auth_providers, lambda c, o: self.auth_providers.add(c.name, c, o))
+        for _, node_type in self.node_types:
+            node_type.plugins = self
 
     @classmethod
     def load(cls, blocked: Iterable[str] | None = None) -> Plugins:

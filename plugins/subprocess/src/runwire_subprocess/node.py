@@ -1,0 +1,108 @@
+"""The "Run Script" node: run a program from an argument list and return what it produced."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from runwire.errors import ConfigInvalid, NodeFailed
+from runwire.nodes import NodeContext, NodeOutput, NodeType
+from runwire.outputs import build_formatter, collect_attachments, read_results
+from runwire.template import to_text
+from runwire.workflow import PreparedNode
+from runwire_subprocess.argv import build_item, unbound_names
+from runwire_subprocess.data import RunScriptData
+from runwire_subprocess.process import Completed, run_program
+from runwire_subprocess.rundir import make_rundir, remove_rundir
+
+RUNDIR = "RUNDIR"
+STDERR_TAIL = 2000
+
+
+class RunScriptNode(NodeType):
+    """``basic-node`` named "Run Script"."""
+
+    type = "basic-node"
+    name = "Run Script"
+    title = "Run Script"
+    description = (
+        "Runs a program from an argument list (never a shell) in a fresh run directory; returns "
+        "content (stdout), return_code, stderr, and formatted results and attachments."
+    )
+    data_model = RunScriptData
+
+    def check(self, node: PreparedNode) -> list[str]:
+        """Every ``$NAME`` must be declared; the results format must be installed."""
+        data: RunScriptData = node.data
+        problems = []
+        names = {*data.variables, RUNDIR}
+        for name in unbound_names(data.command, names):
+            problems.append(f"data.command: ${name} is not bound by any variable (declared: {sorted(names)})")
+        if data.results is not None and self.plugins is not None:
+            try:
+                build_formatter(data.results, self.plugins.formatters)
+            except ConfigInvalid as exc:
+                problems.append(f"data.results: {exc}")
+        return problems
+
+    async def run(self, data: RunScriptData, ctx: NodeContext) -> NodeOutput:
+        """Build argv and environment, run the program, collect its results."""
+        formatter = None
+        if data.results is not None:
+            if self.plugins is None:
+                raise NodeFailed("output formatting needs the node to be loaded through a plugin registry")
+            try:
+                formatter = build_formatter(data.results, self.plugins.formatters)
+            except ConfigInvalid as exc:
+                raise NodeFailed(str(exc)) from None
+        values = {name: to_text(ctx.render(value)) for name, value in data.variables.items()}
+        rundir = make_rundir(data.rundir_parent, data.rundir_base) if data.use_rundir else None
+        try:
+            if rundir is not None:
+                values[RUNDIR] = str(rundir)
+            argv = [build_item(item, values, ctx.render) for item in data.command]
+            env = self._environment(data, ctx, values)
+            stdin = to_text(ctx.render(data.stdin)).encode() if data.stdin is not None else None
+            done = await run_program(argv, cwd=rundir, env=env, stdin=stdin, max_output=data.max_output_bytes)
+            return NodeOutput(self._result(data, done, rundir, formatter))
+        finally:
+            if rundir is not None and not data.keep_rundir:
+                remove_rundir(rundir)
+
+    @staticmethod
+    def _environment(data: RunScriptData, ctx: NodeContext, values: dict[str, str]) -> dict[str, str]:
+        env = {k: os.environ[k] for k in data.env_allowlist if k in os.environ}
+        env.update(values)
+        env.update({k: to_text(ctx.render(v)) for k, v in data.env.items()})
+        return env
+
+    @staticmethod
+    def _result(data: RunScriptData, done: Completed, rundir: Path | None, formatter: Any) -> dict[str, Any]:
+        stderr = done.stderr.text()
+        if done.return_code != 0 and data.check_exit:
+            tail = stderr[-STDERR_TAIL:].strip()
+            how = (
+                f"was killed by signal {-done.return_code}"
+                if done.return_code < 0
+                else f"exited with code {done.return_code}"
+            )
+            raise NodeFailed(f"command {how}" + (f": {tail}" if tail else ""))
+        result: dict[str, Any] = {
+            "content": done.stdout.text(),
+            "return_code": done.return_code,
+            "stderr": stderr,
+        }
+        if done.stdout.dropped or done.stderr.dropped:
+            result["truncated"] = {"stdout": done.stdout.dropped, "stderr": done.stderr.dropped}
+        if done.return_code == 0:
+            base = rundir if rundir is not None else Path.cwd()
+            if formatter is not None and data.results is not None:
+                result["results"] = read_results(
+                    data.results, formatter, base, done.stdout.data, done.stderr.data
+                )
+            if data.attachments:
+                result["attachments"] = collect_attachments(
+                    base, data.attachments, data.attachments_max_bytes
+                )
+        return result
