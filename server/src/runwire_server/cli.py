@@ -1,4 +1,4 @@
-"""The ``runwire`` command line: run and check workflows locally, list plugins, serve."""
+"""The ``runwire`` command line: serve the API, run workers, run and check workflows, keys."""
 
 from __future__ import annotations
 
@@ -122,16 +122,129 @@ def plugins(as_json: bool) -> None:
         click.echo(f"FAILED  {error}")
 
 
+def _settings(**overrides: Any) -> Any:
+    """Settings from the environment, with the CLI flags that were given on top."""
+    from pydantic import ValidationError
+
+    from runwire_server.settings import Settings
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from None
+
+
+def _configure_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _services(settings: Any) -> Any:
+    from runwire.errors import ConfigInvalid
+    from runwire_server.services import build_services
+
+    try:
+        return build_services(settings, _load_plugins())
+    except ConfigInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+_store_options = [
+    click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="RUNWIRE_DATA_DIR"),
+    click.option("--database-url", help="RUNWIRE_DATABASE_URL (default: SQLite in the data dir)"),
+]
+
+
+def _with(options: list[Any]) -> Any:
+    def wrap(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return wrap
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Serve the HTTP API (placeholder until the server lands: only /healthz)."""
+@_with(_store_options)
+@click.option("--broker-url", help="RUNWIRE_BROKER_URL (redis://...); default: embedded worker threads")
+@click.option("--auth-providers", help="RUNWIRE_AUTH_PROVIDERS, e.g. api-key,auth0 or none")
+@click.option("--worker-threads", type=int, help="RUNWIRE_WORKER_THREADS (embedded mode)")
+def serve(host: str, port: int, **overrides: Any) -> None:
+    """Serve the HTTP API; without a broker URL, also execute runs in this process."""
     import uvicorn
-    from litestar import Litestar, get
 
-    @get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    from runwire_server.api.app import create_app
 
-    uvicorn.run(Litestar([healthz]), host=host, port=port, log_level="info")
+    _configure_logging()
+    settings = _settings(**overrides)
+    app = create_app(settings, services=_services(settings))
+    mode = (
+        "distributed (runwire worker processes execute runs)" if settings.broker_url else "embedded workers"
+    )
+    click.echo(
+        f"runwire serve: http://{host}:{port} — {mode}, store {settings.store_url.split('://')[0]}", err=True
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, loop="auto", http="auto",
+                lifespan="on", timeout_graceful_shutdown=10)  # fmt: skip
+
+
+@main.command()
+@_with(_store_options)
+@click.option("--broker-url", help="RUNWIRE_BROKER_URL (required: redis://...)")
+@click.option("--threads", "worker_threads", type=int, help="RUNWIRE_WORKER_THREADS")
+def worker(**overrides: Any) -> None:
+    """Execute runs from the broker until SIGTERM/SIGINT (distributed mode)."""
+    import signal
+    import threading
+
+    from runwire_server.testing import WORKER_READY_LINE
+
+    _configure_logging()
+    settings = _settings(**overrides)
+    if not settings.broker_url:
+        raise click.ClickException(
+            "runwire worker needs RUNWIRE_BROKER_URL (or --broker-url), e.g. redis://..."
+        )
+    services = _services(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    services.start_worker()
+    click.echo(
+        f"{WORKER_READY_LINE}: {settings.worker_threads} threads, pid {__import__('os').getpid()}", err=True
+    )
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        click.echo("runwire worker: stopping (unfinished messages go back to the queue)", err=True)
+        services.close()
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys (stored hashed, scoped to projects)."""
+
+
+@keys.command("create")
+@click.option("--project", "projects", type=click.IntRange(0, 2**31 - 1), multiple=True, required=True,
+              help="Project the key may access (repeat for several).")  # fmt: skip
+@click.option("--name", default="", help="A label to recognise the key by.")
+@_with(_store_options)
+def keys_create(projects: tuple[int, ...], name: str, **overrides: Any) -> None:
+    """Create an API key for PROJECT(s) and print it once (only its hash is stored)."""
+    from runwire_server.store import Store
+
+    settings = _settings(**overrides)
+    store = Store(settings.store_url)
+    store.create_schema()
+    key = store.create_api_key(projects, name)
+    store.dispose()
+    click.echo(key)
+    click.echo(
+        f"key for project(s) {', '.join(map(str, projects))} created; it is shown only this once", err=True
+    )

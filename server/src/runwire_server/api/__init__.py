@@ -1,0 +1,1 @@
+"""The HTTP API: Litestar app factory, route handlers, auth, error mapping."""

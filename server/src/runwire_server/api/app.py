@@ -1,0 +1,84 @@
+"""The Litestar app factory: routes, dependencies, error mapping, start-up and shutdown.
+
+Adding a front door (another module's controllers or routers) is one line in
+:func:`route_handlers`. Its handlers may declare ``services: Services`` and
+``principal: Principal`` parameters (see :mod:`runwire_server.api.deps`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler
+
+from runwire_server.api import health
+from runwire_server.api.deps import DEPENDENCIES
+from runwire_server.api.errors import EXCEPTION_HANDLERS
+from runwire_server.api.runs import RunController
+from runwire_server.api.workflows import WorkflowController
+from runwire_server.services import Services, build_services
+from runwire_server.settings import Settings
+
+log = logging.getLogger("runwire.server")
+
+
+def route_handlers() -> list[ControllerRouterHandler]:
+    """Every route of the server. A front door appends its controllers/routers here."""
+    return [*health.ROUTES, WorkflowController, RunController]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+) -> Litestar:
+    """Build the API for ``settings`` (from the environment by default).
+
+    Services (plugins, store, broker, auth) are built here, so configuration errors surface
+    before the server listens. Embedded worker threads start with the app and stop with it.
+    """
+    settings = settings or Settings()
+    services = services or build_services(settings)
+
+    async def start(app: Litestar) -> None:
+        if services.embedded:
+            services.start_worker()
+            recovered = services.recover_unfinished_runs()
+            if recovered:
+                log.warning("re-enqueued %d run(s) left unfinished by a previous server", recovered)
+
+    async def stop(app: Litestar) -> None:
+        services.close()
+
+    from runwire_server import __version__
+
+    return Litestar(
+        route_handlers=[*route_handlers(), *extra_route_handlers],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"services": services}),
+        on_startup=[start],
+        on_shutdown=[stop],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="runwire", version=__version__, path="/schema"),
+        debug=False,
+        on_app_init=[_quiet],
+    )
+
+
+def _quiet(config: AppConfig) -> AppConfig:
+    # no per-request logging middleware: access logs belong to the ASGI server (off by default)
+    config.logging_config = None
+    return config
+
+
+def app_factory() -> Any:
+    """Entry for ASGI servers: ``uvicorn --factory runwire_server.api.app:app_factory``."""
+    return create_app()

@@ -1,0 +1,46 @@
+"""Dependencies every route handler may declare: ``services`` and ``principal``.
+
+A handler (of this package or of a front door) names them as parameters::
+
+    @get("/thing")
+    async def thing(services: Services, principal: Principal) -> dict: ...
+
+``principal`` asks the configured auth providers in order; none accepting is a 401.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from runwire.auth import Principal
+from runwire_server.api.errors import NotAuthenticated
+from runwire_server.services import Services
+
+
+def get_services(state: State) -> Services:
+    """The process's :class:`Services` (set on the app state by the app factory)."""
+    return state.services  # type: ignore[no-any-return]
+
+
+async def get_principal(request: Request[Any, Any, Any], services: Services) -> Principal:
+    """Authenticate the request with the configured providers, in order.
+
+    :raises NotAuthenticated: no provider accepted the request (401).
+    :raises runwire.errors.AuthRefused: credentials were sent but refused (401).
+    """
+    headers = dict(request.headers)
+    for provider in services.auth_providers:
+        principal = await provider.authenticate(headers)
+        if principal is not None:
+            return principal
+    raise NotAuthenticated("Authentication credentials were not provided.")
+
+
+DEPENDENCIES = {
+    "services": Provide(get_services, sync_to_thread=False),
+    "principal": Provide(get_principal),
+}

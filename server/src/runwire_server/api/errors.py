@@ -1,0 +1,112 @@
+"""Every error type → HTTP status, in this one place; every error body is ``{"detail": ...}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from pydantic import ValidationError
+from sqlalchemy.exc import DataError
+
+from runwire.errors import AuthRefused, BindingError, InputInvalid, WorkflowInvalid
+
+log = logging.getLogger("runwire.server")
+
+
+class ApiError(Exception):
+    """An error the API answers with ``status_code`` and ``detail``.
+
+    :param errors: a list of individual problems, shown as ``errors``.
+    :param extra: more top-level fields of the body (e.g. a reference envelope).
+    """
+
+    status_code = 400
+
+    def __init__(
+        self, detail: str, errors: list[Any] | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.extra = extra or {}
+
+
+class BadRequest(ApiError):
+    """The request is malformed (body, parameters)."""
+
+    status_code = 400
+
+
+class NotAuthenticated(ApiError):
+    """No acceptable credentials were sent."""
+
+    status_code = 401
+
+
+class Forbidden(ApiError):
+    """The caller is known but may not do this."""
+
+    status_code = 403
+
+
+class NotFound(ApiError):
+    """No such thing, or not one the caller may see (never tell which)."""
+
+    status_code = 404
+
+
+STATUS_OF: dict[type[Exception], int] = {
+    AuthRefused: 401,
+    WorkflowInvalid: 400,
+    InputInvalid: 400,
+    BindingError: 400,
+    ValidationError: 400,
+    DataError: 400,
+}
+"""Core and library error types and the status each maps to (ApiError carries its own)."""
+
+
+def _body(detail: str, errors: list[Any] | None = None) -> dict[str, Any]:
+    return {"detail": detail} if errors is None else {"detail": detail, "errors": errors}
+
+
+def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Turn any exception raised while handling a request into its JSON response."""
+    headers: dict[str, str] | None = None
+    if isinstance(exc, ApiError):
+        status, body = exc.status_code, {**exc.extra, **_body(exc.detail, exc.errors)}
+    elif isinstance(exc, ValidationException):
+        status, body = (
+            400,
+            _body("invalid request parameters", exc.extra if isinstance(exc.extra, list) else None),
+        )
+    elif isinstance(exc, HTTPException):
+        status, body, headers = exc.status_code, _body(exc.detail), exc.headers
+    elif isinstance(exc, ValidationError):
+        status, body = 400, _body("invalid request body", _pydantic_errors(exc))
+    elif isinstance(exc, WorkflowInvalid | InputInvalid):
+        status, body = 400, _body(str(exc), list(exc.problems))
+    else:
+        status = next((s for t, s in STATUS_OF.items() if isinstance(exc, t)), 500)
+        if status == 500:
+            log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+            body = _body("internal server error")
+        elif isinstance(exc, DataError):
+            body = _body("a value cannot be stored (out of range or contains forbidden characters)")
+        else:
+            body = _body(str(exc))
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'ApiKey header="X-Api-Key"'}
+    return Response(body, status_code=status, headers=headers)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {Exception: handle_error}

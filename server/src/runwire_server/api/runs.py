@@ -1,0 +1,162 @@
+"""Runs: start one, poll its result, list a workflow's history, accept execution updates."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+from pydantic import BaseModel, ConfigDict, Field
+
+from runwire.auth import Principal
+from runwire.errors import InputInvalid, WorkflowInvalid
+from runwire.inputs import RAW_INPUT_KEY, apply_input_fields
+from runwire.records import FAILED, IN_PROGRESS, IN_QUEUE, NOT_FOUND, SUCCEED
+from runwire_server.api.bodies import MAX_DB_INT, check_depth, read_model, read_text
+from runwire_server.api.errors import BadRequest, Forbidden, NotFound
+from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
+from runwire_server.api.workflows import visible_workflow
+from runwire_server.services import Services
+
+RUN_STATUSES = (IN_QUEUE, IN_PROGRESS, SUCCEED, FAILED)
+
+
+def run_input(text: str, content_type: str, principal: Principal) -> Any:
+    """Turn a ``/run/`` body into run input, as the reference's two modes describe.
+
+    API-key mode: a JSON object or array is the input; ``text/plain`` or text that is not
+    JSON becomes ``{"__raw_input__": text}``; an empty body is ``{}``. JWT mode: the value of
+    ``input_data`` (a body without it is read as in API-key mode).
+    """
+    if not text.strip():
+        return {}
+    if content_type.startswith("text/plain"):
+        return {RAW_INPUT_KEY: text}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {RAW_INPUT_KEY: text}
+    except RecursionError:
+        raise BadRequest("JSON is nested too deeply") from None
+    check_depth(value)
+    if principal.input_mode == "wrapped" and isinstance(value, dict) and "input_data" in value:
+        value = value["input_data"]
+        return {} if value is None else value
+    if isinstance(value, dict | list):
+        return value
+    return {RAW_INPUT_KEY: text}
+
+
+def _envelope(data: dict[str, Any], status: int) -> dict[str, Any]:
+    return {"data": data, "status": status}
+
+
+class ProgressPayload(BaseModel):
+    """``payload`` of an execution update: the run's status and per-node results."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    status: Literal["in queue", "in progress", "succeed", "failed"]
+    data: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class ExecutionUpdate(BaseModel):
+    """Body of ``POST /api/v1/workflows/execution-update/{run_id}/``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str = "workflow_execution_progress_change"
+    payload: ProgressPayload
+
+
+class RunController(Controller):
+    """Run a workflow and follow its runs."""
+
+    path = "/api/v1/workflows"
+    tags = ["runs"]
+
+    @post("/{workflow_id:int}/run/", status_code=200, summary="Start a run")
+    async def run(
+        self, request: Request[Any, Any, Any], services: Services, principal: Principal, workflow_id: int
+    ) -> dict[str, Any]:
+        """Store a run ``in queue``, then enqueue it.
+
+        Replies ``{"data": {"id": <run uuid>, "status": "created"}, "status": 201}``.
+
+        A workflow with structural errors, or input its trigger refuses, replies
+        ``{"data": {"errors": [...]}, "status": 400}`` and starts nothing.
+        """
+        workflow = await visible_workflow(services, principal, workflow_id)
+        text = await read_text(request)
+        value = run_input(text, request.headers.get("content-type", ""), principal)
+        try:
+            prepared = services.cache.prepare(workflow)
+            apply_input_fields(prepared.input_fields, value)
+        except (WorkflowInvalid, InputInvalid) as exc:
+            return _envelope({"errors": exc.problems}, 400)
+        run_id = str(uuid.uuid4())
+        await services.db(services.store.create_run, run_id, workflow, value)
+        services.queue.enqueue(run_id)
+        return _envelope({"id": run_id, "status": "created"}, 201)
+
+    @get("/workflow_result/", summary="Poll a run's status and result")
+    async def workflow_result(
+        self,
+        services: Services,
+        principal: Principal,
+        run_id: Annotated[str | None, Parameter(query="id")] = None,
+    ) -> Any:
+        """The run's ``{"id", "status", "data", "metrics"}`` wrapped in ``{"data", "status": 200}``."""
+        if not run_id:
+            raise BadRequest("the 'id' query parameter (the run's UUID) is required")
+        try:
+            canonical = str(uuid.UUID(run_id))
+        except ValueError:
+            raise BadRequest("'id' must be a workflow run UUID") from None
+        run = await services.db(services.store.get_run, canonical)
+        if run is None or not principal.may_access(run.project):
+            missing = {"id": canonical, "status": NOT_FOUND, "data": {}, "metrics": {"total_cost": 0.0}}
+            raise NotFound("workflow run not found", extra=_envelope(missing, 404))
+        return _envelope(run.result_json(), 200)
+
+    @get("/{workflow_id:int}/history/", summary="A workflow's runs")
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        principal: Principal,
+        workflow_id: int,
+        ordering: Literal["created_at", "-created_at", "cost", "-cost"] = "-created_at",
+        page: Annotated[int, Parameter(ge=1, le=MAX_DB_INT)] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    ) -> dict[str, Any]:
+        """Paginated run history, newest first unless ``ordering`` says otherwise."""
+        await visible_workflow(services, principal, workflow_id)
+        offset, limit = page_window(page, page_size)
+        count, rows = await services.db(services.store.history, workflow_id, ordering, offset, limit)
+        return paginated(request, count, page, page_size, [r.history_json() for r in rows])
+
+    @post("/execution-update/{run_id:str}/", status_code=201, summary="Execution service progress (internal)")
+    async def execution_update(
+        self, request: Request[Any, Any, Any], services: Services, run_id: str
+    ) -> dict[str, Any]:
+        """Apply a progress payload to a run; needs ``X-Service-Api-Key`` (403 otherwise)."""
+        expected = services.settings.service_api_key.encode()
+        given = request.headers.get("x-service-api-key", "").encode("utf-8", "surrogateescape")
+        if not expected or not hmac.compare_digest(expected, given):
+            raise Forbidden("a valid X-Service-Api-Key is required")
+        try:
+            canonical = str(uuid.UUID(run_id))
+        except ValueError:
+            raise NotFound("workflow run not found") from None
+        update = await read_model(request, ExecutionUpdate)
+        if update.payload.id is not None and update.payload.id != canonical:
+            raise BadRequest("payload.id does not match the run id in the path")
+        nodes = {node_id: {**record, "id": node_id} for node_id, record in update.payload.data.items()}
+        if not await services.db(services.store.apply_update, canonical, update.payload.status, nodes):
+            raise NotFound("workflow run not found")
+        return {"status": "created", "detail": {"msg": "ok"}}

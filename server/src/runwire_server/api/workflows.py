@@ -1,0 +1,190 @@
+"""Workflow resources: create, list, read, update, delete, input fields, check, node schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import Parameter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from runwire.auth import Principal
+from runwire.workflow import InputField, parse_workflow_data
+from runwire_server.api.bodies import MAX_DB_INT, check_id, read_model
+from runwire_server.api.errors import BadRequest, Forbidden, NotFound
+from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
+from runwire_server.services import Services
+from runwire_server.store import WorkflowRow
+
+TRIGGER_TYPE = "trigger-node"
+
+
+def _valid_data(value: Any) -> dict[str, Any]:
+    """Workflow ``data`` must have the workflow shape; structural problems are allowed."""
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object (nodes, edges, viewport, start_node)")
+    try:
+        parse_workflow_data(value)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise ValueError("not a workflow: " + "; ".join(problems[:20])) from None
+    return value
+
+
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+class WorkflowCreate(BaseModel):
+    """Body of ``POST /api/v1/workflows/``."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    project: int = Field(ge=0, le=MAX_DB_INT)
+    title: str = Field(min_length=1, max_length=255)
+    data: dict[str, Any]
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _valid_data(value)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        return _clean_text(value)
+
+
+class WorkflowPatch(BaseModel):
+    """Body of ``PATCH /api/v1/workflows/{id}/``: any of ``title`` and ``data``."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    title: str | None = Field(default=None, min_length=1, max_length=255)
+    data: dict[str, Any] | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return value if value is None else _valid_data(value)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return value if value is None else _clean_text(value)
+
+
+async def visible_workflow(services: Services, principal: Principal, workflow_id: int) -> WorkflowRow:
+    """The workflow if the caller may see it; otherwise 404 (whether or not it exists)."""
+    check_id(workflow_id, "workflow")
+    row = await services.db(services.store.get_workflow, workflow_id)
+    if row is None or not principal.may_access(row.project):
+        raise NotFound("workflow not found")
+    return row
+
+
+def input_fields(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The input fields declared by the workflow's trigger node(s), with defaults filled in."""
+    nodes = data.get("nodes") if isinstance(data.get("nodes"), list) else []
+    triggers = [n for n in nodes if isinstance(n, dict) and n.get("type") == TRIGGER_TYPE]
+    start = data.get("start_node")
+    triggers.sort(key=lambda n: n.get("id") != start)
+    fields: list[dict[str, Any]] = []
+    for node in triggers:
+        node_data = node.get("data") if isinstance(node.get("data"), dict) else {}
+        for raw in node_data.get("input_fields") or []:
+            try:
+                fields.append(InputField.model_validate(raw).model_dump(mode="json"))
+            except ValidationError:
+                continue  # reported by check_workflow
+    return fields
+
+
+class WorkflowController(Controller):
+    """``/api/v1/workflows/``: the workflow resource of the ScriptRun reference."""
+
+    path = "/api/v1/workflows"
+    tags = ["workflows"]
+
+    @post("/", status_code=201, summary="Create a workflow")
+    async def create(
+        self, request: Request[Any, Any, Any], services: Services, principal: Principal
+    ) -> dict[str, Any]:
+        """Store a workflow (``project``, ``title``, ``data``); structural problems are allowed."""
+        body = await read_model(request, WorkflowCreate)
+        if not principal.may_access(body.project):
+            raise Forbidden(f"no access to project {body.project}")
+        row = await services.db(services.store.create_workflow, body.project, body.title, body.data)
+        return row.to_json()
+
+    @get("/", summary="List workflows")
+    async def list_workflows(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        principal: Principal,
+        project: Annotated[int | None, Parameter(ge=0, le=MAX_DB_INT)] = None,
+        title: Annotated[str | None, Parameter(max_length=255)] = None,
+        page: Annotated[int, Parameter(ge=1, le=MAX_DB_INT)] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    ) -> dict[str, Any]:
+        """Workflows the caller may see, filtered by ``project`` and ``title`` (case-insensitive)."""
+        if title is not None and "\x00" in title:
+            raise BadRequest("title must not contain NUL characters")
+        offset, limit = page_window(page, page_size)
+        count, rows = await services.db(
+            services.store.list_workflows, principal.projects, project, title, offset, limit
+        )
+        return paginated(request, count, page, page_size, [r.to_json() for r in rows])
+
+    @get("/get_nodes/", summary="Node schemas of every installed node type")
+    async def get_nodes(self, services: Services, principal: Principal) -> list[dict[str, Any]]:
+        """One schema per registered node type (from the plugins), for editors."""
+        schemas = services.extras.get("node_schemas")
+        if schemas is None:
+            schemas = [impl.schema() for _, impl in services.plugins.node_types]
+            services.extras["node_schemas"] = schemas
+        return schemas  # type: ignore[no-any-return]
+
+    @get("/{workflow_id:int}/", summary="Read a workflow")
+    async def read(self, services: Services, principal: Principal, workflow_id: int) -> dict[str, Any]:
+        """The workflow with ``workflow_id``."""
+        return (await visible_workflow(services, principal, workflow_id)).to_json()
+
+    @patch("/{workflow_id:int}/", summary="Update a workflow")
+    async def update(
+        self, request: Request[Any, Any, Any], services: Services, principal: Principal, workflow_id: int
+    ) -> dict[str, Any]:
+        """Change ``title`` and/or ``data``."""
+        await visible_workflow(services, principal, workflow_id)
+        body = await read_model(request, WorkflowPatch)
+        row = await services.db(services.store.update_workflow, workflow_id, body.title, body.data)
+        if row is None:
+            raise NotFound("workflow not found")
+        return row.to_json()
+
+    @delete("/{workflow_id:int}/", status_code=204, summary="Delete a workflow")
+    async def remove(self, services: Services, principal: Principal, workflow_id: int) -> None:
+        """Delete the workflow and its run history."""
+        await visible_workflow(services, principal, workflow_id)
+        if not await services.db(services.store.delete_workflow, workflow_id):
+            raise NotFound("workflow not found")
+
+    @get("/{workflow_id:int}/input-fields/", summary="Input fields of the trigger node")
+    async def input_fields(
+        self, services: Services, principal: Principal, workflow_id: int
+    ) -> list[dict[str, Any]]:
+        """What the workflow expects as run input."""
+        return input_fields((await visible_workflow(services, principal, workflow_id)).data)
+
+    @get("/{workflow_id:int}/check_workflow/", summary="Validate a workflow's structure")
+    async def check(self, services: Services, principal: Principal, workflow_id: int) -> dict[str, Any]:
+        """``{"valid": bool, "errors": [...]}``: every structural problem, each naming its node or edge."""
+        row = await visible_workflow(services, principal, workflow_id)
+        problems = services.cache.problems(row)
+        return {"valid": not problems, "errors": problems}

@@ -1,0 +1,147 @@
+"""Executes stored runs: what the Dramatiq actor calls with a run id, in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from pydantic import ValidationError
+
+from runwire.check import check_workflow, prepare_workflow
+from runwire.engine import Engine, RunObserver
+from runwire.errors import WorkflowInvalid
+from runwire.plugins import Plugins
+from runwire.records import FAILED, IN_PROGRESS, NodeRecord, RunRecord
+from runwire.workflow import PreparedWorkflow, WorkflowData, parse_workflow_data
+from runwire_server.store import Store, WorkflowRow
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.05
+"""Node progress of a running run is written at most this often; the terminal state always."""
+
+
+class PreparedCache:
+    """Prepared (validated) workflows keyed by ``(id, version)``, least recently used dropped."""
+
+    def __init__(self, plugins: Plugins, size: int = 256) -> None:
+        self.plugins = plugins
+        self.size = size
+        self._items: OrderedDict[tuple[int, int], PreparedWorkflow | WorkflowInvalid] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def prepare(self, workflow: WorkflowRow) -> PreparedWorkflow:
+        """The runnable form of ``workflow``.
+
+        :raises WorkflowInvalid: the workflow has structural problems (also cached).
+        """
+        key = (workflow.id, workflow.version)
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+        if item is None:
+            try:
+                item = prepare_workflow(parse_data(workflow.data), self.plugins)
+            except WorkflowInvalid as exc:
+                item = exc
+            with self._lock:
+                self._items[key] = item
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        if isinstance(item, WorkflowInvalid):
+            raise item
+        return item
+
+    def problems(self, workflow: WorkflowRow) -> list[str]:
+        """Every structural problem of ``workflow`` (empty when it can run)."""
+        try:
+            return check_workflow(parse_data(workflow.data), self.plugins)
+        except WorkflowInvalid as exc:
+            return exc.problems
+
+
+def parse_data(raw: Any) -> WorkflowData:
+    """Parse stored workflow data; a shape error becomes :class:`WorkflowInvalid`."""
+    try:
+        return parse_workflow_data(raw)
+    except ValidationError as exc:
+        raise WorkflowInvalid(
+            [f"data.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
+        ) from None
+
+
+def nodes_json(run: RunRecord) -> dict[str, Any]:
+    """A run's node records in the reference's per-node shape."""
+    return {node_id: record.to_json() for node_id, record in run.nodes.items()}
+
+
+class StoreObserver(RunObserver):
+    """Persists a run's progress: node results now and then, the terminal state always."""
+
+    def __init__(self, store: Store, interval: float = PROGRESS_INTERVAL_S) -> None:
+        self.store = store
+        self.interval = interval
+        self._last = time.monotonic()
+
+    async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
+        """Write progress if the last write is older than ``interval``."""
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            self.store.save_run(run.id, IN_PROGRESS, nodes_json(run), run.total_cost)
+
+    async def run_finished(self, run: RunRecord) -> None:
+        """Write the terminal status together with every node result."""
+        self.store.save_run(run.id, run.status, nodes_json(run), run.total_cost, run.error)
+
+
+class RunExecutor:
+    """Loads a run and its workflow from the store, executes it and records the outcome.
+
+    Each worker thread keeps its own event loop; the engine and the prepared-workflow cache
+    are shared by all of them.
+    """
+
+    def __init__(self, store: Store, plugins: Plugins, cache: PreparedCache | None = None) -> None:
+        self.store = store
+        self.plugins = plugins
+        self.cache = cache or PreparedCache(plugins)
+        self.engine = Engine()
+        self._local = threading.local()
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = asyncio.new_event_loop()
+            self._local.loop = loop
+        return loop
+
+    def __call__(self, run_id: str) -> None:
+        """Execute run ``run_id`` unless it is already terminal or gone (redeliveries are no-ops)."""
+        run = self.store.claim_run(run_id)
+        if run is None:
+            return
+        workflow = self.store.get_workflow(run.workflow_id)
+        if workflow is None:
+            self.store.save_run(run_id, FAILED, {}, 0.0, "the workflow was deleted before the run started")
+            return
+        try:
+            prepared = self.cache.prepare(workflow)
+        except WorkflowInvalid as exc:
+            self.store.save_run(run_id, FAILED, {}, 0.0, f"workflow is invalid: {exc}")
+            return
+        observer = StoreObserver(self.store)
+        coro = self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)
+        try:
+            self._loop().run_until_complete(coro)
+        except BaseException as exc:
+            log.exception("run %s stopped by an internal error", run_id)
+            self._local.loop = None
+            self.store.save_run(run_id, FAILED, {}, 0.0, f"internal error: {type(exc).__name__}: {exc}")
+            if not isinstance(exc, Exception):
+                raise

@@ -1,0 +1,81 @@
+"""The run queue: a Dramatiq broker (embedded in-process, or Redis by URL) and the run actor."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.message import Message
+
+from runwire.errors import ConfigInvalid
+from runwire_server.settings import Settings
+
+QUEUE_NAME = "runwire-runs"
+ACTOR_NAME = "runwire_execute_run"
+MAX_RETRIES = 3
+
+log = logging.getLogger(__name__)
+
+
+def make_broker(settings: Settings) -> dramatiq.Broker:
+    """The broker ``settings`` ask for: in-process without a URL, Redis for ``redis://`` URLs."""
+    url = settings.broker_url
+    if not url:
+        return StubBroker()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from runwire_server.redis_broker import WakingRedisBroker
+
+        return WakingRedisBroker(
+            url=url,
+            namespace=settings.broker_namespace,
+            heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
+            socket_keepalive=True,
+        )
+    raise ConfigInvalid(f"RUNWIRE_BROKER_URL: unsupported scheme in {url.split('://')[0]!r}; use redis://")
+
+
+def is_embedded(broker: dramatiq.Broker) -> bool:
+    """Whether runs execute in this process's own worker threads (no external broker)."""
+    return isinstance(broker, StubBroker)
+
+
+class RunQueue:
+    """Enqueues runs by id on the broker (the API's side of the queue)."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+        broker.declare_queue(QUEUE_NAME)
+
+    def enqueue(self, run_id: str) -> None:
+        """Ask a worker to execute run ``run_id`` (already stored)."""
+        self.broker.enqueue(
+            Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
+        )
+
+    def ping(self) -> None:
+        """Raise if the broker is unreachable (Redis ``PING``; in-process always answers)."""
+        client: Any = getattr(self.broker, "client", None)
+        if client is not None:
+            client.ping()
+
+
+def declare_run_actor(broker: dramatiq.Broker, execute: Callable[[str], None], time_limit_s: int) -> Any:
+    """Declare the actor that executes a run by id on ``broker`` (the workers' side)."""
+    return dramatiq.actor(
+        execute,
+        broker=broker,
+        actor_name=ACTOR_NAME,
+        queue_name=QUEUE_NAME,
+        max_retries=MAX_RETRIES,
+        time_limit=time_limit_s * 1000,
+    )
+
+
+def start_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
+    """Start Dramatiq worker threads consuming the run queue of ``broker``."""
+    worker = dramatiq.Worker(broker, queues={QUEUE_NAME}, worker_threads=threads, worker_timeout=1000)
+    worker.start()
+    return worker

@@ -1,0 +1,123 @@
+"""What one server or worker process holds: settings, plugins, store, queue, auth, executor.
+
+Built once at boot (the plugin registry is never rebuilt per request or per run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import dramatiq
+
+from runwire.auth import AuthProvider, AuthServices
+from runwire.errors import ConfigInvalid
+from runwire.plugins import Plugins
+from runwire_server.executor import PreparedCache, RunExecutor
+from runwire_server.queue import RunQueue, declare_run_actor, is_embedded, make_broker, start_worker
+from runwire_server.settings import Settings
+from runwire_server.store import Store, StoreApiKeys
+
+log = logging.getLogger("runwire.server")
+T = TypeVar("T")
+
+OPEN_API_WARNING = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!! RUNWIRE_AUTH_PROVIDERS includes 'none': the API accepts EVERY request without     !!
+!! credentials, with access to every project. Use this for local development only.   !!
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
+
+
+@dataclass
+class Services:
+    """The long-lived objects of one process; route handlers get it as ``services``."""
+
+    settings: Settings
+    plugins: Plugins
+    store: Store
+    broker: dramatiq.Broker
+    queue: RunQueue
+    auth_providers: list[AuthProvider]
+    cache: PreparedCache
+    executor: RunExecutor
+    worker: dramatiq.Worker | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Room for front doors to keep their own boot-time objects (keyed by front-door name)."""
+
+    @property
+    def embedded(self) -> bool:
+        """Whether runs execute inside this process."""
+        return is_embedded(self.broker)
+
+    async def db(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a store call: inline for SQLite (microseconds), in a thread for a network database."""
+        if self.store.is_local:
+            return call(*args)
+        return await anyio.to_thread.run_sync(call, *args)
+
+    def start_worker(self) -> None:
+        """Start worker threads in this process (embedded mode or ``runwire worker``)."""
+        declare_run_actor(self.broker, self.executor, self.settings.run_time_limit_s)
+        self.worker = start_worker(self.broker, self.settings.worker_threads)
+
+    def recover_unfinished_runs(self) -> int:
+        """Re-enqueue runs a previous process left ``in queue``/``in progress``; return how many."""
+        run_ids = self.store.unfinished_runs()
+        self.store.requeue_runs(run_ids)
+        for run_id in run_ids:
+            self.queue.enqueue(run_id)
+        return len(run_ids)
+
+    def close(self) -> None:
+        """Stop worker threads, close the broker and the store's connections."""
+        if self.worker is not None:
+            self.worker.stop(timeout=10_000)
+            self.worker = None
+        self.broker.close()
+        self.store.dispose()
+
+
+def build_auth_providers(settings: Settings, plugins: Plugins, store: Store) -> list[AuthProvider]:
+    """Instantiate the configured auth providers, in order.
+
+    :raises ConfigInvalid: a configured provider is not installed.
+    """
+    services = AuthServices(settings=settings.provider_settings(), api_keys=StoreApiKeys(store))
+    providers = []
+    for name in settings.provider_names:
+        cls = plugins.auth_providers.get(name)
+        if cls is None:
+            known = ", ".join(sorted(k for k, _ in plugins.auth_providers))
+            raise ConfigInvalid(
+                f"RUNWIRE_AUTH_PROVIDERS names {name!r}, which is not installed (known: {known})"
+            )
+        providers.append(cls(services))
+    return providers
+
+
+def build_services(settings: Settings, plugins: Plugins | None = None) -> Services:
+    """Build a process's services from ``settings`` (creates the store's tables)."""
+    plugins = plugins or Plugins.load()
+    for error in plugins.load_errors:
+        log.error("%s", error)
+    store = Store(settings.store_url, pool_size=settings.worker_threads + 4)
+    store.create_schema()
+    broker = make_broker(settings)
+    cache = PreparedCache(plugins)
+    providers = build_auth_providers(settings, plugins, store)
+    if "none" in settings.provider_names:
+        log.warning("%s", OPEN_API_WARNING)
+    return Services(
+        settings=settings,
+        plugins=plugins,
+        store=store,
+        broker=broker,
+        queue=RunQueue(broker),
+        auth_providers=providers,
+        cache=cache,
+        executor=RunExecutor(store, plugins, cache),
+    )

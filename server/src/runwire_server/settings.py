@@ -1,0 +1,65 @@
+"""Server settings from ``RUNWIRE_*`` environment variables (CLI flags override them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything ``runwire serve`` and ``runwire worker`` read from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNWIRE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".runwire"), description="Where the default SQLite store lives.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty: SQLite in data_dir.")
+    broker_url: str = Field(default="", description="redis://... for distributed workers; empty: embedded.")
+    broker_namespace: str = Field(default="runwire", description="Prefix of every Redis key of the queue.")
+    broker_heartbeat_timeout_ms: int = Field(
+        default=60_000, ge=1000, description="A worker silent this long is dead; its runs go to others."
+    )
+    api_keys: str = Field(default="", description="Comma-separated bootstrap keys (every project).")
+    auth_providers: str = Field(default="api-key", description="Comma-separated auth providers, in order.")
+    service_api_key: str = Field(default="", description="X-Service-Api-Key of execution-update.")
+    worker_threads: int = Field(default=8, ge=1, le=256, description="Runs executed at once per process.")
+    run_time_limit_s: int = Field(default=3600, ge=1, description="A run still going after this is stopped.")
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body.")
+
+    @field_validator("auth_providers")
+    @classmethod
+    def _providers_not_empty(cls, value: str) -> str:
+        if not [p for p in value.split(",") if p.strip()]:
+            raise ValueError("RUNWIRE_AUTH_PROVIDERS is empty; use 'none' to open the API")
+        return value
+
+    @property
+    def provider_names(self) -> list[str]:
+        """``auth_providers`` as a list, in order."""
+        return [p.strip() for p in self.auth_providers.split(",") if p.strip()]
+
+    @property
+    def store_url(self) -> str:
+        """The SQLAlchemy URL of the store (PostgreSQL URLs mapped to the psycopg 3 driver)."""
+        return store_url(self.database_url, self.data_dir)
+
+    def provider_settings(self) -> dict[str, str]:
+        """The ``settings`` mapping auth providers get: the environment plus these values."""
+        import os
+
+        values: dict[str, Any] = dict(os.environ)
+        values["RUNWIRE_API_KEYS"] = self.api_keys
+        values["RUNWIRE_AUTH_PROVIDERS"] = self.auth_providers
+        return values
+
+
+def store_url(database_url: str, data_dir: Path) -> str:
+    """Resolve a database URL: empty → SQLite file in ``data_dir``; ``postgresql://`` → psycopg 3."""
+    if not database_url:
+        return f"sqlite:///{(Path(data_dir) / 'runwire.db').resolve()}"
+    for prefix in ("postgresql://", "postgres://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
+    return database_url

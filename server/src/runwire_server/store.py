@@ -1,0 +1,383 @@
+"""The run store: workflows, runs and API keys in SQLite or PostgreSQL through SQLAlchemy Core.
+
+Calls are synchronous and short (one statement or one transaction each); the API calls them
+from its handlers and the workers from their threads. A run's terminal status is written in
+the same transaction as its node results, so no reader ever sees one without the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from runwire.auth import Principal
+from runwire.records import IN_PROGRESS, IN_QUEUE, TERMINAL
+from runwire_server.tables import api_keys, metadata, runs, workflows
+
+HistoryOrdering = Literal["created_at", "-created_at", "cost", "-cost"]
+KEY_PREFIX = "rw_"
+
+
+def utcnow() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+def iso(value: datetime) -> str:
+    """ISO 8601 in UTC (SQLite hands datetimes back without a zone)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class WorkflowRow:
+    """A stored workflow."""
+
+    id: int
+    project: int
+    title: str
+    data: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's workflow object."""
+        return {
+            "id": self.id,
+            "project": self.project,
+            "title": self.title,
+            "data": self.data,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(slots=True)
+class RunRow:
+    """A stored run; ``nodes`` maps node id to the reference's per-node object."""
+
+    id: str
+    workflow_id: int
+    project: int
+    status: str
+    input: Any
+    nodes: dict[str, Any]
+    total_cost: float
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def result_json(self) -> dict[str, Any]:
+        """The reference's ``workflow_result`` ``data`` object."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "data": self.nodes,
+            "metrics": {"total_cost": self.total_cost},
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+    def history_json(self) -> dict[str, Any]:
+        """One item of a workflow's run history."""
+        return {
+            **self.result_json(),
+            "workflow": self.workflow_id,
+            "input_data": self.input,
+            "cost": self.total_cost,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of an API key (keys are random and long, so no slow hash is needed)."""
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    """An SQLAlchemy engine for ``url``; SQLite files get WAL mode and foreign keys."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        else:
+            engine = create_engine(url, poolclass=NullPool)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+_RUN_COLUMNS = (
+    runs.c.id,
+    runs.c.workflow_id,
+    runs.c.project,
+    runs.c.status,
+    runs.c.input,
+    runs.c.nodes,
+    runs.c.total_cost,
+    runs.c.error,
+    runs.c.created_at,
+    runs.c.updated_at,
+)
+_ORDERINGS = {
+    "created_at": (runs.c.created_at.asc(), runs.c.id.asc()),
+    "-created_at": (runs.c.created_at.desc(), runs.c.id.desc()),
+    "cost": (runs.c.total_cost.asc(), runs.c.created_at.asc()),
+    "-cost": (runs.c.total_cost.desc(), runs.c.created_at.desc()),
+}
+
+
+class Store:
+    """Workflows, runs and API keys. One instance per process; thread-safe."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size)
+        self.is_local = self.engine.dialect.name == "sqlite"
+        """SQLite: calls take microseconds, so the API makes them on its event loop."""
+
+    def create_schema(self) -> None:
+        """Create missing tables and indexes (idempotent)."""
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    # -- workflows --------------------------------------------------------------------------
+
+    def create_workflow(self, project: int, title: str, data: dict[str, Any]) -> WorkflowRow:
+        """Store a new workflow and return it."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            new_id = conn.execute(
+                insert(workflows).values(
+                    project=project, title=title, data=data, version=1, created_at=now, updated_at=now
+                )
+            ).inserted_primary_key[0]
+        return WorkflowRow(int(new_id), project, title, data, 1, now, now)
+
+    def get_workflow(self, workflow_id: int) -> WorkflowRow | None:
+        """The workflow with ``workflow_id``, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(workflows).where(workflows.c.id == workflow_id)).first()
+        return WorkflowRow(*row) if row is not None else None
+
+    def list_workflows(
+        self,
+        projects: frozenset[int] | None,
+        project: int | None = None,
+        title: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[int, list[WorkflowRow]]:
+        """Workflows visible to ``projects`` (``None``: all), filtered; returns (count, page)."""
+        where = []
+        if projects is not None:
+            where.append(workflows.c.project.in_(sorted(projects)))
+        if project is not None:
+            where.append(workflows.c.project == project)
+        if title:
+            escaped = title.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append(func.lower(workflows.c.title).like(f"%{escaped}%", escape="\\"))
+        with self.engine.connect() as conn:
+            count = conn.execute(select(func.count()).select_from(workflows).where(*where)).scalar_one()
+            rows = conn.execute(
+                select(workflows).where(*where).order_by(workflows.c.id).offset(offset).limit(limit)
+            ).all()
+        return int(count), [WorkflowRow(*r) for r in rows]
+
+    def update_workflow(
+        self, workflow_id: int, title: str | None = None, data: dict[str, Any] | None = None
+    ) -> WorkflowRow | None:
+        """Change title and/or data; bumps ``version``. ``None`` when there is no such workflow."""
+        values: dict[str, Any] = {"updated_at": utcnow(), "version": workflows.c.version + 1}
+        if title is not None:
+            values["title"] = title
+        if data is not None:
+            values["data"] = data
+        with self.engine.begin() as conn:
+            done = conn.execute(update(workflows).where(workflows.c.id == workflow_id).values(**values))
+            if done.rowcount == 0:
+                return None
+            row = conn.execute(select(workflows).where(workflows.c.id == workflow_id)).one()
+        return WorkflowRow(*row)
+
+    def delete_workflow(self, workflow_id: int) -> bool:
+        """Delete a workflow and its runs; ``False`` when there was none."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(runs).where(runs.c.workflow_id == workflow_id))
+            return conn.execute(delete(workflows).where(workflows.c.id == workflow_id)).rowcount > 0
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(self, run_id: str, workflow: WorkflowRow, input_value: Any) -> None:
+        """Store a new run ``in queue`` (before it is enqueued)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(runs).values(
+                    id=run_id,
+                    workflow_id=workflow.id,
+                    project=workflow.project,
+                    status=IN_QUEUE,
+                    input=input_value,
+                    nodes={},
+                    total_cost=0.0,
+                    error=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        """The run with ``run_id``, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+        return RunRow(*row) if row is not None else None
+
+    def claim_run(self, run_id: str) -> RunRow | None:
+        """Mark a non-terminal run ``in progress`` with no node results; ``None`` if it is done or gone.
+
+        A run redelivered after a worker died starts over from a clean record.
+        """
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status.not_in(sorted(TERMINAL)))
+                .values(status=IN_PROGRESS, nodes={}, total_cost=0.0, error=None, updated_at=utcnow())
+            )
+            if done.rowcount == 0:
+                return None
+            row = conn.execute(select(*_RUN_COLUMNS).where(runs.c.id == run_id)).one()
+        return RunRow(*row)
+
+    def save_run(
+        self,
+        run_id: str,
+        status: str,
+        nodes: dict[str, Any],
+        total_cost: float,
+        error: str | None = None,
+    ) -> None:
+        """Write a run's status, node results, cost and error in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status=status, nodes=nodes, total_cost=total_cost, error=error, updated_at=utcnow())
+            )
+
+    def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
+        """Merge a progress payload (status + per-node results) into a run; ``False`` if none."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(runs.c.nodes).where(runs.c.id == run_id).with_for_update()).first()
+            if row is None:
+                return False
+            merged = {**(row[0] or {}), **nodes}
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status=status, nodes=merged, updated_at=utcnow())
+            )
+        return True
+
+    def history(
+        self, workflow_id: int, ordering: HistoryOrdering = "-created_at", offset: int = 0, limit: int = 20
+    ) -> tuple[int, list[RunRow]]:
+        """One workflow's runs in ``ordering``; returns (count, page)."""
+        where = runs.c.workflow_id == workflow_id
+        with self.engine.connect() as conn:
+            count = conn.execute(select(func.count()).select_from(runs).where(where)).scalar_one()
+            rows = conn.execute(
+                select(*_RUN_COLUMNS).where(where).order_by(*_ORDERINGS[ordering]).offset(offset).limit(limit)
+            ).all()
+        return int(count), [RunRow(*r) for r in rows]
+
+    def unfinished_runs(self) -> list[str]:
+        """Ids of runs left ``in queue`` or ``in progress``, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(runs.c.id)
+                .where(runs.c.status.in_([IN_QUEUE, IN_PROGRESS]))
+                .order_by(runs.c.created_at)
+            ).all()
+        return [r[0] for r in rows]
+
+    def requeue_runs(self, run_ids: Iterable[str]) -> None:
+        """Put runs back ``in queue`` with no node results (before enqueueing them again)."""
+        ids = list(run_ids)
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id.in_(ids), runs.c.status.not_in(sorted(TERMINAL)))
+                .values(status=IN_QUEUE, nodes={}, total_cost=0.0, error=None, updated_at=utcnow())
+            )
+
+    # -- API keys ---------------------------------------------------------------------------
+
+    def create_api_key(self, projects: Iterable[int], name: str = "") -> str:
+        """Make a random key scoped to ``projects``; store only its hash; return the key."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        scoped = sorted(set(projects))
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(api_keys).values(
+                    name=name or f"key for project(s) {', '.join(map(str, scoped))}",
+                    key_hash=hash_key(key),
+                    projects=scoped,
+                    created_at=utcnow(),
+                )
+            )
+        return key
+
+    def lookup_api_key(self, key: str) -> Principal | None:
+        """The principal of a stored key, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(api_keys.c.name, api_keys.c.projects).where(api_keys.c.key_hash == hash_key(key))
+            ).first()
+        if row is None:
+            return None
+        return Principal(subject=row[0], provider="api-key", projects=frozenset(int(p) for p in row[1]))
+
+
+class StoreApiKeys:
+    """The store as core's :class:`runwire.auth.ApiKeyStore` (what the ``api-key`` provider asks)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def lookup(self, key: str) -> Principal | None:
+        """The principal of ``key``, or ``None``."""
+        return self.store.lookup_api_key(key)

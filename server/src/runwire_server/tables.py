@@ -1,0 +1,61 @@
+"""The store's SQLAlchemy tables: workflows, runs and API keys, with their indexes."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+workflows = Table(
+    "runwire_workflows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", Integer, nullable=False, index=True),
+    Column("title", String(255), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runwire_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("workflow_id", Integer, ForeignKey("runwire_workflows.id", ondelete="CASCADE"), nullable=False),
+    Column("project", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("input", JSON, nullable=True),
+    Column("nodes", JSON, nullable=False),
+    Column("total_cost", Float, nullable=False, default=0.0),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # history: one workflow's runs by time or by cost, without sorting the table
+    Index("ix_runwire_runs_workflow_created", "workflow_id", "created_at"),
+    Index("ix_runwire_runs_workflow_cost", "workflow_id", "total_cost"),
+    # start-up recovery finds unfinished runs
+    Index("ix_runwire_runs_status", "status"),
+)
+
+api_keys = Table(
+    "runwire_api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("projects", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
