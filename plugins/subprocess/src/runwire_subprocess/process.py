@@ -72,6 +72,29 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+async def _exited(proc: asyncio.subprocess.Process) -> None:
+    """Return once ``proc`` has exited, even while others still hold its pipes open.
+
+    (asyncio's ``Process.wait()`` also waits for the pipes to close, which a leftover
+    background process can delay forever.) Uses a pidfd; where there is none, ``wait()``.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        return
+    except (AttributeError, OSError):
+        await proc.wait()
+        return
+    exited = loop.create_future()
+    loop.add_reader(fd, lambda: exited.done() or exited.set_result(None))
+    try:
+        await exited
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
 def check_argv(argv: Sequence[str], env: Mapping[str, str]) -> None:
     """Refuse what an operating system cannot pass to a program: NUL characters, empty argv.
 
@@ -129,11 +152,11 @@ async def run_program(
                 proc.stdin.write(stdin)
                 await proc.stdin.drain()
             proc.stdin.close()
-        return_code = await proc.wait()
+        await _exited(proc)
         # Whatever the program left running in its group would keep the pipes open: end it.
         _kill_group(proc.pid)
         out, err = await asyncio.gather(*readers)
-        return Completed(return_code, out, err)
+        return Completed(await proc.wait(), out, err)
     finally:
         if proc.returncode is None:
             _kill_group(proc.pid)
