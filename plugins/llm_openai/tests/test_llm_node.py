@@ -1,0 +1,229 @@
+"""The "LLM OpenAI" node against a real OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from werkzeug import Response
+
+from runwire.errors import WorkflowInvalid
+from runwire.plugins import Plugins
+
+from .conftest import API_KEY, LLM_NODE, RunLlm, llm_node
+from .fake_openai import MODEL_SNAPSHOT, FakeOpenAI
+
+SYSTEM = {"role": "system", "message": "You are a helpful assistant. Reply briefly."}
+FAST_RETRY = {"retry-after-ms": "5"}
+
+
+def test_a_fresh_plugin_manager_finds_the_node_through_the_entry_point() -> None:
+    plugins = Plugins.load()
+    impl = plugins.node_type("basic-node", "LLM OpenAI")
+    assert impl is not None and type(impl).__module__ == "runwire_llm_openai.node"
+    assert plugins.node_types.owners[("basic-node", "LLM OpenAI")] == "llm_openai"
+    info = next(i for i in plugins.describe() if i.name == "llm_openai")
+    assert info.distribution == "runwire-llm-openai"
+
+
+async def test_a_chat_completion_returns_content_usage_and_its_cost(
+    openai_server: FakeOpenAI, run_llm: RunLlm
+) -> None:
+    openai_server.reply("Welcome aboard, Ann!", prompt_tokens=1000, completion_tokens=500)
+    node = llm_node(
+        [SYSTEM, {"role": "user", "message": "Create a welcome message for {{ input.user_name }}"}],
+        temperature=0.7,
+        max_tokens=64,
+    )
+    record = await run_llm(node, {"user_name": "Ann"})
+    assert record.status == "succeed", record.error
+    result = record.nodes[LLM_NODE].result
+    assert result == {
+        "content": "Welcome aboard, Ann!",
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500},
+        "model": MODEL_SNAPSHOT,
+        "finish_reason": "stop",
+    }
+    # gpt-4o list price: $2.50 per 1M input tokens, $10 per 1M output tokens
+    assert record.total_cost == pytest.approx(1000 * 2.5e-6 + 500 * 10e-6)
+    assert record.to_json()["metrics"]["total_cost"] == pytest.approx(0.0075)
+    sent = openai_server.requests[0]
+    assert sent["model"] == "gpt-4o"
+    assert sent["messages"] == [
+        {"role": "system", "content": "You are a helpful assistant. Reply briefly."},
+        {"role": "user", "content": "Create a welcome message for Ann"},
+    ]
+    assert sent["temperature"] == 0.7 and sent["max_tokens"] == 64
+    assert "response_format" not in sent
+    assert openai_server.headers[0]["Authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ('```json\n{"key": "value"}\n```', {"key": "value"}),
+        ('```\n[1, 2, {"a": null}]\n```', [1, 2, {"a": None}]),
+        ('  {"sentiment": "positive", "score": 0.9}  ', {"sentiment": "positive", "score": 0.9}),
+    ],
+)
+async def test_json_replies_are_parsed_server_side_and_content_stays_a_string(
+    openai_server: FakeOpenAI, run_llm: RunLlm, reply: str, expected: object
+) -> None:
+    openai_server.reply(reply)
+    record = await run_llm(llm_node([{"role": "user", "message": "classify"}]))
+    result = record.nodes[LLM_NODE].result
+    assert result["content"] == reply
+    assert result["json"] == expected
+
+
+@pytest.mark.parametrize("reply", ["Hello, world!", "Here you go: ```json\n{}\n```", "[" * 10_000, ""])
+async def test_plain_text_replies_have_no_json(
+    openai_server: FakeOpenAI, run_llm: RunLlm, reply: str
+) -> None:
+    openai_server.reply(reply)
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    assert record.status == "succeed", record.error
+    result = record.nodes[LLM_NODE].result
+    assert result["content"] == reply and "json" not in result
+
+
+async def test_json_mode_is_requested_from_the_api(openai_server: FakeOpenAI, run_llm: RunLlm) -> None:
+    openai_server.reply('{"ok": true}')
+    record = await run_llm(
+        llm_node([{"role": "user", "message": "json please"}], response_format="json_object")
+    )
+    assert record.nodes[LLM_NODE].result["json"] == {"ok": True}
+    assert openai_server.requests[0]["response_format"] == {"type": "json_object"}
+
+
+async def test_a_429_is_retried_after_the_servers_retry_after(
+    openai_server: FakeOpenAI, run_llm: RunLlm
+) -> None:
+    openai_server.fail(429, "Rate limit reached", headers={"Retry-After": "0.01"})
+    openai_server.reply("after the wait")
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    assert record.status == "succeed", record.error
+    assert record.nodes[LLM_NODE].result["content"] == "after the wait"
+    assert len(openai_server.requests) == 2
+
+
+async def test_a_500_is_retried_and_then_succeeds(openai_server: FakeOpenAI, run_llm: RunLlm) -> None:
+    openai_server.fail(500, "The server had an error", headers=FAST_RETRY)
+    openai_server.reply("recovered")
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    assert record.status == "succeed", record.error
+    assert record.nodes[LLM_NODE].result["content"] == "recovered"
+
+
+async def test_a_persistent_500_fails_the_node_after_max_retries(
+    openai_server: FakeOpenAI, run_llm: RunLlm
+) -> None:
+    for _ in range(3):
+        openai_server.fail(500, "The server had an error", headers=FAST_RETRY)
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}], max_retries=1))
+    assert record.status == "failed"
+    assert record.nodes[LLM_NODE].error == "LLM API answered HTTP 500: The server had an error"
+    assert len(openai_server.requests) == 2
+    assert record.total_cost == 0
+
+
+async def test_a_401_is_not_retried(openai_server: FakeOpenAI, run_llm: RunLlm) -> None:
+    openai_server.fail(401, "Incorrect API key provided")
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    assert record.status == "failed"
+    assert "HTTP 401: Incorrect API key provided" in (record.nodes[LLM_NODE].error or "")
+    assert len(openai_server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (Response("<html>oops</html>", status=200, content_type="text/html"), "not a chat completion"),
+        (Response(json.dumps({"choices": []}), status=200, content_type="application/json"), "no choices"),
+        (Response("{not json", status=200, content_type="application/json"), "not valid JSON"),
+    ],
+)
+async def test_a_malformed_reply_fails_the_node_cleanly(
+    openai_server: FakeOpenAI, run_llm: RunLlm, response: Response, message: str
+) -> None:
+    openai_server.raw(response)
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}], max_retries=0))
+    assert record.status == "failed"
+    error = record.nodes[LLM_NODE].error or ""
+    assert error.startswith("LLM API returned ") and message in error
+
+
+async def test_a_node_base_url_must_be_allowed_by_the_operator(
+    openai_server: FakeOpenAI, run_llm: RunLlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alternative = FakeOpenAI(openai_server.server, prefix="/alt/v1")
+    node = llm_node([{"role": "user", "message": "hi"}], base_url=alternative.base_url)
+    refused = await run_llm(node)
+    assert refused.status == "failed"
+    assert "is not allowed: list it in RUNWIRE_LLM_BASE_URLS" in (refused.nodes[LLM_NODE].error or "")
+    assert alternative.requests == [] and openai_server.requests == []
+
+    monkeypatch.setenv("RUNWIRE_LLM_BASE_URLS", f"http://unused.example/v1, {alternative.base_url}/")
+    allowed = await run_llm(node)
+    assert allowed.status == "succeed", allowed.error
+    assert allowed.nodes[LLM_NODE].result["content"] == "echo: hi"
+    assert len(alternative.requests) == 1 and openai_server.requests == []
+
+
+async def test_a_missing_api_key_fails_the_node(
+    openai_server: FakeOpenAI, run_llm: RunLlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    assert record.nodes[LLM_NODE].error == "OPENAI_API_KEY is not set"
+    assert openai_server.requests == []
+
+
+async def test_the_price_table_can_be_overridden_and_unknown_models_cost_nothing(
+    openai_server: FakeOpenAI, run_llm: RunLlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNWIRE_LLM_PRICES", json.dumps({"gpt-4o": {"input": 1, "output": 2}}))
+    openai_server.reply("a", prompt_tokens=1_000_000, completion_tokens=1_000_000)
+    priced = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    assert priced.total_cost == pytest.approx(3.0)
+
+    monkeypatch.setenv("RUNWIRE_LLM_PRICES", "{}")
+    unknown = await run_llm(llm_node([{"role": "user", "message": "hi"}], model_name="llama3:8b"))
+    assert unknown.status == "succeed" and unknown.total_cost == 0
+
+    monkeypatch.setenv("RUNWIRE_LLM_PRICES", '{"gpt-4o": {"input": -1, "output": 2}}')
+    broken = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    assert broken.status == "failed"
+    assert "RUNWIRE_LLM_PRICES must be JSON" in (broken.nodes[LLM_NODE].error or "")
+
+
+async def test_template_injection_in_a_message_is_refused(openai_server: FakeOpenAI, run_llm: RunLlm) -> None:
+    record = await run_llm(llm_node([{"role": "user", "message": "{{ ''.__class__.__mro__ }}"}]))
+    assert record.status == "failed"
+    assert "not allowed" in (record.nodes[LLM_NODE].error or "")
+    assert openai_server.requests == []
+
+
+async def test_input_is_rendered_as_text_not_evaluated(openai_server: FakeOpenAI, run_llm: RunLlm) -> None:
+    hostile = "{{ 7 * 7 }} $(rm -rf /) `id`; ../../etc/passwd \u0000"
+    record = await run_llm(llm_node([{"role": "user", "message": "say {{ input.text }}"}]), {"text": hostile})
+    assert record.status == "succeed", record.error
+    assert openai_server.requests[0]["messages"][0]["content"] == f"say {hostile}"
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        llm_node([]),
+        llm_node([{"role": "wizard", "message": "hi"}]),
+        llm_node([{"role": "user", "message": "hi"}], temperature=3),
+        llm_node([{"role": "user", "message": "hi"}], response_format="yaml"),
+        llm_node([{"role": "user", "message": "hi"}], model_name=""),
+        {"name": "LLM OpenAI", "messages": [{"role": "user", "message": "hi"}]},
+    ],
+)
+async def test_invalid_node_data_is_reported_when_the_workflow_is_checked(
+    run_llm: RunLlm, node: dict[str, object]
+) -> None:
+    with pytest.raises(WorkflowInvalid, match=f"node {LLM_NODE}: data"):
+        await run_llm(node)
