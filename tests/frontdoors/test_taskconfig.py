@@ -89,14 +89,14 @@ def test_timeout_debug_and_rundir_reach_the_node(plugins: Plugins, tmp_path: Pat
     }
     task = compile_task_config(parse_task_config(cfg), plugins)
     data = task.prepared.nodes[SCRIPT_NODE].data
-    assert (data.timeout, data.keep_rundir, data.rundir_parent, data.rundir_base) == (
+    assert (data.command_timeout, data.keep_rundir, data.rundir_parent, data.rundir_base) == (
         12,
         True,
         str(tmp_path),
         "/b",
     )
     default = compile_task_config(parse_task_config(lims_config()), plugins)
-    assert default.prepared.nodes[SCRIPT_NODE].data.timeout == 3600
+    assert default.prepared.nodes[SCRIPT_NODE].data.command_timeout == 3600
 
 
 def test_body_args_bind_and_missing_body_is_a_binding_error(plugins: Plugins) -> None:

@@ -26,12 +26,15 @@ class NodeRecord:
     attempts: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """The reference's per-node object: ``{"id", "status", "result"}`` (+ ``error``)."""
+        """The reference's per-node object: ``{"id", "status", "result"}`` (+ ``error``, and
+        ``attempts`` when the node was retried)."""
         out: dict[str, Any] = {"id": self.id, "status": self.status}
         if self.result is not None:
             out["result"] = self.result
         if self.error is not None:
             out["error"] = self.error
+        if self.attempts > 1:
+            out["attempts"] = self.attempts
         return out
 
 

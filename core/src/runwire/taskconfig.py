@@ -192,7 +192,7 @@ def task_workflow(config: TaskConfig, variables: list[str]) -> WorkflowData:
         "keep_rundir": bool(config.debug),
         "attachments": config.outputs.attachments,
         "attachments_max_bytes": config.outputs.attachments_max_bytes,
-        "timeout": config.timeout,
+        "command_timeout": config.timeout,
     }
     if config.outputs.results is not None:
         script["results"] = config.outputs.results.model_dump(mode="json", exclude_none=True)

@@ -326,3 +326,39 @@ def test_bad_data_is_a_check_error(plugins: Plugins) -> None:
     for data in ({"command": []}, {"command": "echo hi"}, {"command": [PY], "variables": {"1BAD": "x"}}):
         with pytest.raises(WorkflowInvalid):
             prepare_workflow(parse_workflow_data(script_workflow(data)), plugins)
+
+
+async def test_command_timeout_kills_the_group_and_says_so(run_script: RunScript, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    record = await run_script(
+        {"command": [PY, str(SCRIPTS / "never_exits.py"), str(pidfile)], "command_timeout": 1}
+    )
+    assert record.status == "failed"
+    assert "timed out after 1 s; its process group was killed" in (record.nodes[NODE_ID].error or "")
+    parent, child = (int(p) for p in pidfile.read_text().split())
+    deadline = time.monotonic() + 5
+    while (_alive(parent) or _alive(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(parent) and not _alive(child)
+
+
+async def test_unchecked_timeout_and_start_failure_are_results(run_script: RunScript, tmp_path: Path) -> None:
+    code = "import time; print('partial', flush=True); time.sleep(60)"
+    record = await run_script({"command": [PY, "-c", code], "command_timeout": 0.5, "check_exit": False})
+    assert record.status == "succeed", record.error
+    result = record.nodes[NODE_ID].result
+    assert result["return_code"] == -1 and result["content"] == "partial\n" and "timed out" in result["error"]
+    record = await run_script({"command": ["/no/such/program"], "check_exit": False})
+    result = record.nodes[NODE_ID].result
+    assert record.status == "succeed" and result["return_code"] == -1 and "not found" in result["error"]
+
+
+async def test_args_are_appended_without_substitution(run_script: RunScript) -> None:
+    hostile = ["$RUNDIR", "; rm -rf /", "{{ input.x }}", "$(id)"]
+    record = await run_script(
+        {"command": [PY, SHOW, "first"], "args": "{{ input.args }}"}, {"args": hostile, "x": "X"}
+    )
+    assert record.status == "succeed", record.error
+    assert json.loads(record.nodes[NODE_ID].result["content"])["argv"] == ["first", *hostile]
+    record = await run_script({"command": [PY, SHOW], "args": "{{ input.args }}"}, {"args": "not a list"})
+    assert record.status == "failed" and "args must be a list" in (record.nodes[NODE_ID].error or "")

@@ -18,12 +18,22 @@ DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 class RunScriptData(NodeData):
     """Settings of one "Run Script" node (every text field may hold ``{{ }}`` templates).
 
-    ``timeout`` and ``retries`` come from :class:`runwire.nodes.NodeData`: when the timeout
-    fires, the command's whole process group is killed.
+    ``command_timeout`` kills the command's process group and reports it; the engine's own
+    ``timeout`` (from :class:`runwire.nodes.NodeData`) also kills the group when it fires.
     """
 
     command: list[str] = Field(
         min_length=1, description="Program and arguments; items may use $NAME and {{ }} templates."
+    )
+    args: Any = Field(
+        default=None,
+        description=(
+            "More arguments appended after the command: a list, or a template rendering to a list "
+            "(e.g. '{{ input.args }}'); taken as they are, with no $NAME substitution."
+        ),
+    )
+    command_timeout: float | None = Field(
+        default=None, gt=0, description="Seconds before the command's whole process group is killed."
     )
     variables: dict[str, Any] = Field(
         default_factory=dict,
@@ -48,7 +58,13 @@ class RunScriptData(NodeData):
         default=None, description="A directory copied into each new run directory."
     )
     keep_rundir: bool = Field(default=False, description="Keep the run directory after the run (debugging).")
-    check_exit: bool = Field(default=True, description="Fail the node when the command exits non-zero.")
+    check_exit: bool = Field(
+        default=True,
+        description=(
+            "Fail the node when the command exits non-zero, times out or cannot start; when false, "
+            "those are results (return_code -1 and an error field for the last two)."
+        ),
+    )
     max_output_bytes: int = Field(
         default=DEFAULT_MAX_OUTPUT, ge=1024, le=1024**3, description="Cap on each of stdout and stderr."
     )

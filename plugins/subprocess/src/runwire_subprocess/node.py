@@ -62,13 +62,37 @@ class RunScriptNode(NodeType):
             if rundir is not None:
                 values[RUNDIR] = str(rundir)
             argv = [build_item(item, values, ctx.render) for item in data.command]
+            argv.extend(self._extra_args(data, ctx))
             env = self._environment(data, ctx, values)
             stdin = to_text(ctx.render(data.stdin)).encode() if data.stdin is not None else None
-            done = await run_program(argv, cwd=rundir, env=env, stdin=stdin, max_output=data.max_output_bytes)
+            try:
+                done = await run_program(
+                    argv,
+                    cwd=rundir,
+                    env=env,
+                    stdin=stdin,
+                    max_output=data.max_output_bytes,
+                    timeout=data.command_timeout,
+                )
+            except NodeFailed as exc:
+                if data.check_exit:
+                    raise
+                return NodeOutput({"content": "", "return_code": -1, "stderr": "", "error": str(exc)})
             return NodeOutput(self._result(data, done, rundir, formatter))
         finally:
             if rundir is not None and not data.keep_rundir:
                 remove_rundir(rundir)
+
+    @staticmethod
+    def _extra_args(data: RunScriptData, ctx: NodeContext) -> list[str]:
+        if data.args is None:
+            return []
+        args = ctx.render(data.args)
+        if args == "":
+            return []
+        if not isinstance(args, list):
+            raise NodeFailed(f"args must be a list, got {type(args).__name__}")
+        return [to_text(a) for a in args]
 
     @staticmethod
     def _environment(data: RunScriptData, ctx: NodeContext, values: dict[str, str]) -> dict[str, str]:
@@ -80,6 +104,11 @@ class RunScriptNode(NodeType):
     @staticmethod
     def _result(data: RunScriptData, done: Completed, rundir: Path | None, formatter: Any) -> dict[str, Any]:
         stderr = done.stderr.text()
+        if done.timed_out:
+            message = f"command timed out after {data.command_timeout:g} s; its process group was killed"
+            if data.check_exit:
+                raise NodeFailed(message)
+            return {"content": done.stdout.text(), "return_code": -1, "stderr": stderr, "error": message}
         if done.return_code != 0 and data.check_exit:
             tail = stderr[-STDERR_TAIL:].strip()
             how = (

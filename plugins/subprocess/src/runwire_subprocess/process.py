@@ -43,6 +43,7 @@ class Completed:
     return_code: int
     stdout: Captured
     stderr: Captured
+    timed_out: bool = False
 
 
 async def _capture(stream: asyncio.StreamReader | None, cap: int) -> Captured:
@@ -117,11 +118,13 @@ async def run_program(
     env: Mapping[str, str],
     stdin: bytes | None,
     max_output: int,
+    timeout: float | None = None,
 ) -> Completed:
     """Run ``argv`` and return its exit code and capped output.
 
-    The program gets its own session; cancelling the awaiting task (a node timeout) kills its
-    whole process group before the cancellation propagates.
+    The program gets its own session. After ``timeout`` seconds its whole process group is
+    killed and the result says ``timed_out``; cancelling the awaiting task (an engine node
+    timeout) kills the group too, before the cancellation propagates.
 
     :raises NodeFailed: the program cannot be started (not found, not executable, NUL in argv).
     """
@@ -147,16 +150,18 @@ async def run_program(
         asyncio.ensure_future(_capture(proc.stderr, max_output)),
     )
     try:
-        if stdin is not None and proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                proc.stdin.write(stdin)
-                await proc.stdin.drain()
-            proc.stdin.close()
-        await _exited(proc)
+        try:
+            async with asyncio.timeout(timeout):
+                await _feed(proc, stdin)
+                await _exited(proc)
+        except TimeoutError:
+            timed_out = True
+        else:
+            timed_out = False
         # Whatever the program left running in its group would keep the pipes open: end it.
         _kill_group(proc.pid)
         out, err = await asyncio.gather(*readers)
-        return Completed(await proc.wait(), out, err)
+        return Completed(await proc.wait(), out, err, timed_out)
     finally:
         if proc.returncode is None:
             _kill_group(proc.pid)
@@ -164,3 +169,11 @@ async def run_program(
                 await asyncio.shield(proc.wait())
         for reader in readers:
             reader.cancel()
+
+
+async def _feed(proc: asyncio.subprocess.Process, stdin: bytes | None) -> None:
+    if stdin is not None and proc.stdin is not None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(stdin)
+            await proc.stdin.drain()
+        proc.stdin.close()
