@@ -173,6 +173,7 @@ def _with(options: list[Any]) -> Any:
 @click.option("--broker-url", help="RUNWIRE_BROKER_URL (redis://...); default: embedded worker threads")
 @click.option("--auth-providers", help="RUNWIRE_AUTH_PROVIDERS, e.g. api-key,auth0 or none")
 @click.option("--worker-threads", type=int, help="RUNWIRE_WORKER_THREADS (embedded mode)")
+@click.option("--task-config", help="RUNWIRE_TASK_CONFIG: a script-runner config.json to mount at /task")
 def serve(host: str, port: int, **overrides: Any) -> None:
     """Serve the HTTP API; without a broker URL, also execute runs in this process."""
     import uvicorn

@@ -111,7 +111,7 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
     providers = build_auth_providers(settings, plugins, store)
     if "none" in settings.provider_names:
         log.warning("%s", OPEN_API_WARNING)
-    return Services(
+    services = Services(
         settings=settings,
         plugins=plugins,
         store=store,
@@ -121,3 +121,7 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         cache=cache,
         executor=RunExecutor(store, plugins, cache),
     )
+    from runwire_server.frontdoors.boot import install_front_doors
+
+    install_front_doors(services)  # script-runner config (RUNWIRE_TASK_CONFIG), LSO execute
+    return services

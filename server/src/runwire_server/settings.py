@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=8, ge=1, le=256, description="Runs executed at once per process.")
     run_time_limit_s: int = Field(default=3600, ge=1, description="A run still going after this is stopped.")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body.")
+    task_config: str = Field(default="", description="A script-runner config.json to mount at /task.")
+    executables_dir: str = Field(default="", description="Where /api/execute/ runs programs from.")
+    execute_timeout: float = Field(default=3600.0, gt=0, description="Seconds per /api/execute/ program.")
 
     @field_validator("auth_providers")
     @classmethod

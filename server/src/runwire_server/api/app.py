@@ -22,6 +22,7 @@ from runwire_server.api.deps import DEPENDENCIES
 from runwire_server.api.errors import EXCEPTION_HANDLERS
 from runwire_server.api.runs import RunController
 from runwire_server.api.workflows import WorkflowController
+from runwire_server.frontdoors import ROUTES as FRONT_DOOR_ROUTES
 from runwire_server.services import Services, build_services
 from runwire_server.settings import Settings
 
@@ -30,7 +31,7 @@ log = logging.getLogger("runwire.server")
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """Every route of the server. A front door appends its controllers/routers here."""
-    return [*health.ROUTES, WorkflowController, RunController]
+    return [*health.ROUTES, WorkflowController, RunController, *FRONT_DOOR_ROUTES]
 
 
 def create_app(

@@ -11,6 +11,14 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError
 
 from runwire.errors import AuthRefused, BindingError, InputInvalid, WorkflowInvalid
+from runwire.executables import (
+    ExecutableIsDirectory,
+    ExecutableNameInvalid,
+    ExecutableNotExecutable,
+    ExecutableNotFound,
+    ExecutableOutsideRoot,
+    ExecutablesNotConfigured,
+)
 
 log = logging.getLogger("runwire.server")
 
@@ -64,6 +72,13 @@ STATUS_OF: dict[type[Exception], int] = {
     BindingError: 400,
     ValidationError: 400,
     DataError: 400,
+    # LSO execute: the reference's statuses for an executable_name that cannot run
+    ExecutableOutsideRoot: 400,
+    ExecutableNameInvalid: 422,
+    ExecutableNotFound: 410,
+    ExecutableNotExecutable: 403,
+    ExecutableIsDirectory: 503,
+    ExecutablesNotConfigured: 503,
 }
 """Core and library error types and the status each maps to (ApiError carries its own)."""
 

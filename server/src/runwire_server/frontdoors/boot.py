@@ -1,0 +1,150 @@
+"""Boot-time state of the script-runner and LSO front doors: their workflows, stored like any other.
+
+Both front doors create runs of stored workflows in the one store and queue, so a worker
+anywhere executes them exactly like a ScriptRun workflow. Their workflows live in project
+:data:`FRONT_DOOR_PROJECT` under fixed titles; a workflow whose data changed since the last boot
+is updated in place (its version bump refreshes every prepared-workflow cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runwire.taskconfig import CompiledTask, load_task
+from runwire.workflow import dump_workflow_data
+from runwire_server.store import Store, WorkflowRow
+
+if TYPE_CHECKING:
+    from runwire_server.services import Services
+
+log = logging.getLogger("runwire.server")
+
+FRONT_DOOR_PROJECT = 0
+TASK_TITLE = "runwire front door: script-runner task"
+EXECUTE_TITLE = "runwire front door: LSO execute"
+EXECUTE_CALLBACK_TITLE = "runwire front door: LSO execute with callback"
+SCRIPT_NODE = "script"
+CALLBACK_NODE = "callback"
+TASK_KEY = "task"
+EXECUTE_KEY = "execute"
+RUN_SCRIPT = "Run Script"
+HTTP_REQUEST = "HTTP Request"
+CALLBACK_RETRIES = 5
+CALLBACK_RETRY_DELAY = 0.5
+CALLBACK_TIMEOUT = 10.0
+
+
+def ensure_workflow(store: Store, title: str, data: dict[str, Any]) -> WorkflowRow:
+    """The front-door workflow titled ``title`` holding ``data``: reused, updated or created."""
+    _, rows = store.list_workflows(None, FRONT_DOOR_PROJECT, title, 0, 100)
+    for row in rows:
+        if row.title == title:
+            if row.data == data:
+                return row
+            updated = store.update_workflow(row.id, data=data)
+            if updated is not None:
+                return updated
+    return store.create_workflow(FRONT_DOOR_PROJECT, title, data)
+
+
+@dataclass
+class TaskDoor:
+    """The compiled script-runner config and the stored workflow its runs belong to."""
+
+    task: CompiledTask
+    workflow: WorkflowRow
+
+
+def execute_workflow(timeout: float, callback: bool) -> dict[str, Any]:
+    """An LSO execute run: the executable (resolved by the front door) with its args, never failing
+    on its exit code; with ``callback``, then POST ``{"job_id", "result"}`` to ``input.callback``."""
+    nodes: list[dict[str, Any]] = [
+        {"id": "trigger", "type": "trigger-node", "data": {"name": "Trigger"}},
+        {
+            "id": SCRIPT_NODE,
+            "type": "basic-node",
+            "data": {
+                "name": RUN_SCRIPT,
+                "command": ["{{ input.executable }}"],
+                "args": "{{ input.args }}",
+                "check_exit": False,
+                "command_timeout": timeout,
+            },
+        },
+    ]
+    edges = [{"id": "trigger-script", "source": "trigger", "target": SCRIPT_NODE}]
+    if callback:
+        script = f"{SCRIPT_NODE}.result"
+        output = f"{{{{ {script}.content }}}}{{{{ {script}.stderr }}}}{{{{ {script}.error }}}}"
+        nodes.append(
+            {
+                "id": CALLBACK_NODE,
+                "type": "basic-node",
+                "data": {
+                    "name": HTTP_REQUEST,
+                    "url": "{{ input.callback }}",
+                    "method": "POST",
+                    "body": {
+                        "job_id": "{{ input.job_id }}",
+                        "result": {
+                            "output": output,
+                            "return_code": f"{{{{ {script}.return_code }}}}",
+                            "status": f"{{{{ 'successful' if {script}.return_code == 0 else 'failed' }}}}",
+                        },
+                    },
+                    "http_retries": 0,
+                    "follow_redirects": False,
+                    "request_timeout": CALLBACK_TIMEOUT,
+                    "retries": CALLBACK_RETRIES,
+                    "retry_delay": CALLBACK_RETRY_DELAY,
+                },
+            }
+        )
+        edges.append({"id": "script-callback", "source": SCRIPT_NODE, "target": CALLBACK_NODE})
+    return {"start_node": "trigger", "nodes": nodes, "edges": edges}
+
+
+@dataclass
+class ExecuteDoor:
+    """LSO execute settings and its two stored workflows (made on first use)."""
+
+    root: Path | None
+    timeout: float
+    _rows: dict[bool, WorkflowRow] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def workflow(self, store: Store, callback: bool) -> WorkflowRow:
+        """The stored workflow for runs with or without a callback."""
+        row = self._rows.get(callback)
+        if row is None:
+            with self._lock:
+                row = self._rows.get(callback)
+                if row is None:
+                    title = EXECUTE_CALLBACK_TITLE if callback else EXECUTE_TITLE
+                    row = ensure_workflow(store, title, execute_workflow(self.timeout, callback))
+                    self._rows[callback] = row
+        return row
+
+    def workflow_ids(self, store: Store) -> set[int]:
+        """Ids of the workflows whose runs are LSO jobs."""
+        return {self.workflow(store, False).id, self.workflow(store, True).id}
+
+
+def install_front_doors(services: Services) -> None:
+    """Compile ``RUNWIRE_TASK_CONFIG`` (if set) and keep both front doors' state on ``services``.
+
+    :raises runwire.errors.ConfigInvalid: the task config is invalid (start-up stops, naming the field).
+    """
+    settings = services.settings
+    if settings.task_config:
+        task = load_task(settings.task_config, services.plugins)
+        data = dump_workflow_data(task.workflow)
+        row = ensure_workflow(services.store, TASK_TITLE, data)
+        services.extras[TASK_KEY] = TaskDoor(task, row)
+        log.info("script-runner task from %s mounted at /task (workflow %d)", settings.task_config, row.id)
+    root = Path(settings.executables_dir) if settings.executables_dir else None
+    services.extras[EXECUTE_KEY] = ExecuteDoor(root, settings.execute_timeout)

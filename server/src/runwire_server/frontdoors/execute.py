@@ -1,0 +1,211 @@
+"""The LSO front door: ``POST /api/execute/``, ``GET /api/execute/{job_id}``, ``GET /api/version``.
+
+The executable is resolved inside ``RUNWIRE_EXECUTABLES_DIR`` (refusals map to the reference's
+statuses in :mod:`runwire_server.api.errors`). Every request is a run of a stored one-node (or,
+with a callback, two-node) workflow: async requests are enqueued like any run; a blocking
+request (``is_async: false``) is executed right here by the same engine and recorded in the same
+store, which keeps its latency that of the program (the reference does the same in its API).
+"""
+
+from __future__ import annotations
+
+import uuid
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Request, get, post
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from runwire.auth import Principal
+from runwire.errors import ConfigInvalid
+from runwire.executables import resolve_executable
+from runwire.records import FAILED, SUCCEED, RunRecord
+from runwire_server.api.bodies import parse_json, read_text
+from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound
+from runwire_server.frontdoors.boot import (
+    CALLBACK_NODE,
+    EXECUTE_KEY,
+    FRONT_DOOR_PROJECT,
+    HTTP_REQUEST,
+    RUN_SCRIPT,
+    SCRIPT_NODE,
+    ExecuteDoor,
+)
+from runwire_server.services import Services
+
+API_VERSION = "2.0"
+SUCCESSFUL = "successful"
+
+
+class Unprocessable(ApiError):
+    """The request body does not validate (the reference answers these with 422)."""
+
+    status_code = 422
+
+
+class NotConfigured(ApiError):
+    """A part this request needs is not installed or configured."""
+
+    status_code = 503
+
+
+class ExecuteRequest(BaseModel):
+    """``POST /api/execute/`` body, with the reference's defaults."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    executable_name: str = Field(min_length=1, max_length=4096)
+    args: list[str] = Field(default_factory=list, max_length=10_000)
+    callback: str | None = None
+    is_async: bool = True
+
+    @field_validator("args")
+    @classmethod
+    def _no_nul(cls, args: list[str]) -> list[str]:
+        for i, arg in enumerate(args):
+            if "\x00" in arg:
+                raise ValueError(f"args[{i}] contains a NUL character, which a program cannot receive")
+        return args
+
+    @field_validator("callback")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("callback must be an absolute http(s) URL")
+        if any(c in url for c in "\x00\r\n "):
+            raise ValueError("callback URL contains whitespace or control characters")
+        return url
+
+
+def execution_result(record: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
+    """The reference's ``ExecutionResult`` from the script node's record: output is stdout then stderr."""
+    result = (record or {}).get("result")
+    if not result:
+        message = (record or {}).get("error") or error or "the executable did not run"
+        return {"output": message, "return_code": -1, "status": FAILED}
+    output = (
+        str(result.get("content", "")) + str(result.get("stderr", "")) + str(result.get("error", "") or "")
+    )
+    code = int(result.get("return_code", -1))
+    return {"output": output, "return_code": code, "status": SUCCESSFUL if code == 0 else FAILED}
+
+
+async def read_request(request: Request[Any, Any, Any]) -> ExecuteRequest:
+    """Parse and validate the body; every problem is a 422 naming its field."""
+    try:
+        text = await read_text(request)
+        value = parse_json(text) if text.strip() else None
+    except BadRequest as exc:
+        raise Unprocessable(exc.detail) from None
+    if not isinstance(value, dict):
+        raise Unprocessable("request body must be a JSON object")
+    try:
+        return ExecuteRequest.model_validate(value)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise Unprocessable("invalid execute request", errors) from None
+
+
+def execute_door(services: Services, principal: Principal) -> ExecuteDoor:
+    """The LSO front door's state, if the caller may use it and a Run Script node is installed."""
+    door: ExecuteDoor | None = services.extras.get(EXECUTE_KEY)
+    if door is None:
+        raise NotConfigured("the execute front door is not installed on this server")
+    if not principal.may_access(FRONT_DOOR_PROJECT):
+        raise Forbidden(f"execute runs belong to project {FRONT_DOOR_PROJECT}, which this caller may not use")
+    if services.plugins.node_type("basic-node", RUN_SCRIPT) is None:
+        raise NotConfigured("the runwire-subprocess plugin (Run Script node) is not installed")
+    return door
+
+
+async def run_inline(
+    services: Services, door: ExecuteDoor, run_id: str, run_input: dict[str, Any]
+) -> RunRecord:
+    """Execute a blocking request in this process and record it (one insert, one update)."""
+    row = await services.db(door.workflow, services.store, False)
+    try:
+        prepared = services.cache.prepare(row)
+    except ConfigInvalid as exc:  # pragma: no cover - the stored workflow is ours
+        raise NotConfigured(str(exc)) from None
+    await services.db(services.store.create_run, run_id, row, run_input)
+    record = await services.executor.engine.execute(prepared, run_input, run_id=run_id)
+    nodes = {node_id: rec.to_json() for node_id, rec in record.nodes.items()}
+    await services.db(services.store.save_run, run_id, record.status, nodes, record.total_cost, record.error)
+    return record
+
+
+@post("/api/execute/", status_code=201, tags=["lso"], summary="Run an executable (LSO)")
+async def start_execute(
+    request: Request[Any, Any, Any], services: Services, principal: Principal
+) -> dict[str, Any]:
+    """Async: 201 ``{"job_id", "result": null}`` and a callback when done. Blocking: the result."""
+    door = execute_door(services, principal)
+    body = await read_request(request)
+    path = resolve_executable(body.executable_name, door.root)
+    job_id = str(uuid.uuid4())
+    run_input: dict[str, Any] = {"job_id": job_id, "executable": str(path), "args": body.args}
+    if not body.is_async:
+        record = await run_inline(services, door, job_id, run_input)
+        script = record.nodes.get(SCRIPT_NODE)
+        return {
+            "job_id": job_id,
+            "result": execution_result(script.to_json() if script else None, record.error),
+        }
+    callback = body.callback is not None
+    if callback:
+        if services.plugins.node_type("basic-node", HTTP_REQUEST) is None:
+            raise NotConfigured(
+                "callbacks need the runwire-http plugin (HTTP Request node), which is not installed"
+            )
+        run_input["callback"] = body.callback
+    row = await services.db(door.workflow, services.store, callback)
+    await services.db(services.store.create_run, job_id, row, run_input)
+    services.queue.enqueue(job_id)
+    return {"job_id": job_id, "result": None}
+
+
+@get("/api/execute/{job_id:str}", tags=["lso"], summary="Poll a job (runwire addition to LSO)")
+async def poll_execute(services: Services, principal: Principal, job_id: str) -> dict[str, Any]:
+    """``{"job_id", "status", "result"}`` (+ ``callback``: its status, attempts and error)."""
+    door = execute_door(services, principal)
+    try:
+        canonical = str(uuid.UUID(job_id))
+    except ValueError:
+        raise NotFound("job not found") from None
+    run = await services.db(services.store.get_run, canonical)
+    if run is None or run.workflow_id not in await services.db(door.workflow_ids, services.store):
+        raise NotFound("job not found")
+    script = run.nodes.get(SCRIPT_NODE)
+    done = run.status in (SUCCEED, FAILED) or (script is not None and script.get("status") == SUCCEED)
+    reply: dict[str, Any] = {
+        "job_id": canonical,
+        "status": run.status,
+        "result": execution_result(script, run.error) if done else None,
+    }
+    hook = run.nodes.get(CALLBACK_NODE)
+    if hook is not None:
+        reply["callback"] = {
+            "status": hook.get("status"),
+            "attempts": hook.get("attempts", 1),
+            "error": hook.get("error"),
+        }
+    return reply
+
+
+@get("/api/version", tags=["lso"], summary="API and module versions (LSO)")
+async def version(principal: Principal) -> dict[str, str]:
+    """``{"api": "2.0", "module": <runwire-server version>}``."""
+    return {"api": API_VERSION, "module": metadata.version("runwire-server")}
+
+
+ROUTES = [start_execute, poll_execute, version]

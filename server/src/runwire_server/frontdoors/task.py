@@ -1,0 +1,109 @@
+"""The script-runner front door: ``POST /task[/<path>]`` and ``GET /task/{id}`` (and ``/script`` aliases).
+
+A request is bound by the config's input binders into run input ``{"vars": {...}}`` and stored
+as a run of the task's workflow, then enqueued; the reply and the poll use the reference's
+shapes (``not-ready`` / ``ready`` with ``results`` and ``attachments`` / ``failed`` with ``error``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request, get, post
+
+from runwire.auth import Principal
+from runwire.binders import RequestParts
+from runwire.records import FAILED, SUCCEED
+from runwire_server.api.bodies import parse_json, read_text
+from runwire_server.api.errors import Forbidden, NotFound
+from runwire_server.frontdoors.boot import FRONT_DOOR_PROJECT, SCRIPT_NODE, TASK_KEY, TaskDoor
+from runwire_server.services import Services
+from runwire_server.store import RunRow
+
+NOT_READY = "not-ready"
+READY = "ready"
+
+
+def task_door(services: Services, principal: Principal) -> TaskDoor:
+    """The mounted task, if the caller may use it."""
+    door: TaskDoor | None = services.extras.get(TASK_KEY)
+    if door is None:
+        raise NotFound("no script-runner task is configured on this server (RUNWIRE_TASK_CONFIG)")
+    if not principal.may_access(FRONT_DOOR_PROJECT):
+        raise Forbidden(f"the task belongs to project {FRONT_DOOR_PROJECT}, which this caller may not use")
+    return door
+
+
+async def request_parts(request: Request[Any, Any, Any], path: str, door: TaskDoor) -> RequestParts:
+    """The parts of ``request`` the binders read; the body is parsed only when a binder needs it."""
+    body: Any = None
+    if any(b.kind == "body" for b in door.task.binders):
+        text = await read_text(request)
+        body = parse_json(text) if text.strip() else None
+    query = [(k, v) for k, v in request.query_params.multi_items()]
+    return RequestParts(path=path.lstrip("/"), query=query, body=body, headers=dict(request.headers))
+
+
+def task_reply(run: RunRow) -> dict[str, Any]:
+    """A run in the reference's task shape."""
+    if run.status == SUCCEED:
+        result = (run.nodes.get(SCRIPT_NODE) or {}).get("result") or {}
+        return {
+            "id": run.id,
+            "status": READY,
+            "results": result.get("results", []),
+            "attachments": result.get("attachments", {}),
+            "stdout": result.get("content", ""),
+        }
+    if run.status == FAILED:
+        return {"id": run.id, "status": FAILED, "error": run.error or "the task failed"}
+    return {"id": run.id, "status": NOT_READY}
+
+
+async def start_task(
+    request: Request[Any, Any, Any], services: Services, principal: Principal, path: str
+) -> Any:
+    """Bind, store, enqueue; reply ``{"id", "status": "not-ready"}``."""
+    door = task_door(services, principal)
+    run_input = door.task.bind(await request_parts(request, path, door))
+    run_id = str(uuid.uuid4())
+    await services.db(services.store.create_run, run_id, door.workflow, run_input)
+    services.queue.enqueue(run_id)
+    return {"id": run_id, "status": NOT_READY}
+
+
+async def poll_task(services: Services, principal: Principal, task_id: str) -> dict[str, Any]:
+    """The task's state; 404 for an id that is not a run of this task."""
+    door = task_door(services, principal)
+    try:
+        canonical = str(uuid.UUID(task_id))
+    except ValueError:
+        raise NotFound("task not found") from None
+    run = await services.db(services.store.get_run, canonical)
+    if run is None or run.workflow_id != door.workflow.id:
+        raise NotFound("task not found")
+    return task_reply(run)
+
+
+def _routes(prefix: str) -> list[Any]:
+    name = prefix.strip("/")
+
+    @post([prefix, f"{prefix}/{{path:path}}"], status_code=200, name=f"{name}-start", tags=["script-runner"],
+          summary="Start a task (script-runner)")  # fmt: skip
+    async def start(
+        request: Request[Any, Any, Any], services: Services, principal: Principal, path: str = ""
+    ) -> dict[str, Any]:
+        """Start the configured command with the variables bound from path, query and body."""
+        return await start_task(request, services, principal, path)  # type: ignore[no-any-return]
+
+    @get(f"{prefix}/{{task_id:str}}", name=f"{name}-poll", tags=["script-runner"],
+         summary="Poll a task (script-runner)")  # fmt: skip
+    async def poll(services: Services, principal: Principal, task_id: str) -> dict[str, Any]:
+        """``not-ready``, ``ready`` (results, attachments, stdout) or ``failed`` (error)."""
+        return await poll_task(services, principal, task_id)
+
+    return [start, poll]
+
+
+ROUTES = [*_routes("/task"), *_routes("/script")]
