@@ -77,7 +77,8 @@ async def poll_task(services: Services, principal: Principal, task_id: str) -> d
     """The task's state; 404 for an id that is not a run of this task."""
     door = task_door(services, principal)
     try:
-        canonical = str(uuid.UUID(task_id))
+        # Litestar hands the id over with the slash of the sibling ``{path:path}`` route
+        canonical = str(uuid.UUID(task_id.lstrip("/")))
     except ValueError:
         raise NotFound("task not found") from None
     run = await services.db(services.store.get_run, canonical)
