@@ -75,7 +75,14 @@ def declare_run_actor(broker: dramatiq.Broker, execute: Callable[[str], None], t
 
 
 def start_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
-    """Start Dramatiq worker threads consuming the run queue of ``broker``."""
-    worker = dramatiq.Worker(broker, queues={QUEUE_NAME}, worker_threads=threads, worker_timeout=1000)
+    """Start Dramatiq worker threads consuming the run queue of ``broker``.
+
+    The idle timeout bounds how long stopping takes; Redis consumers also fetch (and so send
+    their heartbeat) at least that often, so it stays well below the heartbeat timeout.
+    """
+    idle_timeout_ms = 100 if is_embedded(broker) else 1000
+    worker = dramatiq.Worker(
+        broker, queues={QUEUE_NAME}, worker_threads=threads, worker_timeout=idle_timeout_ms
+    )
     worker.start()
     return worker

@@ -3,7 +3,7 @@
 A handler (of this package or of a front door) names them as parameters::
 
     @get("/thing")
-    async def thing(services: Services, principal: Principal) -> dict: ...
+    async def thing(services: ServicesDep, principal: PrincipalDep) -> dict: ...
 
 ``principal`` asks the configured auth providers in order; none accepting is a 401.
 """
@@ -14,11 +14,16 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from runwire.auth import Principal
 from runwire_server.api.errors import NotAuthenticated
 from runwire_server.services import Services
+
+ServicesDep = NamedDependency[Services]
+"""A handler parameter ``services: ServicesDep`` receives the process's :class:`Services`."""
+PrincipalDep = NamedDependency[Principal]
+"""A handler parameter ``principal: PrincipalDep`` receives the authenticated caller (or 401)."""
 
 
 def get_services(state: State) -> Services:
@@ -26,7 +31,7 @@ def get_services(state: State) -> Services:
     return state.services  # type: ignore[no-any-return]
 
 
-async def get_principal(request: Request[Any, Any, Any], services: Services) -> Principal:
+async def get_principal(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:
     """Authenticate the request with the configured providers, in order.
 
     :raises NotAuthenticated: no provider accepted the request (401).

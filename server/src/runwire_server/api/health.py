@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Response, get
 
-from runwire_server.services import Services
+from runwire_server.api.deps import ServicesDep
 
 
 @get("/healthz", summary="Liveness: the process answers", include_in_schema=True, tags=["health"])
@@ -16,7 +16,7 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", summary="Readiness: store and broker reachable", tags=["health"])
-async def readyz(services: Services) -> Response[dict[str, Any]]:
+async def readyz(services: ServicesDep) -> Response[dict[str, Any]]:
     """200 when the store and the broker answer (and embedded workers run), else 503 naming what failed."""
     checks: dict[str, str] = {}
     try:

@@ -8,23 +8,22 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
-from runwire.auth import Principal
 from runwire.errors import InputInvalid, WorkflowInvalid
 from runwire.inputs import RAW_INPUT_KEY, apply_input_fields
 from runwire.records import FAILED, IN_PROGRESS, IN_QUEUE, NOT_FOUND, SUCCEED
 from runwire_server.api.bodies import MAX_DB_INT, check_depth, read_model, read_text
+from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.api.workflows import visible_workflow
-from runwire_server.services import Services
 
 RUN_STATUSES = (IN_QUEUE, IN_PROGRESS, SUCCEED, FAILED)
 
 
-def run_input(text: str, content_type: str, principal: Principal) -> Any:
+def run_input(text: str, content_type: str, principal: PrincipalDep) -> Any:
     """Turn a ``/run/`` body into run input, as the reference's two modes describe.
 
     API-key mode: a JSON object or array is the input; ``text/plain`` or text that is not
@@ -81,7 +80,11 @@ class RunController(Controller):
 
     @post("/{workflow_id:int}/run/", status_code=200, summary="Start a run")
     async def run(
-        self, request: Request[Any, Any, Any], services: Services, principal: Principal, workflow_id: int
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        principal: PrincipalDep,
+        workflow_id: FromPath[int],
     ) -> dict[str, Any]:
         """Store a run ``in queue``, then enqueue it.
 
@@ -106,9 +109,9 @@ class RunController(Controller):
     @get("/workflow_result/", summary="Poll a run's status and result")
     async def workflow_result(
         self,
-        services: Services,
-        principal: Principal,
-        run_id: Annotated[str | None, Parameter(query="id")] = None,
+        services: ServicesDep,
+        principal: PrincipalDep,
+        run_id: Annotated[str | None, QueryParameter(name="id")] = None,
     ) -> Any:
         """The run's ``{"id", "status", "data", "metrics"}`` wrapped in ``{"data", "status": 200}``."""
         if not run_id:
@@ -127,12 +130,12 @@ class RunController(Controller):
     async def history(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
-        principal: Principal,
-        workflow_id: int,
-        ordering: Literal["created_at", "-created_at", "cost", "-cost"] = "-created_at",
-        page: Annotated[int, Parameter(ge=1, le=MAX_DB_INT)] = 1,
-        page_size: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+        services: ServicesDep,
+        principal: PrincipalDep,
+        workflow_id: FromPath[int],
+        ordering: FromQuery[Literal["created_at", "-created_at", "cost", "-cost"]] = "-created_at",
+        page: Annotated[int, QueryParameter(ge=1, le=MAX_DB_INT)] = 1,
+        page_size: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     ) -> dict[str, Any]:
         """Paginated run history, newest first unless ``ordering`` says otherwise."""
         await visible_workflow(services, principal, workflow_id)
@@ -142,7 +145,7 @@ class RunController(Controller):
 
     @post("/execution-update/{run_id:str}/", status_code=201, summary="Execution service progress (internal)")
     async def execution_update(
-        self, request: Request[Any, Any, Any], services: Services, run_id: str
+        self, request: Request[Any, Any, Any], services: ServicesDep, run_id: FromPath[str]
     ) -> dict[str, Any]:
         """Apply a progress payload to a run; needs ``X-Service-Api-Key`` (403 otherwise)."""
         expected = services.settings.service_api_key.encode()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runwire.auth import Principal
 from runwire.workflow import InputField, parse_workflow_data
 from runwire_server.api.bodies import MAX_DB_INT, check_id, read_model
+from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.services import Services
@@ -113,7 +114,7 @@ class WorkflowController(Controller):
 
     @post("/", status_code=201, summary="Create a workflow")
     async def create(
-        self, request: Request[Any, Any, Any], services: Services, principal: Principal
+        self, request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep
     ) -> dict[str, Any]:
         """Store a workflow (``project``, ``title``, ``data``); structural problems are allowed."""
         body = await read_model(request, WorkflowCreate)
@@ -126,12 +127,12 @@ class WorkflowController(Controller):
     async def list_workflows(
         self,
         request: Request[Any, Any, Any],
-        services: Services,
-        principal: Principal,
-        project: Annotated[int | None, Parameter(ge=0, le=MAX_DB_INT)] = None,
-        title: Annotated[str | None, Parameter(max_length=255)] = None,
-        page: Annotated[int, Parameter(ge=1, le=MAX_DB_INT)] = 1,
-        page_size: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+        services: ServicesDep,
+        principal: PrincipalDep,
+        project: Annotated[int | None, QueryParameter(ge=0, le=MAX_DB_INT)] = None,
+        title: Annotated[str | None, QueryParameter(max_length=255)] = None,
+        page: Annotated[int, QueryParameter(ge=1, le=MAX_DB_INT)] = 1,
+        page_size: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     ) -> dict[str, Any]:
         """Workflows the caller may see, filtered by ``project`` and ``title`` (case-insensitive)."""
         if title is not None and "\x00" in title:
@@ -143,7 +144,7 @@ class WorkflowController(Controller):
         return paginated(request, count, page, page_size, [r.to_json() for r in rows])
 
     @get("/get_nodes/", summary="Node schemas of every installed node type")
-    async def get_nodes(self, services: Services, principal: Principal) -> list[dict[str, Any]]:
+    async def get_nodes(self, services: ServicesDep, principal: PrincipalDep) -> list[dict[str, Any]]:
         """One schema per registered node type (from the plugins), for editors."""
         schemas = services.extras.get("node_schemas")
         if schemas is None:
@@ -152,13 +153,19 @@ class WorkflowController(Controller):
         return schemas  # type: ignore[no-any-return]
 
     @get("/{workflow_id:int}/", summary="Read a workflow")
-    async def read(self, services: Services, principal: Principal, workflow_id: int) -> dict[str, Any]:
+    async def read(
+        self, services: ServicesDep, principal: PrincipalDep, workflow_id: FromPath[int]
+    ) -> dict[str, Any]:
         """The workflow with ``workflow_id``."""
         return (await visible_workflow(services, principal, workflow_id)).to_json()
 
     @patch("/{workflow_id:int}/", summary="Update a workflow")
     async def update(
-        self, request: Request[Any, Any, Any], services: Services, principal: Principal, workflow_id: int
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        principal: PrincipalDep,
+        workflow_id: FromPath[int],
     ) -> dict[str, Any]:
         """Change ``title`` and/or ``data``."""
         await visible_workflow(services, principal, workflow_id)
@@ -169,7 +176,9 @@ class WorkflowController(Controller):
         return row.to_json()
 
     @delete("/{workflow_id:int}/", status_code=204, summary="Delete a workflow")
-    async def remove(self, services: Services, principal: Principal, workflow_id: int) -> None:
+    async def remove(
+        self, services: ServicesDep, principal: PrincipalDep, workflow_id: FromPath[int]
+    ) -> None:
         """Delete the workflow and its run history."""
         await visible_workflow(services, principal, workflow_id)
         if not await services.db(services.store.delete_workflow, workflow_id):
@@ -177,13 +186,15 @@ class WorkflowController(Controller):
 
     @get("/{workflow_id:int}/input-fields/", summary="Input fields of the trigger node")
     async def input_fields(
-        self, services: Services, principal: Principal, workflow_id: int
+        self, services: ServicesDep, principal: PrincipalDep, workflow_id: FromPath[int]
     ) -> list[dict[str, Any]]:
         """What the workflow expects as run input."""
         return input_fields((await visible_workflow(services, principal, workflow_id)).data)
 
     @get("/{workflow_id:int}/check_workflow/", summary="Validate a workflow's structure")
-    async def check(self, services: Services, principal: Principal, workflow_id: int) -> dict[str, Any]:
+    async def check(
+        self, services: ServicesDep, principal: PrincipalDep, workflow_id: FromPath[int]
+    ) -> dict[str, Any]:
         """``{"valid": bool, "errors": [...]}``: every structural problem, each naming its node or edge."""
         row = await visible_workflow(services, principal, workflow_id)
         problems = services.cache.problems(row)
