@@ -137,5 +137,10 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def unsigned(payload: dict[str, Any], header: dict[str, Any]) -> str:
+    """A token with no signature at all (``alg: none`` style)."""
+    return f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}."
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}

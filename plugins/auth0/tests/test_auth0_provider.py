@@ -16,7 +16,7 @@ from runwire.errors import AuthRefused, ConfigInvalid
 from runwire.plugins import Plugins
 from runwire_auth0.provider import Auth0Auth
 
-from .conftest import AUDIENCE, ISSUER, Jwks, MakeProvider, SigningKey, b64, bearer, claims, sign
+from .conftest import AUDIENCE, ISSUER, Jwks, MakeProvider, SigningKey, b64, bearer, claims, sign, unsigned
 
 
 def test_a_fresh_plugin_manager_finds_the_provider_through_the_entry_point() -> None:
@@ -60,10 +60,6 @@ async def test_requests_without_a_bearer_token_are_left_to_other_providers(
     assert jwks.fetches == 0
 
 
-def _unsigned(payload: dict[str, object], header: dict[str, object]) -> str:
-    return f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}."
-
-
 def _hs256_with_public_key(key: SigningKey, payload: dict[str, object]) -> str:
     """The classic algorithm-confusion forgery: HMAC keyed with the RSA public key's PEM."""
     pem = key.private.public_key().public_bytes(
@@ -87,10 +83,10 @@ async def test_alg_none_and_unsigned_tokens_are_refused(
     provider = make_provider()
     kid = keys["current"].kid
     assert "'none' is not accepted" in await _refusal(
-        provider, _unsigned(claims(), {"alg": "none", "kid": kid})
+        provider, unsigned(claims(), {"alg": "none", "kid": kid})
     )
     assert "'None' is not accepted" in await _refusal(
-        provider, _unsigned(claims(), {"alg": "None", "kid": kid})
+        provider, unsigned(claims(), {"alg": "None", "kid": kid})
     )
     # an RS256 header with the signature cut off
     stripped = sign(keys["current"], claims()).rsplit(".", 1)[0] + "."
