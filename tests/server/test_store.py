@@ -1,0 +1,188 @@
+"""The run store against SQLite and PostgreSQL (a fresh database each, dropped afterwards)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, text
+
+from runwire_server.settings import store_url
+from runwire_server.store import Store, hash_key
+from runwire_server.tables import runs
+from runwire_server.testing import postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store with its schema, on SQLite in ``tmp_path`` or on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        made = Store(store_url("", tmp_path))
+        made.create_schema()
+        yield made
+        made.dispose()
+        return
+    with postgres_database() as url:
+        made = Store(store_url(url, tmp_path))
+        made.create_schema()
+        yield made
+        made.dispose()
+
+
+def test_store_url_resolution(tmp_path: Path) -> None:
+    assert store_url("", tmp_path) == f"sqlite:///{(tmp_path / 'runwire.db').resolve()}"
+    assert store_url("postgresql://u@h:5432/db", tmp_path) == "postgresql+psycopg://u@h:5432/db"
+    assert store_url("postgres://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
+    assert store_url("postgresql+psycopg://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
+    assert store_url("sqlite:////tmp/x.db", tmp_path) == "sqlite:////tmp/x.db"
+
+
+def test_sqlite_store_is_created_in_the_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh" / "dir"
+    made = Store(store_url("", data_dir))
+    made.create_schema()
+    made.create_schema()  # idempotent
+    assert (data_dir / "runwire.db").exists()
+    made.dispose()
+
+
+def test_workflow_crud(store: Store) -> None:
+    created = store.create_workflow(3, "First", {"nodes": [], "extra": {"deep": [1, 2]}})
+    assert store.get_workflow(created.id) == created
+    updated = store.update_workflow(created.id, title="Renamed")
+    assert updated is not None and updated.title == "Renamed" and updated.version == 2
+    assert updated.data == created.data and updated.updated_at >= created.updated_at
+    again = store.update_workflow(created.id, data={"nodes": [{"id": "a"}]})
+    assert again is not None and again.version == 3 and again.title == "Renamed"
+    assert store.update_workflow(999_999, title="x") is None
+    assert store.delete_workflow(created.id) and store.get_workflow(created.id) is None
+    assert not store.delete_workflow(created.id)
+
+
+def test_list_workflows_filters_and_pages(store: Store) -> None:
+    for i in range(7):
+        store.create_workflow(1 if i % 2 else 2, f"Flow {i} ÄÖ", {})
+    count, page = store.list_workflows(None, offset=0, limit=3)
+    assert count == 7 and len(page) == 3
+    count, page = store.list_workflows(frozenset({1}))
+    assert count == 3 and {w.project for w in page} == {1}
+    count, _ = store.list_workflows(None, project=2, title="flow")
+    assert count == 4
+    assert store.list_workflows(frozenset(), offset=0, limit=10) == (0, [])
+    assert store.list_workflows(None, title="flow 3 ")[0] == 1
+
+
+def test_run_lifecycle_and_atomic_terminal_write(store: Store) -> None:
+    workflow = store.create_workflow(1, "w", {})
+    run_id = str(uuid.uuid4())
+    store.create_run(run_id, workflow, {"q": [1, {"x": None}]})
+    row = store.get_run(run_id)
+    assert row is not None and row.status == "in queue" and row.input == {"q": [1, {"x": None}]}
+    claimed = store.claim_run(run_id)
+    assert claimed is not None and claimed.status == "in progress"
+    nodes = {"a": {"id": "a", "status": "succeed", "result": {"content": "ünïcode ✓"}}}
+    store.save_run(run_id, "succeed", nodes, 0.25)
+    done = store.get_run(run_id)
+    assert done is not None and (done.status, done.nodes, done.total_cost) == ("succeed", nodes, 0.25)
+    assert done.result_json() == {
+        "id": run_id,
+        "status": "succeed",
+        "data": nodes,
+        "metrics": {"total_cost": 0.25},
+    }
+    assert store.claim_run(run_id) is None  # a redelivered message does not run it again
+    assert store.claim_run(str(uuid.uuid4())) is None
+
+
+def test_unfinished_runs_are_found_and_requeued(store: Store) -> None:
+    workflow = store.create_workflow(1, "w", {})
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    for run_id in ids:
+        store.create_run(run_id, workflow, {})
+    store.claim_run(ids[1])
+    store.save_run(ids[1], "in progress", {"a": {"id": "a", "status": "succeed"}}, 0.0)
+    store.claim_run(ids[2])
+    store.save_run(ids[2], "failed", {}, 0.0, "boom")
+    assert sorted(store.unfinished_runs()) == sorted(ids[:2])
+    store.requeue_runs(store.unfinished_runs())
+    requeued = store.get_run(ids[1])
+    assert requeued is not None and requeued.status == "in queue" and requeued.nodes == {}
+    failed = store.get_run(ids[2])
+    assert failed is not None and failed.status == "failed" and failed.error == "boom"
+
+
+def test_apply_update_merges_node_results(store: Store) -> None:
+    workflow = store.create_workflow(1, "w", {})
+    run_id = str(uuid.uuid4())
+    store.create_run(run_id, workflow, {})
+    store.save_run(run_id, "in progress", {"a": {"id": "a", "status": "succeed"}}, 0.0)
+    assert store.apply_update(
+        run_id, "succeed", {"b": {"id": "b", "status": "succeed", "result": {"content": "x"}}}
+    )
+    row = store.get_run(run_id)
+    assert row is not None and row.status == "succeed" and set(row.nodes) == {"a", "b"}
+    assert not store.apply_update(str(uuid.uuid4()), "failed", {})
+
+
+def test_history_orderings(store: Store) -> None:
+    workflow = store.create_workflow(1, "w", {})
+    other = store.create_workflow(1, "other", {})
+    ids = []
+    for cost in (0.3, 0.1, 0.2):
+        run_id = str(uuid.uuid4())
+        ids.append(run_id)
+        store.create_run(run_id, workflow, {})
+        store.save_run(run_id, "succeed", {}, cost)
+    store.create_run(str(uuid.uuid4()), other, {})
+    assert [r.id for r in store.history(workflow.id, "created_at")[1]] == ids
+    assert [r.id for r in store.history(workflow.id, "-created_at")[1]] == ids[::-1]
+    assert [r.total_cost for r in store.history(workflow.id, "cost")[1]] == [0.1, 0.2, 0.3]
+    count, page = store.history(workflow.id, "-cost", offset=1, limit=1)
+    assert count == 3 and [r.total_cost for r in page] == [0.2]
+    store.delete_workflow(workflow.id)
+    assert store.history(workflow.id) == (0, []) and store.history(other.id)[0] == 1
+
+
+def test_api_keys_hash_scope_and_lookup(store: Store) -> None:
+    key = store.create_api_key([4, 2, 4], "ci")
+    assert key.startswith("rw_") and len(key) > 40
+    principal = store.lookup_api_key(key)
+    assert principal is not None and principal.projects == frozenset({2, 4}) and principal.subject == "ci"
+    assert store.lookup_api_key(key + "x") is None and store.lookup_api_key("") is None
+    assert store.lookup_api_key("\udcff surrogate") is None
+    with store.engine.connect() as conn:
+        hashes = [r[0] for r in conn.execute(text("SELECT key_hash FROM runwire_api_keys"))]
+    assert hashes == [hash_key(key)]
+
+
+def test_history_at_100k_runs_uses_the_indexes(tmp_path: Path) -> None:
+    """100,000 runs: history pages come from the (workflow, created_at|cost) indexes, no sort."""
+    made = Store(store_url("", tmp_path))
+    made.create_schema()
+    workflow = made.create_workflow(1, "busy", {})
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        {"id": str(uuid.UUID(int=i)), "workflow_id": workflow.id, "project": 1, "status": "succeed",
+         "input": {}, "nodes": {}, "total_cost": (i * 7919 % 1000) / 1000, "error": None,
+         "created_at": start + timedelta(seconds=i), "updated_at": start + timedelta(seconds=i)}
+        for i in range(100_000)
+    ]  # fmt: skip
+    with made.engine.begin() as conn:
+        conn.execute(insert(runs), rows)
+    count, page = made.history(workflow.id, "-created_at", offset=0, limit=20)
+    assert count == 100_000 and page[0].id == str(uuid.UUID(int=99_999))
+    _, cheapest = made.history(workflow.id, "cost", offset=0, limit=3)
+    assert [r.total_cost for r in cheapest] == [0.0, 0.0, 0.0]
+    with made.engine.connect() as conn:
+        for order in ("created_at DESC", "total_cost ASC"):
+            plan = " ".join(
+                str(r[-1])
+                for r in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN SELECT id FROM runwire_runs WHERE workflow_id = 1 ORDER BY {order} LIMIT 20"
+                )
+            )
+            assert "USING INDEX ix_runwire_runs_workflow" in plan and "TEMP B-TREE" not in plan, plan
+    made.dispose()
