@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Request, get, post
+from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runwire.auth import Principal
@@ -22,6 +23,7 @@ from runwire.errors import ConfigInvalid
 from runwire.executables import resolve_executable
 from runwire.records import FAILED, SUCCEED, RunRecord
 from runwire_server.api.bodies import parse_json, read_text
+from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
@@ -146,7 +148,7 @@ async def run_inline(
 
 @post("/api/execute/", status_code=201, tags=["lso"], summary="Run an executable (LSO)")
 async def start_execute(
-    request: Request[Any, Any, Any], services: Services, principal: Principal
+    request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Async: 201 ``{"job_id", "result": null}`` and a callback when done. Blocking: the result."""
     door = execute_door(services, principal)
@@ -175,7 +177,9 @@ async def start_execute(
 
 
 @get("/api/execute/{job_id:str}", tags=["lso"], summary="Poll a job (runwire addition to LSO)")
-async def poll_execute(services: Services, principal: Principal, job_id: str) -> dict[str, Any]:
+async def poll_execute(
+    services: ServicesDep, principal: PrincipalDep, job_id: FromPath[str]
+) -> dict[str, Any]:
     """``{"job_id", "status", "result"}`` (+ ``callback``: its status, attempts and error)."""
     door = execute_door(services, principal)
     try:
@@ -203,7 +207,7 @@ async def poll_execute(services: Services, principal: Principal, job_id: str) ->
 
 
 @get("/api/version", tags=["lso"], summary="API and module versions (LSO)")
-async def version(principal: Principal) -> dict[str, str]:
+async def version(principal: PrincipalDep) -> dict[str, str]:
     """``{"api": "2.0", "module": <runwire-server version>}``."""
     return {"api": API_VERSION, "module": metadata.version("runwire-server")}
 

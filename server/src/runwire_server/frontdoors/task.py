@@ -11,11 +11,13 @@ import uuid
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromPath
 
 from runwire.auth import Principal
 from runwire.binders import RequestParts
 from runwire.records import FAILED, SUCCEED
 from runwire_server.api.bodies import parse_json, read_text
+from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import Forbidden, NotFound
 from runwire_server.frontdoors.boot import FRONT_DOOR_PROJECT, SCRIPT_NODE, TASK_KEY, TaskDoor
 from runwire_server.services import Services
@@ -93,14 +95,17 @@ def _routes(prefix: str) -> list[Any]:
     @post([prefix, f"{prefix}/{{path:path}}"], status_code=200, name=f"{name}-start", tags=["script-runner"],
           summary="Start a task (script-runner)")  # fmt: skip
     async def start(
-        request: Request[Any, Any, Any], services: Services, principal: Principal, path: str = ""
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        principal: PrincipalDep,
+        path: FromPath[str] = "",
     ) -> dict[str, Any]:
         """Start the configured command with the variables bound from path, query and body."""
         return await start_task(request, services, principal, path)  # type: ignore[no-any-return]
 
     @get(f"{prefix}/{{task_id:str}}", name=f"{name}-poll", tags=["script-runner"],
          summary="Poll a task (script-runner)")  # fmt: skip
-    async def poll(services: Services, principal: Principal, task_id: str) -> dict[str, Any]:
+    async def poll(services: ServicesDep, principal: PrincipalDep, task_id: FromPath[str]) -> dict[str, Any]:
         """``not-ready``, ``ready`` (results, attachments, stdout) or ``failed`` (error)."""
         return await poll_task(services, principal, task_id)
 
