@@ -87,7 +87,7 @@ def build_request(data: HttpRequestData, ctx: NodeContext) -> Outgoing:
     if isinstance(body, str):
         content = body.encode("utf-8")
     elif body is not None:
-        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        content = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
         if not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json"
     return Outgoing(method=method, url=url.strip(), headers=headers, content=content)
