@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
-import time
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -147,14 +148,21 @@ async def test_connection_errors_are_retried_then_reported(closed_port: int, run
 
 
 async def test_the_per_attempt_timeout_fails_a_slow_server(target: HTTPServer, run_http: RunHttp) -> None:
+    release = threading.Event()
+
     def slow(request: Request) -> Response:
-        time.sleep(1.5)
+        release.wait(10)  # answers only once the node has given up
         return Response("late")
 
     target.expect_request("/slow").respond_with_handler(slow)
     record = await run_http({"url": target.url_for("/slow"), "request_timeout": 0.2, "http_retries": 0})
+    release.set()
     assert record.status == "failed"
     assert "failed after 1 attempt(s): timed out after 0.2 s" in (record.nodes[NODE_ID].error or "")
+    for _ in range(200):  # let the late answer finish so it cannot land in another test's log
+        if target.log:
+            break
+        await asyncio.sleep(0.01)
 
 
 async def test_a_body_over_the_cap_fails_the_node_instead_of_being_truncated(
