@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runwire_http.guard import AllowList, UrlRefused, check_url
+from runwire_http.guard import AllowList, UrlRefused, check_url, split_url
 
 NON_PUBLIC = [
     "http://127.0.0.1/",
@@ -88,3 +88,20 @@ async def test_malformed_or_foreign_urls_are_refused_with_a_reason(url: str, rea
 def test_a_malformed_allow_list_entry_is_an_error(entry: str) -> None:
     with pytest.raises(UrlRefused, match="RUNWIRE_HTTP_ALLOW"):
         AllowList.parse(entry)
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        ("http://Bücher.Example/x", "xn--bcher-kva.example", 80),
+        ("https://EXAMPLE.com:8443", "example.com", 8443),
+        ("http://[2001:DB8::1]/", "2001:db8::1", 80),
+    ],
+)
+def test_split_url_normalises_the_host(url: str, host: str, port: int) -> None:
+    assert split_url(url)[1:] == (host, port)
+
+
+def test_an_invalid_international_host_is_refused() -> None:
+    with pytest.raises(UrlRefused, match="international domain name"):
+        split_url("http://a\u2029b.example/".encode().decode("unicode_escape"))

@@ -112,7 +112,7 @@ class CheckedUrl:
 
 
 def split_url(url: str) -> tuple[SplitResult, str, int]:
-    """Split an absolute http(s) URL into parts, host and port.
+    """Split an absolute http(s) URL into parts, host (lower-case, IDNA-encoded) and port.
 
     :raises UrlRefused: not an absolute http/https URL with a host and a valid port.
     """
@@ -129,6 +129,11 @@ def split_url(url: str) -> tuple[SplitResult, str, int]:
     host = (parts.hostname or "").lower()
     if not host:
         raise UrlRefused(f"URL has no host: {url!r:.200}")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UrlRefused(f"URL host is not a valid international domain name: {host!r:.100}") from None
     if parts.username is not None or parts.password is not None:
         raise UrlRefused("URLs with credentials (user:password@) are not allowed; use a header")
     return parts, host, port if port is not None else SCHEMES[scheme]
