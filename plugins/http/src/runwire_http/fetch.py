@@ -7,7 +7,7 @@ and sent to an address that check resolved, so DNS cannot answer differently in 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -54,7 +54,6 @@ class Fetched:
     headers: dict[str, str]
     body: bytes
     charset: str | None
-    attempts: int
 
 
 class ResponseTooLarge(NodeFailed):
@@ -131,7 +130,6 @@ async def _send_with_retries(
                     f"{request.method} {request.url} failed after {attempt} attempt(s): {reason}"
                 ) from None
         else:
-            fetched = replace(fetched, attempts=attempt)
             if not _retryable(fetched.status_code) or attempt > policy.retries:
                 return fetched
             delay = max(delay, _retry_after(fetched.headers) or 0.0)
@@ -168,7 +166,6 @@ async def _send_once(
             headers=response_headers,
             body=body,
             charset=response.charset_encoding,
-            attempts=1,
         )
     finally:
         await response.aclose()
