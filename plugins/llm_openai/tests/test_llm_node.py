@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import threading
 
 import pytest
-from werkzeug import Response
+from werkzeug import Request, Response
 
 from runwire.errors import WorkflowInvalid
 from runwire.plugins import Plugins
@@ -227,3 +230,41 @@ async def test_invalid_node_data_is_reported_when_the_workflow_is_checked(
 ) -> None:
     with pytest.raises(WorkflowInvalid, match=f"node {LLM_NODE}: data"):
         await run_llm(node)
+
+
+async def test_a_retry_after_beyond_two_minutes_is_not_waited_for(
+    openai_server: FakeOpenAI, run_llm: RunLlm
+) -> None:
+    openai_server.fail(429, "Rate limit reached", headers={"Retry-After": "3600"})
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    assert record.nodes[LLM_NODE].error == "LLM API answered HTTP 429: Rate limit reached"
+    assert len(openai_server.requests) == 1
+
+
+async def test_an_unreachable_api_fails_the_node(
+    openai_server: FakeOpenAI, run_llm: RunLlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}], max_retries=0))
+    assert record.nodes[LLM_NODE].error == "cannot reach the LLM API: Connection error."
+
+
+async def test_a_slow_api_times_out(openai_server: FakeOpenAI, run_llm: RunLlm) -> None:
+    release = threading.Event()
+
+    def slow(request: Request) -> Response:
+        release.wait(10)
+        return Response("{}", content_type="application/json")
+
+    openai_server.server.clear()
+    openai_server.server.expect_request("/v1/chat/completions").respond_with_handler(slow)
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}], max_retries=0, request_timeout=0.2))
+    release.set()
+    assert record.nodes[LLM_NODE].error == "LLM API timed out after 0.2 s"
+    for _ in range(200):  # let the late answer finish so it cannot land in another test's log
+        if openai_server.server.log:
+            break
+        await asyncio.sleep(0.01)
