@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -256,3 +257,34 @@ def test_the_domain_gives_issuer_and_jwks_url() -> None:
     assert provider.settings.issuer == "https://tenant.eu.auth0.com/"
     assert provider.settings.jwks_url == "https://tenant.eu.auth0.com/.well-known/jwks.json"
     assert provider.settings.audience == ("a", "b")
+
+
+async def test_concurrent_first_requests_fetch_the_keys_once(
+    make_provider: MakeProvider, keys: dict[str, SigningKey], jwks: Jwks
+) -> None:
+    provider = make_provider()
+    token = sign(keys["current"], claims())
+    principals = await asyncio.gather(*(provider.authenticate(bearer(token)) for _ in range(20)))
+    assert all(p is not None and p.subject == "auth0|alice" for p in principals)
+    assert jwks.fetches == 1
+
+
+async def test_a_key_removed_from_the_jwks_stops_working_after_the_ttl(
+    make_provider: MakeProvider, keys: dict[str, SigningKey], jwks: Jwks
+) -> None:
+    provider = make_provider(jwks_ttl="0", jwks_min_interval="0")
+    token = sign(keys["current"], claims())
+    assert await provider.authenticate(bearer(token)) is not None
+    jwks.publish(keys["next"])  # the tenant revoked the current key
+    assert await _refusal(provider, token) == "token is signed with an unknown key"
+
+
+async def test_keys_already_fetched_survive_an_outage_of_the_endpoint(
+    make_provider: MakeProvider, keys: dict[str, SigningKey], jwks: Jwks
+) -> None:
+    provider = make_provider(jwks_ttl="0", jwks_min_interval="0")
+    token = sign(keys["current"], claims())
+    assert await provider.authenticate(bearer(token)) is not None
+    jwks.published = "not a key list"  # type: ignore[assignment]  # the endpoint now serves garbage
+    assert await provider.authenticate(bearer(token)) is not None
+    assert jwks.fetches == 2
