@@ -4,6 +4,11 @@ The program never goes through a shell. It runs in a new session (its own proces
 it ends, times out or its run is cancelled, the whole group is killed, so helpers it spawned
 cannot outlive it. stdout and stderr are read concurrently; what exceeds the cap is counted
 and dropped (the pipe keeps draining, the program is never blocked or killed for it).
+
+The program is started with :class:`subprocess.Popen` (``vfork``: fast even from a large
+server process, where uvloop's ``fork`` costs milliseconds), its pipes are read by the running
+event loop, and its exit is awaited through a pidfd, so this works on any asyncio loop, in
+any thread, without a child-watcher thread per program.
 """
 
 from __future__ import annotations
@@ -12,13 +17,17 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from runwire.errors import NodeFailed
 
 CHUNK = 64 * 1024
+PIPE_GRACE = 2.0
+"""Seconds to wait for the pipes to close after the program's group has been killed."""
 
 
 @dataclass(slots=True)
@@ -46,46 +55,85 @@ class Completed:
     timed_out: bool = False
 
 
-async def _capture(stream: asyncio.StreamReader | None, cap: int) -> Captured:
-    if stream is None:
-        return Captured(b"", 0)
-    parts: list[bytes] = []
-    kept = 0
-    dropped = 0
-    while True:
-        chunk = await stream.read(CHUNK)
-        if not chunk:
-            break
-        room = cap - kept
-        if room >= len(chunk):
-            parts.append(chunk)
-            kept += len(chunk)
-        else:
-            if room > 0:
-                parts.append(chunk[:room])
-                kept = cap
-            dropped += len(chunk) - max(room, 0)
-    return Captured(b"".join(parts), dropped)
+class _Drain:
+    """Reads a non-blocking pipe from the event loop, keeping at most ``cap`` bytes."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pipe: IO[bytes], cap: int) -> None:
+        self.loop = loop
+        self.fd = pipe.fileno()
+        self.pipe = pipe
+        self.cap = cap
+        self.parts: list[bytes] = []
+        self.kept = 0
+        self.dropped = 0
+        self.done: asyncio.Future[None] = loop.create_future()
+        os.set_blocking(self.fd, False)
+        loop.add_reader(self.fd, self._read)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.close()
+                return
+            room = self.cap - self.kept
+            if room >= len(chunk):
+                self.parts.append(chunk)
+                self.kept += len(chunk)
+            else:
+                if room > 0:
+                    self.parts.append(chunk[:room])
+                    self.kept = self.cap
+                self.dropped += len(chunk) - max(room, 0)
+
+    def close(self) -> None:
+        """Stop reading and close the pipe (idempotent)."""
+        if not self.done.done():
+            self.loop.remove_reader(self.fd)
+            self.pipe.close()
+            self.done.set_result(None)
+
+    def captured(self) -> Captured:
+        return Captured(b"".join(self.parts), self.dropped)
 
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+async def _feed(loop: asyncio.AbstractEventLoop, pipe: IO[bytes] | None, data: bytes | None) -> None:
+    """Write ``data`` to the program's stdin without blocking the loop, then close it."""
+    if pipe is None:
+        return
+    fd = pipe.fileno()
+    os.set_blocking(fd, False)
+    view = memoryview(data or b"")
+    try:
+        while view:
+            try:
+                view = view[os.write(fd, view[:CHUNK]) :]
+            except BlockingIOError:
+                ready = loop.create_future()
+                loop.add_writer(fd, ready.set_result, None)
+                try:
+                    await ready
+                finally:
+                    loop.remove_writer(fd)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the program does not read its input: not our failure
+    finally:
+        pipe.close()
 
 
-async def _exited(proc: asyncio.subprocess.Process) -> None:
-    """Return once ``proc`` has exited, even while others still hold its pipes open.
-
-    (asyncio's ``Process.wait()`` also waits for the pipes to close, which a leftover
-    background process can delay forever.) Uses a pidfd; where there is none, ``wait()``.
-    """
-    loop = asyncio.get_running_loop()
+async def _exited(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]) -> None:
+    """Return once ``proc`` has exited (a pidfd; where there is none, a waiting thread)."""
     try:
         fd = os.pidfd_open(proc.pid)
     except ProcessLookupError:
         return
     except (AttributeError, OSError):
-        await proc.wait()
+        await asyncio.to_thread(proc.wait)
         return
     exited = loop.create_future()
     loop.add_reader(fd, lambda: exited.done() or exited.set_result(None))
@@ -94,6 +142,11 @@ async def _exited(proc: asyncio.subprocess.Process) -> None:
     finally:
         loop.remove_reader(fd)
         os.close(fd)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def check_argv(argv: Sequence[str], env: Mapping[str, str]) -> None:
@@ -109,6 +162,28 @@ def check_argv(argv: Sequence[str], env: Mapping[str, str]) -> None:
     for name, value in env.items():
         if "\x00" in value or "\x00" in name or "=" in name:
             raise NodeFailed(f"environment variable {name!r} contains a NUL character or '='")
+
+
+def _start(
+    argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], stdin: bool
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except FileNotFoundError:
+        raise NodeFailed(f"command not found: {argv[0]!r}") from None
+    except PermissionError:
+        raise NodeFailed(f"command is not executable: {argv[0]!r}") from None
+    except OSError as exc:
+        raise NodeFailed(f"command {argv[0]!r} cannot be started: {exc.strerror or exc}") from None
 
 
 async def run_program(
@@ -129,51 +204,34 @@ async def run_program(
     :raises NodeFailed: the program cannot be started (not found, not executable, NUL in argv).
     """
     check_argv(argv, env)
+    loop = asyncio.get_running_loop()
+    proc = _start(argv, cwd, env, stdin is not None)
+    assert proc.stdout is not None and proc.stderr is not None
+    out = _Drain(loop, proc.stdout, max_output)
+    err = _Drain(loop, proc.stderr, max_output)
+    reaped = False
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise NodeFailed(f"command not found: {argv[0]!r}") from None
-    except PermissionError:
-        raise NodeFailed(f"command is not executable: {argv[0]!r}") from None
-    except OSError as exc:
-        raise NodeFailed(f"command {argv[0]!r} cannot be started: {exc.strerror or exc}") from None
-    readers = (
-        asyncio.ensure_future(_capture(proc.stdout, max_output)),
-        asyncio.ensure_future(_capture(proc.stderr, max_output)),
-    )
-    try:
+        timed_out = False
         try:
             async with asyncio.timeout(timeout):
-                await _feed(proc, stdin)
-                await _exited(proc)
+                await asyncio.gather(_feed(loop, proc.stdin, stdin), _exited(loop, proc))
         except TimeoutError:
             timed_out = True
-        else:
-            timed_out = False
         # Whatever the program left running in its group would keep the pipes open: end it.
         _kill_group(proc.pid)
-        out, err = await asyncio.gather(*readers)
-        return Completed(await proc.wait(), out, err, timed_out)
+        if timed_out:
+            await _exited(loop, proc)
+        # a process that left the group (its own setsid) may still hold the pipes: stop waiting
+        await asyncio.wait((out.done, err.done), timeout=PIPE_GRACE)
+        return_code = proc.wait()  # it has exited: reaping does not block
+        reaped = True
+        return Completed(return_code, out.captured(), err.captured(), timed_out)
     finally:
-        if proc.returncode is None:
+        if not reaped:
             _kill_group(proc.pid)
             with contextlib.suppress(BaseException):
-                await asyncio.shield(proc.wait())
-        for reader in readers:
-            reader.cancel()
-
-
-async def _feed(proc: asyncio.subprocess.Process, stdin: bytes | None) -> None:
-    if stdin is not None and proc.stdin is not None:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            proc.stdin.write(stdin)
-            await proc.stdin.drain()
-        proc.stdin.close()
+                await asyncio.shield(asyncio.to_thread(proc.wait))
+        out.close()
+        err.close()
+        if proc.stdin is not None and not proc.stdin.closed:
+            proc.stdin.close()
