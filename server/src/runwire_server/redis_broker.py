@@ -31,8 +31,7 @@ class WakingRedisBroker(RedisBroker):
     def __init__(self, *, url: str, namespace: str, heartbeat_timeout: int, **options: Any) -> None:
         super().__init__(url=url, namespace=namespace, heartbeat_timeout=heartbeat_timeout, **options)
         self.maintenance_interval_ms = heartbeat_timeout // 2
-        self._last_maintenance_ms = 0
-        self._maintenance_lock = threading.Lock()
+        self._maintenance_due = threading.local()
 
     @property
     def consumer_class(self) -> type[_WakingConsumer]:
@@ -53,14 +52,20 @@ class WakingRedisBroker(RedisBroker):
         """Record that this broker's process is alive (what every dispatch also does)."""
         self.client.zadd(f"{self.namespace}:__heartbeats__", {self.broker_id: current_millis()})
 
+    def fetch(self, queue_name: str, count: int, maintenance: bool) -> list[bytes]:
+        """Fetch up to ``count`` messages; with ``maintenance``, first requeue dead workers' messages.
+
+        Maintenance is per queue (Dramatiq's script only looks at the queue it is called for).
+        """
+        self._maintenance_due.value = maintenance
+        try:
+            return list(self.do_fetch(queue_name, count))
+        finally:
+            self._maintenance_due.value = False
+
     def _should_do_maintenance(self, command: str) -> int:
-        if command in ("ack", "nack"):
-            return 0
-        now = current_millis()
-        with self._maintenance_lock:
-            if now - self._last_maintenance_ms >= self.maintenance_interval_ms:
-                self._last_maintenance_ms = now
-                return 1
+        if command == "fetch" and getattr(self._maintenance_due, "value", False):
+            return 1
         return super()._should_do_maintenance(command)
 
 
@@ -74,6 +79,7 @@ class _WakingConsumer(_RedisConsumer):
         self._pubsub = broker.client.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(broker.wakeup_channel(queue_name))
         self._last_beat = time.monotonic()
+        self._last_maintenance = 0.0
 
     def __next__(self) -> MessageProxy | None:
         try:
@@ -89,9 +95,12 @@ class _WakingConsumer(_RedisConsumer):
                     self._keep_alive()
                     time.sleep(BUSY_POLL_SECONDS)
                     return None
-                self._last_beat = time.monotonic()
-                self.message_cache = self.broker.do_fetch(
-                    self.queue_name, self.prefetch - self.outstanding_message_count
+                now = self._last_beat = time.monotonic()
+                maintenance = (now - self._last_maintenance) * 1000 >= self.broker.maintenance_interval_ms
+                if maintenance:
+                    self._last_maintenance = now
+                self.message_cache = self.broker.fetch(
+                    self.queue_name, self.prefetch - self.outstanding_message_count, maintenance
                 )
                 if self.message_cache:
                     continue

@@ -1,0 +1,144 @@
+"""A real ``runwire serve`` process over HTTP: hostile input, auth modes, keys, crash recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from runwire_server.testing import running_server
+
+from .conftest import (
+    KEY,
+    api,
+    create_workflow,
+    hello_data,
+    sleep_data,
+    start_run,
+    wait_for_marker,
+    wait_result,
+    with_plugin,
+)
+
+ENV = {"RUNWIRE_API_KEYS": KEY}
+
+
+def test_hostile_requests_get_clear_4xx_and_the_server_keeps_serving() -> None:
+    with running_server(env={**ENV, "RUNWIRE_MAX_BODY_BYTES": "65536"}) as server, api(server.url) as client:
+        workflow_id = create_workflow(client, hello_data())
+        run_url = f"/api/v1/workflows/{workflow_id}/run/"
+        cases = [
+            ("POST", "/api/v1/workflows/", b"{broken", 400),
+            ("POST", "/api/v1/workflows/", b"\xff\xfe\xfd", 400),
+            ("POST", "/api/v1/workflows/", b"[" * 10_000 + b"]" * 10_000, 400),
+            (
+                "POST",
+                "/api/v1/workflows/",
+                json.dumps({"project": "1", "title": [], "data": 3}).encode(),
+                400,
+            ),
+            (
+                "POST",
+                "/api/v1/workflows/",
+                b'{"project": 1, "title": "x", "data": {"b": "' + b"x" * 70_000 + b'"}}',
+                413,
+            ),
+            ("POST", run_url, b"x" * 70_000, 413),
+            ("POST", run_url, b"\xc3\x28", 400),
+            ("GET", "/api/v1/workflows/?page=-5", b"", 400),
+            ("GET", "/api/v1/workflows/?page=banana", b"", 400),
+            ("GET", "/api/v1/workflows/workflow_result/?id=../../etc/passwd", b"", 400),
+            ("GET", "/api/v1/workflows/..%2F..%2Fetc%2Fpasswd/", b"", 404),
+            ("GET", "/api/v1/workflows/99999999999999999999999/", b"", 404),
+            ("DELETE", "/api/v1/workflows/get_nodes/", b"", 405),
+        ]
+        for method, url, body, status in cases:
+            response = client.request(method, url, content=body, headers={"Content-Type": "application/json"})
+            assert response.status_code == status, (method, url[:60], response.text[:200])
+            assert response.json()["detail"]
+        assert (
+            wait_result(client, start_run(client, workflow_id, '{"name": "still here"}'))["status"]
+            == "succeed"
+        )
+        assert "Traceback" not in server.logs()
+
+
+def test_raw_http_garbage_does_not_take_the_server_down() -> None:
+    with running_server(env=ENV) as server:
+        for garbage in (
+            b"GARBAGE\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            b"\x00" * 64,
+        ):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                sock.sendall(garbage)
+                sock.recv(1024)
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_auth_none_opens_the_api_and_says_so_loudly() -> None:
+    with running_server(env={"RUNWIRE_AUTH_PROVIDERS": "none"}) as server:
+        assert httpx.get(f"{server.url}/api/v1/workflows/").status_code == 200
+        assert "accepts EVERY request without" in server.logs()
+    with running_server(env=ENV) as server:
+        assert httpx.get(f"{server.url}/api/v1/workflows/").status_code == 401
+        assert "EVERY request" not in server.logs()
+
+
+def test_keys_create_makes_a_scoped_key_printed_once(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}
+    made = subprocess.run(
+        [sys.executable, "-m", "runwire_server", "keys", "create", "--project", "2", "--name", "ci"],
+        env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    key = made.stdout.strip()
+    assert key.startswith("rw_") and "\n" not in key and "shown only this once" in made.stderr
+    assert key.encode() not in (tmp_path / "runwire.db").read_bytes()
+    with (
+        running_server(env=ENV, data_dir=tmp_path) as server,
+        api(server.url) as admin,
+        api(server.url, key) as scoped,
+    ):
+        theirs = create_workflow(admin, hello_data(), project=1)
+        mine = create_workflow(scoped, hello_data(), project=2)
+        assert scoped.get(f"/api/v1/workflows/{theirs}/").status_code == 404
+        assert scoped.get(f"/api/v1/workflows/{mine}/").status_code == 200
+        assert (
+            wait_result(scoped, start_run(scoped, mine, '{"name": "Ada", "age": 36}'))["status"] == "succeed"
+        )
+        assert api(server.url, key + "x").get("/api/v1/workflows/").status_code == 401
+    bad = subprocess.run([sys.executable, "-m", "runwire_server", "keys", "create", "--project", "x"],
+                         env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)}, capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "project" in bad.stderr.lower()
+
+
+def test_embedded_restart_finishes_runs_a_crash_left_behind(tmp_path: Path, sleep_plugin_path: str) -> None:
+    data_dir, markers = tmp_path / "data", tmp_path / "markers"
+    markers.mkdir()
+    env = with_plugin(ENV, sleep_plugin_path)
+    with running_server(env=env, data_dir=data_dir) as first, api(first.url) as client:
+        workflow_id = create_workflow(client, sleep_data(1.0, markers))
+        run_ids = [start_run(client, workflow_id) for _ in range(3)]
+        wait_for_marker(markers, run_ids[0])
+        first.kill()  # SIGKILL: no clean shutdown, runs stay "in progress"/"in queue"
+    with running_server(env=env, data_dir=data_dir) as second, api(second.url) as client:
+        for run_id in run_ids:
+            result = wait_result(client, run_id)
+            assert result["status"] == "succeed", result
+            assert (
+                json.loads(json.dumps(result))["data"][sleep_data(0)["nodes"][1]["id"]]["result"]["pid"]
+                == second.process.pid
+            )
+        assert "re-enqueued 3 run(s)" in second.logs()
+
+
+def test_worker_needs_a_broker_url(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}
+    done = subprocess.run([sys.executable, "-m", "runwire_server", "worker"], env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "RUNWIRE_BROKER_URL" in done.stderr

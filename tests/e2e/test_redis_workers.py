@@ -1,0 +1,95 @@
+"""Distributed mode: ``runwire serve`` enqueues on a real Redis, two ``runwire worker`` processes
+execute, on a PostgreSQL store; a worker SIGKILLed mid-run has its run finished by the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
+
+from .conftest import (
+    KEY,
+    SLEEP,
+    api,
+    create_workflow,
+    sleep_data,
+    start_run,
+    wait_for_marker,
+    wait_result,
+    with_plugin,
+)
+
+
+@pytest.fixture
+def distributed_env(sleep_plugin_path: str) -> Iterator[dict[str, str]]:
+    """Settings shared by the server and its workers: Redis queue, PostgreSQL store, short heartbeat."""
+    with postgres_database() as database_url, redis_namespace() as (redis_url, namespace):
+        env = {
+            "RUNWIRE_API_KEYS": KEY,
+            "RUNWIRE_DATABASE_URL": database_url,
+            "RUNWIRE_BROKER_URL": redis_url,
+            "RUNWIRE_BROKER_NAMESPACE": namespace,
+            "RUNWIRE_BROKER_HEARTBEAT_TIMEOUT_MS": "3000",
+            "RUNWIRE_WORKER_THREADS": "1",
+        }
+        yield with_plugin(env, sleep_plugin_path)
+
+
+def pid_of(result: dict[str, object]) -> int:
+    return int(result["data"][SLEEP]["result"]["pid"])  # type: ignore[index]
+
+
+def test_serve_only_enqueues_and_two_workers_share_the_runs(
+    distributed_env: dict[str, str], tmp_path: Path
+) -> None:
+    with running_server(env=distributed_env) as server, api(server.url) as client:
+        workflow_id = create_workflow(client, sleep_data(0.3))
+        first = start_run(client, workflow_id)
+        ready = httpx.get(f"{server.url}/readyz").json()
+        assert ready["broker"] == "ok" and ready["store"] == "ok" and "workers" not in ready
+        assert (
+            client.get("/api/v1/workflows/workflow_result/", params={"id": first}).json()["data"]["status"]
+            == "in queue"
+        )
+        with running_worker(env=distributed_env) as one, running_worker(env=distributed_env) as two:
+            run_ids = [first, *(start_run(client, workflow_id) for _ in range(9))]
+            results = [wait_result(client, run_id) for run_id in run_ids]
+        assert all(r["status"] == "succeed" for r in results)
+        assert {pid_of(r) for r in results} == {one.process.pid, two.process.pid}
+        assert server.process.pid not in {pid_of(r) for r in results}
+        history = client.get(f"/api/v1/workflows/{workflow_id}/history/").json()
+        assert history["count"] == 10 and {r["status"] for r in history["results"]} == {"succeed"}
+
+
+def test_a_sigkilled_workers_run_is_finished_by_another_worker(
+    distributed_env: dict[str, str], tmp_path: Path
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with (
+        running_server(env=distributed_env) as server,
+        api(server.url) as client,
+        running_worker(env=distributed_env) as one,
+        running_worker(env=distributed_env) as two,
+    ):
+        workflow_id = create_workflow(client, sleep_data(2.0, markers))
+        run_id = start_run(client, workflow_id)
+        running_pid = wait_for_marker(markers, run_id)
+        victim, survivor = (one, two) if running_pid == one.process.pid else (two, one)
+        assert running_pid == victim.process.pid
+        victim.kill()
+        status = client.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()["data"][
+            "status"
+        ]
+        assert status == "in progress"
+        result = wait_result(client, run_id, timeout=60)
+        assert result["status"] == "succeed", result
+        assert pid_of(result) == survivor.process.pid
+        assert set(result["data"]) == {n["id"] for n in sleep_data(0)["nodes"]}
+        # the survivor keeps taking new work
+        assert pid_of(wait_result(client, start_run(client, workflow_id))) == survivor.process.pid
