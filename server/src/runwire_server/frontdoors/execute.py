@@ -9,6 +9,8 @@ store, which keeps its latency that of the program (the reference does the same 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from importlib import metadata
 from typing import Any
@@ -19,7 +21,7 @@ from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runwire.auth import Principal
-from runwire.errors import ConfigInvalid
+from runwire.errors import WorkflowInvalid
 from runwire.executables import resolve_executable
 from runwire.records import FAILED, SUCCEED, RunRecord
 from runwire_server.api.bodies import parse_json, read_text
@@ -133,14 +135,26 @@ def execute_door(services: Services, principal: Principal) -> ExecuteDoor:
 async def run_inline(
     services: Services, door: ExecuteDoor, run_id: str, run_input: dict[str, Any]
 ) -> RunRecord:
-    """Execute a blocking request in this process and record it (one insert, one update)."""
+    """Execute a blocking request in this process and record it in the store.
+
+    The run is inserted while its program already runs (the insert overlaps the program
+    instead of delaying it) and its terminal state is written before the reply is sent.
+    """
     row = await services.db(door.workflow, services.store, False)
     try:
         prepared = services.cache.prepare(row)
-    except ConfigInvalid as exc:  # pragma: no cover - the stored workflow is ours
+    except WorkflowInvalid as exc:  # pragma: no cover - the stored workflow is ours
         raise NotConfigured(str(exc)) from None
-    await services.db(services.store.create_run, run_id, row, run_input)
-    record = await services.executor.engine.execute(prepared, run_input, run_id=run_id)
+    running = asyncio.ensure_future(services.executor.engine.execute(prepared, run_input, run_id=run_id))
+    await asyncio.sleep(0)  # let the engine start the program
+    try:
+        await services.db(services.store.create_run, run_id, row, run_input)
+    except BaseException:
+        running.cancel()
+        with contextlib.suppress(BaseException):
+            await running
+        raise
+    record = await running
     nodes = {node_id: rec.to_json() for node_id, rec in record.nodes.items()}
     await services.db(services.store.save_run, run_id, record.status, nodes, record.total_cost, record.error)
     return record
