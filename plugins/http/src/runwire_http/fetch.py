@@ -90,9 +90,12 @@ async def fetch(client: httpx.AsyncClient, request: Outgoing, policy: Policy) ->
     """
     for _hop in range(policy.max_redirects + 1):
         try:
-            checked = await check_url(request.url, policy.allow)
+            async with asyncio.timeout(policy.timeout):
+                checked = await check_url(request.url, policy.allow)
         except UrlRefused as exc:
             raise NodeFailed(str(exc)) from None
+        except TimeoutError:
+            raise NodeFailed(f"resolving {request.url} timed out after {policy.timeout:g} s") from None
         fetched = await _send_with_retries(client, request, checked, policy)
         location = fetched.headers.get("location")
         if not (policy.follow_redirects and fetched.status_code in REDIRECT_STATUSES and location):
