@@ -34,6 +34,32 @@ class PreparedCache:
         self._items: OrderedDict[tuple[int, int], PreparedWorkflow | WorkflowInvalid] = OrderedDict()
         self._lock = threading.Lock()
 
+    def cached(self, workflow_id: int, version: int) -> PreparedWorkflow | None:
+        """The prepared ``(workflow_id, version)`` if cached; ``None`` if not (yet) prepared.
+
+        :raises WorkflowInvalid: it was prepared and has structural problems.
+        """
+        with self._lock:
+            item = self._items.get((workflow_id, version))
+            if item is not None:
+                self._items.move_to_end((workflow_id, version))
+        if isinstance(item, WorkflowInvalid):
+            raise item
+        return item
+
+    def load(self, store: Store, workflow_id: int, version: int) -> PreparedWorkflow | None:
+        """The prepared workflow: from the cache, else loaded from ``store`` (its current version).
+
+        ``None`` when the workflow no longer exists.
+
+        :raises WorkflowInvalid: the workflow has structural problems.
+        """
+        prepared = self.cached(workflow_id, version)
+        if prepared is not None:
+            return prepared
+        workflow = store.get_workflow(workflow_id)
+        return self.prepare(workflow) if workflow is not None else None
+
     def prepare(self, workflow: WorkflowRow) -> PreparedWorkflow:
         """The runnable form of ``workflow``.
 
@@ -126,14 +152,13 @@ class RunExecutor:
         run = self.store.claim_run(run_id)
         if run is None:
             return
-        workflow = self.store.get_workflow(run.workflow_id)
-        if workflow is None:
-            self.store.save_run(run_id, FAILED, {}, 0.0, "the workflow was deleted before the run started")
-            return
         try:
-            prepared = self.cache.prepare(workflow)
+            prepared = self.cache.load(self.store, run.workflow_id, run.workflow_version)
         except WorkflowInvalid as exc:
             self.store.save_run(run_id, FAILED, {}, 0.0, f"workflow is invalid: {exc}")
+            return
+        if prepared is None:
+            self.store.save_run(run_id, FAILED, {}, 0.0, "the workflow was deleted before the run started")
             return
         observer = StoreObserver(self.store)
         coro = self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)

@@ -9,6 +9,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.message import Message
+from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from runwire.errors import ConfigInvalid
 from runwire_server.settings import Settings
@@ -20,11 +21,16 @@ MAX_RETRIES = 3
 log = logging.getLogger(__name__)
 
 
+def middleware() -> list[Middleware]:
+    """The Dramatiq middleware runs need: time limit, shutdown notice, retries (no pipelines etc.)."""
+    return [TimeLimit(), ShutdownNotifications(), Retries(max_retries=MAX_RETRIES)]
+
+
 def make_broker(settings: Settings) -> dramatiq.Broker:
     """The broker ``settings`` ask for: in-process without a URL, Redis for ``redis://`` URLs."""
     url = settings.broker_url
     if not url:
-        return StubBroker()
+        return StubBroker(middleware=middleware())
     if url.startswith(("redis://", "rediss://", "unix://")):
         from runwire_server.redis_broker import WakingRedisBroker
 
@@ -32,6 +38,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
             url=url,
             namespace=settings.broker_namespace,
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
+            middleware=middleware(),
             socket_keepalive=True,
         )
     raise ConfigInvalid(f"RUNWIRE_BROKER_URL: unsupported scheme in {url.split('://')[0]!r}; use redis://")

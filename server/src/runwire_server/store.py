@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -64,12 +64,22 @@ class WorkflowRow:
 
 
 @dataclass(slots=True)
+class WorkflowHead:
+    """What identifies a workflow version, without its data."""
+
+    id: int
+    project: int
+    version: int
+
+
+@dataclass(slots=True)
 class RunRow:
     """A stored run; ``nodes`` maps node id to the reference's per-node object."""
 
     id: str
     workflow_id: int
     project: int
+    workflow_version: int
     status: str
     input: Any
     nodes: dict[str, Any]
@@ -134,6 +144,7 @@ _RUN_COLUMNS = (
     runs.c.id,
     runs.c.workflow_id,
     runs.c.project,
+    runs.c.workflow_version,
     runs.c.status,
     runs.c.input,
     runs.c.nodes,
@@ -148,6 +159,32 @@ _ORDERINGS = {
     "cost": (runs.c.total_cost.asc(), runs.c.created_at.asc()),
     "-cost": (runs.c.total_cost.desc(), runs.c.created_at.desc()),
 }
+
+
+# The hot path's statements, built once (SQLAlchemy then only binds parameters).
+_GET_WORKFLOW = select(workflows).where(workflows.c.id == bindparam("wid"))
+_GET_WORKFLOW_HEAD = select(workflows.c.id, workflows.c.project, workflows.c.version).where(
+    workflows.c.id == bindparam("wid")
+)
+_INSERT_RUN = insert(runs)
+_GET_RUN = select(*_RUN_COLUMNS).where(runs.c.id == bindparam("rid"))
+_CLAIM_RUN = (
+    update(runs)
+    .where(runs.c.id == bindparam("rid"), runs.c.status.not_in(sorted(TERMINAL)))
+    .values(status=IN_PROGRESS, nodes={}, total_cost=0.0, error=None, updated_at=bindparam("now"))
+    .returning(*_RUN_COLUMNS)
+)
+_SAVE_RUN = (
+    update(runs)
+    .where(runs.c.id == bindparam("rid"))
+    .values(
+        status=bindparam("status"),
+        nodes=bindparam("nodes", type_=runs.c.nodes.type),
+        total_cost=bindparam("cost"),
+        error=bindparam("error"),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 class Store:
@@ -188,8 +225,14 @@ class Store:
     def get_workflow(self, workflow_id: int) -> WorkflowRow | None:
         """The workflow with ``workflow_id``, or ``None``."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(workflows).where(workflows.c.id == workflow_id)).first()
+            row = conn.execute(_GET_WORKFLOW, {"wid": workflow_id}).first()
         return WorkflowRow(*row) if row is not None else None
+
+    def get_workflow_head(self, workflow_id: int) -> WorkflowHead | None:
+        """Id, project and version of a workflow (no data), or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_GET_WORKFLOW_HEAD, {"wid": workflow_id}).first()
+        return WorkflowHead(*row) if row is not None else None
 
     def list_workflows(
         self,
@@ -239,29 +282,29 @@ class Store:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def create_run(self, run_id: str, workflow: WorkflowRow, input_value: Any) -> None:
-        """Store a new run ``in queue`` (before it is enqueued)."""
+    def create_run(self, run_id: str, workflow: WorkflowRow | WorkflowHead, input_value: Any) -> None:
+        """Store a new run ``in queue`` of ``workflow``'s current version (before it is enqueued)."""
         now = utcnow()
+        values = {
+            "id": run_id,
+            "workflow_id": workflow.id,
+            "project": workflow.project,
+            "workflow_version": workflow.version,
+            "status": IN_QUEUE,
+            "input": input_value,
+            "nodes": {},
+            "total_cost": 0.0,
+            "error": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(runs).values(
-                    id=run_id,
-                    workflow_id=workflow.id,
-                    project=workflow.project,
-                    status=IN_QUEUE,
-                    input=input_value,
-                    nodes={},
-                    total_cost=0.0,
-                    error=None,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            conn.execute(_INSERT_RUN, values)
 
     def get_run(self, run_id: str) -> RunRow | None:
         """The run with ``run_id``, or ``None``."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+            row = conn.execute(_GET_RUN, {"rid": run_id}).first()
         return RunRow(*row) if row is not None else None
 
     def claim_run(self, run_id: str) -> RunRow | None:
@@ -270,15 +313,8 @@ class Store:
         A run redelivered after a worker died starts over from a clean record.
         """
         with self.engine.begin() as conn:
-            done = conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id, runs.c.status.not_in(sorted(TERMINAL)))
-                .values(status=IN_PROGRESS, nodes={}, total_cost=0.0, error=None, updated_at=utcnow())
-            )
-            if done.rowcount == 0:
-                return None
-            row = conn.execute(select(*_RUN_COLUMNS).where(runs.c.id == run_id)).one()
-        return RunRow(*row)
+            row = conn.execute(_CLAIM_RUN, {"rid": run_id, "now": utcnow()}).first()
+        return RunRow(*row) if row is not None else None
 
     def save_run(
         self,
@@ -289,12 +325,10 @@ class Store:
         error: str | None = None,
     ) -> None:
         """Write a run's status, node results, cost and error in one transaction."""
+        params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
+        params["now"] = utcnow()
         with self.engine.begin() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(status=status, nodes=nodes, total_cost=total_cost, error=error, updated_at=utcnow())
-            )
+            conn.execute(_SAVE_RUN, params)
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none."""

@@ -58,6 +58,7 @@ runs = Table(
     Column("id", String(36), primary_key=True),
     Column("workflow_id", Integer, ForeignKey("runwire_workflows.id", ondelete="CASCADE"), nullable=False),
     Column("project", Integer, nullable=False),
+    Column("workflow_version", Integer, nullable=False, default=1),
     Column("status", String(16), nullable=False),
     Column("input", JSON, nullable=True),
     Column("nodes", JSON, nullable=False),

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runwire.errors import InputInvalid, WorkflowInvalid
 from runwire.inputs import RAW_INPUT_KEY, apply_input_fields
 from runwire.records import FAILED, IN_PROGRESS, IN_QUEUE, NOT_FOUND, SUCCEED
-from runwire_server.api.bodies import MAX_DB_INT, check_depth, read_model, read_text
+from runwire_server.api.bodies import MAX_DB_INT, check_depth, check_id, read_model, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
@@ -93,16 +93,23 @@ class RunController(Controller):
         A workflow with structural errors, or input its trigger refuses, replies
         ``{"data": {"errors": [...]}, "status": 400}`` and starts nothing.
         """
-        workflow = await visible_workflow(services, principal, workflow_id)
+        check_id(workflow_id, "workflow")
+        head = await services.db(services.store.get_workflow_head, workflow_id)
+        if head is None or not principal.may_access(head.project):
+            raise NotFound("workflow not found")
         text = await read_text(request)
         value = run_input(text, request.headers.get("content-type", ""), principal)
         try:
-            prepared = services.cache.prepare(workflow)
+            prepared = services.cache.cached(head.id, head.version)
+            if prepared is None:
+                prepared = await services.db(services.cache.load, services.store, head.id, head.version)
+                if prepared is None:
+                    raise NotFound("workflow not found")
             apply_input_fields(prepared.input_fields, value)
         except (WorkflowInvalid, InputInvalid) as exc:
             return _envelope({"errors": exc.problems}, 400)
         run_id = str(uuid.uuid4())
-        await services.db(services.store.create_run, run_id, workflow, value)
+        await services.db(services.store.create_run, run_id, head, value)
         services.queue.enqueue(run_id)
         return _envelope({"id": run_id, "status": "created"}, 201)
 
