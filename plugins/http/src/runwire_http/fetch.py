@@ -1,6 +1,6 @@
 """Sending one logical HTTP request: SSRF-checked hops, manual redirects, retries, a size cap.
 
-Every hop (the first request and each redirect) is checked with :func:`runwire_http.guard.check_url`
+Every hop (the first request and each redirect) is checked with :func:`runwire.netguard.check_url`
 and sent to an address that check resolved, so DNS cannot answer differently in between.
 """
 
@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from runwire.errors import NodeFailed
-from runwire_http.guard import AllowList, CheckedUrl, UrlRefused, check_url
+from runwire.netguard import AllowList, CheckedUrl, UrlRefused, check_url
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_BACKOFF = 30.0

@@ -11,10 +11,10 @@ import httpx
 from pydantic import Field, field_validator
 
 from runwire.errors import NodeFailed
+from runwire.netguard import AllowList, UrlRefused
 from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
 from runwire.template import to_text
 from runwire_http.fetch import Fetched, Outgoing, Policy, fetch
-from runwire_http.guard import AllowList, UrlRefused
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runwire_http.guard import AllowList, UrlRefused, check_url, split_url
+from runwire.netguard import AllowList, UrlRefused, check_url, split_url
 
 NON_PUBLIC = [
     "http://127.0.0.1/",
