@@ -30,6 +30,8 @@ def test_sync_returns_output_code_and_status(make_client: MakeClient) -> None:
     result = body["result"]
     assert result["status"] == "successful" and result["return_code"] == 0
     assert json.loads(result["output"])["argv"] == ["one", "two"]
+    polled = poll_job(client, body["job_id"])  # recorded in the store like any run
+    assert polled["status"] == "succeed" and polled["result"] == result
 
 
 def test_sync_output_is_stdout_then_stderr_and_nonzero_is_failed(

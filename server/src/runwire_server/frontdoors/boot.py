@@ -73,6 +73,7 @@ def execute_workflow(timeout: float, callback: bool) -> dict[str, Any]:
                 "args": "{{ input.args }}",
                 "check_exit": False,
                 "command_timeout": timeout,
+                "use_rundir": False,  # as LSO: the server's working directory
             },
         },
     ]

@@ -16,7 +16,8 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -138,7 +139,7 @@ async def run_inline(
     """Execute a blocking request in this process and record it in the store.
 
     The run is inserted while its program already runs (the insert overlaps the program
-    instead of delaying it) and its terminal state is written before the reply is sent.
+    instead of delaying it); the caller writes its terminal state (:func:`save_inline`).
     """
     row = await services.db(door.workflow, services.store, False)
     try:
@@ -154,16 +155,21 @@ async def run_inline(
         with contextlib.suppress(BaseException):
             await running
         raise
-    record = await running
+    return await running
+
+
+async def save_inline(services: Services, record: RunRecord) -> None:
+    """Write a blocking run's terminal state (sent after the reply, off its latency)."""
     nodes = {node_id: rec.to_json() for node_id, rec in record.nodes.items()}
-    await services.db(services.store.save_run, run_id, record.status, nodes, record.total_cost, record.error)
-    return record
+    await services.db(
+        services.store.save_run, record.id, record.status, nodes, record.total_cost, record.error
+    )
 
 
 @post("/api/execute/", status_code=201, tags=["lso"], summary="Run an executable (LSO)")
 async def start_execute(
     request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Response[dict[str, Any]]:
     """Async: 201 ``{"job_id", "result": null}`` and a callback when done. Blocking: the result."""
     door = execute_door(services, principal)
     body = await read_request(request)
@@ -173,10 +179,11 @@ async def start_execute(
     if not body.is_async:
         record = await run_inline(services, door, job_id, run_input)
         script = record.nodes.get(SCRIPT_NODE)
-        return {
+        reply = {
             "job_id": job_id,
             "result": execution_result(script.to_json() if script else None, record.error),
         }
+        return Response(reply, status_code=201, background=BackgroundTask(save_inline, services, record))
     callback = body.callback is not None
     if callback:
         if services.plugins.node_type("basic-node", HTTP_REQUEST) is None:
@@ -187,7 +194,7 @@ async def start_execute(
     row = await services.db(door.workflow, services.store, callback)
     await services.db(services.store.create_run, job_id, row, run_input)
     services.queue.enqueue(job_id)
-    return {"job_id": job_id, "result": None}
+    return Response({"job_id": job_id, "result": None}, status_code=201)
 
 
 @get("/api/execute/{job_id:str}", tags=["lso"], summary="Poll a job (runwire addition to LSO)")
