@@ -44,13 +44,20 @@ class Client:
     """A keep-alive HTTP/1.1 client (stdlib ``http.client``: cheap per request, one per thread)."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.headers = {"X-Api-Key": KEY, "Content-Type": "application/json"}
 
     def request(self, method: str, path: str, body: str | None = None) -> Any:
-        """Send a request; return the decoded JSON body."""
-        self.conn.request(method, path, body=body, headers=self.headers)
-        response = self.conn.getresponse()
+        """Send a request; return the decoded JSON body (reconnects once if the server closed an idle one)."""
+        try:
+            self.conn.request(method, path, body=body, headers=self.headers)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.conn.request(method, path, body=body, headers=self.headers)
+            response = self.conn.getresponse()
         data = response.read()
         if response.status >= 300:
             raise RuntimeError(f"{method} {path}: HTTP {response.status} {data[:200]!r}")

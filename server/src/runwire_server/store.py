@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -170,7 +184,7 @@ _INSERT_RUN = insert(runs)
 _GET_RUN = select(*_RUN_COLUMNS).where(runs.c.id == bindparam("rid"))
 _CLAIM_RUN = (
     update(runs)
-    .where(runs.c.id == bindparam("rid"), runs.c.status.not_in(sorted(TERMINAL)))
+    .where(runs.c.id == bindparam("rid"), *(runs.c.status != done for done in sorted(TERMINAL)))
     .values(status=IN_PROGRESS, nodes={}, total_cost=0.0, error=None, updated_at=bindparam("now"))
     .returning(*_RUN_COLUMNS)
 )
@@ -195,18 +209,44 @@ class Store:
         self.engine = make_engine(url, pool_size)
         self.is_local = self.engine.dialect.name == "sqlite"
         """SQLite: calls take microseconds, so the API makes them on its event loop."""
+        self._local = threading.local()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """One transaction, committed on success and rolled back on error.
+
+        SQLite keeps one connection per thread (a pool checkout costs more than the statement);
+        a network database checks one out of the pool per transaction.
+        """
+        if not self.is_local:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._local.conn = self.engine.connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     def create_schema(self) -> None:
         """Create missing tables and indexes (idempotent)."""
         metadata.create_all(self.engine)
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close this thread's connection and every pooled one."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
         self.engine.dispose()
 
     def ping(self) -> None:
         """Raise if the database does not answer."""
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             conn.execute(text("SELECT 1"))
 
     # -- workflows --------------------------------------------------------------------------
@@ -214,7 +254,7 @@ class Store:
     def create_workflow(self, project: int, title: str, data: dict[str, Any]) -> WorkflowRow:
         """Store a new workflow and return it."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             new_id = conn.execute(
                 insert(workflows).values(
                     project=project, title=title, data=data, version=1, created_at=now, updated_at=now
@@ -224,13 +264,13 @@ class Store:
 
     def get_workflow(self, workflow_id: int) -> WorkflowRow | None:
         """The workflow with ``workflow_id``, or ``None``."""
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             row = conn.execute(_GET_WORKFLOW, {"wid": workflow_id}).first()
         return WorkflowRow(*row) if row is not None else None
 
     def get_workflow_head(self, workflow_id: int) -> WorkflowHead | None:
         """Id, project and version of a workflow (no data), or ``None``."""
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             row = conn.execute(_GET_WORKFLOW_HEAD, {"wid": workflow_id}).first()
         return WorkflowHead(*row) if row is not None else None
 
@@ -251,7 +291,7 @@ class Store:
         if title:
             escaped = title.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where.append(func.lower(workflows.c.title).like(f"%{escaped}%", escape="\\"))
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             count = conn.execute(select(func.count()).select_from(workflows).where(*where)).scalar_one()
             rows = conn.execute(
                 select(workflows).where(*where).order_by(workflows.c.id).offset(offset).limit(limit)
@@ -267,7 +307,7 @@ class Store:
             values["title"] = title
         if data is not None:
             values["data"] = data
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             done = conn.execute(update(workflows).where(workflows.c.id == workflow_id).values(**values))
             if done.rowcount == 0:
                 return None
@@ -276,7 +316,7 @@ class Store:
 
     def delete_workflow(self, workflow_id: int) -> bool:
         """Delete a workflow and its runs; ``False`` when there was none."""
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(delete(runs).where(runs.c.workflow_id == workflow_id))
             return conn.execute(delete(workflows).where(workflows.c.id == workflow_id)).rowcount > 0
 
@@ -298,12 +338,12 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(_INSERT_RUN, values)
 
     def get_run(self, run_id: str) -> RunRow | None:
         """The run with ``run_id``, or ``None``."""
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             row = conn.execute(_GET_RUN, {"rid": run_id}).first()
         return RunRow(*row) if row is not None else None
 
@@ -312,7 +352,7 @@ class Store:
 
         A run redelivered after a worker died starts over from a clean record.
         """
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             row = conn.execute(_CLAIM_RUN, {"rid": run_id, "now": utcnow()}).first()
         return RunRow(*row) if row is not None else None
 
@@ -327,12 +367,12 @@ class Store:
         """Write a run's status, node results, cost and error in one transaction."""
         params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
         params["now"] = utcnow()
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(_SAVE_RUN, params)
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none."""
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             row = conn.execute(select(runs.c.nodes).where(runs.c.id == run_id).with_for_update()).first()
             if row is None:
                 return False
@@ -349,7 +389,7 @@ class Store:
     ) -> tuple[int, list[RunRow]]:
         """One workflow's runs in ``ordering``; returns (count, page)."""
         where = runs.c.workflow_id == workflow_id
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             count = conn.execute(select(func.count()).select_from(runs).where(where)).scalar_one()
             rows = conn.execute(
                 select(*_RUN_COLUMNS).where(where).order_by(*_ORDERINGS[ordering]).offset(offset).limit(limit)
@@ -358,7 +398,7 @@ class Store:
 
     def unfinished_runs(self) -> list[str]:
         """Ids of runs left ``in queue`` or ``in progress``, oldest first."""
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             rows = conn.execute(
                 select(runs.c.id)
                 .where(runs.c.status.in_([IN_QUEUE, IN_PROGRESS]))
@@ -371,7 +411,7 @@ class Store:
         ids = list(run_ids)
         if not ids:
             return
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 update(runs)
                 .where(runs.c.id.in_(ids), runs.c.status.not_in(sorted(TERMINAL)))
@@ -384,7 +424,7 @@ class Store:
         """Make a random key scoped to ``projects``; store only its hash; return the key."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         scoped = sorted(set(projects))
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 insert(api_keys).values(
                     name=name or f"key for project(s) {', '.join(map(str, scoped))}",
@@ -397,7 +437,7 @@ class Store:
 
     def lookup_api_key(self, key: str) -> Principal | None:
         """The principal of a stored key, or ``None``."""
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             row = conn.execute(
                 select(api_keys.c.name, api_keys.c.projects).where(api_keys.c.key_hash == hash_key(key))
             ).first()
