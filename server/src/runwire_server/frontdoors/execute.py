@@ -9,8 +9,6 @@ store, which keeps its latency that of the program (the reference does the same 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from importlib import metadata
 from typing import Any
@@ -38,6 +36,7 @@ from runwire_server.frontdoors.boot import (
     ExecuteDoor,
 )
 from runwire_server.services import Services
+from runwire_server.store import WorkflowRow
 
 API_VERSION = "2.0"
 SUCCESSFUL = "successful"
@@ -135,32 +134,27 @@ def execute_door(services: Services, principal: Principal) -> ExecuteDoor:
 
 async def run_inline(
     services: Services, door: ExecuteDoor, run_id: str, run_input: dict[str, Any]
-) -> RunRecord:
-    """Execute a blocking request in this process and record it in the store.
+) -> tuple[WorkflowRow, RunRecord]:
+    """Execute a blocking request here, by the same engine; return its workflow and record.
 
-    The run is inserted while its program already runs (the insert overlaps the program
-    instead of delaying it); the caller writes its terminal state (:func:`save_inline`).
+    The caller records the run (:func:`record_inline`) once it has replied. It is not stored
+    before it runs: a run left unfinished by a crash would be re-executed by start-up recovery,
+    long after its caller gave up (an executable that deploys something must not run twice).
     """
     row = await services.db(door.workflow, services.store, False)
     try:
         prepared = services.cache.prepare(row)
     except WorkflowInvalid as exc:  # pragma: no cover - the stored workflow is ours
         raise NotConfigured(str(exc)) from None
-    running = asyncio.ensure_future(services.executor.engine.execute(prepared, run_input, run_id=run_id))
-    await asyncio.sleep(0)  # let the engine start the program
-    try:
-        await services.db(services.store.create_run, run_id, row, run_input)
-    except BaseException:
-        running.cancel()
-        with contextlib.suppress(BaseException):
-            await running
-        raise
-    return await running
+    return row, await services.executor.engine.execute(prepared, run_input, run_id=run_id)
 
 
-async def save_inline(services: Services, record: RunRecord) -> None:
-    """Write a blocking run's terminal state (sent after the reply, off its latency)."""
+async def record_inline(
+    services: Services, row: WorkflowRow, run_input: dict[str, Any], record: RunRecord
+) -> None:
+    """Store a finished blocking run (sent after the reply, off its latency)."""
     nodes = {node_id: rec.to_json() for node_id, rec in record.nodes.items()}
+    await services.db(services.store.create_run, record.id, row, run_input)
     await services.db(
         services.store.save_run, record.id, record.status, nodes, record.total_cost, record.error
     )
@@ -177,13 +171,14 @@ async def start_execute(
     job_id = str(uuid.uuid4())
     run_input: dict[str, Any] = {"job_id": job_id, "executable": str(path), "args": body.args}
     if not body.is_async:
-        record = await run_inline(services, door, job_id, run_input)
+        row, record = await run_inline(services, door, job_id, run_input)
         script = record.nodes.get(SCRIPT_NODE)
         reply = {
             "job_id": job_id,
             "result": execution_result(script.to_json() if script else None, record.error),
         }
-        return Response(reply, status_code=201, background=BackgroundTask(save_inline, services, record))
+        recording = BackgroundTask(record_inline, services, row, run_input, record)
+        return Response(reply, status_code=201, background=recording)
     callback = body.callback is not None
     if callback:
         if services.plugins.node_type("basic-node", HTTP_REQUEST) is None:
