@@ -9,6 +9,7 @@ store, which keeps its latency that of the program (the reference does the same 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from importlib import metadata
 from typing import Any
@@ -225,7 +226,12 @@ async def poll_execute(
 @get("/api/version", tags=["lso"], summary="API and module versions (LSO)")
 async def version(principal: PrincipalDep) -> dict[str, str]:
     """``{"api": "2.0", "module": <runwire-server version>}``."""
-    return {"api": API_VERSION, "module": metadata.version("runwire-server")}
+    return {"api": API_VERSION, "module": _module_version()}
+
+
+@functools.cache
+def _module_version() -> str:
+    return metadata.version("runwire-server")
 
 
 ROUTES = [start_execute, poll_execute, version]
