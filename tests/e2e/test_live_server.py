@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from runwire_server.testing import running_server
+from runwire_server.testing import free_port, running_server
 
 from .conftest import (
     KEY,
@@ -142,3 +142,16 @@ def test_worker_needs_a_broker_url(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "runwire_server", "worker"], env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)},
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1 and "RUNWIRE_BROKER_URL" in done.stderr
+
+
+def test_unreachable_broker_gives_503_and_fails_the_run_instead_of_losing_it() -> None:
+    env = {**ENV, "RUNWIRE_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    with running_server(env=env) as server, api(server.url) as client:
+        ready = httpx.get(f"{server.url}/readyz")
+        assert ready.status_code == 503 and ready.json()["broker"].startswith("unreachable")
+        workflow_id = create_workflow(client, hello_data())
+        response = client.post(f"/api/v1/workflows/{workflow_id}/run/", content='{"name": "x"}')
+        assert response.status_code == 503 and "queue" in response.json()["detail"]
+        (item,) = client.get(f"/api/v1/workflows/{workflow_id}/history/").json()["results"]
+        assert item["status"] == "failed" and "enqueue" in item["error"]
+        assert "Traceback" not in server.logs()

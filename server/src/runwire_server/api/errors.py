@@ -65,6 +65,12 @@ class NotFound(ApiError):
     status_code = 404
 
 
+class ServiceUnavailable(ApiError):
+    """A service the request needs (the broker, the store) does not answer."""
+
+    status_code = 503
+
+
 STATUS_OF: dict[type[Exception], int] = {
     AuthRefused: 401,
     WorkflowInvalid: 400,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -16,11 +17,12 @@ from runwire.inputs import RAW_INPUT_KEY, apply_input_fields
 from runwire.records import FAILED, IN_PROGRESS, IN_QUEUE, NOT_FOUND, SUCCEED
 from runwire_server.api.bodies import MAX_DB_INT, check_depth, check_id, read_model, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
-from runwire_server.api.errors import BadRequest, Forbidden, NotFound
+from runwire_server.api.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.api.workflows import visible_workflow
 
 RUN_STATUSES = (IN_QUEUE, IN_PROGRESS, SUCCEED, FAILED)
+log = logging.getLogger("runwire.server")
 
 
 def run_input(text: str, content_type: str, principal: PrincipalDep) -> Any:
@@ -110,7 +112,13 @@ class RunController(Controller):
             return _envelope({"errors": exc.problems}, 400)
         run_id = str(uuid.uuid4())
         await services.db(services.store.create_run, run_id, head, value)
-        services.queue.enqueue(run_id)
+        try:
+            services.queue.enqueue(run_id)
+        except Exception as exc:  # the broker is down: the run must not wait "in queue" forever
+            log.error("could not enqueue run %s: %s", run_id, exc)
+            error = f"could not enqueue the run: {type(exc).__name__}"
+            await services.db(services.store.save_run, run_id, FAILED, {}, 0.0, error)
+            raise ServiceUnavailable("the run queue is unreachable; try again later") from None
         return _envelope({"id": run_id, "status": "created"}, 201)
 
     @get("/workflow_result/", summary="Poll a run's status and result")
