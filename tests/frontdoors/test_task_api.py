@@ -181,3 +181,26 @@ def test_restart_with_a_changed_config_uses_the_new_command(make_client: MakeCli
     done = poll_task(second, second.post("/task", headers=HEADERS).json()["id"])
     assert done["results"] == "two\n"
     assert json.loads(json.dumps(done))["status"] == "ready"
+
+
+@pytest.mark.parametrize(
+    "url,argv0,season",
+    [
+        ("/task/..%2f..%2fetc%2fpasswd", "../../etc/passwd", ""),  # just text: runwire opens nothing
+        ("/task/x?season=%7B%7B%20''.__class__%20%7D%7D", "x", "{{ ''.__class__ }}"),  # never rendered
+        ("/task/%ff?season=%ff", "\ufffd", "\ufffd"),  # undecodable bytes arrive as U+FFFD
+    ],
+)
+def test_hostile_paths_and_queries_are_plain_text(
+    make_client: MakeClient, url: str, argv0: str, season: str
+) -> None:
+    client = make_client(echo_config())
+    reply = client.post(url, json={"city": "c", "tags": [1]}, headers=HEADERS)
+    assert reply.status_code == 200, reply.text
+    done = poll_task(client, reply.json()["id"])
+    assert done["results"]["argv"][:2] == [argv0, f"--season={season}"]
+
+
+def test_nul_in_the_path_is_400(make_client: MakeClient) -> None:
+    reply = make_client(echo_config()).post("/task/a%00b", json={"city": "c", "tags": [1]}, headers=HEADERS)
+    assert reply.status_code == 400 and "variable P contains a NUL" in reply.json()["detail"]
