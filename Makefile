@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(PY) bench/engine.py
+	$(PY) bench/tasks.py
 
 clean:
 	rm -rf $(VENV) .runwire .pytest_cache
