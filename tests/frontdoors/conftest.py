@@ -28,6 +28,23 @@ READY_STATES = {"ready", "failed"}
 
 MakeClient = Callable[..., TestClient[Any]]
 
+LIMS_RESULTS = [  # what the reference's example config makes of lims_results.py's CSV
+    {
+        "plateIndex": "1",
+        "plateCell": "A01",
+        "marker1": "CATCTGTATC",
+        "marker2": "ATGAGACTTG",
+        "classification": "failed: low S2 & RPP30",
+    },
+    {
+        "plateIndex": "1",
+        "plateCell": "A02",
+        "marker1": "GTTCGGCATG",
+        "marker2": "CCAATCTGAG",
+        "classification": "negative",
+    },
+]
+
 
 def lims_config() -> dict[str, Any]:
     """The script-runner reference's example: LIMS_results.csv remapped, the PDF attached."""

@@ -11,24 +11,7 @@ import pytest
 
 from runwire.errors import ConfigInvalid
 
-from .conftest import HEADERS, PY, SCRIPTS, MakeClient, echo_config, lims_config, poll_task
-
-LIMS_RESULTS = [
-    {
-        "plateIndex": "1",
-        "plateCell": "A01",
-        "marker1": "CATCTGTATC",
-        "marker2": "ATGAGACTTG",
-        "classification": "failed: low S2 & RPP30",
-    },
-    {
-        "plateIndex": "1",
-        "plateCell": "A02",
-        "marker1": "GTTCGGCATG",
-        "marker2": "CCAATCTGAG",
-        "classification": "negative",
-    },
-]
+from .conftest import HEADERS, LIMS_RESULTS, PY, SCRIPTS, MakeClient, echo_config, lims_config, poll_task
 
 
 @pytest.mark.parametrize("prefix", ["/task", "/script"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,35 +15,7 @@ from runwire.errors import BindingError, ConfigInvalid
 from runwire.plugins import Plugins
 from runwire.taskconfig import SCRIPT_NODE, compile_task_config, load_task_config, parse_task_config
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-PY = sys.executable
-
-
-def lims_config() -> dict[str, Any]:
-    """The reference's example: LIMS_results.csv remapped, PDF attachments."""
-    return {
-        "command": [PY, str(SCRIPTS / "lims_results.py"), "$RUNDIR", "$PLATE"],
-        "inputs": {
-            "path_args": [{"env_var_name": "PLATE", "path_regex": "([^/]+)", "path_regex_match_group": 1}],
-            "query_args": [{"env_var_name": "SEASON", "query_var_name": "season"}],
-            "body_args": [],
-        },
-        "outputs": {
-            "results": {
-                "kind": "file",
-                "format": "csv",
-                "input_path": "LIMS_results.csv",
-                "remapped_columns": [
-                    {"output_name": "plateIndex", "input_name": "Plate_384_Number", "skip_list": ["NA"]},
-                    {"output_name": "plateCell", "input_name": "Sample_Well"},
-                    {"output_name": "marker1", "input_name": "marker1"},
-                    {"output_name": "marker2", "input_name": "marker2"},
-                    {"output_name": "classification", "input_name": "classification"},
-                ],
-            },
-            "attachments": ["out/*.pdf"],
-        },
-    }
+from .conftest import LIMS_RESULTS, PY, lims_config
 
 
 @pytest.fixture(scope="module")
@@ -55,26 +26,11 @@ def plugins() -> Plugins:
 async def test_reference_example_end_to_end(plugins: Plugins) -> None:
     task = compile_task_config(parse_task_config(lims_config()), plugins)
     run_input = task.bind(RequestParts(path="n1a54tmd/ignored", query=[("season", "x")]))
-    assert run_input == {"vars": {"PLATE": "n1a54tmd", "SEASON": "x"}}
+    assert run_input == {"vars": {"PLATE": "n1a54tmd"}}
     record = await Engine().execute(task.prepared, run_input)
     assert record.status == "succeed", record.error
     result = record.nodes[SCRIPT_NODE].result
-    assert result["results"] == [
-        {
-            "plateIndex": "1",
-            "plateCell": "A01",
-            "marker1": "CATCTGTATC",
-            "marker2": "ATGAGACTTG",
-            "classification": "failed: low S2 & RPP30",
-        },
-        {
-            "plateIndex": "1",
-            "plateCell": "A02",
-            "marker1": "GTTCGGCATG",
-            "marker2": "CCAATCTGAG",
-            "classification": "negative",
-        },
-    ]
+    assert result["results"] == LIMS_RESULTS
     assert base64.b64decode(result["attachments"]["results-n1a54tmd.pdf"]).startswith(b"%PDF")
     assert record.nodes["output"].result == result
 
@@ -158,7 +114,7 @@ def test_invalid_config_names_the_bad_field(plugins: Plugins, change: dict[str, 
 
 
 def test_dollar_name_bound_by_nothing_is_a_startup_error(plugins: Plugins) -> None:
-    cfg = {**lims_config(), "command": [PY, "x.py", "--season=$SEASON", "$UNBOUND"]}
+    cfg = {**lims_config(), "command": [PY, "x.py", "--plate=$PLATE", "$UNBOUND"]}
     with pytest.raises(ConfigInvalid, match=r"command: \$UNBOUND is not bound"):
         compile_task_config(parse_task_config(cfg), plugins)
 

@@ -196,6 +196,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def assert_gone(*pids: int) -> None:
+    """Every process in ``pids`` ends within 5 s (zombies count as ended)."""
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in pids)
+
+
 async def test_timeout_kills_the_whole_process_group(run_script: RunScript, tmp_path: Path) -> None:
     pidfile = tmp_path / "pids"
     record = await run_script(
@@ -203,11 +211,7 @@ async def test_timeout_kills_the_whole_process_group(run_script: RunScript, tmp_
     )
     assert record.status == "failed"
     assert "timed out" in (record.nodes[NODE_ID].error or "")
-    parent, child = (int(p) for p in pidfile.read_text().split())
-    deadline = time.monotonic() + 5
-    while (_alive(parent) or _alive(child)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(parent) and not _alive(child)
+    assert_gone(*(int(p) for p in pidfile.read_text().split()))
 
 
 async def test_leftover_background_processes_are_killed_when_the_command_ends(
@@ -220,11 +224,7 @@ async def test_leftover_background_processes_are_killed_when_the_command_ends(
     )
     record = await run_script({"command": [PY, "-c", code], "timeout": 30})
     assert record.status == "succeed", record.error
-    child = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child)
+    assert_gone(int(pidfile.read_text()))
 
 
 async def test_huge_output_is_capped_and_marked(run_script: RunScript) -> None:
@@ -335,11 +335,7 @@ async def test_command_timeout_kills_the_group_and_says_so(run_script: RunScript
     )
     assert record.status == "failed"
     assert "timed out after 1 s; its process group was killed" in (record.nodes[NODE_ID].error or "")
-    parent, child = (int(p) for p in pidfile.read_text().split())
-    deadline = time.monotonic() + 5
-    while (_alive(parent) or _alive(child)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(parent) and not _alive(child)
+    assert_gone(*(int(p) for p in pidfile.read_text().split()))
 
 
 async def test_unchecked_timeout_and_start_failure_are_results(run_script: RunScript, tmp_path: Path) -> None:
