@@ -40,15 +40,30 @@ def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def parse_json(text: str) -> Any:
-    """Parse JSON text; malformed or too deeply nested JSON is a 400 with the reason."""
+NOT_JSON = object()
+"""What :func:`parse_json_or_text` returns for text that is not JSON."""
+
+
+def parse_json_or_text(text: str) -> Any:
+    """Parse JSON text, or return :data:`NOT_JSON`; JSON nested too deeply is a 400."""
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except json.JSONDecodeError:
+        return NOT_JSON
     except RecursionError:
         raise BadRequest(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
     check_depth(value)
+    return value
+
+
+def parse_json(text: str) -> Any:
+    """Parse JSON text; malformed or too deeply nested JSON is a 400 with the reason."""
+    value = parse_json_or_text(text)
+    if value is NOT_JSON:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     return value
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import uuid
 from typing import Annotated, Any, Literal
@@ -15,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from runwire.errors import InputInvalid, WorkflowInvalid
 from runwire.inputs import RAW_INPUT_KEY, apply_input_fields
 from runwire.records import FAILED, IN_PROGRESS, IN_QUEUE, NOT_FOUND, SUCCEED
-from runwire_server.api.bodies import MAX_DB_INT, check_depth, check_id, read_model, read_text
+from runwire_server.api.bodies import (
+    MAX_DB_INT,
+    NOT_JSON,
+    check_id,
+    parse_json_or_text,
+    read_model,
+    read_text,
+)
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
@@ -36,13 +42,9 @@ def run_input(text: str, content_type: str, principal: PrincipalDep) -> Any:
         return {}
     if content_type.startswith("text/plain"):
         return {RAW_INPUT_KEY: text}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
+    value = parse_json_or_text(text)
+    if value is NOT_JSON:
         return {RAW_INPUT_KEY: text}
-    except RecursionError:
-        raise BadRequest("JSON is nested too deeply") from None
-    check_depth(value)
     if principal.input_mode == "wrapped" and isinstance(value, dict) and "input_data" in value:
         value = value["input_data"]
         return {} if value is None else value
