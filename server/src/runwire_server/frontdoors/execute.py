@@ -13,7 +13,6 @@ import functools
 import uuid
 from importlib import metadata
 from typing import Any
-from urllib.parse import urlsplit
 
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from runwire.auth import Principal
 from runwire.errors import WorkflowInvalid
 from runwire.executables import resolve_executable
+from runwire.netguard import UrlRefused, check_url, split_url
 from runwire.records import FAILED, SUCCEED, RunRecord
 from runwire_server.api.bodies import parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
@@ -76,16 +76,11 @@ class ExecuteRequest(BaseModel):
     @field_validator("callback")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        try:
-            parts = urlsplit(url)
-        except ValueError as exc:
-            raise ValueError(f"not a URL: {exc}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("callback must be an absolute http(s) URL")
-        if any(c in url for c in "\x00\r\n "):
-            raise ValueError("callback URL contains whitespace or control characters")
+        if url is not None:
+            try:
+                split_url(url)
+            except UrlRefused as exc:
+                raise ValueError(str(exc)) from None
         return url
 
 
@@ -186,6 +181,10 @@ async def start_execute(
             raise NotConfigured(
                 "callbacks need the runwire-http plugin (HTTP Request node), which is not installed"
             )
+        try:  # refused now with a clear 422; the HTTP node checks again when it posts
+            await check_url(body.callback)
+        except UrlRefused as exc:
+            raise Unprocessable(f"callback refused: {exc}") from None
         run_input["callback"] = body.callback
     row = await services.db(door.workflow, services.store, callback)
     await services.db(services.store.create_run, job_id, row, run_input)
