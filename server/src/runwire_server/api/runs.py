@@ -11,9 +11,10 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
+from runwire.auth import Principal
 from runwire.errors import InputInvalid, WorkflowInvalid
 from runwire.inputs import RAW_INPUT_KEY, apply_input_fields
-from runwire.records import FAILED, IN_PROGRESS, IN_QUEUE, NOT_FOUND, SUCCEED
+from runwire.records import FAILED, NOT_FOUND
 from runwire_server.api.bodies import (
     MAX_DB_INT,
     NOT_JSON,
@@ -27,11 +28,10 @@ from runwire_server.api.errors import BadRequest, Forbidden, NotFound, ServiceUn
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.api.workflows import visible_workflow
 
-RUN_STATUSES = (IN_QUEUE, IN_PROGRESS, SUCCEED, FAILED)
 log = logging.getLogger("runwire.server")
 
 
-def run_input(text: str, content_type: str, principal: PrincipalDep) -> Any:
+def run_input(text: str, content_type: str, principal: Principal) -> Any:
     """Turn a ``/run/`` body into run input, as the reference's two modes describe.
 
     API-key mode: a JSON object or array is the input; ``text/plain`` or text that is not
@@ -40,7 +40,7 @@ def run_input(text: str, content_type: str, principal: PrincipalDep) -> Any:
     """
     if not text.strip():
         return {}
-    if content_type.startswith("text/plain"):
+    if content_type.lower().startswith("text/plain"):
         return {RAW_INPUT_KEY: text}
     value = parse_json_or_text(text)
     if value is NOT_JSON:
@@ -133,10 +133,9 @@ class RunController(Controller):
         """The run's ``{"id", "status", "data", "metrics"}`` wrapped in ``{"data", "status": 200}``."""
         if not run_id:
             raise BadRequest("the 'id' query parameter (the run's UUID) is required")
-        try:
-            canonical = str(uuid.UUID(run_id))
-        except ValueError:
-            raise BadRequest("'id' must be a workflow run UUID") from None
+        canonical = _canonical_uuid(run_id)
+        if canonical is None:
+            raise BadRequest("'id' must be a workflow run UUID")
         run = await services.db(services.store.get_run, canonical)
         if run is None or not principal.may_access(run.project):
             missing = {"id": canonical, "status": NOT_FOUND, "data": {}, "metrics": {"total_cost": 0.0}}
@@ -169,14 +168,21 @@ class RunController(Controller):
         given = request.headers.get("x-service-api-key", "").encode("utf-8", "surrogateescape")
         if not expected or not hmac.compare_digest(expected, given):
             raise Forbidden("a valid X-Service-Api-Key is required")
-        try:
-            canonical = str(uuid.UUID(run_id))
-        except ValueError:
-            raise NotFound("workflow run not found") from None
+        canonical = _canonical_uuid(run_id)
+        if canonical is None:
+            raise NotFound("workflow run not found")
         update = await read_model(request, ExecutionUpdate)
-        if update.payload.id is not None and update.payload.id != canonical:
+        if update.payload.id is not None and _canonical_uuid(update.payload.id) != canonical:
             raise BadRequest("payload.id does not match the run id in the path")
         nodes = {node_id: {**record, "id": node_id} for node_id, record in update.payload.data.items()}
         if not await services.db(services.store.apply_update, canonical, update.payload.status, nodes):
             raise NotFound("workflow run not found")
         return {"status": "created", "detail": {"msg": "ok"}}
+
+
+def _canonical_uuid(value: str) -> str | None:
+    """``value`` as a lower-case hyphenated UUID, or ``None`` if it is not one."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
