@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -155,3 +156,19 @@ def test_unreachable_broker_gives_503_and_fails_the_run_instead_of_losing_it() -
         (item,) = client.get(f"/api/v1/workflows/{workflow_id}/history/").json()["results"]
         assert item["status"] == "failed" and "enqueue" in item["error"]
         assert "Traceback" not in server.logs()
+
+
+def test_pollers_see_live_progress_of_a_long_run(sleep_plugin_path: str) -> None:
+    with running_server(env=with_plugin(ENV, sleep_plugin_path)) as server, api(server.url) as client:
+        nodes = [n["id"] for n in sleep_data(0)["nodes"]]
+        run_id = start_run(client, create_workflow(client, sleep_data(1.5)))
+        seen: dict[str, str] = {}
+        while True:
+            data = client.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()["data"]
+            if data["status"] not in ("in queue", "in progress"):
+                break
+            if set(data["data"]) == set(nodes[:2]):
+                seen = {k: v["status"] for k, v in data["data"].items()}
+            time.sleep(0.02)
+        assert seen == {nodes[0]: "succeed", nodes[1]: "in progress"}
+        assert data["status"] == "succeed" and set(data["data"]) == set(nodes)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -22,7 +21,7 @@ from runwire_server.store import Store, WorkflowRow
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.05
-"""Node progress of a running run is written at most this often; the terminal state always."""
+"""Progress of a running run is written at most this often (and not at all for quicker runs)."""
 
 
 class PreparedCache:
@@ -107,22 +106,38 @@ def nodes_json(run: RunRecord) -> dict[str, Any]:
 
 
 class StoreObserver(RunObserver):
-    """Persists a run's progress: node results now and then, the terminal state always."""
+    """Persists a run's progress: changes at most every ``interval``, the terminal state always.
+
+    A run that ends within ``interval`` of a change is written once, when it is terminal; a
+    longer one shows its finished and running nodes to pollers while it goes on.
+    """
 
     def __init__(self, store: Store, interval: float = PROGRESS_INTERVAL_S) -> None:
         self.store = store
         self.interval = interval
-        self._last = time.monotonic()
+        self._pending: asyncio.TimerHandle | None = None
+
+    def _changed(self, run: RunRecord) -> None:
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self.interval, self._flush, run)
+
+    def _flush(self, run: RunRecord) -> None:
+        self._pending = None
+        self.store.save_run(run.id, IN_PROGRESS, nodes_json(run), run.total_cost)
+
+    async def node_started(self, run: RunRecord, node_id: str) -> None:
+        """Schedule a progress write."""
+        self._changed(run)
 
     async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
-        """Write progress if the last write is older than ``interval``."""
-        now = time.monotonic()
-        if now - self._last >= self.interval:
-            self._last = now
-            self.store.save_run(run.id, IN_PROGRESS, nodes_json(run), run.total_cost)
+        """Schedule a progress write."""
+        self._changed(run)
 
     async def run_finished(self, run: RunRecord) -> None:
         """Write the terminal status together with every node result."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         self.store.save_run(run.id, run.status, nodes_json(run), run.total_cost, run.error)
 
 
