@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -210,13 +210,16 @@ class Store:
         self.is_local = self.engine.dialect.name == "sqlite"
         """SQLite: calls take microseconds, so the API makes them on its event loop."""
         self._local = threading.local()
+        self._write_lock = threading.Lock()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def _transaction(self, write: bool = False) -> Iterator[Connection]:
         """One transaction, committed on success and rolled back on error.
 
-        SQLite keeps one connection per thread (a pool checkout costs more than the statement);
-        a network database checks one out of the pool per transaction.
+        SQLite keeps one connection per thread (a pool checkout costs more than the statement)
+        and takes writes one at a time through a lock in this process: SQLite admits a single
+        writer anyway, and a lock hands over in microseconds where SQLite's busy handler sleeps
+        for milliseconds. A network database checks a connection out of the pool instead.
         """
         if not self.is_local:
             with self.engine.begin() as conn:
@@ -225,12 +228,13 @@ class Store:
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.invalidated:
             conn = self._local.conn = self.engine.connect()
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+        with self._write_lock if write else nullcontext():
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
 
     def create_schema(self) -> None:
         """Create missing tables and indexes (idempotent)."""
@@ -254,7 +258,7 @@ class Store:
     def create_workflow(self, project: int, title: str, data: dict[str, Any]) -> WorkflowRow:
         """Store a new workflow and return it."""
         now = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(write=True) as conn:
             new_id = conn.execute(
                 insert(workflows).values(
                     project=project, title=title, data=data, version=1, created_at=now, updated_at=now
@@ -307,7 +311,7 @@ class Store:
             values["title"] = title
         if data is not None:
             values["data"] = data
-        with self._transaction() as conn:
+        with self._transaction(write=True) as conn:
             done = conn.execute(update(workflows).where(workflows.c.id == workflow_id).values(**values))
             if done.rowcount == 0:
                 return None
@@ -316,7 +320,7 @@ class Store:
 
     def delete_workflow(self, workflow_id: int) -> bool:
         """Delete a workflow and its runs; ``False`` when there was none."""
-        with self._transaction() as conn:
+        with self._transaction(write=True) as conn:
             conn.execute(delete(runs).where(runs.c.workflow_id == workflow_id))
             return conn.execute(delete(workflows).where(workflows.c.id == workflow_id)).rowcount > 0
 
@@ -338,7 +342,7 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        with self._transaction() as conn:
+        with self._transaction(write=True) as conn:
             conn.execute(_INSERT_RUN, values)
 
     def get_run(self, run_id: str) -> RunRow | None:
@@ -352,7 +356,7 @@ class Store:
 
         A run redelivered after a worker died starts over from a clean record.
         """
-        with self._transaction() as conn:
+        with self._transaction(write=True) as conn:
             row = conn.execute(_CLAIM_RUN, {"rid": run_id, "now": utcnow()}).first()
         return RunRow(*row) if row is not None else None
 
@@ -367,12 +371,12 @@ class Store:
         """Write a run's status, node results, cost and error in one transaction."""
         params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
         params["now"] = utcnow()
-        with self._transaction() as conn:
+        with self._transaction(write=True) as conn:
             conn.execute(_SAVE_RUN, params)
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none."""
-        with self._transaction() as conn:
+        with self._transaction(write=True) as conn:
             row = conn.execute(select(runs.c.nodes).where(runs.c.id == run_id).with_for_update()).first()
             if row is None:
                 return False
@@ -411,7 +415,7 @@ class Store:
         ids = list(run_ids)
         if not ids:
             return
-        with self._transaction() as conn:
+        with self._transaction(write=True) as conn:
             conn.execute(
                 update(runs)
                 .where(runs.c.id.in_(ids), runs.c.status.not_in(sorted(TERMINAL)))
@@ -424,7 +428,7 @@ class Store:
         """Make a random key scoped to ``projects``; store only its hash; return the key."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         scoped = sorted(set(projects))
-        with self._transaction() as conn:
+        with self._transaction(write=True) as conn:
             conn.execute(
                 insert(api_keys).values(
                     name=name or f"key for project(s) {', '.join(map(str, scoped))}",
