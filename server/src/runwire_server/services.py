@@ -111,6 +111,10 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
     providers = build_auth_providers(settings, plugins, store)
     if "none" in settings.provider_names:
         log.warning("%s", OPEN_API_WARNING)
+    elif "api-key" in settings.provider_names and not settings.api_keys.strip():
+        log.info(
+            "RUNWIRE_API_KEYS is empty: only keys made by `runwire keys create --project N` are accepted"
+        )
     services = Services(
         settings=settings,
         plugins=plugins,
