@@ -5,7 +5,8 @@
 
 A trigger → output workflow runs through real ``runwire serve`` (and ``runwire worker``)
 processes on 127.0.0.1. Latency: ``POST /run/`` until ``workflow_result`` shows a terminal
-status, over sequential runs (polls back off 0.5 → 8 ms). Throughput: runs finished per second
+status, over sequential runs (polls back off 0.5 → 8 ms), and for single runs after the
+workers idled for 1.2 s (how fast an idle worker wakes up). Throughput: runs finished per second
 with N concurrent clients. The floor: a minimal Litestar endpoint served by uvicorn the same
 way, driven by the same client code (requests per second). RSS is read from /proc.
 """
@@ -132,6 +133,10 @@ def bench_mode(name: str, port: int, pids: dict[str, int], args: argparse.Namesp
         client.run_to_terminal(workflow_id, body)
     time.sleep(1.5)  # let the queue consumers go idle: the first runs below measure waking them
     latencies = [client.run_to_terminal(workflow_id, body) * 1000 for _ in range(args.runs)]
+    idle = []
+    for _ in range(args.idle_samples):  # workers idle for over a second, then one run
+        time.sleep(1.2)
+        idle.append(client.run_to_terminal(workflow_id, body) * 1000)
     throughput = concurrently(
         args.clients, args.throughput_runs, port, lambda c: c.run_to_terminal(workflow_id, body) and None
     )
@@ -140,6 +145,7 @@ def bench_mode(name: str, port: int, pids: dict[str, int], args: argparse.Namesp
         "mode": name,
         "p50_ms": statistics.median(latencies),
         "p95_ms": percentile(latencies, 0.95),
+        "idle_p50_ms": statistics.median(idle) if idle else float("nan"),
         "runs_per_s": throughput,
         "rss_after_load_mb": {k: rss_mb(v) for k, v in pids.items()},
     }
@@ -264,6 +270,9 @@ def main() -> None:
         "--throughput-runs", type=int, default=5000, help="runs for throughput (default 5000)"
     )
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument(
+        "--idle-samples", type=int, default=10, help="runs after 1.2 s idle each (default 10)"
+    )
     parser.add_argument("--modes", default="embedded,redis", help="comma-separated: embedded, redis")
     parser.add_argument(
         "--redis-url", default=os.environ.get("RUNWIRE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -287,7 +296,8 @@ def main() -> None:
         share = 100 * figures["runs_per_s"] / floor["requests_per_s"]
         rss = ", ".join(f"{r} {v:.0f} MiB" for r, v in figures["rss_after_load_mb"].items())
         print(
-            f"  run→terminal p50 {figures['p50_ms']:.2f} ms, p95 {figures['p95_ms']:.2f} ms; "
+            f"  run→terminal p50 {figures['p50_ms']:.2f} ms, p95 {figures['p95_ms']:.2f} ms, "
+            f"p50 after idling {figures['idle_p50_ms']:.2f} ms; "
             f"{figures['runs_per_s']:.0f} runs/s = {share:.0f}% of the floor; RSS after load: {rss}",
             flush=True,
         )
