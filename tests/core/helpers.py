@@ -53,6 +53,7 @@ class EventNode(NodeType):
 
 class FlakyData(NodeData):
     fail_times: int = 0
+    permanent: bool = False
 
 
 class FlakyNode(NodeType):
@@ -66,7 +67,7 @@ class FlakyNode(NodeType):
         key = f"{ctx.run_id}:{ctx.node.id}"
         self.attempts[key] = self.attempts.get(key, 0) + 1
         if self.attempts[key] <= data.fail_times:
-            raise NodeFailed(f"attempt {self.attempts[key]} failed")
+            raise NodeFailed(f"attempt {self.attempts[key]} failed", retryable=not data.permanent)
         return NodeOutput({"content": f"ok after {self.attempts[key]}"})
 
 

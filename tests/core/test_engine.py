@@ -281,3 +281,29 @@ async def test_long_chain_and_wide_fan_out() -> None:
     }
     record = await run(fan)
     assert record.status == "succeed" and len(record.nodes) == n + 1
+
+
+async def test_permanent_failures_and_template_errors_are_not_retried() -> None:
+    data = {
+        "nodes": [
+            node("t", "trigger-node"),
+            node("p", "flaky-node", fail_times=5, permanent=True, retries=3, retry_delay=0),
+            node("o", "output-node", output="{{ ''.__class__ }}", retries=3),
+        ],
+        "edges": edges(("t", "p"), ("t", "o")),
+        "start_node": "t",
+    }
+    record = await run(data)
+    assert record.nodes["p"].attempts == 1 and record.nodes["p"].error == "attempt 1 failed"
+    data["edges"] = edges(("t", "o"))
+    record = await run(data)
+    assert record.nodes["o"].attempts == 1
+
+
+async def test_templates_keep_trailing_newlines() -> None:
+    data = {
+        "nodes": [node("t", "trigger-node"), node("o", "output-node", output="{{ input.a }}\n")],
+        "edges": edges(("t", "o")),
+        "start_node": "t",
+    }
+    assert (await run(data, {"a": "x"})).nodes["o"].result["content"] == "x\n"

@@ -109,7 +109,6 @@ class _Run:
             await self.observer.node_finished(self.record, node)
             return await self._finish()
         self.done = asyncio.get_running_loop().create_future()
-        self.outstanding = 1
         await self._drive(start)
         if self.outstanding > 0:
             await self.done
@@ -128,25 +127,27 @@ class _Run:
 
     async def _drive(self, node_id: str | None) -> None:
         """Run a chain inline; spawn a task for each extra branch that becomes ready."""
-        try:
-            while node_id is not None and self.failed_node is None:
-                ready = await self._run_node(self.workflow.nodes[node_id])
-                if ready is None:
-                    self._fail(node_id)
-                    break
-                for other in ready[1:]:
-                    self._spawn(other)
-                node_id = ready[0] if ready else None
-        finally:
-            self.outstanding -= 1
-            if self.outstanding == 0 and self.done is not None and not self.done.done():
-                self.done.set_result(None)
+        while node_id is not None and self.failed_node is None:
+            ready = await self._run_node(self.workflow.nodes[node_id])
+            if ready is None:
+                self._fail(node_id)
+                break
+            for other in ready[1:]:
+                self._spawn(other)
+            node_id = ready[0] if ready else None
 
     def _spawn(self, node_id: str) -> None:
         self.outstanding += 1
         task = asyncio.get_running_loop().create_task(self._drive(node_id))
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._branch_done)
+
+    def _branch_done(self, task: asyncio.Task[None]) -> None:
+        # A done-callback, not a ``finally``: a task cancelled before it ever ran still counts.
+        self.tasks.discard(task)
+        self.outstanding -= 1
+        if self.outstanding == 0 and self.done is not None and not self.done.done():
+            self.done.set_result(None)
 
     def _fail(self, node_id: str) -> None:
         if self.failed_node is None:
@@ -176,8 +177,13 @@ class _Run:
                         async with asyncio.timeout(timeout):
                             output = await node.impl.run(data, ctx)
                     break
-                except (NodeFailed, TemplateError) as exc:
+                except NodeFailed as exc:
                     record.error = str(exc)
+                    if not exc.retryable:
+                        break
+                except TemplateError as exc:  # a template fails the same way on every attempt
+                    record.error = str(exc)
+                    break
                 except TimeoutError:
                     record.error = f"timed out after {timeout:g} s"
                 except asyncio.CancelledError:

@@ -36,7 +36,15 @@ class TemplateRefused(TemplateError):
 
 
 class NodeFailed(RunwireError):
-    """A node could not produce a result; the message is recorded on the node."""
+    """A node could not produce a result; the message is recorded on the node.
+
+    ``retryable=False`` marks a failure that another attempt cannot fix (a refused URL, a
+    missing file): the engine then skips the node's remaining retries.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class BindingError(RunwireError):

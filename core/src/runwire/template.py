@@ -123,6 +123,7 @@ def _make_env() -> _Sandbox:
         line_statement_prefix=None,
         line_comment_prefix=None,
         cache_size=0,
+        keep_trailing_newline=True,
     )
     env.globals.clear()
     for name in _UNSAFE_FILTERS:
