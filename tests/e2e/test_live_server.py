@@ -172,3 +172,21 @@ def test_pollers_see_live_progress_of_a_long_run(sleep_plugin_path: str) -> None
             time.sleep(0.02)
         assert seen == {nodes[0]: "succeed", nodes[1]: "in progress"}
         assert data["status"] == "succeed" and set(data["data"]) == set(nodes)
+
+
+def test_a_run_over_its_time_limit_fails_with_its_finished_nodes(sleep_plugin_path: str) -> None:
+    env = with_plugin(
+        {**ENV, "RUNWIRE_RUN_TIME_LIMIT_S": "1", "RUNWIRE_WORKER_THREADS": "1"}, sleep_plugin_path
+    )
+    with running_server(env=env) as server, api(server.url) as client:
+        workflow_id = create_workflow(client, sleep_data(30))
+        result = wait_result(client, start_run(client, workflow_id), timeout=20)
+        trigger, sleep, output = (n["id"] for n in sleep_data(0)["nodes"])
+        assert result["status"] == "failed" and "time limit of 1 s" in result["error"]
+        assert result["data"][trigger]["status"] == "succeed"
+        assert result["data"][sleep]["status"] == "failed" and "time limit" in result["data"][sleep]["error"]
+        assert output not in result["data"]
+        quick = create_workflow(
+            client, sleep_data(0.01)
+        )  # the worker thread's loop is clean for the next run
+        assert wait_result(client, start_run(client, quick))["status"] == "succeed"

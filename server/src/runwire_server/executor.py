@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import OrderedDict
@@ -14,7 +15,7 @@ from runwire.check import check_workflow, prepare_workflow
 from runwire.engine import Engine, RunObserver
 from runwire.errors import WorkflowInvalid
 from runwire.plugins import Plugins
-from runwire.records import FAILED, IN_PROGRESS, NodeRecord, RunRecord
+from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
 from runwire.workflow import PreparedWorkflow, WorkflowData, parse_workflow_data
 from runwire_server.store import Store, WorkflowRow
 
@@ -115,9 +116,12 @@ class StoreObserver(RunObserver):
     def __init__(self, store: Store, interval: float = PROGRESS_INTERVAL_S) -> None:
         self.store = store
         self.interval = interval
+        self.run: RunRecord | None = None
+        """The run as last reported (what was done when a run is stopped from outside)."""
         self._pending: asyncio.TimerHandle | None = None
 
     def _changed(self, run: RunRecord) -> None:
+        self.run = run
         if self._pending is None:
             self._pending = asyncio.get_running_loop().call_later(self.interval, self._flush, run)
 
@@ -133,11 +137,15 @@ class StoreObserver(RunObserver):
         """Schedule a progress write."""
         self._changed(run)
 
-    async def run_finished(self, run: RunRecord) -> None:
-        """Write the terminal status together with every node result."""
+    def cancel_pending(self) -> None:
+        """Drop a scheduled progress write (the run is over or was stopped)."""
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
+
+    async def run_finished(self, run: RunRecord) -> None:
+        """Write the terminal status together with every node result."""
+        self.cancel_pending()
         self.store.save_run(run.id, run.status, nodes_json(run), run.total_cost, run.error)
 
 
@@ -148,10 +156,13 @@ class RunExecutor:
     are shared by all of them.
     """
 
-    def __init__(self, store: Store, plugins: Plugins, cache: PreparedCache | None = None) -> None:
+    def __init__(
+        self, store: Store, plugins: Plugins, cache: PreparedCache | None = None, time_limit_s: float = 3600.0
+    ) -> None:
         self.store = store
         self.plugins = plugins
         self.cache = cache or PreparedCache(plugins)
+        self.time_limit_s = time_limit_s
         self.engine = Engine()
         self._local = threading.local()
 
@@ -176,12 +187,38 @@ class RunExecutor:
             self.store.save_run(run_id, FAILED, {}, 0.0, "the workflow was deleted before the run started")
             return
         observer = StoreObserver(self.store)
-        coro = self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)
+        execution = self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)
+        loop = self._loop()
         try:
-            self._loop().run_until_complete(coro)
+            loop.run_until_complete(asyncio.wait_for(execution, self.time_limit_s))
+        except TimeoutError:
+            observer.cancel_pending()
+            _cancel_leftovers(loop)
+            limit = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
+            self.store.save_run(run_id, FAILED, _stopped_nodes(observer.run, limit), 0.0, limit)
         except BaseException as exc:
-            log.exception("run %s stopped by an internal error", run_id)
             self._local.loop = None
+            with contextlib.suppress(Exception):
+                loop.close()
+            log.exception("run %s stopped by an internal error", run_id)
             self.store.save_run(run_id, FAILED, {}, 0.0, f"internal error: {type(exc).__name__}: {exc}")
             if not isinstance(exc, Exception):
                 raise
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel tasks a stopped run left on ``loop`` (parallel branches) and let them unwind."""
+    leftovers = asyncio.all_tasks(loop)
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+
+
+def _stopped_nodes(run: RunRecord | None, reason: str) -> dict[str, Any]:
+    """Node results of a run stopped from outside: unfinished nodes failed with ``reason``."""
+    nodes = nodes_json(run) if run is not None else {}
+    for node in nodes.values():
+        if node["status"] not in (SUCCEED, SKIPPED):
+            node.update(status=FAILED, error=reason)
+    return nodes

@@ -23,6 +23,8 @@ from runwire_server.store import Store, StoreApiKeys
 
 log = logging.getLogger("runwire.server")
 T = TypeVar("T")
+BACKSTOP_S = 60
+"""Dramatiq's own time limit on the actor, beyond the run's limit the executor enforces."""
 
 OPEN_API_WARNING = """
 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
@@ -61,7 +63,7 @@ class Services:
 
     def start_worker(self) -> None:
         """Start worker threads in this process (embedded mode or ``runwire worker``)."""
-        declare_run_actor(self.broker, self.executor, self.settings.run_time_limit_s)
+        declare_run_actor(self.broker, self.executor, self.settings.run_time_limit_s + BACKSTOP_S)
         self.worker = start_worker(self.broker, self.settings.worker_threads)
 
     def recover_unfinished_runs(self) -> int:
@@ -123,7 +125,7 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         queue=RunQueue(broker),
         auth_providers=providers,
         cache=cache,
-        executor=RunExecutor(store, plugins, cache),
+        executor=RunExecutor(store, plugins, cache, settings.run_time_limit_s),
     )
     from runwire_server.frontdoors.boot import install_front_doors
 
