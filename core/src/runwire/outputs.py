@@ -68,13 +68,13 @@ def resolve_inside(base: Path, relative: str) -> Path:
     :raises NodeFailed: the path is absolute, contains NUL, or escapes ``base``.
     """
     if "\x00" in relative:
-        raise NodeFailed(f"path {relative!r} contains a NUL character")
+        raise NodeFailed(f"path {relative!r} contains a NUL character", retryable=False)
     if os.path.isabs(relative):
-        raise NodeFailed(f"path {relative!r} must be relative to the run directory")
+        raise NodeFailed(f"path {relative!r} must be relative to the run directory", retryable=False)
     root = base.resolve()
     target = (root / relative).resolve()
     if target != root and root not in target.parents:
-        raise NodeFailed(f"path {relative!r} leaves the run directory")
+        raise NodeFailed(f"path {relative!r} leaves the run directory", retryable=False)
     return target
 
 
@@ -115,7 +115,9 @@ def collect_attachments(rundir: Path, patterns: list[str], max_total_bytes: int)
     total = 0
     for pattern in patterns:
         if os.path.isabs(pattern) or ".." in Path(pattern).parts or "\x00" in pattern:
-            raise NodeFailed(f"attachment pattern {pattern!r} must stay inside the run directory")
+            raise NodeFailed(
+                f"attachment pattern {pattern!r} must stay inside the run directory", retryable=False
+            )
         for name in sorted(glob.glob(glob.escape(str(root)) + os.sep + pattern, recursive=True)):
             path = Path(name).resolve()
             if root not in path.parents or not path.is_file():

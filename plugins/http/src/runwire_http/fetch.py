@@ -93,7 +93,7 @@ async def fetch(client: httpx.AsyncClient, request: Outgoing, policy: Policy) ->
             async with asyncio.timeout(policy.timeout):
                 checked = await check_url(request.url, policy.allow)
         except UrlRefused as exc:
-            raise NodeFailed(str(exc)) from None
+            raise NodeFailed(str(exc), retryable=False) from None
         except TimeoutError:
             raise NodeFailed(f"resolving {request.url} timed out after {policy.timeout:g} s") from None
         fetched = await _send_with_retries(client, request, checked, policy)

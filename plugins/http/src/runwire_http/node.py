@@ -70,17 +70,17 @@ def build_request(data: HttpRequestData, ctx: NodeContext) -> Outgoing:
     """
     url = ctx.render(data.url)
     if not isinstance(url, str) or not url.strip():
-        raise NodeFailed(f"url must render to a non-empty string, got {to_text(url)!r:.100}")
+        raise NodeFailed(f"url must render to a non-empty string, got {to_text(url)!r:.100}", retryable=False)
     method = to_text(ctx.render(data.method)).strip().upper()
     if method not in METHODS:
-        raise NodeFailed(f"method {method!r:.40} is not one of {', '.join(sorted(METHODS))}")
+        raise NodeFailed(f"method {method!r:.40} is not one of {', '.join(sorted(METHODS))}", retryable=False)
     headers: dict[str, str] = {}
     for name, value in ctx.render(data.headers).items():
         text = to_text(value)
         if not isinstance(name, str) or not _TOKEN.match(name):
-            raise NodeFailed(f"header name {name!r:.60} is not a valid HTTP header name")
+            raise NodeFailed(f"header name {name!r:.60} is not a valid HTTP header name", retryable=False)
         if _BAD_VALUE_CHARS.search(text):
-            raise NodeFailed(f"header {name!r} contains a line break or NUL character")
+            raise NodeFailed(f"header {name!r} contains a line break or NUL character", retryable=False)
         headers[name] = text
     content: bytes | None = None
     body = ctx.render(data.body) if data.body is not None else None
@@ -131,7 +131,7 @@ class HttpRequestNode(NodeType):
         try:
             allow = AllowList.from_env()
         except UrlRefused as exc:
-            raise NodeFailed(str(exc)) from None
+            raise NodeFailed(str(exc), retryable=False) from None
         request = build_request(data, ctx)
         policy = Policy(
             timeout=data.request_timeout,

@@ -155,13 +155,17 @@ def check_argv(argv: Sequence[str], env: Mapping[str, str]) -> None:
     :raises NodeFailed: naming the offending argument or variable.
     """
     if not argv or not argv[0]:
-        raise NodeFailed("the command is empty")
+        raise NodeFailed("the command is empty", retryable=False)
     for i, arg in enumerate(argv):
         if "\x00" in arg:
-            raise NodeFailed(f"argument {i} contains a NUL character, which a program cannot receive")
+            raise NodeFailed(
+                f"argument {i} contains a NUL character, which a program cannot receive", retryable=False
+            )
     for name, value in env.items():
         if "\x00" in value or "\x00" in name or "=" in name:
-            raise NodeFailed(f"environment variable {name!r} contains a NUL character or '='")
+            raise NodeFailed(
+                f"environment variable {name!r} contains a NUL character or '='", retryable=False
+            )
 
 
 def _start(
@@ -179,9 +183,9 @@ def _start(
             close_fds=True,
         )
     except FileNotFoundError:
-        raise NodeFailed(f"command not found: {argv[0]!r}") from None
+        raise NodeFailed(f"command not found: {argv[0]!r}", retryable=False) from None
     except PermissionError:
-        raise NodeFailed(f"command is not executable: {argv[0]!r}") from None
+        raise NodeFailed(f"command is not executable: {argv[0]!r}", retryable=False) from None
     except OSError as exc:
         raise NodeFailed(f"command {argv[0]!r} cannot be started: {exc.strerror or exc}") from None
 
