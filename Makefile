@@ -21,7 +21,14 @@ $(STAMP): $(PY) $(PYPROJECTS)
 
 install: $(STAMP)
 
+# Development server: embedded SQLite store and queue in ./.runwire, the example task config
+# mounted at /task, examples/bin as the execute directory, and the bootstrap API key
+# "dev-key" unless RUNWIRE_API_KEYS is set. Production: run `runwire serve` with real settings.
 run: install
+	@echo "runwire: http://$(HOST):$(PORT)  (X-Api-Key: $${RUNWIRE_API_KEYS:-dev-key})"
+	RUNWIRE_API_KEYS="$${RUNWIRE_API_KEYS:-dev-key}" \
+	RUNWIRE_TASK_CONFIG="$${RUNWIRE_TASK_CONFIG:-examples/task/config.json}" \
+	RUNWIRE_EXECUTABLES_DIR="$${RUNWIRE_EXECUTABLES_DIR:-examples/bin}" \
 	$(VENV)/bin/runwire serve --host $(HOST) --port $(PORT)
 
 test: install
@@ -32,6 +39,7 @@ lint: install
 
 bench: install
 	$(PY) bench/engine.py
+	$(PY) bench/api.py
 	$(PY) bench/tasks.py
 
 clean:
