@@ -3,6 +3,7 @@ PostgreSQL differs from SQLite (threaded store calls, integer ranges, NUL charac
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,26 @@ def test_postgresql_edge_values_get_4xx_not_500(
 ) -> None:
     response = pg_client.request(method, url, json=body, headers=HEADERS)
     assert response.status_code == status, response.text
+
+
+def test_a_lost_database_answers_503_without_internals(tmp_path: Path, plugins: Plugins) -> None:
+    import psycopg
+
+    from runwire_server.testing import DEFAULT_POSTGRES_ADMIN_URL, POSTGRES_ADMIN_URL_ENV
+
+    with (
+        postgres_database() as url,
+        TestClient(make_app(make_settings(tmp_path, database_url=url), plugins)) as c,
+    ):
+        workflow_id = create_workflow(c)
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(
+            os.environ.get(POSTGRES_ADMIN_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL), autocommit=True
+        ) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        response = c.get(f"{BASE}{workflow_id}/", headers=HEADERS)
+        assert response.status_code == 503 and response.json() == {
+            "detail": "the store is unavailable; try again later"
+        }
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["store"].startswith("unreachable")

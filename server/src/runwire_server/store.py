@@ -39,6 +39,7 @@ from runwire_server.tables import api_keys, metadata, runs, workflows
 
 HistoryOrdering = Literal["created_at", "-created_at", "cost", "-cost"]
 KEY_PREFIX = "rw_"
+NETWORK_POOL_OVERFLOW = 40
 
 
 def utcnow() -> datetime:
@@ -151,7 +152,8 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             engine = create_engine(url, poolclass=NullPool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # API calls run in anyio's thread pool (40 threads) besides the worker threads
+    return create_engine(url, pool_size=pool_size, max_overflow=NETWORK_POOL_OVERFLOW, pool_pre_ping=True)
 
 
 _RUN_COLUMNS = (

@@ -8,7 +8,9 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from runwire.errors import AuthRefused, BindingError, InputInvalid, WorkflowInvalid
 from runwire.executables import (
@@ -78,6 +80,9 @@ STATUS_OF: dict[type[Exception], int] = {
     BindingError: 400,
     ValidationError: 400,
     DataError: 400,
+    OperationalError: 503,
+    SQLAlchemyTimeout: 503,
+    RedisError: 503,
     # LSO execute: the reference's statuses for an executable_name that cannot run
     ExecutableOutsideRoot: 400,
     ExecutableNameInvalid: 422,
@@ -87,6 +92,14 @@ STATUS_OF: dict[type[Exception], int] = {
     ExecutablesNotConfigured: 503,
 }
 """Core and library error types and the status each maps to (ApiError carries its own)."""
+
+DETAIL_OF: dict[type[Exception], str] = {
+    DataError: "a value cannot be stored (out of range or contains forbidden characters)",
+    OperationalError: "the store is unavailable; try again later",
+    SQLAlchemyTimeout: "the store is busy; try again later",
+    RedisError: "the run queue is unavailable; try again later",
+}
+"""Fixed messages for library errors whose own text may carry internals (hosts, SQL)."""
 
 
 def _body(detail: str, errors: list[Any] | None = None) -> dict[str, Any]:
@@ -121,10 +134,11 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
         if status == 500:
             log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
             body = _body("internal server error")
-        elif isinstance(exc, DataError):
-            body = _body("a value cannot be stored (out of range or contains forbidden characters)")
         else:
-            body = _body(str(exc))
+            fixed = next((d for t, d in DETAIL_OF.items() if isinstance(exc, t)), None)
+            if fixed is not None:
+                log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+            body = _body(fixed or str(exc))
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'ApiKey header="X-Api-Key"'}
     return Response(body, status_code=status, headers=headers)
