@@ -8,6 +8,11 @@ Use from any test (core, plugins, front doors)::
         with running_server(env={"RUNWIRE_AUTH_PROVIDERS": "none"}) as server:
             assert httpx.get(f"{server.url}/healthz").status_code == 200
 
+What it offers: :func:`running_server` and :func:`running_worker` (live processes),
+:func:`free_port`, :func:`postgres_database` (a fresh database, dropped afterwards),
+:func:`redis_namespace` (a fresh key prefix on Redis DB 11, deleted afterwards) and
+:func:`service_unavailable` (skip, or fail under ``CI=true``, when a service is missing).
+
 Each process gets a fresh temporary data dir (removed afterwards) unless one is given,
 inherits the test's environment *without* any ``RUNWIRE_*`` variables (so a developer's
 settings never leak into a test) plus ``env``, and writes its output to ``<data_dir>/*.log``
