@@ -57,7 +57,7 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
         expected = expected_output(script)
-        assert len(expected) >= 7
+        assert len(expected) == 6
         assert out.stdout.splitlines() == expected
     finally:
         os.killpg(server.pid, signal.SIGTERM)
