@@ -237,3 +237,19 @@ def test_openapi_schema_and_docs_are_served(client: TestClient[Any]) -> None:
         "run" in p for p in schema["paths"]
     )
     assert client.get("/schema/swagger").status_code == 200
+
+
+def test_openapi_documents_errors_in_the_shape_the_api_answers(client: TestClient[Any]) -> None:
+    """Regression (schemathesis): the document promised Litestar's ``{status_code, detail, extra}``."""
+    schema = client.get("/schema/openapi.json").json()
+    documented = [
+        op["responses"]["400"]["content"]["application/json"]["schema"]
+        for item in schema["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and "400" in op.get("responses", {})
+    ]
+    assert len(documented) > 5
+    assert all(s["required"] == ["detail"] and "status_code" not in s["properties"] for s in documented)
+    answered = client.get("/api/v1/workflows/", params={"page": "zero"}, headers=HEADERS)
+    assert answered.status_code == 400
+    assert set(answered.json()) <= set(documented[0]["properties"]) and "detail" in answered.json()

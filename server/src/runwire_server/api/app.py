@@ -20,6 +20,7 @@ from litestar.types import ControllerRouterHandler
 from runwire_server.api import health
 from runwire_server.api.deps import DEPENDENCIES
 from runwire_server.api.errors import EXCEPTION_HANDLERS
+from runwire_server.api.openapi import document_errors
 from runwire_server.api.runs import RunController
 from runwire_server.api.workflows import WorkflowController
 from runwire_server.frontdoors import ROUTES as FRONT_DOOR_ROUTES
@@ -60,7 +61,7 @@ def create_app(
 
     from runwire_server import __version__
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*route_handlers(), *extra_route_handlers],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -72,6 +73,8 @@ def create_app(
         debug=False,
         on_app_init=[_quiet],
     )
+    document_errors(app.openapi_schema)
+    return app
 
 
 def _quiet(config: AppConfig) -> AppConfig:
