@@ -187,3 +187,24 @@ def test_hostile_paths_and_queries_are_plain_text(
 def test_nul_in_the_path_is_400(make_client: MakeClient) -> None:
     reply = make_client(echo_config()).post("/task/a%00b", json={"city": "c", "tags": [1]}, headers=HEADERS)
     assert reply.status_code == 400 and "variable P contains a NUL" in reply.json()["detail"]
+
+
+def test_the_workflow_api_cannot_delete_change_or_impersonate_the_task_workflow(
+    make_client: MakeClient,
+) -> None:
+    """Regression (schemathesis): deleting the task's workflow made every POST /task a 500."""
+    client = make_client(lims_config())
+    found = client.get("/api/v1/workflows/", params={"project": 0}, headers=HEADERS).json()["results"]
+    (task_workflow,) = [w for w in found if w["title"] == "runwire front door: script-runner task"]
+    url = f"/api/v1/workflows/{task_workflow['id']}/"
+    assert client.delete(url, headers=HEADERS).status_code == 403
+    assert client.patch(url, json={"data": {"nodes": [], "edges": []}}, headers=HEADERS).status_code == 403
+    impostor = {"project": 0, "title": task_workflow["title"], "data": {"nodes": [], "edges": []}}
+    assert client.post("/api/v1/workflows/", json=impostor, headers=HEADERS).status_code == 403
+    mine = client.post("/api/v1/workflows/", json={**impostor, "title": "mine"}, headers=HEADERS).json()
+    renamed = client.patch(f"/api/v1/workflows/{mine['id']}/", json={"title": impostor["title"]}, headers=HEADERS)
+    assert renamed.status_code == 403
+    assert client.get(url, headers=HEADERS).json()["data"] == task_workflow["data"]
+    started = client.post("/task/n1a54tmd", headers=HEADERS)
+    assert started.status_code == 200, started.text
+    assert poll_task(client, started.json()["id"])["status"] == "ready"

@@ -9,7 +9,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from pydantic import ValidationError
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from runwire.errors import AuthRefused, BindingError, InputInvalid, WorkflowInvalid
@@ -80,6 +80,7 @@ STATUS_OF: dict[type[Exception], int] = {
     BindingError: 400,
     ValidationError: 400,
     DataError: 400,
+    IntegrityError: 409,
     OperationalError: 503,
     SQLAlchemyTimeout: 503,
     RedisError: 503,
@@ -95,6 +96,7 @@ STATUS_OF: dict[type[Exception], int] = {
 
 DETAIL_OF: dict[type[Exception], str] = {
     DataError: "a value cannot be stored (out of range or contains forbidden characters)",
+    IntegrityError: "conflict: what this request refers to changed meanwhile (e.g. was deleted); try again",
     OperationalError: "the store is unavailable; try again later",
     SQLAlchemyTimeout: "the store is busy; try again later",
     RedisError: "the run queue is unavailable; try again later",

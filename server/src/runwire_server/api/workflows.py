@@ -14,6 +14,7 @@ from runwire_server.api.bodies import MAX_DB_INT, check_id, read_model
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
+from runwire_server.frontdoors.boot import is_managed
 from runwire_server.services import Services
 from runwire_server.store import WorkflowRow
 
@@ -80,6 +81,12 @@ class WorkflowPatch(BaseModel):
         return value if value is None else _clean_text(value)
 
 
+def _refuse_managed(project: int, title: str) -> None:
+    """Front-door workflows are the server's own: written from its config at boot, never via the API."""
+    if is_managed(project, title):
+        raise Forbidden(f"workflow {title!r} of project {project} is managed by the server's front door")
+
+
 async def visible_workflow(services: Services, principal: Principal, workflow_id: int) -> WorkflowRow:
     """The workflow if the caller may see it; otherwise 404 (whether or not it exists)."""
     check_id(workflow_id, "workflow")
@@ -120,6 +127,7 @@ class WorkflowController(Controller):
         body = await read_model(request, WorkflowCreate)
         if not principal.may_access(body.project):
             raise Forbidden(f"no access to project {body.project}")
+        _refuse_managed(body.project, body.title)
         row = await services.db(services.store.create_workflow, body.project, body.title, body.data)
         return row.to_json()
 
@@ -168,8 +176,10 @@ class WorkflowController(Controller):
         workflow_id: FromPath[int],
     ) -> dict[str, Any]:
         """Change ``title`` and/or ``data``."""
-        await visible_workflow(services, principal, workflow_id)
+        current = await visible_workflow(services, principal, workflow_id)
+        _refuse_managed(current.project, current.title)
         body = await read_model(request, WorkflowPatch)
+        _refuse_managed(current.project, body.title or "")
         row = await services.db(services.store.update_workflow, workflow_id, body.title, body.data)
         if row is None:
             raise NotFound("workflow not found")
@@ -180,7 +190,8 @@ class WorkflowController(Controller):
         self, services: ServicesDep, principal: PrincipalDep, workflow_id: FromPath[int]
     ) -> None:
         """Delete the workflow and its run history."""
-        await visible_workflow(services, principal, workflow_id)
+        current = await visible_workflow(services, principal, workflow_id)
+        _refuse_managed(current.project, current.title)
         if not await services.db(services.store.delete_workflow, workflow_id):
             raise NotFound("workflow not found")
 

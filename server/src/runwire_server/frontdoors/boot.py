@@ -38,6 +38,15 @@ CALLBACK_RETRY_DELAY = 0.5
 CALLBACK_TIMEOUT = 10.0
 
 
+MANAGED_TITLES = frozenset({TASK_TITLE, EXECUTE_TITLE, EXECUTE_CALLBACK_TITLE})
+
+
+def is_managed(project: int, title: str) -> bool:
+    """Whether a workflow of ``project`` titled ``title`` belongs to a front door (the server
+    writes it at boot; the workflow API must not change, delete or impersonate it)."""
+    return project == FRONT_DOOR_PROJECT and title in MANAGED_TITLES
+
+
 def ensure_workflow(store: Store, title: str, data: dict[str, Any]) -> WorkflowRow:
     """The front-door workflow titled ``title`` holding ``data``: reused, updated or created."""
     _, rows = store.list_workflows(None, FRONT_DOOR_PROJECT, title, 0, 100)
