@@ -9,7 +9,8 @@ Use from any test (core, plugins, front doors)::
             assert httpx.get(f"{server.url}/healthz").status_code == 200
 
 What it offers: :func:`running_server` and :func:`running_worker` (live processes),
-:func:`free_port`, :func:`postgres_database` (a fresh database, dropped afterwards),
+:func:`free_port`, :func:`wait_for_run` (poll a run until it is terminal),
+:func:`postgres_database` (a fresh database, dropped afterwards),
 :func:`redis_namespace` (a fresh key prefix on Redis DB 11, deleted afterwards) and
 :func:`service_unavailable` (skip, or fail under ``CI=true``, when a service is missing).
 
@@ -35,7 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
 
@@ -43,6 +44,9 @@ POSTGRES_ADMIN_URL_ENV = "RUNWIRE_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL_ENV = "RUNWIRE_TEST_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
+
+TERMINAL_STATUSES = frozenset({"succeed", "failed"})
+"""Run statuses after which nothing changes any more."""
 
 WORKER_READY_LINE = "runwire worker ready"
 """What ``runwire worker`` prints (to stderr) once it consumes messages."""
@@ -230,6 +234,34 @@ def running_worker(
             yield worker
         finally:
             worker.stop()
+
+
+def wait_for_run(
+    server_url: str,
+    run_id: str,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+    interval: float = 0.02,
+) -> dict[str, Any]:
+    """Poll ``GET /api/v1/workflows/workflow_result/?id=run_id`` until the run is terminal.
+
+    :returns: the reply's ``data`` object (``id``, ``status``, ``data``, ``metrics`` ...).
+    :raises AssertionError: a poll answered other than 200, or the run was not terminal after
+        ``timeout`` seconds (the message carries the last reply).
+    """
+    deadline = time.monotonic() + timeout
+    url = f"{server_url.rstrip('/')}/api/v1/workflows/workflow_result/"
+    with httpx.Client(timeout=10.0, headers=dict(headers or {})) as client:
+        while True:
+            reply = client.get(url, params={"id": run_id})
+            if reply.status_code != 200:
+                raise AssertionError(f"polling run {run_id}: {reply.status_code} {reply.text}")
+            data: dict[str, Any] = reply.json()["data"]
+            if data["status"] in TERMINAL_STATUSES:
+                return data
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run_id} not terminal after {timeout:g} s: {data}")
+            time.sleep(interval)
 
 
 def service_unavailable(reason: str) -> NoReturn:
