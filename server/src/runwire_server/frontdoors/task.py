@@ -43,6 +43,8 @@ async def request_parts(request: Request[Any, Any, Any], path: str, door: TaskDo
     if any(b.kind == "body" for b in door.task.binders):
         text = await read_text(request)
         body = parse_json(text) if text.strip() else None
+    else:
+        await request.body()  # unused, but a body over RUNWIRE_MAX_BODY_BYTES is still a 413
     query = [(k, v) for k, v in request.query_params.multi_items()]
     return RequestParts(path=path.lstrip("/"), query=query, body=body, headers=dict(request.headers))
 

@@ -1,0 +1,293 @@
+"""Hostile input against every endpoint of one live ``runwire serve`` (table-driven).
+
+Each row sends one hostile request and names the statuses it may get: always a clear 4xx
+with a ``{"detail": ...}`` body where it is refused, never a 5xx. Afterwards nothing is lost
+(every run any request started reaches a terminal state), the server still answers, and it
+logged no traceback. Auth0 tokens (expired, forged, ``alg: none``) are covered live by
+``plugins/auth0/tests/test_jwt_e2e.py``; the same server mechanics are exercised here with keys.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runwire_server.testing import RunningServer, running_server, wait_for_run
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "hostile-key"
+SERVICE_KEY = "hostile-service-key"
+MAX_BODY = 65536
+DEEP = ("[" * 10_000 + "]" * 10_000).encode()
+DEEP_OBJECT = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
+NOT_UTF8 = b'{"project": 1, "title": "\xff\xfe", "data": {}}'
+HUGE = b'{"pad": "' + b"x" * (MAX_BODY + 10) + b'"}'
+MALFORMED = b'{"project": 1, "title": '
+INJECTION = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+SHELL = "; rm -rf / $(id) `id` | cat /etc/passwd && echo $HOME > /tmp/x"
+
+
+@dataclass
+class Live:
+    """The live server and what the table's requests need."""
+
+    server: RunningServer
+    workflow: int
+    other_workflow: int
+    other_run: str
+    scoped_key: str
+    started: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Live]:
+    env = {
+        "RUNWIRE_API_KEYS": KEY,
+        "RUNWIRE_SERVICE_API_KEY": SERVICE_KEY,
+        "RUNWIRE_TASK_CONFIG": str(ROOT / "examples" / "task" / "config.json"),
+        "RUNWIRE_EXECUTABLES_DIR": str(ROOT / "examples" / "bin"),
+        "RUNWIRE_MAX_BODY_BYTES": str(MAX_BODY),
+    }
+    with running_server(env=env) as server:
+        headers = {"X-Api-Key": KEY}
+        hello = json.loads((ROOT / "examples" / "hello.json").read_text())
+        ids = []
+        for project in (1, 2):
+            body = {"project": project, "title": f"hostile {project}", "data": hello}
+            created = httpx.post(f"{server.url}/api/v1/workflows/", headers=headers, json=body)
+            assert created.status_code == 201, created.text
+            ids.append(created.json()["id"])
+        run = httpx.post(f"{server.url}/api/v1/workflows/{ids[1]}/run/", headers=headers, json={"name": "x"})
+        other_run = run.json()["data"]["id"]
+        made = subprocess.run(
+            [sys.executable, "-m", "runwire_server", "keys", "create", "--project", "1", "--data-dir",
+             str(server.data_dir)],
+            capture_output=True, text=True, check=True, env=server.env,
+        )  # fmt: skip
+        state = Live(server, ids[0], ids[1], other_run, made.stdout.strip().splitlines()[-1], [other_run])
+        yield state
+        for run_id in state.started:  # nothing lost: every accepted run ends
+            assert wait_for_run(server.url, run_id, headers, timeout=60)["status"] in ("succeed", "failed")
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        assert "Traceback" not in server.logs(), server.logs()[-6000:]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile request: ``path`` may name ``{wf}``, ``{other_wf}``, ``{other_run}``."""
+
+    label: str
+    method: str
+    path: str
+    statuses: tuple[int, ...]
+    body: bytes | None = None
+    headers: dict[str, str] | None = None
+    auth: str = "key"  # "key" (bootstrap), "scoped" (project 1 only), "none", or a literal key
+    query: dict[str, str] | None = None
+
+
+JSON = {"Content-Type": "application/json"}
+SERVICE = {"X-Service-Api-Key": SERVICE_KEY, **JSON}
+UPDATE = json.dumps({"payload": {"status": "succeed", "data": {}}}).encode()
+
+BODY_ROUTES = [  # (route, method, statuses for malformed/deep/utf8/wrong type, headers)
+    ("/api/v1/workflows/", "POST", (400,), JSON),
+    ("/api/v1/workflows/{wf}/", "PATCH", (400,), JSON),
+    ("/api/v1/workflows/execution-update/{other_run}/", "POST", (400,), SERVICE),
+    ("/api/execute/", "POST", (422,), JSON),
+]
+
+# fmt: off
+CASES: list[Case] = [
+    # bodies: malformed, 10,000 deep (array and object), invalid UTF-8, wrong types, over the limit
+    *(
+        Case(f"{method} {route} {what}", method, route, statuses, body, headers)
+        for route, method, statuses, headers in BODY_ROUTES
+        for what, body in [
+            ("malformed JSON", MALFORMED),
+            ("10,000-deep array", DEEP),
+            ("10,000-deep object", DEEP_OBJECT),
+            ("invalid UTF-8", NOT_UTF8),
+            ("a JSON string", b'"just a string"'),
+            ("wrong field types", b'{"project": "1", "title": [], "data": 5, "payload": 3, "executable_name": 7}'),
+        ]
+    ),
+    *(
+        Case(f"{method} {route} huge body", method, route, (413,), HUGE, headers)
+        for route, method, _, headers in [*BODY_ROUTES, ("/api/v1/workflows/{wf}/run/", "POST", (), JSON),
+                                           ("/task/x", "POST", (), JSON)]
+    ),
+    Case("run: 10,000-deep body", "POST", "/api/v1/workflows/{wf}/run/", (400,), DEEP, JSON),
+    Case("run: invalid UTF-8", "POST", "/api/v1/workflows/{wf}/run/", (400,), NOT_UTF8, JSON),
+    Case("run: malformed JSON is raw input (name missing)", "POST", "/api/v1/workflows/{wf}/run/", (200,),
+         MALFORMED, JSON),
+    Case("run: wrong type for a number field", "POST", "/api/v1/workflows/{wf}/run/", (200,),
+         b'{"name": "a", "age": {"$gt": 1}}', JSON),
+    # auth
+    Case("no key", "GET", "/api/v1/workflows/", (401,), auth="none"),
+    Case("wrong key", "GET", "/api/v1/workflows/", (401,), auth="wrong"),
+    Case("empty key", "GET", "/api/v1/workflows/", (401,), auth=""),
+    Case("key with a space", "GET", "/api/v1/workflows/", (401,), auth=f"{KEY} x"),
+    Case("lower-case header name works", "GET", "/api/v1/workflows/", (200,), headers={"x-api-key": KEY},
+         auth="none"),
+    Case("SQL in the key", "GET", "/api/v1/workflows/", (401,), auth="' OR '1'='1"),
+    Case("no key on /task", "POST", "/task/x", (401,), auth="none"),
+    Case("no key on execute", "POST", "/api/execute/", (401,), b"{}", JSON, auth="none"),
+    Case("execution-update without service key", "POST", "/api/v1/workflows/execution-update/{other_run}/",
+         (403,), UPDATE, JSON),
+    Case("execution-update wrong service key", "POST", "/api/v1/workflows/execution-update/{other_run}/",
+         (403,), UPDATE, {"X-Service-Api-Key": "nope", **JSON}),
+    Case("execution-update empty service key", "POST", "/api/v1/workflows/execution-update/{other_run}/",
+         (403,), UPDATE, {"X-Service-Api-Key": "", **JSON}),
+    Case("execution-update bad status", "POST", "/api/v1/workflows/execution-update/{other_run}/", (400,),
+         b'{"payload": {"status": "hacked"}}', SERVICE),
+    Case("execution-update non-UUID run", "POST", "/api/v1/workflows/execution-update/not-a-uuid/", (404,),
+         UPDATE, SERVICE),
+    Case("execution-update unknown run", "POST", f"/api/v1/workflows/execution-update/{uuid.uuid4()}/",
+         (404,), UPDATE, SERVICE),
+    # another project's things (scoped key: project 1 only)
+    Case("other project's workflow", "GET", "/api/v1/workflows/{other_wf}/", (404,), auth="scoped"),
+    Case("other project's run", "GET", "/api/v1/workflows/workflow_result/", (404,), auth="scoped",
+         query={"id": "{other_run}"}),
+    Case("run other project's workflow", "POST", "/api/v1/workflows/{other_wf}/run/", (404,),
+         b'{"name": "x"}', JSON, auth="scoped"),
+    Case("delete other project's workflow", "DELETE", "/api/v1/workflows/{other_wf}/", (404,), auth="scoped"),
+    Case("history of other project's workflow", "GET", "/api/v1/workflows/{other_wf}/history/", (404,),
+         auth="scoped"),
+    Case("create in other project", "POST", "/api/v1/workflows/", (403,),
+         json.dumps({"project": 2, "title": "t", "data": {"nodes": [], "edges": []}}).encode(), JSON,
+         auth="scoped"),
+    Case("task with a scoped key (project 0)", "POST", "/task/x", (403,), auth="scoped"),
+    Case("other project's run as a task", "GET", "/task/{other_run}", (404,)),
+    Case("other project's run as a job", "GET", "/api/execute/{other_run}", (404,)),
+    # ids and pages
+    Case("non-UUID run id", "GET", "/api/v1/workflows/workflow_result/", (400,), query={"id": "not-a-uuid"}),
+    Case("traversal as run id", "GET", "/api/v1/workflows/workflow_result/", (400,),
+         query={"id": "../../etc/passwd"}),
+    Case("empty run id", "GET", "/api/v1/workflows/workflow_result/", (400,), query={"id": ""}),
+    Case("unknown run id", "GET", "/api/v1/workflows/workflow_result/", (404,), query={"id": str(uuid.uuid4())}),
+    Case("workflow id beyond int64", "GET", "/api/v1/workflows/99999999999999999999999/", (404,)),
+    Case("workflow id beyond int32", "GET", "/api/v1/workflows/2147483648/", (404,)),
+    Case("negative workflow id", "GET", "/api/v1/workflows/-1/", (404,)),
+    Case("traversal as workflow id", "GET", "/api/v1/workflows/..%2F..%2Fetc%2Fpasswd/", (404,)),
+    Case("page past the end", "GET", "/api/v1/workflows/", (404,), query={"page": "999"}),
+    Case("huge page", "GET", "/api/v1/workflows/", (400,), query={"page": str(10**30)}),
+    Case("page beyond int32", "GET", "/api/v1/workflows/{wf}/history/", (400,), query={"page": str(2**31)}),
+    Case("page zero", "GET", "/api/v1/workflows/{wf}/history/", (400,), query={"page": "0"}),
+    Case("huge page_size", "GET", "/api/v1/workflows/", (400,), query={"page_size": "100000000"}),
+    Case("page_size zero", "GET", "/api/v1/workflows/", (400,), query={"page_size": "0"}),
+    Case("page_size text", "GET", "/api/v1/workflows/{wf}/history/", (400,), query={"page_size": "ten"}),
+    Case("bad ordering", "GET", "/api/v1/workflows/{wf}/history/", (400,), query={"ordering": "id;DROP"}),
+    Case("NUL in title filter", "GET", "/api/v1/workflows/", (400,), query={"title": "a\x00b"}),
+    Case("SQL in title filter", "GET", "/api/v1/workflows/", (200,), query={"title": "%' OR 1=1 --"}),
+    Case("non-UUID task id", "GET", "/task/not-a-uuid", (404,)),
+    Case("non-UUID job id", "GET", "/api/execute/not-a-uuid", (404,)),
+    # execute: traversal, absolute paths, shell metacharacters, NUL, private callbacks
+    *(
+        Case(f"execute {name!r}", "POST", "/api/execute/", statuses,
+             json.dumps({"executable_name": name, "is_async": False}).encode(), JSON)
+        for name, statuses in [
+            ("../../../bin/sh", (400,)),
+            ("/bin/sh", (400,)),
+            ("hello.sh; id", (422,)),
+            ("$(id)", (422,)),
+            ("hello.sh\x00", (422,)),
+            ("nope.sh", (410,)),
+            ("", (422,)),
+        ]
+    ),
+    Case("execute NUL in an argument", "POST", "/api/execute/", (422,),
+         json.dumps({"executable_name": "hello.sh", "args": ["a\x00b"]}).encode(), JSON),
+    Case("execute callback to loopback", "POST", "/api/execute/", (422,),
+         json.dumps({"executable_name": "hello.sh", "callback": "http://127.0.0.1:1/"}).encode(), JSON),
+    Case("execute callback not http", "POST", "/api/execute/", (422,),
+         json.dumps({"executable_name": "hello.sh", "callback": "file:///etc/passwd"}).encode(), JSON),
+    # task: traversal, metacharacters and undecodable bytes in path and query are plain text
+    Case("task path traversal", "POST", "/task/..%2F..%2Fetc%2Fpasswd", (200,)),
+    Case("task shell metacharacters", "POST", "/task/%3Brm%20-rf%20~", (200,), query={"season": SHELL}),
+    Case("task undecodable query", "POST", "/task/x?season=%FF%FE", (200, 400)),
+    Case("task NUL in the path", "POST", "/task/a%00b", (400,)),
+]
+# fmt: on
+
+
+def _send(live: Live, case: Case) -> httpx.Response:
+    names = {"wf": live.workflow, "other_wf": live.other_workflow, "other_run": live.other_run}
+    headers = dict(case.headers or {})
+    if case.auth == "key":
+        headers.setdefault("X-Api-Key", KEY)
+    elif case.auth == "scoped":
+        headers["X-Api-Key"] = live.scoped_key
+    elif case.auth != "none":
+        headers["X-Api-Key"] = case.auth
+    query = {k: v.format(**names) for k, v in (case.query or {}).items()}
+    url = live.url + case.path.format(**names)
+    return httpx.request(
+        case.method, url, content=case.body, headers=headers, params=query or None, timeout=30
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
+def test_hostile_request_is_refused_clearly(live: Live, case: Case) -> None:
+    response = _send(live, case)
+    assert response.status_code in case.statuses, (response.status_code, response.text[:500])
+    if response.status_code >= 400:
+        assert isinstance(response.json().get("detail"), str), response.text[:500]
+        assert "Traceback" not in response.text and "/work/" not in response.text
+    elif response.headers.get("content-type", "").startswith("application/json"):
+        body = response.json()
+        run_id = body.get("id") or body.get("job_id") or (body.get("data") or {}).get("id")
+        if isinstance(run_id, str):
+            live.started.append(run_id)
+
+
+def test_template_injection_in_workflow_data_fails_that_node_clearly(live: Live) -> None:
+    headers = {"X-Api-Key": KEY}
+    data = {
+        "start_node": "t",
+        "nodes": [
+            {"id": "t", "type": "trigger-node", "data": {"input_fields": []}},
+            {"id": "evil", "type": "output-node", "data": {"output": INJECTION}},
+        ],
+        "edges": [{"id": "e", "source": "t", "target": "evil"}],
+    }
+    created = httpx.post(f"{live.url}/api/v1/workflows/", headers=headers,
+                         json={"project": 1, "title": "injection", "data": data})  # fmt: skip
+    assert created.status_code == 201, created.text
+    started = httpx.post(f"{live.url}/api/v1/workflows/{created.json()['id']}/run/", headers=headers)
+    assert started.json()["status"] == 201, started.text
+    result = wait_for_run(live.url, started.json()["data"]["id"], headers)
+    assert result["status"] == "failed", result
+    node = result["data"]["evil"]
+    assert node["status"] == "failed" and "__class__" not in json.dumps(node.get("result"))
+    assert "unsafe" in node["error"].lower() or "not allowed" in node["error"].lower(), node["error"]
+    assert "evil" in result["error"]
+
+
+def test_template_injection_and_metacharacters_in_input_stay_text(live: Live) -> None:
+    headers = {"X-Api-Key": KEY}
+    name = f"{INJECTION} {SHELL}"
+    started = httpx.post(f"{live.url}/api/v1/workflows/{live.workflow}/run/", headers=headers,
+                         json={"name": name, "age": 40})  # fmt: skip
+    result = wait_for_run(live.url, started.json()["data"]["id"], headers)
+    assert result["status"] == "succeed", result
+    assert result["data"]["adult"]["result"]["content"] == f"Welcome, {name}!"
+
+
+def test_shell_metacharacters_reach_an_executable_as_one_argument(live: Live) -> None:
+    reply = httpx.post(f"{live.url}/api/execute/", headers={"X-Api-Key": KEY}, timeout=30,
+                       json={"executable_name": "hello.sh", "args": [SHELL], "is_async": False})  # fmt: skip
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["result"] == {"output": f"hello, {SHELL}\n", "return_code": 0, "status": "successful"}
