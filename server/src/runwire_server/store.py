@@ -32,9 +32,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.expression import Executable
 
 from runwire.auth import Principal
 from runwire.records import IN_PROGRESS, IN_QUEUE, TERMINAL
+from runwire_server.sqlite_fast import SqliteStatement
 from runwire_server.tables import api_keys, metadata, runs, workflows
 
 HistoryOrdering = Literal["created_at", "-created_at", "cost", "-cost"]
@@ -213,6 +215,32 @@ class Store:
         """SQLite: calls take microseconds, so the API makes them on its event loop."""
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._compiled: dict[int, SqliteStatement] = {}
+
+    def _thread_connection(self) -> Connection:
+        """SQLite: this thread's own connection (opened on first use)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._local.conn = self.engine.connect()
+        return conn
+
+    def _first(self, statement: Executable, params: dict[str, Any], write: bool = False) -> Any:
+        """The first row of one of the hot statements (``None`` if none), in its own transaction.
+
+        On SQLite it runs on this thread's raw connection, compiled once (see
+        :mod:`runwire_server.sqlite_fast`); a network database goes through SQLAlchemy.
+        """
+        if not self.is_local:
+            with self._transaction(write) as conn:
+                result = conn.execute(statement, params)
+                return result.first() if result.returns_rows else None
+        fast = self._compiled.get(id(statement))
+        if fast is None:
+            fast = self._compiled[id(statement)] = SqliteStatement(statement, self.engine.dialect, list(params))
+        raw = self._thread_connection().connection.dbapi_connection
+        with self._write_lock if write else nullcontext():
+            rows = fast.run(raw, params, commit=write)  # type: ignore[arg-type]
+        return rows[0] if rows else None
 
     @contextmanager
     def _transaction(self, write: bool = False) -> Iterator[Connection]:
@@ -227,9 +255,7 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
             return
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._local.conn = self.engine.connect()
+        conn = self._thread_connection()
         with self._write_lock if write else nullcontext():
             try:
                 yield conn
@@ -276,8 +302,7 @@ class Store:
 
     def get_workflow_head(self, workflow_id: int) -> WorkflowHead | None:
         """Id, project and version of a workflow (no data), or ``None``."""
-        with self._transaction() as conn:
-            row = conn.execute(_GET_WORKFLOW_HEAD, {"wid": workflow_id}).first()
+        row = self._first(_GET_WORKFLOW_HEAD, {"wid": workflow_id})
         return WorkflowHead(*row) if row is not None else None
 
     def list_workflows(
@@ -344,13 +369,11 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        with self._transaction(write=True) as conn:
-            conn.execute(_INSERT_RUN, values)
+        self._first(_INSERT_RUN, values, write=True)
 
     def get_run(self, run_id: str) -> RunRow | None:
         """The run with ``run_id``, or ``None``."""
-        with self._transaction() as conn:
-            row = conn.execute(_GET_RUN, {"rid": run_id}).first()
+        row = self._first(_GET_RUN, {"rid": run_id})
         return RunRow(*row) if row is not None else None
 
     def claim_run(self, run_id: str) -> RunRow | None:
@@ -358,8 +381,7 @@ class Store:
 
         A run redelivered after a worker died starts over from a clean record.
         """
-        with self._transaction(write=True) as conn:
-            row = conn.execute(_CLAIM_RUN, {"rid": run_id, "now": utcnow()}).first()
+        row = self._first(_CLAIM_RUN, {"rid": run_id, "now": utcnow()}, write=True)
         return RunRow(*row) if row is not None else None
 
     def save_run(
@@ -373,8 +395,7 @@ class Store:
         """Write a run's status, node results, cost and error in one transaction."""
         params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
         params["now"] = utcnow()
-        with self._transaction(write=True) as conn:
-            conn.execute(_SAVE_RUN, params)
+        self._first(_SAVE_RUN, params, write=True)
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none."""
