@@ -4,12 +4,17 @@ execute, on a PostgreSQL store; a worker SIGKILLed mid-run has its run finished 
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from runwire_server.queue import RunQueue, make_broker
+from runwire_server.settings import Settings, store_url
+from runwire_server.store import Store
 from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
 
 from .conftest import (
@@ -93,3 +98,35 @@ def test_a_sigkilled_workers_run_is_finished_by_another_worker(
         assert set(result["data"]) == {n["id"] for n in sleep_data(0)["nodes"]}
         # the survivor keeps taking new work
         assert pid_of(wait_result(client, start_run(client, workflow_id))) == survivor.process.pid
+
+
+def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
+    distributed_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A server that died between storing a run and enqueueing it leaves it ``in queue``: the
+    sweeper of any ``runwire serve`` enqueues it again; extra messages for a run are no-ops."""
+    env = {**distributed_env, "RUNWIRE_REQUEUE_AFTER_S": "1"}
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with running_server(env=env) as server, api(server.url) as client:
+        workflow_id = create_workflow(client, sleep_data(0.5, markers))
+        store = Store(store_url(env["RUNWIRE_DATABASE_URL"], tmp_path))
+        head = store.get_workflow_head(workflow_id)
+        assert head is not None
+        orphan = str(uuid.uuid4())
+        store.create_run(orphan, head, {})  # stored, never enqueued (the server "died")
+        store.dispose()
+        repeated = start_run(client, workflow_id)
+        broker = make_broker(
+            Settings(broker_url=env["RUNWIRE_BROKER_URL"], broker_namespace=env["RUNWIRE_BROKER_NAMESPACE"])
+        )
+        queue = RunQueue(broker)
+        queue.enqueue(repeated)  # two duplicate messages for one run
+        queue.enqueue(repeated)
+        broker.close()
+        with running_worker(env=env), running_worker(env=env):
+            for run_id in (orphan, repeated):
+                assert wait_result(client, run_id)["status"] == "succeed"
+        for run_id in (orphan, repeated):
+            assert len(list(markers.glob(f"{run_id}.*"))) == 1, sorted(p.name for p in markers.iterdir())
+        assert re.search(r"re-enqueued \d+ run\(s\) left in queue", server.logs()), server.logs()[-3000:]

@@ -186,3 +186,53 @@ def test_history_at_100k_runs_uses_the_indexes(tmp_path: Path) -> None:
             )
             assert "USING INDEX ix_runwire_runs_workflow" in plan and "TEMP B-TREE" not in plan, plan
     made.dispose()
+
+
+def test_a_run_is_claimed_once_and_only_its_claimant_can_claim_it_again(store: Store) -> None:
+    """Duplicate messages (e.g. re-enqueued by the stale-run sweep) never run a run twice."""
+    workflow = store.create_workflow(1, "w", {})
+    run_id = str(uuid.uuid4())
+    store.create_run(run_id, workflow, {})
+    assert store.claim_run(run_id, "message-a") is not None
+    assert store.claim_run(run_id, "message-b") is None  # a duplicate while it runs: no-op
+    assert store.claim_run(run_id) is None
+    again = store.claim_run(run_id, "message-a")  # message-a redelivered: its worker died
+    assert again is not None and again.status == "in progress"
+    store.save_run(run_id, "succeed", {}, 0.0)
+    assert store.claim_run(run_id, "message-a") is None
+    # start-up recovery puts a run back in the queue for any new message
+    other = str(uuid.uuid4())
+    store.create_run(other, workflow, {})
+    store.claim_run(other, "lost-message")
+    store.requeue_runs([other])
+    assert store.claim_run(other, "new-message") is not None
+
+
+def test_stale_queued_runs_are_found_once_per_grace_period(store: Store) -> None:
+    workflow = store.create_workflow(1, "w", {})
+    stale, fresh, claimed = (str(uuid.uuid4()) for _ in range(3))
+    for run_id in (stale, fresh, claimed):
+        store.create_run(run_id, workflow, {})
+    old = datetime.now(UTC) - timedelta(minutes=10)
+    with store.engine.begin() as conn:
+        conn.execute(runs.update().where(runs.c.id.in_([stale, claimed])).values(updated_at=old))
+    store.claim_run(claimed, "m")
+    assert store.touch_stale_queued_runs(60) == [stale]
+    assert store.touch_stale_queued_runs(60) == []  # touched: not again before another minute
+    assert sorted(store.touch_stale_queued_runs(0)) == sorted([stale, fresh])  # never the claimed one
+
+
+def test_a_store_made_before_claimants_gets_the_column(tmp_path: Path) -> None:
+    url = store_url("", tmp_path)
+    made = Store(url)
+    made.create_schema()
+    with made.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE runwire_runs DROP COLUMN claimed_by"))
+    made.dispose()
+    again = Store(url)
+    again.create_schema()
+    workflow = again.create_workflow(1, "w", {})
+    run_id = str(uuid.uuid4())
+    again.create_run(run_id, workflow, {})
+    assert again.claim_run(run_id, "m") is not None
+    again.dispose()

@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from dramatiq.middleware import CurrentMessage
 from pydantic import ValidationError
 
 from runwire.check import check_workflow, prepare_workflow
@@ -174,8 +175,13 @@ class RunExecutor:
         return loop
 
     def __call__(self, run_id: str) -> None:
-        """Execute run ``run_id`` unless it is already terminal or gone (redeliveries are no-ops)."""
-        run = self.store.claim_run(run_id)
+        """Execute run ``run_id`` unless another message claimed it, or it is terminal or gone.
+
+        The claim is made for the current queue message: duplicates are no-ops, while the same
+        message redelivered (its worker died) starts the run over.
+        """
+        message = CurrentMessage.get_current_message()
+        run = self.store.claim_run(run_id, message.message_id if message is not None else "")
         if run is None:
             return
         try:

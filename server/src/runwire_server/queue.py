@@ -9,7 +9,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.message import Message
-from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import CurrentMessage, Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from runwire.errors import ConfigInvalid
 from runwire_server.settings import Settings
@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def middleware() -> list[Middleware]:
-    """The Dramatiq middleware runs need: time limit, shutdown notice, retries (no pipelines etc.)."""
-    return [TimeLimit(), ShutdownNotifications(), Retries(max_retries=MAX_RETRIES)]
+    """The Dramatiq middleware runs need: time limit, shutdown notice, retries, the current message
+    (whose id claims the run), and no pipelines etc."""
+    return [TimeLimit(), ShutdownNotifications(), Retries(max_retries=MAX_RETRIES), CurrentMessage()]
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     task_config: str = Field(default="", description="A script-runner config.json to mount at /task.")
     executables_dir: str = Field(default="", description="Where /api/execute/ runs programs from.")
     execute_timeout: float = Field(default=3600.0, gt=0, description="Seconds per /api/execute/ program.")
+    requeue_after_s: float = Field(
+        default=300.0, gt=0, description="Redis mode: a run in queue this long is enqueued again."
+    )
 
     @field_validator("auth_providers")
     @classmethod

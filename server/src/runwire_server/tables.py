@@ -66,6 +66,8 @@ runs = Table(
     Column("error", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # the queue message that claimed the run: only its redelivery may claim it again
+    Column("claimed_by", String(64), nullable=True),
     # history: one workflow's runs by time or by cost, without sorting the table
     Index("ix_runwire_runs_workflow_created", "workflow_id", "created_at"),
     Index("ix_runwire_runs_workflow_cost", "workflow_id", "total_cost"),

@@ -26,6 +26,7 @@ from runwire_server.api.workflows import WorkflowController
 from runwire_server.frontdoors import ROUTES as FRONT_DOOR_ROUTES
 from runwire_server.services import Services, build_services
 from runwire_server.settings import Settings
+from runwire_server.sweeper import StaleRunSweeper
 
 log = logging.getLogger("runwire.server")
 
@@ -49,14 +50,19 @@ def create_app(
     settings = settings or Settings()
     services = services or build_services(settings)
 
+    sweeper = StaleRunSweeper(services.store, services.queue, settings.requeue_after_s)
+
     async def start(app: Litestar) -> None:
         if services.embedded:
             services.start_worker()
             recovered = services.recover_unfinished_runs()
             if recovered:
                 log.warning("re-enqueued %d run(s) left unfinished by a previous server", recovered)
+        else:  # runs stored by a server that died before enqueueing them
+            sweeper.start()
 
     async def stop(app: Litestar) -> None:
+        sweeper.stop()
         services.close()
 
     from runwire_server import __version__
