@@ -13,28 +13,25 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import (
     Connection,
     Engine,
-    and_,
     bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
-    inspect,
-    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, PoolProxiedConnection
 from sqlalchemy.sql.expression import Executable
 
 from runwire.auth import Principal
@@ -191,21 +188,8 @@ _INSERT_RUN = insert(runs)
 _GET_RUN = select(*_RUN_COLUMNS).where(runs.c.id == bindparam("rid"))
 _CLAIM_RUN = (
     update(runs)
-    .where(
-        runs.c.id == bindparam("rid"),
-        or_(
-            runs.c.status == IN_QUEUE,
-            and_(runs.c.status == IN_PROGRESS, runs.c.claimed_by == bindparam("claimant")),
-        ),
-    )
-    .values(
-        status=IN_PROGRESS,
-        nodes={},
-        total_cost=0.0,
-        error=None,
-        updated_at=bindparam("now"),
-        claimed_by=bindparam("claimant"),
-    )
+    .where(runs.c.id == bindparam("rid"), *(runs.c.status != done for done in sorted(TERMINAL)))
+    .values(status=IN_PROGRESS, nodes={}, total_cost=0.0, error=None, updated_at=bindparam("now"))
     .returning(*_RUN_COLUMNS)
 )
 _SAVE_RUN = (
@@ -231,7 +215,9 @@ class Store:
         """SQLite: calls take microseconds, so the API makes them on its event loop."""
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        """SQLite: held by every write, and by every use of the shared hot-path connection."""
         self._compiled: dict[int, SqliteStatement] = {}
+        self._shared: PoolProxiedConnection | None = None
 
     def _thread_connection(self) -> Connection:
         """SQLite: this thread's own connection (opened on first use)."""
@@ -243,8 +229,11 @@ class Store:
     def _first(self, statement: Executable, params: dict[str, Any], write: bool = False) -> Any:
         """The first row of one of the hot statements (``None`` if none), in its own transaction.
 
-        On SQLite it runs on this thread's raw connection, compiled once (see
-        :mod:`runwire_server.sqlite_fast`); a network database goes through SQLAlchemy.
+        On SQLite it runs compiled once (see :mod:`runwire_server.sqlite_fast`) on one raw
+        connection shared by all threads, one statement at a time: a connection that sees
+        another connection's commit must drop its page cache and re-read the WAL index, which
+        costs more than the statement when the API and the workers take turns on each run.
+        A network database goes through SQLAlchemy.
         """
         if not self.is_local:
             with self._transaction(write) as conn:
@@ -253,9 +242,10 @@ class Store:
         fast = self._compiled.get(id(statement))
         if fast is None:
             fast = self._compiled[id(statement)] = SqliteStatement(statement, self.engine.dialect, list(params))
-        raw = self._thread_connection().connection.dbapi_connection
-        with self._write_lock if write else nullcontext():
-            rows = fast.run(raw, params, commit=write)  # type: ignore[arg-type]
+        with self._write_lock:
+            if self._shared is None:
+                self._shared = self.engine.raw_connection()
+            rows = fast.run(self._shared.dbapi_connection, params, commit=write)  # type: ignore[arg-type]
         return rows[0] if rows else None
 
     @contextmanager
@@ -281,12 +271,8 @@ class Store:
             conn.commit()
 
     def create_schema(self) -> None:
-        """Create missing tables and indexes, and columns added since (idempotent)."""
+        """Create missing tables and indexes (idempotent)."""
         metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            present = {c["name"] for c in inspect(conn).get_columns(runs.name)}
-            if "claimed_by" not in present:  # stores made before runs remembered their claimant
-                conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN claimed_by VARCHAR(64)"))
 
     def dispose(self) -> None:
         """Close this thread's connection and every pooled one."""
@@ -294,6 +280,10 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
+        with self._write_lock:
+            if self._shared is not None:
+                self._shared.close()
+                self._shared = None
         self.engine.dispose()
 
     def ping(self) -> None:
@@ -396,16 +386,12 @@ class Store:
         row = self._first(_GET_RUN, {"rid": run_id})
         return RunRow(*row) if row is not None else None
 
-    def claim_run(self, run_id: str, claimant: str = "") -> RunRow | None:
-        """Mark a run ``in progress`` for ``claimant`` (the queue message's id); ``None`` if not claimed.
+    def claim_run(self, run_id: str) -> RunRow | None:
+        """Mark a non-terminal run ``in progress`` with no node results; ``None`` if it is done or gone.
 
-        Atomic: a run ``in queue`` goes to exactly one claimant. A run ``in progress`` can be
-        claimed again only by the message that claimed it (redelivered because its worker died),
-        and then starts over from a clean record; any other message (a duplicate) gets ``None``,
-        as do terminal and unknown runs.
+        A run redelivered after a worker died starts over from a clean record.
         """
-        params = {"rid": run_id, "now": utcnow(), "claimant": claimant}
-        row = self._first(_CLAIM_RUN, params, write=True)
+        row = self._first(_CLAIM_RUN, {"rid": run_id, "now": utcnow()}, write=True)
         return RunRow(*row) if row is not None else None
 
     def save_run(
@@ -466,38 +452,8 @@ class Store:
             conn.execute(
                 update(runs)
                 .where(runs.c.id.in_(ids), runs.c.status.not_in(sorted(TERMINAL)))
-                .values(
-                    status=IN_QUEUE,
-                    nodes={},
-                    total_cost=0.0,
-                    error=None,
-                    updated_at=utcnow(),
-                    claimed_by=None,
-                )
+                .values(status=IN_QUEUE, nodes={}, total_cost=0.0, error=None, updated_at=utcnow())
             )
-
-    def touch_stale_queued_runs(self, older_than_s: float, limit: int = 1000) -> list[str]:
-        """Ids of runs ``in queue`` untouched for ``older_than_s`` seconds, marked touched now.
-
-        One atomic statement: a run claimed meanwhile is not returned, and a run returned is not
-        returned again before another ``older_than_s`` (so a long backlog is not enqueued again on
-        every sweep). At most ``limit`` (oldest first) per call.
-        """
-        cutoff = utcnow() - timedelta(seconds=older_than_s)
-        with self._transaction(write=True) as conn:
-            oldest = (
-                select(runs.c.id)
-                .where(runs.c.status == IN_QUEUE, runs.c.updated_at < cutoff)
-                .order_by(runs.c.updated_at)
-                .limit(limit)
-            )
-            rows = conn.execute(
-                update(runs)
-                .where(runs.c.id.in_(oldest), runs.c.status == IN_QUEUE)
-                .values(updated_at=utcnow())
-                .returning(runs.c.id)
-            ).all()
-        return [r[0] for r in rows]
 
     # -- API keys ---------------------------------------------------------------------------
 
