@@ -13,19 +13,22 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import (
     Connection,
     Engine,
+    and_,
     bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
+    inspect,
+    or_,
     select,
     text,
     update,
@@ -188,8 +191,21 @@ _INSERT_RUN = insert(runs)
 _GET_RUN = select(*_RUN_COLUMNS).where(runs.c.id == bindparam("rid"))
 _CLAIM_RUN = (
     update(runs)
-    .where(runs.c.id == bindparam("rid"), *(runs.c.status != done for done in sorted(TERMINAL)))
-    .values(status=IN_PROGRESS, nodes={}, total_cost=0.0, error=None, updated_at=bindparam("now"))
+    .where(
+        runs.c.id == bindparam("rid"),
+        or_(
+            runs.c.status == IN_QUEUE,
+            and_(runs.c.status == IN_PROGRESS, runs.c.claimed_by == bindparam("claimant")),
+        ),
+    )
+    .values(
+        status=IN_PROGRESS,
+        nodes={},
+        total_cost=0.0,
+        error=None,
+        updated_at=bindparam("now"),
+        claimed_by=bindparam("claimant"),
+    )
     .returning(*_RUN_COLUMNS)
 )
 _SAVE_RUN = (
@@ -271,8 +287,12 @@ class Store:
             conn.commit()
 
     def create_schema(self) -> None:
-        """Create missing tables and indexes (idempotent)."""
+        """Create missing tables and indexes, and columns added since (idempotent)."""
         metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            present = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+            if "claimed_by" not in present:  # stores made before runs remembered their claimant
+                conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN claimed_by VARCHAR(64)"))
 
     def dispose(self) -> None:
         """Close this thread's connection and every pooled one."""
@@ -386,12 +406,16 @@ class Store:
         row = self._first(_GET_RUN, {"rid": run_id})
         return RunRow(*row) if row is not None else None
 
-    def claim_run(self, run_id: str) -> RunRow | None:
-        """Mark a non-terminal run ``in progress`` with no node results; ``None`` if it is done or gone.
+    def claim_run(self, run_id: str, claimant: str = "") -> RunRow | None:
+        """Mark a run ``in progress`` for ``claimant`` (the queue message's id); ``None`` if not claimed.
 
-        A run redelivered after a worker died starts over from a clean record.
+        Atomic: a run ``in queue`` goes to exactly one claimant. A run ``in progress`` can be
+        claimed again only by the message that claimed it (redelivered because its worker died),
+        and then starts over from a clean record; any other message (a duplicate) gets ``None``,
+        as do terminal and unknown runs.
         """
-        row = self._first(_CLAIM_RUN, {"rid": run_id, "now": utcnow()}, write=True)
+        params = {"rid": run_id, "now": utcnow(), "claimant": claimant}
+        row = self._first(_CLAIM_RUN, params, write=True)
         return RunRow(*row) if row is not None else None
 
     def save_run(
@@ -452,8 +476,38 @@ class Store:
             conn.execute(
                 update(runs)
                 .where(runs.c.id.in_(ids), runs.c.status.not_in(sorted(TERMINAL)))
-                .values(status=IN_QUEUE, nodes={}, total_cost=0.0, error=None, updated_at=utcnow())
+                .values(
+                    status=IN_QUEUE,
+                    nodes={},
+                    total_cost=0.0,
+                    error=None,
+                    updated_at=utcnow(),
+                    claimed_by=None,
+                )
             )
+
+    def touch_stale_queued_runs(self, older_than_s: float, limit: int = 1000) -> list[str]:
+        """Ids of runs ``in queue`` untouched for ``older_than_s`` seconds, marked touched now.
+
+        One atomic statement: a run claimed meanwhile is not returned, and a run returned is not
+        returned again before another ``older_than_s`` (so a long backlog is not enqueued again on
+        every sweep). At most ``limit`` (oldest first) per call.
+        """
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        with self._transaction(write=True) as conn:
+            oldest = (
+                select(runs.c.id)
+                .where(runs.c.status == IN_QUEUE, runs.c.updated_at < cutoff)
+                .order_by(runs.c.updated_at)
+                .limit(limit)
+            )
+            rows = conn.execute(
+                update(runs)
+                .where(runs.c.id.in_(oldest), runs.c.status == IN_QUEUE)
+                .values(updated_at=utcnow())
+                .returning(runs.c.id)
+            ).all()
+        return [r[0] for r in rows]
 
     # -- API keys ---------------------------------------------------------------------------
 
