@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from runwire_server.testing import wait_for_run
+
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "e2e-bootstrap-key"
-TERMINAL = {"succeed", "failed"}
 TRIGGER = "9b0c4b3e-0000-4000-8000-000000000001"
 SLEEP = "9b0c4b3e-0000-4000-8000-000000000002"
 OUTPUT = "9b0c4b3e-0000-4000-8000-000000000003"
@@ -83,14 +84,7 @@ def start_run(client: httpx.Client, workflow_id: int, body: str = "{}") -> str:
 
 def wait_result(client: httpx.Client, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Poll until terminal; return the result's ``data``."""
-    deadline = time.monotonic() + timeout
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        body = client.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()
-        if body["data"]["status"] in TERMINAL:
-            return body["data"]  # type: ignore[no-any-return]
-        time.sleep(0.02)
-    raise AssertionError(f"run {run_id} not terminal after {timeout} s: {body}")
+    return wait_for_run(str(client.base_url), run_id, dict(client.headers), timeout=timeout)
 
 
 def wait_for_marker(marker_dir: Path, run_id: str, timeout: float = 20.0) -> int:

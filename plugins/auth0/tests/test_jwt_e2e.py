@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from runwire_server.testing import RunningServer, running_server
+from runwire_server.testing import RunningServer, running_server, wait_for_run
 
 from .conftest import AUDIENCE, DOMAIN, JWKS_PATH, Jwks, SigningKey, claims, sign, unsigned
 
@@ -80,23 +80,6 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def poll(server: RunningServer, run_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        polled = httpx.get(
-            f"{server.url}/api/v1/workflows/workflow_result/",
-            headers=headers,
-            params={"id": run_id},
-            timeout=10,
-        )
-        assert polled.status_code == 200, polled.text
-        data = polled.json()["data"]
-        if data["status"] in ("succeed", "failed"):
-            return dict(data)
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} did not finish; server log:\n{server.logs()[-3000:]}")
-
-
 @pytest.mark.parametrize(
     ("category", "taken", "output"), [("positive", YES, "yes: positive"), ("meh", NO, "no: meh")]
 )
@@ -118,7 +101,7 @@ def test_a_jwt_run_takes_the_wrapped_input_data_body(
     )
     assert started.status_code == 200, started.text
     assert started.json()["status"] == 201, started.text
-    data = poll(server, started.json()["data"]["id"], headers)
+    data = wait_for_run(server.url, started.json()["data"]["id"], headers, timeout=60, logs=server.logs)
     assert data["status"] == "succeed", data
     assert data["data"][TRIGGER]["result"]["input"] == {"category": category}
     assert data["data"][taken]["result"]["content"] == output

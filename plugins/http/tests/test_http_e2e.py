@@ -6,14 +6,13 @@ workflow reaches the target with the allow-list and is refused without it.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from runwire_server.testing import RunningServer, running_server
+from runwire_server.testing import RunningServer, running_server, wait_for_run
 
 from .conftest import NODE_ID, http_workflow
 
@@ -36,16 +35,7 @@ def run_workflow(server: RunningServer, data: dict[str, Any], body: str) -> dict
     )
     assert started.json()["status"] == 201, started.text
     run_id = started.json()["data"]["id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        polled = httpx.get(
-            f"{server.url}/api/v1/workflows/workflow_result/", headers=HEADERS, params={"id": run_id}
-        )
-        data_out = polled.json()["data"]
-        if data_out["status"] in ("succeed", "failed"):
-            return dict(data_out)
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} did not finish:\n{server.logs()[-3000:]}")
+    return wait_for_run(server.url, run_id, HEADERS, timeout=60, logs=server.logs)
 
 
 @pytest.mark.parametrize("allowed", [True, False])

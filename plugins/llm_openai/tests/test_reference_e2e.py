@@ -7,7 +7,6 @@ followed by polling ``workflow_result`` — exactly the reference's client flow.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from runwire_server.testing import RunningServer, running_server
+from runwire_server.testing import RunningServer, running_server, wait_for_run
 
 from .fake_openai import FakeOpenAI
 
@@ -70,21 +69,9 @@ def run_to_end(server: RunningServer, workflow_id: int, body: str) -> dict[str, 
     assert started.status_code == 200, started.text
     assert started.json()["status"] == 201, started.text
     run_id = started.json()["data"]["id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        polled = httpx.get(
-            f"{server.url}/api/v1/workflows/workflow_result/",
-            headers=HEADERS,
-            params={"id": run_id},
-            timeout=10,
-        )
-        assert polled.status_code == 200, polled.text
-        data = polled.json()["data"]
-        if data["status"] in ("succeed", "failed"):
-            assert data["id"] == run_id
-            return dict(data)
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} did not finish; server log:\n{server.logs()[-3000:]}")
+    data = wait_for_run(server.url, run_id, HEADERS, timeout=60, logs=server.logs)
+    assert data["id"] == run_id
+    return data
 
 
 def expected_cost(result: dict[str, Any]) -> float:

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,25 +242,28 @@ def wait_for_run(
     headers: Mapping[str, str] | None = None,
     timeout: float = 60.0,
     interval: float = 0.02,
+    logs: Callable[[], str] | None = None,
 ) -> dict[str, Any]:
     """Poll ``GET /api/v1/workflows/workflow_result/?id=run_id`` until the run is terminal.
 
+    :param logs: e.g. ``server.logs``: its tail is added to a failure's message.
     :returns: the reply's ``data`` object (``id``, ``status``, ``data``, ``metrics`` ...).
     :raises AssertionError: a poll answered other than 200, or the run was not terminal after
         ``timeout`` seconds (the message carries the last reply).
     """
+    tail = (lambda: f"\n--- server output ---\n{logs()[-3000:]}") if logs else (lambda: "")
     deadline = time.monotonic() + timeout
     url = f"{server_url.rstrip('/')}/api/v1/workflows/workflow_result/"
     with httpx.Client(timeout=10.0, headers=dict(headers or {})) as client:
         while True:
             reply = client.get(url, params={"id": run_id})
             if reply.status_code != 200:
-                raise AssertionError(f"polling run {run_id}: {reply.status_code} {reply.text}")
+                raise AssertionError(f"polling run {run_id}: {reply.status_code} {reply.text}{tail()}")
             data: dict[str, Any] = reply.json()["data"]
             if data["status"] in TERMINAL_STATUSES:
                 return data
             if time.monotonic() > deadline:
-                raise AssertionError(f"run {run_id} not terminal after {timeout:g} s: {data}")
+                raise AssertionError(f"run {run_id} not terminal after {timeout:g} s: {data}{tail()}")
             time.sleep(interval)
 
 
