@@ -15,17 +15,14 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 
 from runwire_server.testing import RunningServer, running_server, wait_for_run
 
-ROOT = Path(__file__).resolve().parents[2]
-KEY = "hostile-key"
-SERVICE_KEY = "hostile-service-key"
-MAX_BODY = 65536
+from .conftest import KEY, MAX_BODY, ROOT, SERVICE_KEY, server_env
+
 DEEP = ("[" * 10_000 + "]" * 10_000).encode()
 DEEP_OBJECT = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
 NOT_UTF8 = b'{"project": 1, "title": "\xff\xfe", "data": {}}'
@@ -53,13 +50,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    env = {
-        "RUNWIRE_API_KEYS": KEY,
-        "RUNWIRE_SERVICE_API_KEY": SERVICE_KEY,
-        "RUNWIRE_TASK_CONFIG": str(ROOT / "examples" / "task" / "config.json"),
-        "RUNWIRE_EXECUTABLES_DIR": str(ROOT / "examples" / "bin"),
-        "RUNWIRE_MAX_BODY_BYTES": str(MAX_BODY),
-    }
+    env = server_env()
     with running_server(env=env) as server:
         headers = {"X-Api-Key": KEY}
         hello = json.loads((ROOT / "examples" / "hello.json").read_text())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,9 +28,8 @@ from runwire_server.api.workflows import WorkflowCreate, WorkflowPatch
 from runwire_server.frontdoors.execute import ExecuteRequest
 from runwire_server.testing import running_server
 
-ROOT = Path(__file__).resolve().parents[2]
-KEY = "fuzz-key"
-SERVICE_KEY = "fuzz-service-key"
+from .conftest import KEY, ROOT, SERVICE_KEY, server_env
+
 HEADERS = {"X-Api-Key": KEY, "X-Service-Api-Key": SERVICE_KEY}
 
 MAX_EXAMPLES = int(os.environ.get("RUNWIRE_FUZZ_EXAMPLES", "30"))
@@ -75,13 +73,7 @@ def with_bodies(raw: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     """A live server with a workflow, the example task config and the example executables."""
-    env = {
-        "RUNWIRE_API_KEYS": KEY,
-        "RUNWIRE_SERVICE_API_KEY": SERVICE_KEY,
-        "RUNWIRE_TASK_CONFIG": str(ROOT / "examples" / "task" / "config.json"),
-        "RUNWIRE_EXECUTABLES_DIR": str(ROOT / "examples" / "bin"),
-        "RUNWIRE_MAX_BODY_BYTES": "65536",
-    }
+    env = server_env()
     with running_server(env=env) as server:
         hello = (ROOT / "examples" / "hello.json").read_text()
         for project in (0, 1):
