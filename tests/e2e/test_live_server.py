@@ -16,6 +16,7 @@ from runwire_server.testing import free_port, running_server
 
 from .conftest import (
     KEY,
+    ROOT,
     api,
     create_workflow,
     hello_data,
@@ -146,7 +147,12 @@ def test_worker_needs_a_broker_url(tmp_path: Path) -> None:
 
 
 def test_unreachable_broker_gives_503_and_fails_the_run_instead_of_losing_it() -> None:
-    env = {**ENV, "RUNWIRE_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    env = {
+        **ENV,
+        "RUNWIRE_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "RUNWIRE_TASK_CONFIG": str(ROOT / "examples" / "task" / "config.json"),
+        "RUNWIRE_EXECUTABLES_DIR": str(ROOT / "examples" / "bin"),
+    }
     with running_server(env=env) as server, api(server.url) as client:
         ready = httpx.get(f"{server.url}/readyz")
         assert ready.status_code == 503 and ready.json()["broker"].startswith("unreachable")
@@ -155,6 +161,15 @@ def test_unreachable_broker_gives_503_and_fails_the_run_instead_of_losing_it() -
         assert response.status_code == 503 and "queue" in response.json()["detail"]
         (item,) = client.get(f"/api/v1/workflows/{workflow_id}/history/").json()["results"]
         assert item["status"] == "failed" and "enqueue" in item["error"]
+        # the front doors too: the caller is told to retry, so the run must not stay queued
+        # (a sweep would execute it after the retry has run it again)
+        assert client.post("/task/Paris").status_code == 503
+        assert client.post("/api/execute/", json={"executable_name": "hello.sh"}).status_code == 503
+        front_door = client.get("/api/v1/workflows/", params={"project": 0}).json()["results"]
+        assert len(front_door) == 2
+        for workflow in front_door:
+            (run,) = client.get(f"/api/v1/workflows/{workflow['id']}/history/").json()["results"]
+            assert run["status"] == "failed" and "enqueue" in run["error"], run
         assert "Traceback" not in server.logs()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runwire.auth import Principal
 from runwire.errors import InputInvalid, WorkflowInvalid
 from runwire.inputs import RAW_INPUT_KEY, apply_input_fields
-from runwire.records import FAILED, NOT_FOUND
+from runwire.records import NOT_FOUND
 from runwire_server.api.bodies import (
     MAX_DB_INT,
     NOT_JSON,
@@ -24,11 +23,10 @@ from runwire_server.api.bodies import (
     read_text,
 )
 from runwire_server.api.deps import PrincipalDep, ServicesDep
-from runwire_server.api.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
+from runwire_server.api.enqueue import enqueue_or_fail
+from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.api.workflows import visible_workflow
-
-log = logging.getLogger("runwire.server")
 
 
 def run_input(text: str, content_type: str, principal: Principal) -> Any:
@@ -114,13 +112,7 @@ class RunController(Controller):
             return _envelope({"errors": exc.problems}, 400)
         run_id = str(uuid.uuid4())
         await services.db(services.store.create_run, run_id, head, value)
-        try:
-            services.queue.enqueue(run_id)
-        except Exception as exc:  # the broker is down: the run must not wait "in queue" forever
-            log.error("could not enqueue run %s: %s", run_id, exc)
-            error = f"could not enqueue the run: {type(exc).__name__}"
-            await services.db(services.store.save_run, run_id, FAILED, {}, 0.0, error)
-            raise ServiceUnavailable("the run queue is unreachable; try again later") from None
+        await enqueue_or_fail(services, run_id)
         return _envelope({"id": run_id, "status": "created"}, 201)
 
     @get("/workflow_result/", summary="Poll a run's status and result")

@@ -26,6 +26,7 @@ from runwire.netguard import UrlRefused, check_url, split_url
 from runwire.records import FAILED, SUCCEED, RunRecord
 from runwire_server.api.bodies import parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
+from runwire_server.api.enqueue import enqueue_or_fail
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
@@ -188,7 +189,7 @@ async def start_execute(
         run_input["callback"] = body.callback
     row = await services.db(door.workflow, services.store, callback)
     await services.db(services.store.create_run, job_id, row, run_input)
-    services.queue.enqueue(job_id)
+    await enqueue_or_fail(services, job_id)
     return Response({"job_id": job_id, "result": None}, status_code=201)
 
 
