@@ -31,25 +31,34 @@ class SqliteStatement:
         if compiled.positiontup is None:  # pragma: no cover - the SQLite dialects are positional
             raise TypeError("expected a positional (qmark) SQLite dialect")
         self.sql = str(compiled)
-        self.names: list[str] = list(compiled.positiontup)
-        self.defaults: dict[str, Any] = dict(compiled.params)
-        """Values the statement itself binds (``values(status=...)``); callers give the rest."""
-        self.binders: list[Processor] = [
-            _dialect_type(compiled.binds[n].type, dialect).bind_processor(dialect) for n in self.names
+        binds = compiled.binds
+        binders: list[Processor] = [
+            _dialect_type(binds[n].type, dialect).bind_processor(dialect) for n in compiled.positiontup
         ]
+        self.template: list[Any] = []
+        """Positional values: those the statement itself binds (``values(status=...)``), converted once."""
+        self.given: list[tuple[int, str, Processor]] = []
+        """(position, name, converter) of each value the caller gives."""
+        for i, (name, binder) in enumerate(zip(compiled.positiontup, binders, strict=True)):
+            if binds[name].required:
+                self.template.append(None)
+                self.given.append((i, name, binder))
+            else:
+                value = compiled.params[name]
+                self.template.append(value if binder is None else binder(value))
         columns = statement.exported_columns if isinstance(statement, ReturnsRows) else ()
         self.readers: list[Processor] = [
             _dialect_type(c.type, dialect).result_processor(dialect, None) for c in columns
         ]
         self.converts = any(r is not None for r in self.readers)
 
-    def bind(self, params: dict[str, Any]) -> tuple[Any, ...]:
+    def bind(self, params: dict[str, Any]) -> list[Any]:
         """Positional parameters for ``params`` (named as in the statement), converted."""
-        values = {**self.defaults, **params}
-        return tuple(
-            value if binder is None else binder(value)
-            for binder, value in zip(self.binders, (values[n] for n in self.names), strict=True)
-        )
+        values = self.template.copy()
+        for position, name, binder in self.given:
+            value = params[name]
+            values[position] = value if binder is None else binder(value)
+        return values
 
     def run(self, raw: sqlite3.Connection, params: dict[str, Any], commit: bool) -> list[tuple[Any, ...]]:
         """Execute on ``raw`` (committing if ``commit``); return the rows, converted.
