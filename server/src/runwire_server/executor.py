@@ -7,7 +7,8 @@ import contextlib
 import logging
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from dramatiq.middleware import CurrentMessage
 from pydantic import ValidationError
@@ -22,6 +23,7 @@ from runwire_server.store import Store, WorkflowRow
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 PROGRESS_INTERVAL_S = 0.05
 """Progress of a running run is written at most this often (and not at all for quicker runs)."""
 
@@ -196,7 +198,7 @@ class RunExecutor:
         execution = self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)
         loop = self._loop()
         try:
-            loop.run_until_complete(asyncio.wait_for(execution, self.time_limit_s))
+            loop.run_until_complete(_within(execution, self.time_limit_s))
         except TimeoutError:
             observer.cancel_pending()
             _cancel_leftovers(loop)
@@ -210,6 +212,15 @@ class RunExecutor:
             self.store.save_run(run_id, FAILED, {}, 0.0, f"internal error: {type(exc).__name__}: {exc}")
             if not isinstance(exc, Exception):
                 raise
+
+
+async def _within(execution: Coroutine[Any, Any, T], seconds: float) -> T:
+    """Await ``execution``, raising :class:`TimeoutError` after ``seconds`` (it is cancelled).
+
+    Unlike ``asyncio.wait_for`` it runs in the caller's task: no second task per run.
+    """
+    async with asyncio.timeout(seconds):
+        return await execution
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
