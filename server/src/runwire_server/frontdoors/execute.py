@@ -87,14 +87,16 @@ class ExecuteRequest(BaseModel):
 
 def execution_result(record: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
     """The reference's ``ExecutionResult`` from the script node's record: output is stdout then stderr."""
-    result = (record or {}).get("result")
-    if not result:
-        message = (record or {}).get("error") or error or "the executable did not run"
+    record = record if isinstance(record, dict) else {}
+    result = record.get("result")
+    if not result or not isinstance(result, dict):  # an execution update may store anything
+        message = str(record.get("error") or error or "the executable did not run")
         return {"output": message, "return_code": -1, "status": FAILED}
     output = (
         str(result.get("content", "")) + str(result.get("stderr", "")) + str(result.get("error", "") or "")
     )
-    code = int(result.get("return_code", -1))
+    code = result.get("return_code", -1)
+    code = code if isinstance(code, int) and not isinstance(code, bool) else -1
     return {"output": output, "return_code": code, "status": SUCCESSFUL if code == 0 else FAILED}
 
 

@@ -54,6 +54,8 @@ def task_reply(run: RunRow) -> dict[str, Any]:
     """A run in the reference's task shape."""
     if run.status == SUCCEED:
         result = (run.nodes.get(SCRIPT_NODE) or {}).get("result") or {}
+        if not isinstance(result, dict):  # an execution update may store anything
+            result = {}
         return {
             "id": run.id,
             "status": READY,
