@@ -8,11 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from runwire_server.testing import free_port, running_server
+from runwire_server.testing import free_port, postgres_database, running_server
 
 from .conftest import (
     KEY,
@@ -205,3 +206,26 @@ def test_a_run_over_its_time_limit_fails_with_its_finished_nodes(sleep_plugin_pa
             client, sleep_data(0.01)
         )  # the worker thread's loop is clean for the next run
         assert wait_result(client, start_run(client, quick))["status"] == "succeed"
+
+
+def test_a_stalled_key_lookup_does_not_stall_the_server() -> None:
+    """Regression: stored API keys were looked up on the event loop, so a slow PostgreSQL
+    froze every request (even /healthz) behind one request with an unknown key."""
+    import psycopg
+
+    with postgres_database() as url, running_server(env={**ENV, "RUNWIRE_DATABASE_URL": url}) as server:
+        with psycopg.connect(url) as locker, ThreadPoolExecutor(1) as pool:
+            locker.execute("LOCK TABLE runwire_api_keys IN ACCESS EXCLUSIVE MODE")
+            pending = pool.submit(
+                httpx.get, f"{server.url}/api/v1/workflows/", headers={"X-Api-Key": "rw_unknown"}, timeout=60
+            )
+            deadline = time.monotonic() + 20
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            while locker.execute(waiting).fetchone() == (0,):
+                assert time.monotonic() < deadline and not pending.done(), "the lookup never waited"
+                time.sleep(0.02)
+            healthy = httpx.get(f"{server.url}/healthz", timeout=10)
+            still_waiting = not pending.done()
+            locker.rollback()
+            assert pending.result().status_code == 401
+        assert healthy.status_code == 200 and still_waiting

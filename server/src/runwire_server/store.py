@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio.to_thread
 from sqlalchemy import (
     Connection,
     Engine,
@@ -544,5 +545,7 @@ class StoreApiKeys:
         self.store = store
 
     async def lookup(self, key: str) -> Principal | None:
-        """The principal of ``key``, or ``None``."""
-        return self.store.lookup_api_key(key)
+        """The principal of ``key``, or ``None`` (a network database is asked off the event loop)."""
+        if self.store.is_local:
+            return self.store.lookup_api_key(key)
+        return await anyio.to_thread.run_sync(self.store.lookup_api_key, key)
