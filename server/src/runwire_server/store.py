@@ -384,19 +384,30 @@ class Store:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def create_run(self, run_id: str, workflow: WorkflowRow | WorkflowHead, input_value: Any) -> None:
-        """Store a new run ``in queue`` of ``workflow``'s current version (before it is enqueued)."""
+    def create_run(
+        self,
+        run_id: str,
+        workflow: WorkflowRow | WorkflowHead,
+        input_value: Any,
+        status: str = IN_QUEUE,
+        nodes: dict[str, Any] | None = None,
+        total_cost: float = 0.0,
+        error: str | None = None,
+    ) -> None:
+        """Store a new run of ``workflow``'s current version: ``in queue`` (before it is enqueued),
+        or, for a run executed without the queue, finished (status and node results in one statement).
+        """
         now = utcnow()
         values = {
             "id": run_id,
             "workflow_id": workflow.id,
             "project": workflow.project,
             "workflow_version": workflow.version,
-            "status": IN_QUEUE,
+            "status": status,
             "input": input_value,
-            "nodes": {},
-            "total_cost": 0.0,
-            "error": None,
+            "nodes": nodes if nodes is not None else {},
+            "total_cost": total_cost,
+            "error": error,
             "created_at": now,
             "updated_at": now,
         }

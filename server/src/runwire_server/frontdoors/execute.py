@@ -151,11 +151,11 @@ async def run_inline(
 async def record_inline(
     services: Services, row: WorkflowRow, run_input: dict[str, Any], record: RunRecord
 ) -> None:
-    """Store a finished blocking run (sent after the reply, off its latency)."""
+    """Store a finished blocking run, terminal at once (sent after the reply, off its latency)."""
     nodes = {node_id: rec.to_json() for node_id, rec in record.nodes.items()}
-    await services.db(services.store.create_run, record.id, row, run_input)
+    store = services.store
     await services.db(
-        services.store.save_run, record.id, record.status, nodes, record.total_cost, record.error
+        store.create_run, record.id, row, run_input, record.status, nodes, record.total_cost, record.error
     )
 
 
