@@ -229,3 +229,22 @@ def test_a_stalled_key_lookup_does_not_stall_the_server() -> None:
             locker.rollback()
             assert pending.result().status_code == 401
         assert healthy.status_code == 200 and still_waiting
+
+
+def test_a_broker_that_never_answers_the_connect_gives_503_not_a_hung_server() -> None:
+    """Enqueueing to a black-holed Redis runs into the connect timeout (the enqueue holds the API's
+    event loop meanwhile): the request gets 503 and the run is failed, not left waiting."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):  # fills the backlog: later connects hang
+            env = {**ENV, "RUNWIRE_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+            with running_server(env=env) as server, api(server.url) as client:
+                workflow_id = create_workflow(client, hello_data())
+                response = client.post(
+                    f"/api/v1/workflows/{workflow_id}/run/", content='{"name": "x"}', timeout=60
+                )
+                assert response.status_code == 503 and "queue" in response.json()["detail"]
+                (item,) = client.get(f"/api/v1/workflows/{workflow_id}/history/").json()["results"]
+                assert item["status"] == "failed" and "enqueue" in item["error"]

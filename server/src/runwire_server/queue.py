@@ -17,6 +17,8 @@ from runwire_server.settings import Settings
 QUEUE_NAME = "runwire-runs"
 ACTOR_NAME = "runwire_execute_run"
 MAX_RETRIES = 3
+REDIS_CONNECT_TIMEOUT_S = 5.0
+"""Seconds a connection to Redis may take before the enqueue (and the request) fails with 503."""
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
             middleware=middleware(),
             socket_keepalive=True,
+            # explicit, not the client library's default: enqueues run on the API's event loop
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         )
     raise ConfigInvalid(f"RUNWIRE_BROKER_URL: unsupported scheme in {url.split('://')[0]!r}; use redis://")
 
