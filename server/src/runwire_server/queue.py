@@ -19,6 +19,10 @@ ACTOR_NAME = "runwire_execute_run"
 MAX_RETRIES = 3
 REDIS_CONNECT_TIMEOUT_S = 5.0
 """Seconds a connection to Redis may take before the enqueue (and the request) fails with 503."""
+REDIS_COMMAND_TIMEOUT_S = 5.0
+"""Seconds a Redis command may go unanswered before it fails (the idle wait is 1 s at most).
+
+Both are redis-py 8's defaults, set explicitly: older redis-py waited forever."""
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,10 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
             middleware=middleware(),
             socket_keepalive=True,
-            # explicit, not the client library's default: enqueues run on the API's event loop
+            # enqueues run on the API's event loop: a Redis that does not answer must fail them
+            # (503) rather than hold every request; no command of ours waits longer than this
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+            socket_timeout=REDIS_COMMAND_TIMEOUT_S,
         )
     raise ConfigInvalid(f"RUNWIRE_BROKER_URL: unsupported scheme in {url.split('://')[0]!r}; use redis://")
 
