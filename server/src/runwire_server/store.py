@@ -209,6 +209,7 @@ _CLAIM_RUN = (
     )
     .returning(*_RUN_COLUMNS)
 )
+_LOOKUP_KEY = select(api_keys.c.name, api_keys.c.projects).where(api_keys.c.key_hash == bindparam("hash"))
 _SAVE_RUN = (
     update(runs)
     .where(runs.c.id == bindparam("rid"))
@@ -540,10 +541,7 @@ class Store:
 
     def lookup_api_key(self, key: str) -> Principal | None:
         """The principal of a stored key, or ``None``."""
-        with self._transaction() as conn:
-            row = conn.execute(
-                select(api_keys.c.name, api_keys.c.projects).where(api_keys.c.key_hash == hash_key(key))
-            ).first()
+        row = self._first(_LOOKUP_KEY, {"hash": hash_key(key)})
         if row is None:
             return None
         return Principal(subject=row[0], provider="api-key", projects=frozenset(int(p) for p in row[1]))
