@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Dialect, Insert
-from sqlalchemy.types import TypeEngine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable, ReturnsRows
+from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any] | None
 

@@ -259,7 +259,8 @@ class Store:
                 return result.first() if result.returns_rows else None
         fast = self._compiled.get(id(statement))
         if fast is None:
-            fast = self._compiled[id(statement)] = SqliteStatement(statement, self.engine.dialect, list(params))
+            fast = SqliteStatement(statement, self.engine.dialect, list(params))
+            self._compiled[id(statement)] = fast
         with self._write_lock:
             if self._shared is None:
                 self._shared = self.engine.raw_connection()
