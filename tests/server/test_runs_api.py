@@ -269,6 +269,10 @@ def test_execution_update_needs_the_service_key_and_applies_progress(client: Tes
     result = client.get(RESULT, params={"id": run_id}, headers=HEADERS).json()["data"]
     assert result["data"]["n1"] == node and "adult" in result["data"]
     service = {"X-Service-Api-Key": "service-secret"}
+    for unfinished in ("in queue", "in progress"):  # a finished run is never re-opened (and re-run)
+        refused = client.post(url, json=update_body(run_id, unfinished), headers=service)
+        assert refused.status_code == 409 and "already succeed" in refused.json()["detail"]
+    assert client.get(RESULT, params={"id": run_id}, headers=HEADERS).json()["data"]["status"] == "succeed"
     assert client.post(url, json=update_body(run_id, "exploded"), headers=service).status_code == 400
     assert client.post(url, content=b"{oops", headers=service).status_code == 400
     assert (

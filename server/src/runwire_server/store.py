@@ -48,6 +48,10 @@ KEY_PREFIX = "rw_"
 NETWORK_POOL_OVERFLOW = 40
 
 
+class RunFinished(Exception):
+    """A change would turn a finished run into an unfinished one."""
+
+
 def utcnow() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
@@ -446,11 +450,19 @@ class Store:
         self._first(_SAVE_RUN, params, write=True)
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
-        """Merge a progress payload (status + per-node results) into a run; ``False`` if none."""
+        """Merge a progress payload (status + per-node results) into a run; ``False`` if none.
+
+        :raises RunFinished: the run is terminal and the payload would make it unfinished again
+            (a late or replayed progress message must not re-open, and so re-run, a finished run).
+        """
         with self._transaction(write=True) as conn:
-            row = conn.execute(select(runs.c.nodes).where(runs.c.id == run_id).with_for_update()).first()
+            row = conn.execute(
+                select(runs.c.nodes, runs.c.status).where(runs.c.id == run_id).with_for_update()
+            ).first()
             if row is None:
                 return False
+            if row[1] in TERMINAL and status not in TERMINAL:
+                raise RunFinished(f"the run is already {row[1]}; it cannot become {status!r} again")
             merged = {**(row[0] or {}), **nodes}
             conn.execute(
                 update(runs)

@@ -21,6 +21,7 @@ from runwire.executables import (
     ExecutableOutsideRoot,
     ExecutablesNotConfigured,
 )
+from runwire_server.store import RunFinished
 
 log = logging.getLogger("runwire.server")
 
@@ -81,6 +82,7 @@ STATUS_OF: dict[type[Exception], int] = {
     ValidationError: 400,
     DataError: 400,
     IntegrityError: 409,
+    RunFinished: 409,
     OperationalError: 503,
     SQLAlchemyTimeout: 503,
     RedisError: 503,
