@@ -204,7 +204,7 @@ def test_a_run_over_its_time_limit_fails_with_its_finished_nodes(sleep_plugin_pa
         assert output not in result["data"]
         quick = create_workflow(
             client, sleep_data(0.01)
-        )  # the worker thread's loop is clean for the next run
+        )  # the server runs the next run normally
         assert wait_result(client, start_run(client, quick))["status"] == "succeed"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runwire_server.queue import RunQueue, make_broker
+from runwire_server.queue import BrokerQueue, make_broker
 from runwire_server.settings import Settings, store_url
 from runwire_server.store import Store
 from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
@@ -120,7 +120,7 @@ def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
         broker = make_broker(
             Settings(broker_url=env["RUNWIRE_BROKER_URL"], broker_namespace=env["RUNWIRE_BROKER_NAMESPACE"])
         )
-        queue = RunQueue(broker)
+        queue = BrokerQueue(broker)
         queue.enqueue(repeated)  # two duplicate messages for one run
         queue.enqueue(repeated)
         broker.close()

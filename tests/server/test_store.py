@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, text
+from sqlalchemy.exc import IntegrityError
 
 from runwire_server.settings import store_url
 from runwire_server.store import Store, hash_key
@@ -236,3 +238,60 @@ def test_a_store_made_before_claimants_gets_the_column(tmp_path: Path) -> None:
     again.create_run(run_id, workflow, {})
     assert again.claim_run(run_id, "m") is not None
     again.dispose()
+
+
+def _other_connection_sees(db: Path, run_id: str) -> str | None:
+    """A run's status as another connection (another process) reads it from the file."""
+    with sqlite3.connect(db) as other:
+        row = other.execute("SELECT status FROM runwire_runs WHERE id = ?", (run_id,)).fetchone()
+    return row[0] if row else None
+
+
+def test_deferred_writes_are_visible_elsewhere_only_once_committed(tmp_path: Path) -> None:
+    db = tmp_path / "deferred.db"
+    store = Store(f"sqlite:///{db}")
+    store.create_schema()
+    workflow = store.create_workflow(1, "w", {"nodes": []})
+    scheduled: list[Callable[[], None]] = []
+    store.defer_commits(scheduled.append)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    store.create_run(first, workflow, {"n": 1}, claimed_by="me")
+    store.create_run(second, workflow, {"n": 2})
+    assert store.uncommitted and len(scheduled) == 1  # one commit asked for, for both writes
+    assert store.get_run(first) is not None  # this store reads its own writes
+    assert _other_connection_sees(db, first) is None
+    scheduled.pop()()
+    assert not store.uncommitted
+    assert _other_connection_sees(db, first) == _other_connection_sees(db, second) == "in queue"
+    store.save_run(first, "succeed", {"a": {"id": "a", "status": "succeed", "result": 1}}, 0.0)
+    assert _other_connection_sees(db, first) == "in queue" and len(scheduled) == 1
+    store.dispose()  # commits what is pending
+    assert _other_connection_sees(db, first) == "succeed"
+
+
+def test_a_failed_deferred_write_keeps_the_writes_before_it(tmp_path: Path) -> None:
+    db = tmp_path / "deferred.db"
+    store = Store(f"sqlite:///{db}")
+    store.create_schema()
+    workflow = store.create_workflow(1, "w", {"nodes": []})
+    store.defer_commits(lambda commit: None)
+    kept = str(uuid.uuid4())
+    store.create_run(kept, workflow, {})
+    with pytest.raises(IntegrityError):
+        store.create_run(kept, workflow, {})  # the same id again: refused by SQLite
+    store.commit_pending()
+    assert _other_connection_sees(db, kept) == "in queue"
+
+
+def test_a_workflow_write_commits_deferred_run_writes_first(tmp_path: Path) -> None:
+    """Writes through other connections must not wait on (or skip) the deferred transaction."""
+    db = tmp_path / "deferred.db"
+    store = Store(f"sqlite:///{db}")
+    store.create_schema()
+    workflow = store.create_workflow(1, "w", {"nodes": []})
+    store.defer_commits(lambda commit: None)
+    run_id = str(uuid.uuid4())
+    store.create_run(run_id, workflow, {})
+    store.update_workflow(workflow.id, title="renamed")
+    assert not store.uncommitted and _other_connection_sees(db, run_id) == "in queue"
+    store.dispose()

@@ -59,7 +59,8 @@ class Engine:
         """Execute ``workflow`` with ``raw_input`` and return the terminal run record.
 
         Input fields of the trigger are applied first; invalid input fails the run at the
-        start node with a message naming each field.
+        start node with a message naming each field. Cancelling the call (a time limit)
+        cancels every branch it started before the cancellation propagates.
         """
         run = _Run(self, workflow, run_id or str(uuid.uuid4()), observer or _NO_OBSERVER)
         return await run.go(raw_input)
@@ -109,9 +110,16 @@ class _Run:
             await self.observer.node_finished(self.record, node)
             return await self._finish()
         self.done = asyncio.get_running_loop().create_future()
-        await self._drive(start)
-        if self.outstanding > 0:
-            await self.done
+        try:
+            await self._drive(start)
+            if self.outstanding > 0:
+                await self.done
+        except asyncio.CancelledError:  # stopped from outside (a time limit): no branch outlives it
+            for task in self.tasks:
+                task.cancel()
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            raise
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
         return await self._finish()

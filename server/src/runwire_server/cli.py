@@ -170,9 +170,9 @@ def _with(options: list[Any]) -> Any:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @_with(_store_options)
-@click.option("--broker-url", help="RUNWIRE_BROKER_URL (redis://...); default: embedded worker threads")
+@click.option("--broker-url", help="RUNWIRE_BROKER_URL (redis://...); default: runs execute in this process")
 @click.option("--auth-providers", help="RUNWIRE_AUTH_PROVIDERS, e.g. api-key,auth0 or none")
-@click.option("--worker-threads", type=int, help="RUNWIRE_WORKER_THREADS (embedded mode)")
+@click.option("--worker-threads", type=int, help="RUNWIRE_WORKER_THREADS: runs at once (embedded mode)")
 @click.option("--task-config", help="RUNWIRE_TASK_CONFIG: a script-runner config.json to mount at /task")
 def serve(host: str, port: int, **overrides: Any) -> None:
     """Serve the HTTP API; without a broker URL, also execute runs in this process."""
@@ -184,7 +184,9 @@ def serve(host: str, port: int, **overrides: Any) -> None:
     settings = _settings(**overrides)
     app = create_app(settings, services=_services(settings))
     mode = (
-        "distributed (runwire worker processes execute runs)" if settings.broker_url else "embedded workers"
+        "distributed (runwire worker processes execute runs)"
+        if settings.broker_url
+        else "embedded (runs execute in this process)"
     )
     click.echo(
         f"runwire serve: http://{host}:{port} — {mode}, store {settings.store_url.split('://')[0]}", err=True

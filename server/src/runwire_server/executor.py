@@ -1,4 +1,4 @@
-"""Executes stored runs: what the Dramatiq actor calls with a run id, in a worker thread."""
+"""Executes stored runs by id: on the server's event loop (embedded) or in Dramatiq worker threads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from dramatiq.middleware import CurrentMessage
@@ -19,11 +19,13 @@ from runwire.errors import WorkflowInvalid
 from runwire.plugins import Plugins
 from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
 from runwire.workflow import PreparedWorkflow, WorkflowData, parse_workflow_data
-from runwire_server.store import Store, WorkflowRow
+from runwire_server.store import RunRow, Store, WorkflowRow
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+DbCall = Callable[..., Awaitable[Any]]
+"""How a store method is called: ``await db(store.method, *args)`` (inline, or in a thread)."""
 PROGRESS_INTERVAL_S = 0.05
 """Progress of a running run is written at most this often (and not at all for quicker runs)."""
 
@@ -116,12 +118,14 @@ class StoreObserver(RunObserver):
     longer one shows its finished and running nodes to pollers while it goes on.
     """
 
-    def __init__(self, store: Store, interval: float = PROGRESS_INTERVAL_S) -> None:
+    def __init__(self, store: Store, db: DbCall, interval: float = PROGRESS_INTERVAL_S) -> None:
         self.store = store
+        self.db = db
         self.interval = interval
         self.run: RunRecord | None = None
         """The run as last reported (what was done when a run is stopped from outside)."""
         self._pending: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Task[None] | None = None
 
     def _changed(self, run: RunRecord) -> None:
         self.run = run
@@ -130,7 +134,16 @@ class StoreObserver(RunObserver):
 
     def _flush(self, run: RunRecord) -> None:
         self._pending = None
-        self.store.save_run(run.id, IN_PROGRESS, nodes_json(run), run.total_cost)
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.get_running_loop().create_task(self._write_progress(run))
+        else:  # the previous write is still going (a slow database): try again later
+            self._changed(run)
+
+    async def _write_progress(self, run: RunRecord) -> None:
+        try:
+            await self.db(self.store.save_run, run.id, IN_PROGRESS, nodes_json(run), run.total_cost)
+        except Exception as exc:  # progress is best-effort; the terminal write is not
+            log.warning("could not write the progress of run %s: %s", run.id, exc)
 
     async def node_started(self, run: RunRecord, node_id: str) -> None:
         """Schedule a progress write."""
@@ -140,23 +153,34 @@ class StoreObserver(RunObserver):
         """Schedule a progress write."""
         self._changed(run)
 
-    def cancel_pending(self) -> None:
-        """Drop a scheduled progress write (the run is over or was stopped)."""
+    async def settle(self) -> None:
+        """Drop a scheduled progress write and wait for one under way (before the final write,
+        which a late progress write would otherwise undo)."""
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+            self._writing = None
 
     async def run_finished(self, run: RunRecord) -> None:
         """Write the terminal status together with every node result."""
-        self.cancel_pending()
-        self.store.save_run(run.id, run.status, nodes_json(run), run.total_cost, run.error)
+        await self.settle()
+        await self.db(self.store.save_run, run.id, run.status, nodes_json(run), run.total_cost, run.error)
+
+
+async def call_inline(call: Callable[..., T], *args: Any) -> T:
+    """A :data:`DbCall` that calls the store right here (a worker thread's own loop)."""
+    return call(*args)
 
 
 class RunExecutor:
     """Loads a run and its workflow from the store, executes it and records the outcome.
 
-    Each worker thread keeps its own event loop; the engine and the prepared-workflow cache
-    are shared by all of them.
+    :meth:`execute` is the one path every run takes: on the server's event loop in embedded
+    mode (:mod:`runwire_server.loop_queue`), and through :meth:`__call__`, the Dramatiq actor, in
+    ``runwire worker`` threads, each with its own event loop. The engine and the
+    prepared-workflow cache are shared.
     """
 
     def __init__(
@@ -169,67 +193,65 @@ class RunExecutor:
         self.engine = Engine()
         self._local = threading.local()
 
+    async def execute(
+        self, run_id: str, claimant: str, db: DbCall = call_inline, stored: RunRow | None = None
+    ) -> None:
+        """Execute run ``run_id`` unless another claimant has it, or it is terminal or gone.
+
+        ``claimant`` identifies this delivery of the run (a queue message): duplicates are
+        no-ops, while the same delivery repeated (its worker died) starts the run over. A run
+        passed as ``stored`` was stored claimed by ``claimant`` (embedded mode, the process that
+        stored it): it is neither claimed again nor read back, and shows ``in queue`` until its
+        first progress write. Store calls go through ``db``. Every failure of the run is
+        recorded on it; an exception escapes only when the store itself fails (the delivery
+        should be retried).
+        """
+        store = self.store
+        run = stored if stored is not None else await db(store.claim_run, run_id, claimant)
+        if run is None:
+            return
+        try:
+            cached = self.cache.cached(run.workflow_id, run.workflow_version)
+            prepared = cached or await db(self.cache.load, store, run.workflow_id, run.workflow_version)
+        except WorkflowInvalid as exc:
+            await db(store.save_run, run_id, FAILED, {}, 0.0, f"workflow is invalid: {exc}")
+            return
+        if prepared is None:
+            error = "the workflow was deleted before the run started"
+            await db(store.save_run, run_id, FAILED, {}, 0.0, error)
+            return
+        observer = StoreObserver(store, db)
+        try:
+            async with asyncio.timeout(self.time_limit_s):
+                await self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)
+        except TimeoutError:
+            await observer.settle()
+            limit = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
+            await db(store.save_run, run_id, FAILED, _stopped_nodes(observer.run, limit), 0.0, limit)
+        except Exception as exc:
+            log.exception("run %s stopped by an internal error", run_id)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            await db(store.save_run, run_id, FAILED, {}, 0.0, error)
+
+    def __call__(self, run_id: str) -> None:
+        """The Dramatiq actor: :meth:`execute` on this worker thread's own event loop, claimed
+        for the current queue message."""
+        message = CurrentMessage.get_current_message()
+        loop = self._loop()
+        try:
+            loop.run_until_complete(self.execute(run_id, message.message_id if message is not None else ""))
+        except BaseException:
+            self._local.loop = None  # a loop an exception went through is not reused
+            with contextlib.suppress(Exception):
+                loop.close()
+            raise
+
     def _loop(self) -> asyncio.AbstractEventLoop:
         loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
         if loop is None or loop.is_closed():
             loop = asyncio.new_event_loop()
             self._local.loop = loop
         return loop
-
-    def __call__(self, run_id: str) -> None:
-        """Execute run ``run_id`` unless another message claimed it, or it is terminal or gone.
-
-        The claim is made for the current queue message: duplicates are no-ops, while the same
-        message redelivered (its worker died) starts the run over.
-        """
-        message = CurrentMessage.get_current_message()
-        run = self.store.claim_run(run_id, message.message_id if message is not None else "")
-        if run is None:
-            return
-        try:
-            prepared = self.cache.load(self.store, run.workflow_id, run.workflow_version)
-        except WorkflowInvalid as exc:
-            self.store.save_run(run_id, FAILED, {}, 0.0, f"workflow is invalid: {exc}")
-            return
-        if prepared is None:
-            self.store.save_run(run_id, FAILED, {}, 0.0, "the workflow was deleted before the run started")
-            return
-        observer = StoreObserver(self.store)
-        execution = self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)
-        loop = self._loop()
-        try:
-            loop.run_until_complete(_within(execution, self.time_limit_s))
-        except TimeoutError:
-            observer.cancel_pending()
-            _cancel_leftovers(loop)
-            limit = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
-            self.store.save_run(run_id, FAILED, _stopped_nodes(observer.run, limit), 0.0, limit)
-        except BaseException as exc:
-            self._local.loop = None
-            with contextlib.suppress(Exception):
-                loop.close()
-            log.exception("run %s stopped by an internal error", run_id)
-            self.store.save_run(run_id, FAILED, {}, 0.0, f"internal error: {type(exc).__name__}: {exc}")
-            if not isinstance(exc, Exception):
-                raise
-
-
-async def _within(execution: Coroutine[Any, Any, T], seconds: float) -> T:
-    """Await ``execution``, raising :class:`TimeoutError` after ``seconds`` (it is cancelled).
-
-    Unlike ``asyncio.wait_for`` it runs in the caller's task: no second task per run.
-    """
-    async with asyncio.timeout(seconds):
-        return await execution
-
-
-def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel tasks a stopped run left on ``loop`` (parallel branches) and let them unwind."""
-    leftovers = asyncio.all_tasks(loop)
-    for task in leftovers:
-        task.cancel()
-    if leftovers:
-        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
 
 
 def _stopped_nodes(run: RunRecord | None, reason: str) -> dict[str, Any]:

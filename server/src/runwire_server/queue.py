@@ -1,18 +1,22 @@
-"""The run queue: a Dramatiq broker (embedded in-process, or Redis by URL) and the run actor."""
+"""The distributed run queue: a Dramatiq broker on Redis and the run actor.
+
+Embedded mode (no broker URL) queues runs on the server's own event loop instead
+(:mod:`runwire_server.loop_queue`); both satisfy :class:`RunQueue`.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import dramatiq
-from dramatiq.brokers.stub import StubBroker
 from dramatiq.message import Message
 from dramatiq.middleware import CurrentMessage, Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from runwire.errors import ConfigInvalid
 from runwire_server.settings import Settings
+from runwire_server.store import RunRow
 
 QUEUE_NAME = "runwire-runs"
 ACTOR_NAME = "runwire_execute_run"
@@ -34,10 +38,11 @@ def middleware() -> list[Middleware]:
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
-    """The broker ``settings`` ask for: in-process without a URL, Redis for ``redis://`` URLs."""
+    """The broker ``settings.broker_url`` names (``redis://``, ``rediss://``, ``unix://``).
+
+    :raises ConfigInvalid: the URL is empty or of another scheme.
+    """
     url = settings.broker_url
-    if not url:
-        return StubBroker(middleware=middleware())
     if url.startswith(("redis://", "rediss://", "unix://")):
         from runwire_server.redis_broker import WakingRedisBroker
 
@@ -52,23 +57,40 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
             socket_timeout=REDIS_COMMAND_TIMEOUT_S,
         )
+    if not url:
+        raise ConfigInvalid("RUNWIRE_BROKER_URL is empty: embedded mode has no broker")
     raise ConfigInvalid(f"RUNWIRE_BROKER_URL: unsupported scheme in {url.split('://')[0]!r}; use redis://")
 
 
-def is_embedded(broker: dramatiq.Broker) -> bool:
-    """Whether runs execute in this process's own worker threads (no external broker)."""
-    return isinstance(broker, StubBroker)
+class RunQueue(Protocol):
+    """Where the API hands stored runs by id (embedded or distributed)."""
+
+    def claimant(self) -> str | None:
+        """The claim to store a new run with, when this queue knows which delivery will execute
+        it (then pass it, and the run as stored, to :meth:`enqueue`); ``None`` when the run is
+        claimed as it starts."""
+
+    def enqueue(self, run_id: str, claimant: str | None = None, stored: RunRow | None = None) -> None:
+        """Have run ``run_id`` (already stored; ``stored``, claimed by ``claimant``, if given)
+        executed; raise if the queue is unreachable."""
+
+    def ping(self) -> None:
+        """Raise if the queue cannot take runs now (``/readyz``)."""
 
 
-class RunQueue:
-    """Enqueues runs by id on the broker (the API's side of the queue)."""
+class BrokerQueue:
+    """Enqueues runs by id on a Dramatiq broker (the API's side of the distributed queue)."""
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
         broker.declare_queue(QUEUE_NAME)
 
-    def enqueue(self, run_id: str) -> None:
-        """Ask a worker to execute run ``run_id`` (already stored)."""
+    def claimant(self) -> None:
+        """``None``: a worker claims a run by its message id when it starts it."""
+        return None
+
+    def enqueue(self, run_id: str, claimant: str | None = None, stored: RunRow | None = None) -> None:
+        """Ask a worker to execute run ``run_id`` (already stored, unclaimed)."""
         self.broker.enqueue(
             Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
         )
@@ -98,9 +120,6 @@ def start_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
     The idle timeout bounds how long stopping takes; Redis consumers also fetch (and so send
     their heartbeat) at least that often, so it stays well below the heartbeat timeout.
     """
-    idle_timeout_ms = 100 if is_embedded(broker) else 1000
-    worker = dramatiq.Worker(
-        broker, queues={QUEUE_NAME}, worker_threads=threads, worker_timeout=idle_timeout_ms
-    )
+    worker = dramatiq.Worker(broker, queues={QUEUE_NAME}, worker_threads=threads, worker_timeout=1000)
     worker.start()
     return worker

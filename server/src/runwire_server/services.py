@@ -17,14 +17,17 @@ from runwire.auth import AuthProvider, AuthServices
 from runwire.errors import ConfigInvalid
 from runwire.plugins import Plugins
 from runwire_server.executor import PreparedCache, RunExecutor
-from runwire_server.queue import RunQueue, declare_run_actor, is_embedded, make_broker, start_worker
+from runwire_server.loop_queue import LoopQueue
+from runwire_server.queue import BrokerQueue, RunQueue, declare_run_actor, make_broker, start_worker
 from runwire_server.settings import Settings
-from runwire_server.store import Store, StoreApiKeys
+from runwire_server.store import RunRow, Store, StoreApiKeys
 
 log = logging.getLogger("runwire.server")
 T = TypeVar("T")
 BACKSTOP_S = 60
 """Dramatiq's own time limit on the actor, beyond the run's limit the executor enforces."""
+STOP_GRACE_S = 10.0
+"""How long stopping waits for running runs before they are left to the next start."""
 
 OPEN_API_WARNING = """
 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
@@ -41,19 +44,21 @@ class Services:
     settings: Settings
     plugins: Plugins
     store: Store
-    broker: dramatiq.Broker
+    broker: dramatiq.Broker | None
+    """The Dramatiq broker of the distributed mode; ``None`` in embedded mode."""
     queue: RunQueue
     auth_providers: list[AuthProvider]
     cache: PreparedCache
     executor: RunExecutor
     worker: dramatiq.Worker | None = None
+    """``runwire worker``'s Dramatiq worker threads, once started."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Room for front doors to keep their own boot-time objects (keyed by front-door name)."""
 
     @property
     def embedded(self) -> bool:
-        """Whether runs execute inside this process."""
-        return is_embedded(self.broker)
+        """Whether runs execute inside this process (on its event loop)."""
+        return self.broker is None
 
     async def db(self, call: Callable[..., T], *args: Any) -> T:
         """Run a store call: inline for SQLite (microseconds), in a thread for a network database."""
@@ -62,9 +67,25 @@ class Services:
         return await anyio.to_thread.run_sync(call, *args)
 
     def start_worker(self) -> None:
-        """Start worker threads in this process (embedded mode or ``runwire worker``)."""
+        """Start Dramatiq worker threads in this process (``runwire worker``)."""
+        if self.broker is None:
+            raise ConfigInvalid("worker threads need a broker (RUNWIRE_BROKER_URL)")
         declare_run_actor(self.broker, self.executor, self.settings.run_time_limit_s + BACKSTOP_S)
         self.worker = start_worker(self.broker, self.settings.worker_threads)
+
+    async def execute_here(self, run_id: str, claimant: str, stored: RunRow | None) -> None:
+        """Execute a run on this event loop (embedded mode), with store calls as :meth:`db` makes them."""
+        await self.executor.execute(run_id, claimant, self.db, stored)
+
+    async def start_embedded(self) -> None:
+        """Embedded mode: start executing runs on the running event loop."""
+        if isinstance(self.queue, LoopQueue):
+            await self.queue.start(self.execute_here)
+
+    async def stop_embedded(self) -> None:
+        """Embedded mode: let running runs finish (10 s at most; the rest run again at the next start)."""
+        if isinstance(self.queue, LoopQueue):
+            await self.queue.stop(timeout_s=STOP_GRACE_S)
 
     def recover_unfinished_runs(self) -> int:
         """Re-enqueue runs a previous process left ``in queue``/``in progress``; return how many."""
@@ -77,9 +98,10 @@ class Services:
     def close(self) -> None:
         """Stop worker threads, close the broker and the store's connections."""
         if self.worker is not None:
-            self.worker.stop(timeout=10_000)
+            self.worker.stop(timeout=int(STOP_GRACE_S * 1000))
             self.worker = None
-        self.broker.close()
+        if self.broker is not None:
+            self.broker.close()
         self.store.dispose()
 
 
@@ -108,7 +130,7 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         log.error("%s", error)
     store = Store(settings.store_url, pool_size=settings.worker_threads + 4)
     store.create_schema()
-    broker = make_broker(settings)
+    broker = make_broker(settings) if settings.broker_url else None
     cache = PreparedCache(plugins)
     providers = build_auth_providers(settings, plugins, store)
     if "none" in settings.provider_names:
@@ -122,11 +144,12 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         plugins=plugins,
         store=store,
         broker=broker,
-        queue=RunQueue(broker),
+        queue=BrokerQueue(broker) if broker is not None else LoopQueue(settings.worker_threads),
         auth_providers=providers,
         cache=cache,
         executor=RunExecutor(store, plugins, cache, settings.run_time_limit_s),
     )
+
     from runwire_server.frontdoors.boot import install_front_doors
 
     install_front_doors(services)  # script-runner config (RUNWIRE_TASK_CONFIG), LSO execute

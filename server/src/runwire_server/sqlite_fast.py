@@ -70,7 +70,8 @@ class SqliteStatement:
             if commit:
                 raw.commit()
         except sqlite3.Error as exc:
-            raw.rollback()
+            if commit:  # else SQLite undid the statement, and earlier writes wait for their commit
+                raw.rollback()
             raise DBAPIError.instance(self.sql, params, exc, sqlite3.Error) from exc
         if self.converts:
             readers = self.readers

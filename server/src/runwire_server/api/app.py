@@ -18,6 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from runwire_server.api import health
+from runwire_server.api.commit_barrier import CommitBarrier
 from runwire_server.api.deps import DEPENDENCIES
 from runwire_server.api.errors import EXCEPTION_HANDLERS
 from runwire_server.api.openapi import document_errors
@@ -45,24 +46,29 @@ def create_app(
     """Build the API for ``settings`` (from the environment by default).
 
     Services (plugins, store, broker, auth) are built here, so configuration errors surface
-    before the server listens. Embedded worker threads start with the app and stop with it.
+    before the server listens. In embedded mode, runs execute on the app's event loop from
+    start-up to shutdown.
     """
     settings = settings or Settings()
     services = services or build_services(settings)
 
     sweeper = StaleRunSweeper(services.store, services.queue, settings.requeue_after_s)
+    barrier = CommitBarrier(services.store)
 
     async def start(app: Litestar) -> None:
         if services.embedded:
-            services.start_worker()
             recovered = services.recover_unfinished_runs()
             if recovered:
                 log.warning("re-enqueued %d run(s) left unfinished by a previous server", recovered)
+            if services.store.is_local:
+                barrier.start()
+            await services.start_embedded()
         else:  # runs stored by a server that died before enqueueing them
             sweeper.start()
 
     async def stop(app: Litestar) -> None:
         sweeper.stop()
+        await services.stop_embedded()
         services.close()
 
     from runwire_server import __version__
@@ -74,6 +80,7 @@ def create_app(
         state=State({"services": services}),
         on_startup=[start],
         on_shutdown=[stop],
+        middleware=[barrier.middleware] if services.embedded and services.store.is_local else [],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="runwire", version=__version__, path="/schema"),
         debug=False,

@@ -1,24 +1,33 @@
-"""Handing a stored run to the queue from a request handler (every door that starts runs)."""
+"""Starting a queued run from a request handler: store it, then enqueue it (every door)."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Any
 
 from runwire.records import FAILED
 from runwire_server.api.errors import ServiceUnavailable
 from runwire_server.services import Services
+from runwire_server.store import WorkflowHead, WorkflowRow
 
 log = logging.getLogger("runwire.server")
 
 
-async def enqueue_or_fail(services: Services, run_id: str) -> None:
-    """Enqueue a stored run; if the broker is down, fail the run and answer 503.
+async def store_and_enqueue(
+    services: Services, run_id: str, workflow: WorkflowRow | WorkflowHead, run_input: Any
+) -> None:
+    """Store a new run of ``workflow`` ``in queue``, then enqueue it; if the broker is down, fail
+    the run and answer 503.
 
     The caller is told to try again, so the run must neither wait ``in queue`` forever nor be
     executed later by a sweep (the retry would run it twice).
     """
+    claimant = services.queue.claimant()
+    create = functools.partial(services.store.create_run, claimed_by=claimant)
+    stored = await services.db(create, run_id, workflow, run_input)
     try:
-        services.queue.enqueue(run_id)
+        services.queue.enqueue(run_id, claimant, stored)
     except Exception as exc:
         log.error("could not enqueue run %s: %s", run_id, exc)
         error = f"could not enqueue the run: {type(exc).__name__}"

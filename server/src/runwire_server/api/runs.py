@@ -23,7 +23,7 @@ from runwire_server.api.bodies import (
     read_text,
 )
 from runwire_server.api.deps import PrincipalDep, ServicesDep
-from runwire_server.api.enqueue import enqueue_or_fail
+from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.api.workflows import visible_workflow
@@ -111,8 +111,7 @@ class RunController(Controller):
         except (WorkflowInvalid, InputInvalid) as exc:
             return _envelope({"errors": exc.problems}, 400)
         run_id = str(uuid.uuid4())
-        await services.db(services.store.create_run, run_id, head, value)
-        await enqueue_or_fail(services, run_id)
+        await store_and_enqueue(services, run_id, head, value)
         return _envelope({"id": run_id, "status": "created"}, 201)
 
     @get("/workflow_result/", summary="Poll a run's status and result")

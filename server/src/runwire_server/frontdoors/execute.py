@@ -26,7 +26,7 @@ from runwire.netguard import UrlRefused, check_url, split_url
 from runwire.records import FAILED, SUCCEED, RunRecord
 from runwire_server.api.bodies import parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
-from runwire_server.api.enqueue import enqueue_or_fail
+from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
@@ -190,8 +190,7 @@ async def start_execute(
             raise Unprocessable(f"callback refused: {exc}") from None
         run_input["callback"] = body.callback
     row = await services.db(door.workflow, services.store, callback)
-    await services.db(services.store.create_run, job_id, row, run_input)
-    await enqueue_or_fail(services, job_id)
+    await store_and_enqueue(services, job_id, row, run_input)
     return Response({"job_id": job_id, "result": None}, status_code=201)
 
 

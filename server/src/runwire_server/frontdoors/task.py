@@ -18,7 +18,7 @@ from runwire.binders import RequestParts
 from runwire.records import FAILED, SUCCEED
 from runwire_server.api.bodies import parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
-from runwire_server.api.enqueue import enqueue_or_fail
+from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
 from runwire_server.frontdoors.boot import FRONT_DOOR_PROJECT, SCRIPT_NODE, TASK_KEY, TaskDoor
 from runwire_server.services import Services
@@ -75,8 +75,7 @@ async def start_task(
     door = task_door(services, principal)
     run_input = door.task.bind(await request_parts(request, path, door))
     run_id = str(uuid.uuid4())
-    await services.db(services.store.create_run, run_id, door.workflow, run_input)
-    await enqueue_or_fail(services, run_id)
+    await store_and_enqueue(services, run_id, door.workflow, run_input)
     return {"id": run_id, "status": NOT_READY}
 
 
