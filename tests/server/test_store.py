@@ -240,6 +240,16 @@ def test_a_store_made_before_claimants_gets_the_column(tmp_path: Path) -> None:
     again.dispose()
 
 
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> Iterator[tuple[Store, Path]]:
+    """A store on an SQLite file with its schema, and the file (for other connections to read)."""
+    db = tmp_path / "deferred.db"
+    store = Store(f"sqlite:///{db}")
+    store.create_schema()
+    yield store, db
+    store.dispose()
+
+
 def _other_connection_sees(db: Path, run_id: str) -> str | None:
     """A run's status as another connection (another process) reads it from the file."""
     with sqlite3.connect(db) as other:
@@ -247,10 +257,8 @@ def _other_connection_sees(db: Path, run_id: str) -> str | None:
     return row[0] if row else None
 
 
-def test_deferred_writes_are_visible_elsewhere_only_once_committed(tmp_path: Path) -> None:
-    db = tmp_path / "deferred.db"
-    store = Store(f"sqlite:///{db}")
-    store.create_schema()
+def test_deferred_writes_are_visible_elsewhere_only_once_committed(sqlite_file: tuple[Store, Path]) -> None:
+    store, db = sqlite_file
     workflow = store.create_workflow(1, "w", {"nodes": []})
     scheduled: list[Callable[[], None]] = []
     store.defer_commits(scheduled.append)
@@ -269,10 +277,8 @@ def test_deferred_writes_are_visible_elsewhere_only_once_committed(tmp_path: Pat
     assert _other_connection_sees(db, first) == "succeed"
 
 
-def test_a_failed_deferred_write_keeps_the_writes_before_it(tmp_path: Path) -> None:
-    db = tmp_path / "deferred.db"
-    store = Store(f"sqlite:///{db}")
-    store.create_schema()
+def test_a_failed_deferred_write_keeps_the_writes_before_it(sqlite_file: tuple[Store, Path]) -> None:
+    store, db = sqlite_file
     workflow = store.create_workflow(1, "w", {"nodes": []})
     store.defer_commits(lambda commit: None)
     kept = str(uuid.uuid4())
@@ -283,15 +289,12 @@ def test_a_failed_deferred_write_keeps_the_writes_before_it(tmp_path: Path) -> N
     assert _other_connection_sees(db, kept) == "in queue"
 
 
-def test_a_workflow_write_commits_deferred_run_writes_first(tmp_path: Path) -> None:
+def test_a_workflow_write_commits_deferred_run_writes_first(sqlite_file: tuple[Store, Path]) -> None:
     """Writes through other connections must not wait on (or skip) the deferred transaction."""
-    db = tmp_path / "deferred.db"
-    store = Store(f"sqlite:///{db}")
-    store.create_schema()
+    store, db = sqlite_file
     workflow = store.create_workflow(1, "w", {"nodes": []})
     store.defer_commits(lambda commit: None)
     run_id = str(uuid.uuid4())
     store.create_run(run_id, workflow, {})
     store.update_workflow(workflow.id, title="renamed")
     assert not store.uncommitted and _other_connection_sees(db, run_id) == "in queue"
-    store.dispose()
