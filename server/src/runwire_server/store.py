@@ -48,6 +48,10 @@ from runwire_server.tables import api_keys, metadata, runs, workflows
 HistoryOrdering = Literal["created_at", "-created_at", "cost", "-cost"]
 KEY_PREFIX = "rw_"
 NETWORK_POOL_OVERFLOW = 40
+ADDED_COLUMNS: tuple[tuple[Any, str, str], ...] = (
+    # (table, column, DDL type): columns added since a store was first made, added in place
+    (runs, "claimed_by", "VARCHAR(64)"),  # runs remember the queue message that claimed them
+)
 
 
 class RunFinished(Exception):
@@ -347,9 +351,11 @@ class Store:
         """Create missing tables and indexes, and columns added since (idempotent)."""
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:
-            present = {c["name"] for c in inspect(conn).get_columns(runs.name)}
-            if "claimed_by" not in present:  # stores made before runs remembered their claimant
-                conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN claimed_by VARCHAR(64)"))
+            inspector = inspect(conn)
+            for table, column, ddl in ADDED_COLUMNS:
+                present = {c["name"] for c in inspector.get_columns(table.name)}
+                if column not in present:
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column} {ddl}"))
 
     def dispose(self) -> None:
         """Commit deferred writes; close this thread's connection and every pooled one."""

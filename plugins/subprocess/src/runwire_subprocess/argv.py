@@ -10,7 +10,7 @@ scanned again, so a value holding ``$OTHER`` or ``{{ x }}`` arrives byte for byt
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -69,3 +69,8 @@ def build_item(item: str, values: Mapping[str, str], render: Callable[[str], Any
         to_text(render(text)) if is_template else substitute(text, values)
         for is_template, text in _regions(item)
     )
+
+
+def build_argv(command: Sequence[str], values: Mapping[str, str], render: Callable[[str], Any]) -> list[str]:
+    """A command's argv: every item built by :func:`build_item`."""
+    return [build_item(item, values, render) for item in command]

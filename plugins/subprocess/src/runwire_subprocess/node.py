@@ -11,7 +11,7 @@ from runwire.nodes import NodeContext, NodeOutput, NodeType
 from runwire.outputs import build_formatter, collect_attachments, read_results
 from runwire.template import to_text
 from runwire.workflow import PreparedNode
-from runwire_subprocess.argv import build_item, unbound_names
+from runwire_subprocess.argv import build_argv, unbound_names
 from runwire_subprocess.data import RunScriptData
 from runwire_subprocess.process import Completed, run_program
 from runwire_subprocess.rundir import make_rundir, remove_rundir
@@ -61,7 +61,7 @@ class RunScriptNode(NodeType):
         try:
             if rundir is not None:
                 values[RUNDIR] = str(rundir)
-            argv = [build_item(item, values, ctx.render) for item in data.command]
+            argv = build_argv(data.command, values, ctx.render)
             argv.extend(self._extra_args(data, ctx))
             env = self._environment(data, ctx, values)
             stdin = to_text(ctx.render(data.stdin)).encode() if data.stdin is not None else None
