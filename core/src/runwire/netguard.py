@@ -81,15 +81,66 @@ def _looks_like_host(entry: str) -> bool:
     return all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels)
 
 
-def is_public(address: IPAddress) -> bool:
-    """Whether ``address`` is a public unicast address (not private, loopback, link-local, ...)."""
-    if isinstance(address, ipaddress.IPv6Address):
-        for embedded in (address.ipv4_mapped, address.sixtofour, address.teredo and address.teredo[1]):
-            if embedded is not None and not is_public(embedded):
-                return False
-    return address.is_global and not (
-        address.is_multicast or address.is_reserved or address.is_unspecified or address.is_link_local
+# Ranges refused whatever this Python's ``ipaddress`` says (its ``is_global`` differs between
+# releases and lets some of these through, e.g. fec0::/10, 3fff::/20 and 192.0.0.9).
+_REFUSED_V4 = tuple(
+    ipaddress.IPv4Network(net)
+    for net in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",  # private
+        "100.64.0.0/10",  # shared address space (carrier-grade NAT)
+        "127.0.0.0/8",  # loopback
+        "169.254.0.0/16",  # link-local (cloud metadata)
+        "172.16.0.0/12",  # private
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.0.2.0/24",  # documentation (TEST-NET-1)
+        "192.88.99.0/24",  # deprecated 6to4 relay anycast
+        "192.168.0.0/16",  # private
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # documentation (TEST-NET-2)
+        "203.0.113.0/24",  # documentation (TEST-NET-3)
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, including the broadcast address 255.255.255.255
     )
+)
+# IPv6 outside 2000::/3 (global unicast) is refused as a whole: unspecified, loopback,
+# IPv4-compatible, discard, site-local, unique-local, link-local, multicast, reserved.
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+_REFUSED_V6 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in (
+        "2001::/23",  # IETF protocol assignments: Teredo 2001::/32, benchmarking 2001:2::/48, ORCHID
+        "2001:db8::/32",  # documentation
+        "3fff::/20",  # documentation
+    )
+)
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known prefix; 64:ff9b:1::/48 is local-use
+_SIXTOFOUR = ipaddress.IPv6Network("2002::/16")
+
+
+def is_public(address: IPAddress) -> bool:
+    """Whether ``address`` is globally routable unicast.
+
+    Refused: private, shared (100.64/10), loopback, link-local, site-local, unique-local,
+    multicast, unspecified, broadcast, reserved, documentation, benchmarking and IETF
+    protocol ranges. IPv6 that embeds an IPv4 address (IPv4-mapped, well-known NAT64
+    64:ff9b::/96, 6to4) is public only if the embedded IPv4 address is; IPv4-compatible
+    (::a.b.c.d), Teredo and local-use NAT64 (64:ff9b:1::/48) are always refused.
+    """
+    if isinstance(address, ipaddress.IPv4Address):
+        refused: tuple[IPNetwork, ...] = _REFUSED_V4
+    else:
+        if address in _IPV4_MAPPED or address in _NAT64:
+            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address in _SIXTOFOUR and not is_public(ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)):
+            return False
+        if address not in _GLOBAL_UNICAST_V6:
+            return False
+        refused = _REFUSED_V6
+    if any(address in network for network in refused):
+        return False
+    return address.is_global and not (address.is_multicast or address.is_reserved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +215,9 @@ async def resolve(host: str, port: int) -> tuple[IPAddress, ...]:
 async def check_url(url: str, allow: AllowList | str | Iterable[str] | None = None) -> CheckedUrl:
     """Check that ``url`` may be requested and return it with its resolved addresses.
 
-    The host is resolved and *every* address must be public, unless the host name is
-    allow-listed or the address lies in an allow-listed network. Private, loopback,
-    link-local, multicast, reserved and unspecified addresses (IPv4 and IPv6, including
-    IPv4-mapped IPv6) are refused otherwise.
+    The host is resolved and *every* address must be public (see :func:`is_public`), unless
+    the host name is allow-listed or the address lies in an allow-listed network. Networks
+    match the address as resolved: to allow ``::ffff:10.0.0.1`` list an IPv6 network.
 
     :param url: an absolute ``http`` or ``https`` URL.
     :param allow: an :class:`AllowList`, its text form (or a list of entries), or ``None``

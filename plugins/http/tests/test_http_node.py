@@ -213,6 +213,27 @@ async def test_loopback_is_refused_without_the_allow_list(
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "http://[fec0::1]/",  # deprecated site-local
+        "http://[::ffff:127.0.0.1]:{port}/secret",  # allowing 127.0.0.1 does not open its IPv6 forms
+        "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+        "http://198.18.0.1/",  # benchmarking
+        "http://{{{{ input.host }}}}/",
+    ],
+)
+async def test_url_literals_that_are_not_global_unicast_are_refused(
+    url: str, target: HTTPServer, run_http: RunHttp
+) -> None:
+    target.expect_request("/secret").respond_with_data("internal data")
+    record = await run_http({"url": url.format(port=target.port)}, {"host": "100.64.0.1"})
+    assert record.status == "failed"
+    error = record.nodes[NODE_ID].error or ""
+    assert "non-public address" in error and "RUNWIRE_HTTP_ALLOW" in error
+    assert target.log == []
+
+
+@pytest.mark.parametrize(
     ("node_data", "run_input", "message"),
     [
         ({"url": "{{ ''.__class__ }}"}, {}, "not allowed"),
