@@ -35,7 +35,7 @@ def openai_server(_llm_server: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> F
     fake = FakeOpenAI(_llm_server)
     monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
-    for name in ("RUNWIRE_LLM_PRICES", "RUNWIRE_LLM_BASE_URLS"):
+    for name in ("OPENAI_API_KEY_FILE", "RUNWIRE_LLM_PRICES", "RUNWIRE_LLM_BASE_URLS"):
         monkeypatch.delenv(name, raising=False)
     return fake
 

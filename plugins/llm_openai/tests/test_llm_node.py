@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 from werkzeug import Request, Response
@@ -178,7 +179,33 @@ async def test_a_missing_api_key_fails_the_node(
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     record = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
-    assert record.nodes[LLM_NODE].error == "OPENAI_API_KEY is not set"
+    assert record.nodes[LLM_NODE].error == "OPENAI_API_KEY is not set (nor OPENAI_API_KEY_FILE)"
+    assert openai_server.requests == []
+
+
+async def test_a_key_given_only_as_a_file_is_sent_as_the_bearer_token(
+    openai_server: FakeOpenAI, run_llm: RunLlm, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "openai_api_key"
+    key_file.write_text("sk-from-a-file\n", encoding="utf-8")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_API_KEY_FILE", str(key_file))
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    assert record.status == "succeed", record.error
+    assert openai_server.headers[0]["Authorization"] == "Bearer sk-from-a-file"
+
+
+async def test_a_key_and_a_key_file_together_fail_the_node_without_a_request(
+    openai_server: FakeOpenAI, run_llm: RunLlm, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "openai_api_key"
+    key_file.write_text("sk-from-a-file", encoding="utf-8")
+    monkeypatch.setenv("OPENAI_API_KEY_FILE", str(key_file))
+    record = await run_llm(llm_node([{"role": "user", "message": "hi"}]))
+    error = record.nodes[LLM_NODE].error or ""
+    assert record.status == "failed"
+    assert "both OPENAI_API_KEY and OPENAI_API_KEY_FILE are set" in error
+    assert "sk-" not in error
     assert openai_server.requests == []
 
 

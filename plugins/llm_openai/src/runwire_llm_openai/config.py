@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from runwire.errors import ConfigInvalid
+from runwire.secretfiles import read_secret
 from runwire_llm_openai.prices import PriceTable
 
 API_KEY_ENV = "OPENAI_API_KEY"
+API_KEY_FILE_ENV = "OPENAI_API_KEY_FILE"
 BASE_URL_ENV = "OPENAI_BASE_URL"
 ALLOWED_BASE_URLS_ENV = "RUNWIRE_LLM_BASE_URLS"
 
@@ -22,7 +24,7 @@ def _normal(url: str) -> str:
 class LlmConfig:
     """What the operator configured.
 
-    :param api_key: ``OPENAI_API_KEY``.
+    :param api_key: ``OPENAI_API_KEY``, or the content of the file ``OPENAI_API_KEY_FILE`` names.
     :param base_url: ``OPENAI_BASE_URL`` (``None``: the SDK's default, api.openai.com).
     :param allowed_base_urls: ``RUNWIRE_LLM_BASE_URLS``, the base URLs a node may pick with
         ``settings.base_url``. The API key is sent to whatever base URL a node uses, so a
@@ -37,12 +39,16 @@ class LlmConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LlmConfig:
-        """Read the configuration; raises :class:`ConfigInvalid` on a bad price table."""
+        """Read the configuration.
+
+        :raises ConfigInvalid: a bad price table, both ``OPENAI_API_KEY`` and
+            ``OPENAI_API_KEY_FILE`` set, or an unreadable key file.
+        """
         env = os.environ if environ is None else environ
         base_url = _normal(env.get(BASE_URL_ENV, "")) or None
         allowed = {_normal(u) for u in env.get(ALLOWED_BASE_URLS_ENV, "").split(",") if u.strip()}
         return cls(
-            api_key=env.get(API_KEY_ENV) or None,
+            api_key=read_secret(env, API_KEY_ENV) or None,
             base_url=base_url,
             allowed_base_urls=frozenset(allowed),
             prices=PriceTable.from_env(env),

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runwire.errors import ConfigInvalid, NodeFailed
 from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
 from runwire.template import to_text
-from runwire_llm_openai.config import API_KEY_ENV, LlmConfig
+from runwire_llm_openai.config import API_KEY_ENV, API_KEY_FILE_ENV, LlmConfig
 from runwire_llm_openai.content import NOT_JSON, parse_json_content
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class LlmOpenAINode(NodeType):
         except ConfigInvalid as exc:
             raise NodeFailed(str(exc)) from None
         if config.api_key is None:
-            raise NodeFailed(f"{API_KEY_ENV} is not set")
+            raise NodeFailed(f"{API_KEY_ENV} is not set (nor {API_KEY_FILE_ENV})")
         messages = [{"role": m.role, "content": to_text(ctx.render(m.message))} for m in data.messages]
         request: dict[str, Any] = {"model": settings.model_name, "messages": messages}
         if settings.temperature is not None:
