@@ -8,13 +8,15 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runwire.errors import ConfigInvalid
+from runwire.secretfiles import read_secret
 
 PREFIX = "RUNWIRE_AUTH0_"
 DEFAULT_PROJECTS_CLAIM = "https://runwire/projects"
 
 
 class Auth0Settings(BaseModel):
-    """What the provider needs; each field is the env var ``RUNWIRE_AUTH0_<FIELD>``.
+    """What the provider needs; each field is the env var ``RUNWIRE_AUTH0_<FIELD>``, or the content
+    of the file ``RUNWIRE_AUTH0_<FIELD>_FILE`` names (container secrets).
 
     :param domain: the tenant domain (``example.eu.auth0.com``); gives the issuer
         ``https://<domain>/`` and the JWKS URL ``https://<domain>/.well-known/jwks.json``.
@@ -41,14 +43,15 @@ class Auth0Settings(BaseModel):
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, str]) -> Auth0Settings:
-        """Read ``RUNWIRE_AUTH0_*`` values.
+        """Read ``RUNWIRE_AUTH0_*`` values, each also from a ``RUNWIRE_AUTH0_*_FILE`` file.
 
         :raises ConfigInvalid: the domain (or both JWKS URL and issuer) or the audience is
-            missing, or a value is malformed; raised when the server starts.
+            missing, a value is malformed, a setting is given both directly and as a file, or a
+            file cannot be read; raised when the server starts.
         """
 
         def get(name: str) -> str:
-            return (settings.get(PREFIX + name.upper()) or "").strip()
+            return (read_secret(settings, PREFIX + name.upper()) or "").strip()
 
         domain = _domain(get("domain"))
         jwks_url = get("jwks_url") or (f"https://{domain}/.well-known/jwks.json" if domain else "")
