@@ -15,7 +15,9 @@ from litestar.testing import TestClient
 from runwire.plugins import Plugins
 from runwire_server.api.app import create_app
 from runwire_server.services import build_services
-from runwire_server.settings import Settings
+from runwire_server.settings import Settings, store_url
+from runwire_server.store import Store
+from runwire_server.testing import postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-bootstrap-key"
@@ -52,6 +54,25 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 def plugins() -> Plugins:
     """The installed plugins, loaded once for the whole session (as a server does at boot)."""
     return Plugins.load()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty store: SQLite in ``tmp_path``, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield store_url("", tmp_path)
+        return
+    with postgres_database() as url:
+        yield store_url(url, tmp_path)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A store with its schema, on each backend of :func:`database_url`."""
+    made = Store(database_url)
+    made.create_schema()
+    yield made
+    made.dispose()
 
 
 def make_app(settings: Settings, plugins: Plugins) -> Litestar:

@@ -12,11 +12,12 @@ from typing import ClassVar, Literal, Protocol
 class Principal:
     """Who is calling.
 
-    :param subject: a stable identifier (key name, token ``sub``).
+    :param subject: a stable, unique identifier (``key:<id>`` of a stored API key, a token's ``sub``).
     :param provider: name of the auth provider that accepted the credentials.
     :param projects: project ids this principal may touch; ``None`` means every project.
     :param input_mode: ``"flat"`` (API-key style run bodies) or ``"wrapped"`` (JWT style,
         ``{"input_data": {...}}``), as the ScriptRun reference distinguishes them.
+    :param claims: what else the provider knows (a token's claims; a stored key's ``key_name``).
     """
 
     subject: str
@@ -34,7 +35,10 @@ class ApiKeyStore(Protocol):
     """Looks up API keys made by ``runwire keys create`` (implemented by the server's store)."""
 
     async def lookup(self, key: str) -> Principal | None:
-        """Return the principal of ``key``, or ``None`` if no such key exists."""
+        """Return the principal of ``key``, or ``None`` if no such key exists.
+
+        :raises runwire.errors.AuthRefused: the key exists but is revoked or expired.
+        """
         ...
 
 

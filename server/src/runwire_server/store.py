@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from sqlalchemy.pool import NullPool, PoolProxiedConnection
 from sqlalchemy.sql.expression import Executable
 
 from runwire.auth import Principal
+from runwire.errors import AuthRefused
 from runwire.records import IN_PROGRESS, IN_QUEUE, TERMINAL
 from runwire_server.sqlite_fast import SqliteStatement
 from runwire_server.tables import api_keys, metadata, runs, workflows
@@ -51,7 +53,14 @@ NETWORK_POOL_OVERFLOW = 40
 ADDED_COLUMNS: tuple[tuple[Any, str, str], ...] = (
     # (table, column, DDL type): columns added since a store was first made, added in place
     (runs, "claimed_by", "VARCHAR(64)"),  # runs remember the queue message that claimed them
+    # API keys' lifecycle (SQLite takes PostgreSQL's type name as it is, with DATETIME's affinity)
+    (api_keys, "expires_at", "TIMESTAMP WITH TIME ZONE"),
+    (api_keys, "revoked_at", "TIMESTAMP WITH TIME ZONE"),
+    (api_keys, "last_used_at", "TIMESTAMP WITH TIME ZONE"),
 )
+KEY_USE_WRITE_INTERVAL_S = 60.0
+"""A key's ``last_used_at`` is written at most this often per key per process."""
+ApiKeyStatus = Literal["active", "expired", "revoked"]
 
 
 class RunFinished(Exception):
@@ -148,6 +157,48 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def key_status(expires_at: datetime | None, revoked_at: datetime | None, now: datetime) -> ApiKeyStatus:
+    """``revoked`` (whatever its expiry), ``expired`` (from ``expires_at`` on) or ``active``."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    return "active"
+
+
+@dataclass(slots=True)
+class ApiKeyRow:
+    """A stored API key as ``runwire keys list`` shows it: never its secret nor its hash."""
+
+    id: int
+    name: str
+    projects: list[int]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def status(self, now: datetime | None = None) -> ApiKeyStatus:
+        """``active``, ``expired`` or ``revoked`` at ``now`` (default: the current time)."""
+        return key_status(self.expires_at, self.revoked_at, now or utcnow())
+
+    def to_json(self, now: datetime | None = None) -> dict[str, Any]:
+        """The key as ``runwire keys list --json`` prints it (times in ISO 8601 UTC or ``null``)."""
+        times = {
+            "created_at": self.created_at,
+            "last_used_at": self.last_used_at,
+            "expires_at": self.expires_at,
+            "revoked_at": self.revoked_at,
+        }
+        return {
+            "id": self.id,
+            "name": self.name,
+            "projects": self.projects,
+            **{label: iso(value) if value is not None else None for label, value in times.items()},
+            "status": self.status(now),
+        }
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -219,7 +270,21 @@ _CLAIM_RUN = (
     )
     .returning(*_RUN_COLUMNS)
 )
-_LOOKUP_KEY = select(api_keys.c.name, api_keys.c.projects).where(api_keys.c.key_hash == bindparam("hash"))
+_LOOKUP_KEY = select(
+    api_keys.c.id, api_keys.c.name, api_keys.c.projects, api_keys.c.expires_at, api_keys.c.revoked_at
+).where(api_keys.c.key_hash == bindparam("hash"))
+_NOTE_KEY_USE = (
+    update(api_keys).where(api_keys.c.id == bindparam("kid")).values(last_used_at=bindparam("now"))
+)
+_KEY_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.name,
+    api_keys.c.projects,
+    api_keys.c.created_at,
+    api_keys.c.expires_at,
+    api_keys.c.revoked_at,
+    api_keys.c.last_used_at,
+)
 _SAVE_RUN = (
     update(runs)
     .where(runs.c.id == bindparam("rid"))
@@ -250,6 +315,8 @@ class Store:
         self.uncommitted = False
         """SQLite with deferred commits: writes are waiting for :meth:`commit_pending`."""
         self._lost = False
+        self._key_use_written: dict[int, float] = {}
+        """Key id → ``time.monotonic()`` of this process's last ``last_used_at`` write."""
 
     def defer_commits(self, schedule: Callable[[Callable[[], None]], object]) -> None:
         """SQLite: let hot-path writes share commits (group commit).
@@ -604,27 +671,83 @@ class Store:
 
     # -- API keys ---------------------------------------------------------------------------
 
-    def create_api_key(self, projects: Iterable[int], name: str = "") -> str:
-        """Make a random key scoped to ``projects``; store only its hash; return the key."""
+    def create_api_key(
+        self, projects: Iterable[int], name: str = "", expires_at: datetime | None = None
+    ) -> str:
+        """Make a random key scoped to ``projects``; store only its hash; return the key.
+
+        :param expires_at: when the key stops working (timezone-aware; ``None``: never).
+        """
+        return self.issue_api_key(projects, name, expires_at)[0]
+
+    def issue_api_key(
+        self, projects: Iterable[int], name: str = "", expires_at: datetime | None = None
+    ) -> tuple[str, ApiKeyRow]:
+        """As :meth:`create_api_key`, and also return the key's stored record (its id)."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         scoped = sorted(set(projects))
+        name = name or f"key for project(s) {', '.join(map(str, scoped))}"
+        expires_at = expires_at.astimezone(UTC) if expires_at is not None else None
+        now = utcnow()
         with self._transaction(write=True) as conn:
-            conn.execute(
+            new_id = conn.execute(
                 insert(api_keys).values(
-                    name=name or f"key for project(s) {', '.join(map(str, scoped))}",
-                    key_hash=hash_key(key),
-                    projects=scoped,
-                    created_at=utcnow(),
+                    name=name, key_hash=hash_key(key), projects=scoped, created_at=now, expires_at=expires_at
                 )
-            )
-        return key
+            ).inserted_primary_key[0]
+        return key, ApiKeyRow(int(new_id), name, scoped, now, expires_at, None, None)
 
     def lookup_api_key(self, key: str) -> Principal | None:
-        """The principal of a stored key, or ``None``."""
+        """The principal of a stored key (``None``: no such key), and note that it was used.
+
+        One indexed statement; whether the key is still valid is decided from it on every call
+        (nothing is cached), so a key revoked by another process is refused on its next use.
+        ``last_used_at`` is written at most once per :data:`KEY_USE_WRITE_INTERVAL_S` per key
+        per process, so it may lag by that much (a write per request would cost the hot path).
+
+        :raises AuthRefused: the key is revoked (``"API key revoked"``) or expired.
+        """
         row = self._first(_LOOKUP_KEY, {"hash": hash_key(key)})
         if row is None:
             return None
-        return Principal(subject=row[0], provider="api-key", projects=frozenset(int(p) for p in row[1]))
+        key_id, name, projects, expires_at, revoked_at = row
+        now = utcnow()
+        status = key_status(expires_at, revoked_at, now)
+        if status != "active":
+            raise AuthRefused(f"API key {status}")
+        tick = time.monotonic()
+        written = self._key_use_written.get(key_id)
+        if written is None or tick - written >= KEY_USE_WRITE_INTERVAL_S:
+            self._key_use_written[key_id] = tick
+            self._first(_NOTE_KEY_USE, {"kid": key_id, "now": now}, write=True)
+        return Principal(
+            subject=f"key:{key_id}",
+            provider="api-key",
+            projects=frozenset(int(p) for p in projects),
+            claims={"key_name": name},
+        )
+
+    def get_api_key(self, key_id: int) -> ApiKeyRow | None:
+        """The stored key with ``key_id``, or ``None``."""
+        with self._transaction() as conn:
+            row = conn.execute(select(*_KEY_COLUMNS).where(api_keys.c.id == key_id)).first()
+        return ApiKeyRow(*row) if row is not None else None
+
+    def list_api_keys(self) -> list[ApiKeyRow]:
+        """Every stored key, oldest first (revoked and expired ones included)."""
+        with self._transaction() as conn:
+            rows = conn.execute(select(*_KEY_COLUMNS).order_by(api_keys.c.id)).all()
+        return [ApiKeyRow(*r) for r in rows]
+
+    def revoke_api_key(self, key_id: int) -> bool:
+        """Mark a key revoked now; ``False`` when there is no such key or it was already revoked."""
+        with self._transaction(write=True) as conn:
+            done = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        return done.rowcount > 0
 
 
 class StoreApiKeys:
@@ -634,7 +757,10 @@ class StoreApiKeys:
         self.store = store
 
     async def lookup(self, key: str) -> Principal | None:
-        """The principal of ``key``, or ``None`` (a network database is asked off the event loop)."""
+        """The principal of ``key``, or ``None`` (a network database is asked off the event loop).
+
+        :raises AuthRefused: the key is revoked or expired.
+        """
         if self.store.is_local:
             return self.store.lookup_api_key(key)
         return await anyio.to_thread.run_sync(self.store.lookup_api_key, key)

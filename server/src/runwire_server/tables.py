@@ -83,4 +83,9 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("projects", JSON, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # lifecycle: a key past ``expires_at`` or with ``revoked_at`` set is refused (401)
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    # written at most once a minute per key per process (see Store.lookup_api_key)
+    Column("last_used_at", UTCDateTime(), nullable=True),
 )
