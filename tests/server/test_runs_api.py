@@ -256,6 +256,8 @@ def test_execution_update_needs_the_service_key_and_applies_progress(client: Tes
     workflow_id = create_workflow(client)
     run_id = run(client, workflow_id, '{"name": "x"}')["data"]["id"]
     wait_result(client, run_id)
+    # as an external execution service's run would be: still going when its progress arrives
+    client.app.state.services.store.save_run(run_id, "in progress", wait_result(client, run_id)["data"], 0.0)
     url = f"{BASE}execution-update/{run_id}/"
     node = {"id": "n1", "status": "succeed", "result": {"content": "Hi! How can I help you today?"}}
     body = update_body(run_id, "succeed", {"n1": node})
@@ -272,6 +274,10 @@ def test_execution_update_needs_the_service_key_and_applies_progress(client: Tes
     for unfinished in ("in queue", "in progress"):  # a finished run is never re-opened (and re-run)
         refused = client.post(url, json=update_body(run_id, unfinished), headers=service)
         assert refused.status_code == 409 and "already succeed" in refused.json()["detail"]
+    rewrite = {"n1": {**node, "result": {"content": "forged"}}}  # nor are its results rewritten
+    refused = client.post(url, json=update_body(run_id, "succeed", rewrite), headers=service)
+    assert refused.status_code == 409 and "cannot be changed" in refused.json()["detail"]
+    assert client.get(RESULT, params={"id": run_id}, headers=HEADERS).json()["data"]["data"]["n1"] == node
     assert client.get(RESULT, params={"id": run_id}, headers=HEADERS).json()["data"]["status"] == "succeed"
     assert client.post(url, json=update_body(run_id, "exploded"), headers=service).status_code == 400
     assert client.post(url, content=b"{oops", headers=service).status_code == 400

@@ -26,6 +26,11 @@ class Principal:
     input_mode: Literal["flat", "wrapped"] = "flat"
     claims: Mapping[str, object] = field(default_factory=dict)
 
+    @property
+    def identity(self) -> str:
+        """``provider:subject``: who started a run, as the run remembers it."""
+        return f"{self.provider}:{self.subject}"
+
     def may_access(self, project: int) -> bool:
         """Whether this principal may read or change things of ``project``."""
         return self.projects is None or project in self.projects

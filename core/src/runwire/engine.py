@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from runwire.errors import InputInvalid, NodeFailed, TemplateError
+from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.inputs import apply_input_fields
 from runwire.nodes import NodeContext, NodeOutput
 from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
@@ -46,8 +47,10 @@ _NO_OBSERVER = RunObserver()
 class Engine:
     """Runs prepared workflows. Stateless between runs; one instance may run many at once."""
 
-    def __init__(self, renderer: TemplateRenderer | None = None) -> None:
+    def __init__(self, renderer: TemplateRenderer | None = None, host: HostPolicy = DEFAULT_HOST) -> None:
         self.renderer = renderer or TemplateRenderer()
+        self.host = host
+        """The operator's terms for programs, handed to every node as ``ctx.host``."""
 
     async def execute(
         self,
@@ -173,7 +176,8 @@ class _Run:
         data = node.data
         retries: int = getattr(data, "retries", 0)
         timeout: float | None = getattr(data, "timeout", None)
-        ctx = NodeContext(self.record.id, node, self.input, self.results, self.engine.renderer)
+        engine = self.engine
+        ctx = NodeContext(self.record.id, node, self.input, self.results, engine.renderer, engine.host)
         output: NodeOutput | None = None
         try:
             for attempt in range(retries + 1):

@@ -9,9 +9,23 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runwire.host import DEFAULT_HOST, HostPolicy
+
 if TYPE_CHECKING:
     from runwire.plugins import Plugins
     from runwire.workflow import PreparedNode
+
+
+OPERATOR_ONLY = "operator_only"
+"""Key of a field's ``json_schema_extra`` marking a setting that widens what a program may see
+or touch (an environment allow-list, a directory): settable by the operator only."""
+API_MAX = "api_max"
+"""Key of a field's ``json_schema_extra`` giving the largest value an API caller may set."""
+
+
+def operator_only(**extra: Any) -> dict[str, Any]:
+    """``json_schema_extra`` for an operator-only field (see :meth:`NodeData.operator_only_problems`)."""
+    return {OPERATOR_ONLY: True, **extra}
 
 
 class NodeData(BaseModel):
@@ -31,6 +45,30 @@ class NodeData(BaseModel):
     timeout: float | None = Field(default=None, gt=0, description="Seconds before the node is failed.")
     retries: int = Field(default=0, ge=0, le=10, description="Extra attempts after a failure.")
     retry_delay: float = Field(default=0.5, ge=0, le=300, description="Seconds between attempts.")
+
+    @classmethod
+    def operator_only_problems(cls, raw: Mapping[str, Any]) -> list[str]:
+        """Fields of ``raw`` (a node's ``data`` as a caller sent it) that only the operator may set.
+
+        A field marked :data:`OPERATOR_ONLY` may come through the API only absent or at its
+        default; one marked with :data:`API_MAX` only up to that value. Operators set them in
+        a config.json task or the server's settings, where no API caller reaches.
+        """
+        problems: list[str] = []
+        for name, info in cls.model_fields.items():
+            key = info.alias if info.alias is not None and info.alias in raw else name
+            if key not in raw:
+                continue
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            value = raw[key]
+            if extra.get(OPERATOR_ONLY) and value != info.get_default(call_default_factory=True):
+                problems.append(f"data.{key} is operator-only: it cannot be set through the API")
+            limit = extra.get(API_MAX)
+            if isinstance(limit, int) and isinstance(value, int | float) and value > limit:
+                problems.append(
+                    f"data.{key} is {value}, above {limit}, the most the API may set (operators may raise it)"
+                )
+        return problems
 
 
 @dataclass(slots=True)
@@ -52,7 +90,7 @@ class NodeOutput:
 class NodeContext:
     """What a running node may see: the run's input, upstream results and the renderer."""
 
-    __slots__ = ("_renderer", "input", "node", "results", "run_id")
+    __slots__ = ("_renderer", "host", "input", "node", "results", "run_id")
 
     def __init__(
         self,
@@ -61,12 +99,15 @@ class NodeContext:
         input: Any,
         results: Mapping[str, dict[str, Any]],
         renderer: Any,
+        host: HostPolicy = DEFAULT_HOST,
     ) -> None:
         self.run_id = run_id
         self.node = node
         self.input = input
         self.results = results
         self._renderer = renderer
+        self.host = host
+        """The operator's terms for programs this node starts (run-as user, run directories)."""
 
     def render(self, value: Any) -> Any:
         """Render every ``{{ }}`` template inside ``value`` (str, list or dict, recursively).
@@ -89,8 +130,9 @@ class NodeType(ABC):
     """Base class of every node implementation.
 
     Subclasses set ``type`` (the workflow's ``nodes[].type``), for ``basic-node`` also
-    ``name`` (the ``data.name`` they handle), and ``data_model`` (a :class:`NodeData`
-    subclass validating ``data``; its JSON schema is what ``get_nodes`` shows). One instance
+    ``name`` (the ``data.name`` they handle), ``data_model`` (a :class:`NodeData`
+    subclass validating ``data``; its JSON schema is what ``get_nodes`` shows) and, for a node
+    that runs programs or touches files, ``privileged = True``. One instance
     is created per plugin manager, so ``run`` must not keep per-run state on ``self``.
     """
 
@@ -99,6 +141,10 @@ class NodeType(ABC):
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
     data_model: ClassVar[type[NodeData]] = NodeData
+    privileged: ClassVar[bool] = False
+    """Whether the node reaches the host (runs programs, reads or writes files). A server lets a
+    workflow holding one be created, changed or run only in the projects its operator grants
+    (``RUNWIRE_PRIVILEGED_PROJECTS``)."""
     #: The registries this instance was loaded into (set by :class:`runwire.plugins.Plugins`),
     #: so a node can use other plugins' formatters or binders; ``None`` outside a registry.
     plugins: Plugins | None = None
@@ -133,5 +179,6 @@ class NodeType(ABC):
             "name": cls.name,
             "title": cls.title or cls.name or cls.type,
             "description": cls.description,
+            "privileged": cls.privileged,
             "schema": cls.data_model.model_json_schema(),
         }

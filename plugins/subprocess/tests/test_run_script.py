@@ -52,14 +52,15 @@ async def test_runs_and_returns_stdout_code_and_stderr(run_script: RunScript) ->
 async def test_hostile_values_arrive_byte_for_byte(run_script: RunScript, value: str) -> None:
     record = await run_script(
         {
-            "command": [PY, SHOW, "$V", "--x=$V", "pre$V.csv", "{{ input.raw }}"],
+            # "--": values that start with "-" (here "--x=$(reboot)") may follow it as operands
+            "command": [PY, SHOW, "--x=$V", "pre$V.csv", "--", "$V", "{{ input.raw }}"],
             "variables": {"V": "{{ input.raw }}"},
         },
         {"raw": value},
     )
     assert record.status == "succeed", record.error
     shown = json.loads(record.nodes[NODE_ID].result["content"])
-    assert shown["argv"] == [value, f"--x={value}", f"pre{value}.csv", value]
+    assert shown["argv"] == [f"--x={value}", f"pre{value}.csv", "--", value, value]
 
 
 async def test_longest_name_wins_and_dollar_dollar_is_literal(run_script: RunScript) -> None:

@@ -130,6 +130,7 @@ def _settings(**overrides: Any) -> Any:
     """Settings from the environment, with the CLI flags that were given on top."""
     from pydantic import ValidationError
 
+    from runwire.errors import ConfigInvalid
     from runwire_server.settings import Settings
 
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -137,6 +138,8 @@ def _settings(**overrides: Any) -> Any:
         return Settings(**given)
     except ValidationError as exc:
         raise click.ClickException(f"invalid settings: {exc}") from None
+    except ConfigInvalid as exc:  # a secret file that cannot be read, a secret set twice
+        raise click.ClickException(str(exc)) from None
 
 
 def _configure_logging() -> None:

@@ -16,10 +16,12 @@ from pydantic import ValidationError
 from runwire.check import check_workflow, prepare_workflow
 from runwire.engine import Engine, RunObserver
 from runwire.errors import WorkflowInvalid
+from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.plugins import Plugins
 from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
 from runwire.workflow import PreparedWorkflow, WorkflowData, parse_workflow_data
 from runwire_server.store import RunRow, Store, WorkflowRow
+from runwire_server.trust import RunRefused
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +32,36 @@ PROGRESS_INTERVAL_S = 0.05
 """Progress of a running run is written at most this often (and not at all for quicker runs)."""
 
 
-class PreparedCache:
-    """Prepared (validated) workflows keyed by ``(id, version)``, least recently used dropped."""
+Gate = Callable[[WorkflowRow], Exception | None]
+"""Asked once per prepared workflow version: the error that refuses running it, or ``None``."""
 
-    def __init__(self, plugins: Plugins, size: int = 256) -> None:
+
+class PreparedCache:
+    """Prepared (validated) workflows keyed by ``(id, version)``, least recently used dropped.
+
+    Workflow ids are never reused (see the store), so a key names one graph for ever. A ``gate``
+    (the trust model's :meth:`runwire_server.trust.Trust.gate`) refuses versions that may not
+    run; its refusal is cached with them and raised wherever they are asked for.
+    """
+
+    def __init__(self, plugins: Plugins, size: int = 256, gate: Gate | None = None) -> None:
         self.plugins = plugins
         self.size = size
-        self._items: OrderedDict[tuple[int, int], PreparedWorkflow | WorkflowInvalid] = OrderedDict()
+        self.gate = gate
+        self._items: OrderedDict[tuple[int, int], PreparedWorkflow | Exception] = OrderedDict()
         self._lock = threading.Lock()
 
     def cached(self, workflow_id: int, version: int) -> PreparedWorkflow | None:
         """The prepared ``(workflow_id, version)`` if cached; ``None`` if not (yet) prepared.
 
         :raises WorkflowInvalid: it was prepared and has structural problems.
+        :raises runwire_server.trust.RunRefused: the gate refuses it.
         """
         with self._lock:
             item = self._items.get((workflow_id, version))
             if item is not None:
                 self._items.move_to_end((workflow_id, version))
-        if isinstance(item, WorkflowInvalid):
+        if isinstance(item, Exception):
             raise item
         return item
 
@@ -69,6 +82,7 @@ class PreparedCache:
         """The runnable form of ``workflow``.
 
         :raises WorkflowInvalid: the workflow has structural problems (also cached).
+        :raises runwire_server.trust.RunRefused: the gate refuses it (also cached).
         """
         key = (workflow.id, workflow.version)
         with self._lock:
@@ -76,17 +90,25 @@ class PreparedCache:
             if item is not None:
                 self._items.move_to_end(key)
         if item is None:
-            try:
-                item = prepare_workflow(parse_data(workflow.data), self.plugins)
-            except WorkflowInvalid as exc:
-                item = exc
+            item = self.gate(workflow) if self.gate is not None else None
+            if item is None:
+                try:
+                    item = prepare_workflow(parse_data(workflow.data), self.plugins)
+                except WorkflowInvalid as exc:
+                    item = exc
             with self._lock:
                 self._items[key] = item
                 while len(self._items) > self.size:
                     self._items.popitem(last=False)
-        if isinstance(item, WorkflowInvalid):
+        if isinstance(item, Exception):
             raise item
         return item
+
+    def forget(self, workflow_id: int) -> None:
+        """Drop every cached version of a deleted workflow."""
+        with self._lock:
+            for key in [k for k in self._items if k[0] == workflow_id]:
+                del self._items[key]
 
     def problems(self, workflow: WorkflowRow) -> list[str]:
         """Every structural problem of ``workflow`` (empty when it can run)."""
@@ -184,13 +206,18 @@ class RunExecutor:
     """
 
     def __init__(
-        self, store: Store, plugins: Plugins, cache: PreparedCache | None = None, time_limit_s: float = 3600.0
+        self,
+        store: Store,
+        plugins: Plugins,
+        cache: PreparedCache | None = None,
+        time_limit_s: float = 3600.0,
+        host: HostPolicy = DEFAULT_HOST,
     ) -> None:
         self.store = store
         self.plugins = plugins
         self.cache = cache or PreparedCache(plugins)
         self.time_limit_s = time_limit_s
-        self.engine = Engine()
+        self.engine = Engine(host=host)
         self._local = threading.local()
 
     async def execute(
@@ -215,6 +242,9 @@ class RunExecutor:
             prepared = cached or await db(self.cache.load, store, run.workflow_id, run.workflow_version)
         except WorkflowInvalid as exc:
             await db(store.save_run, run_id, FAILED, {}, 0.0, f"workflow is invalid: {exc}")
+            return
+        except RunRefused as exc:
+            await db(store.save_run, run_id, FAILED, {}, 0.0, f"refused: {exc}")
             return
         if prepared is None:
             error = "the workflow was deleted before the run started"

@@ -15,12 +15,20 @@ import dramatiq
 
 from runwire.auth import AuthProvider, AuthServices
 from runwire.errors import ConfigInvalid
+from runwire.host import HostPolicy
 from runwire.plugins import Plugins
 from runwire_server.executor import PreparedCache, RunExecutor
+from runwire_server.hostsetup import (
+    build_host_policy,
+    release_rundir_root,
+    secure_data_dir,
+    secure_sqlite_file,
+)
 from runwire_server.loop_queue import LoopQueue
 from runwire_server.queue import BrokerQueue, RunQueue, declare_run_actor, make_broker, start_worker
 from runwire_server.settings import Settings
 from runwire_server.store import RunRow, Store, StoreApiKeys
+from runwire_server.trust import Trust, parse_projects
 
 log = logging.getLogger("runwire.server")
 T = TypeVar("T")
@@ -50,6 +58,10 @@ class Services:
     auth_providers: list[AuthProvider]
     cache: PreparedCache
     executor: RunExecutor
+    trust: Trust
+    """The operator's grants: where privileged nodes may be, what the API may not set."""
+    host: HostPolicy
+    """The operator's terms for programs: run-as user, this process's run-directory root."""
     worker: dramatiq.Worker | None = None
     """``runwire worker``'s Dramatiq worker threads, once started."""
     extras: dict[str, Any] = field(default_factory=dict)
@@ -103,6 +115,7 @@ class Services:
         if self.broker is not None:
             self.broker.close()
         self.store.dispose()
+        release_rundir_root(self.host)
 
 
 def build_auth_providers(settings: Settings, plugins: Plugins, store: Store) -> list[AuthProvider]:
@@ -125,13 +138,21 @@ def build_auth_providers(settings: Settings, plugins: Plugins, store: Store) -> 
 
 def build_services(settings: Settings, plugins: Plugins | None = None) -> Services:
     """Build a process's services from ``settings`` (creates the store's tables)."""
+    from runwire_server.frontdoors.boot import install_front_doors, is_managed
+
     plugins = plugins or Plugins.load()
     for error in plugins.load_errors:
         log.error("%s", error)
+    privileged = parse_projects(settings.privileged_projects)
+    host = build_host_policy(settings, privileged is None or bool(privileged))
+    if not settings.database_url:
+        secure_data_dir(settings.data_dir)
     store = Store(settings.store_url, pool_size=settings.worker_threads + 4)
     store.create_schema()
+    secure_sqlite_file(settings.store_url)
     broker = make_broker(settings) if settings.broker_url else None
-    cache = PreparedCache(plugins)
+    trust = Trust(privileged, plugins, is_managed)
+    cache = PreparedCache(plugins, gate=trust.gate)
     providers = build_auth_providers(settings, plugins, store)
     if "none" in settings.provider_names:
         log.warning("%s", OPEN_API_WARNING)
@@ -147,10 +168,9 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         queue=BrokerQueue(broker) if broker is not None else LoopQueue(settings.worker_threads),
         auth_providers=providers,
         cache=cache,
-        executor=RunExecutor(store, plugins, cache, settings.run_time_limit_s),
+        executor=RunExecutor(store, plugins, cache, settings.run_time_limit_s, host),
+        trust=trust,
+        host=host,
     )
-
-    from runwire_server.frontdoors.boot import install_front_doors
-
     install_front_doors(services)  # script-runner config (RUNWIRE_TASK_CONFIG), LSO execute
     return services

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runwire.secretfiles import read_secret
 
 
 class Settings(BaseSettings):
@@ -22,8 +24,19 @@ class Settings(BaseSettings):
         default=60_000, ge=1000, description="A worker silent this long is dead; its runs go to others."
     )
     api_keys: str = Field(default="", description="Comma-separated bootstrap keys (every project).")
+    api_keys_file: str = Field(default="", description="A file holding RUNWIRE_API_KEYS instead.")
     auth_providers: str = Field(default="api-key", description="Comma-separated auth providers, in order.")
     service_api_key: str = Field(default="", description="X-Service-Api-Key of execution-update.")
+    service_api_key_file: str = Field(
+        default="", description="A file holding RUNWIRE_SERVICE_API_KEY instead."
+    )
+    privileged_projects: str = Field(
+        default="", description="Projects whose workflows may hold privileged nodes: ids, or '*'."
+    )
+    run_as_user: str = Field(default="", description="The user (name or uid) programs run as.")
+    rundir_root: str = Field(
+        default="", description="Where run directories are made; empty: <tmp>/runwire-rundirs-<uid>."
+    )
     worker_threads: int = Field(default=8, ge=1, le=256, description="Runs executed at once per process.")
     run_time_limit_s: int = Field(default=3600, ge=1, description="A run still going after this is stopped.")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body.")
@@ -40,6 +53,14 @@ class Settings(BaseSettings):
         if not [p for p in value.split(",") if p.strip()]:
             raise ValueError("RUNWIRE_AUTH_PROVIDERS is empty; use 'none' to open the API")
         return value
+
+    @model_validator(mode="after")
+    def _secret_files(self) -> Settings:
+        for name in ("api_keys", "service_api_key"):
+            env = f"RUNWIRE_{name.upper()}"
+            given = {env: getattr(self, name), f"{env}_FILE": getattr(self, f"{name}_file")}
+            setattr(self, name, read_secret(given, env) or "")
+        return self
 
     @property
     def provider_names(self) -> list[str]:

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool, PoolProxiedConnection
+from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.expression import Executable
 
 from runwire.auth import Principal
@@ -53,6 +54,7 @@ NETWORK_POOL_OVERFLOW = 40
 ADDED_COLUMNS: tuple[tuple[Any, str, str], ...] = (
     # (table, column, DDL type): columns added since a store was first made, added in place
     (runs, "claimed_by", "VARCHAR(64)"),  # runs remember the queue message that claimed them
+    (runs, "owner", "VARCHAR(300)"),  # front-door runs belong to the principal that started them
     # API keys' lifecycle (SQLite takes PostgreSQL's type name as it is, with DATETIME's affinity)
     (api_keys, "expires_at", "TIMESTAMP WITH TIME ZONE"),
     (api_keys, "revoked_at", "TIMESTAMP WITH TIME ZONE"),
@@ -110,6 +112,7 @@ class WorkflowHead:
     id: int
     project: int
     version: int
+    title: str = ""
 
 
 @dataclass(slots=True)
@@ -127,6 +130,15 @@ class RunRow:
     error: str | None
     created_at: datetime
     updated_at: datetime
+    owner: str | None = None
+    """A front-door run's principal (:attr:`runwire.auth.Principal.identity`); ``None`` otherwise."""
+
+    def visible_to(self, principal: Principal) -> bool:
+        """Whether ``principal`` may see this run: one of its projects', and, for a front-door
+        run, one it started (principals with every project see every run)."""
+        if not principal.may_access(self.project):
+            return False
+        return self.owner is None or principal.projects is None or self.owner == principal.identity
 
     def result_json(self) -> dict[str, Any]:
         """The reference's ``workflow_result`` ``data`` object."""
@@ -235,6 +247,7 @@ _RUN_COLUMNS = (
     runs.c.error,
     runs.c.created_at,
     runs.c.updated_at,
+    runs.c.owner,
 )
 _ORDERINGS = {
     "created_at": (runs.c.created_at.asc(), runs.c.id.asc()),
@@ -246,9 +259,9 @@ _ORDERINGS = {
 
 # The hot path's statements, built once (SQLAlchemy then only binds parameters).
 _GET_WORKFLOW = select(workflows).where(workflows.c.id == bindparam("wid"))
-_GET_WORKFLOW_HEAD = select(workflows.c.id, workflows.c.project, workflows.c.version).where(
-    workflows.c.id == bindparam("wid")
-)
+_GET_WORKFLOW_HEAD = select(
+    workflows.c.id, workflows.c.project, workflows.c.version, workflows.c.title
+).where(workflows.c.id == bindparam("wid"))
 _INSERT_RUN = insert(runs)
 _GET_RUN = select(*_RUN_COLUMNS).where(runs.c.id == bindparam("rid"))
 _CLAIM_RUN = (
@@ -423,6 +436,41 @@ class Store:
                 present = {c["name"] for c in inspector.get_columns(table.name)}
                 if column not in present:
                     conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column} {ddl}"))
+        if self.is_local:
+            self._sqlite_ids_never_reused()
+
+    def _sqlite_ids_never_reused(self) -> None:
+        """Rebuild an SQLite workflows table made without AUTOINCREMENT (stores made before ids
+        were guaranteed unique), keeping every row and id, by SQLite's documented table rebuild."""
+        new = f"{workflows.name}_rebuild"
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA foreign_keys=OFF")  # dropping the old table must not cascade to runs
+            cursor.execute("BEGIN IMMEDIATE")
+            found = cursor.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (workflows.name,)
+            ).fetchone()
+            if found is None or "AUTOINCREMENT" in found[0].upper():
+                cursor.execute("ROLLBACK")
+                return
+            dialect = self.engine.dialect
+            create = str(CreateTable(workflows).compile(dialect=dialect))
+            cursor.execute(create.replace(workflows.name, new, 1))
+            columns = ", ".join(c.name for c in workflows.columns)
+            cursor.execute(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {workflows.name}")
+            cursor.execute(f"DROP TABLE {workflows.name}")
+            cursor.execute(f"ALTER TABLE {new} RENAME TO {workflows.name}")
+            for index in workflows.indexes:
+                cursor.execute(str(CreateIndex(index).compile(dialect=dialect)))
+            cursor.execute("COMMIT")
+        except BaseException:
+            if raw.dbapi_connection is not None and raw.dbapi_connection.in_transaction:  # type: ignore[attr-defined]
+                raw.dbapi_connection.rollback()
+            raise
+        finally:
+            raw.cursor().execute("PRAGMA foreign_keys=ON")
+            raw.close()
 
     def dispose(self) -> None:
         """Commit deferred writes; close this thread's connection and every pooled one."""
@@ -525,12 +573,13 @@ class Store:
         total_cost: float = 0.0,
         error: str | None = None,
         claimed_by: str | None = None,
+        owner: str | None = None,
     ) -> RunRow:
         """Store a new run of ``workflow``'s current version: ``in queue`` (before it is enqueued),
         or, for a run executed without the queue, finished (status and node results in one statement).
 
-        ``claimed_by`` stores the run already claimed by the delivery that will execute it.
-        Returns the run as stored.
+        ``claimed_by`` stores the run already claimed by the delivery that will execute it;
+        ``owner`` makes it visible only to that principal (a front-door run). Returns the run as stored.
         """
         now = utcnow()
         values = {
@@ -546,11 +595,12 @@ class Store:
             "created_at": now,
             "updated_at": now,
             "claimed_by": claimed_by,
+            "owner": owner,
         }
         self._first(_INSERT_RUN, values, write=True)
         return RunRow(
             run_id, workflow.id, workflow.project, workflow.version, status, input_value,
-            values["nodes"], total_cost, error, now, now,
+            values["nodes"], total_cost, error, now, now, owner,
         )  # fmt: skip
 
     def get_run(self, run_id: str) -> RunRow | None:
@@ -586,8 +636,8 @@ class Store:
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none.
 
-        :raises RunFinished: the run is terminal and the payload would make it unfinished again
-            (a late or replayed progress message must not re-open, and so re-run, a finished run).
+        :raises RunFinished: the run is terminal: its record is final (a late or replayed progress
+            message must neither re-open, and so re-run, a finished run nor rewrite its results).
         """
         with self._transaction(write=True) as conn:
             row = conn.execute(
@@ -595,8 +645,8 @@ class Store:
             ).first()
             if row is None:
                 return False
-            if row[1] in TERMINAL and status not in TERMINAL:
-                raise RunFinished(f"the run is already {row[1]}; it cannot become {status!r} again")
+            if row[1] in TERMINAL:  # a late or replayed message must neither re-open nor rewrite it
+                raise RunFinished(f"the run is already {row[1]}; a finished run cannot be changed")
             merged = {**(row[0] or {}), **nodes}
             conn.execute(
                 update(runs)
@@ -606,14 +656,21 @@ class Store:
         return True
 
     def history(
-        self, workflow_id: int, ordering: HistoryOrdering = "-created_at", offset: int = 0, limit: int = 20
+        self,
+        workflow_id: int,
+        ordering: HistoryOrdering = "-created_at",
+        offset: int = 0,
+        limit: int = 20,
+        owner: str | None = None,
     ) -> tuple[int, list[RunRow]]:
-        """One workflow's runs in ``ordering``; returns (count, page)."""
-        where = runs.c.workflow_id == workflow_id
+        """One workflow's runs in ``ordering`` (only ``owner``'s, when given); returns (count, page)."""
+        where = [runs.c.workflow_id == workflow_id]
+        if owner is not None:
+            where.append(runs.c.owner == owner)
         with self._transaction() as conn:
-            count = conn.execute(select(func.count()).select_from(runs).where(where)).scalar_one()
+            count = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
             rows = conn.execute(
-                select(*_RUN_COLUMNS).where(where).order_by(*_ORDERINGS[ordering]).offset(offset).limit(limit)
+                select(*_RUN_COLUMNS).where(*where).order_by(*_ORDERINGS[ordering]).offset(offset).limit(limit)
             ).all()
         return int(count), [RunRow(*r) for r in rows]
 

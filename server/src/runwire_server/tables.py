@@ -50,6 +50,8 @@ workflows = Table(
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # ids are never reused, also on SQLite (where a plain integer key reuses a deleted highest id)
+    sqlite_autoincrement=True,
 )
 
 runs = Table(
@@ -68,6 +70,8 @@ runs = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     # the queue message that claimed the run: only its redelivery may claim it again
     Column("claimed_by", String(64), nullable=True),
+    # a front-door run's principal (provider:subject): only it (and all-project principals) sees it
+    Column("owner", String(300), nullable=True),
     # history: one workflow's runs by time or by cost, without sorting the table
     Index("ix_runwire_runs_workflow_created", "workflow_id", "created_at"),
     Index("ix_runwire_runs_workflow_cost", "workflow_id", "total_cost"),

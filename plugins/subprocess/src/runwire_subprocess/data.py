@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from runwire.nodes import NodeData
+from runwire.nodes import API_MAX, NodeData, operator_only
 from runwire.outputs import DEFAULT_ATTACHMENTS_MAX_BYTES, ResultsSpec
 
 NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -44,20 +44,43 @@ class RunScriptData(NodeData):
     )
     env_allowlist: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ENV_ALLOWLIST),
-        description="Variables copied from the server's environment; nothing else is inherited.",
+        description=(
+            "Variables copied from the server's environment; nothing else is inherited (operator-only)."
+        ),
+        json_schema_extra=operator_only(),
     )
     stdin: str | None = Field(default=None, description="Text written to the command's standard input.")
     use_rundir: bool = Field(
         default=True,
-        description="Run in a fresh directory ($RUNDIR, with an empty out/) that is removed afterwards.",
+        description=(
+            "Run in a fresh directory ($RUNDIR, with an empty out/) that is removed afterwards; "
+            "false runs in the server's working directory (operator-only)."
+        ),
+        json_schema_extra=operator_only(),
     )
     rundir_parent: str | None = Field(
-        default=None, description="Where run directories are made (default: temp dir)."
+        default=None,
+        description="Where run directories are made (default: the server's run-dir root; operator-only).",
+        json_schema_extra=operator_only(),
     )
     rundir_base: str | None = Field(
-        default=None, description="A directory copied into each new run directory."
+        default=None,
+        description="A directory copied into each new run directory (operator-only).",
+        json_schema_extra=operator_only(),
     )
-    keep_rundir: bool = Field(default=False, description="Keep the run directory after the run (debugging).")
+    keep_rundir: bool = Field(
+        default=False,
+        description="Keep the run directory after the run (debugging; operator-only).",
+        json_schema_extra=operator_only(),
+    )
+    executables_dir: str | None = Field(
+        default=None,
+        description=(
+            "When set, the command's program (after rendering) is a name resolved inside this "
+            "directory when the node runs, and refused if it leads outside it (operator-only)."
+        ),
+        json_schema_extra=operator_only(),
+    )
     check_exit: bool = Field(
         default=True,
         description=(
@@ -66,13 +89,22 @@ class RunScriptData(NodeData):
         ),
     )
     max_output_bytes: int = Field(
-        default=DEFAULT_MAX_OUTPUT, ge=1024, le=1024**3, description="Cap on each of stdout and stderr."
+        default=DEFAULT_MAX_OUTPUT,
+        ge=1024,
+        le=1024**3,
+        description="Cap on each of stdout and stderr (the API may lower it; only operators raise it).",
+        json_schema_extra={API_MAX: DEFAULT_MAX_OUTPUT},
     )
     results: ResultsSpec | None = Field(default=None, description="script-runner's outputs.results.")
     attachments: list[str] = Field(
         default_factory=list, description="Globs of run-directory files to return base64."
     )
-    attachments_max_bytes: int = Field(default=DEFAULT_ATTACHMENTS_MAX_BYTES, ge=0)
+    attachments_max_bytes: int = Field(
+        default=DEFAULT_ATTACHMENTS_MAX_BYTES,
+        ge=0,
+        description="Cap on the attachments' total size (the API may lower it; only operators raise it).",
+        json_schema_extra={API_MAX: DEFAULT_ATTACHMENTS_MAX_BYTES},
+    )
 
     @field_validator("variables", "env")
     @classmethod

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from runwire.errors import ConfigInvalid, NodeFailed
+from runwire.executables import ExecutableRefused, resolve_executable
 from runwire.nodes import NodeContext, NodeOutput, NodeType
 from runwire.outputs import build_formatter, collect_attachments, read_results
 from runwire.template import to_text
@@ -31,6 +31,7 @@ class RunScriptNode(NodeType):
         "content (stdout), return_code, stderr, and formatted results and attachments."
     )
     data_model = RunScriptData
+    privileged = True
 
     def check(self, node: PreparedNode) -> list[str]:
         """Every ``$NAME`` must be declared; the results format must be installed."""
@@ -57,11 +58,15 @@ class RunScriptNode(NodeType):
             except ConfigInvalid as exc:
                 raise NodeFailed(str(exc)) from None
         values = {name: to_text(ctx.render(value)) for name, value in data.variables.items()}
-        rundir = make_rundir(data.rundir_parent, data.rundir_base) if data.use_rundir else None
+        host = ctx.host
+        parent = data.rundir_parent or host.rundir_parent
+        rundir = make_rundir(parent, data.rundir_base, host.run_as) if data.use_rundir else None
         try:
             if rundir is not None:
                 values[RUNDIR] = str(rundir)
             argv = build_argv(data.command, values, ctx.render)
+            if data.executables_dir is not None:
+                argv[0] = self._jailed(argv[0], data.executables_dir)
             argv.extend(self._extra_args(data, ctx))
             env = self._environment(data, ctx, values)
             stdin = to_text(ctx.render(data.stdin)).encode() if data.stdin is not None else None
@@ -73,6 +78,7 @@ class RunScriptNode(NodeType):
                     stdin=stdin,
                     max_output=data.max_output_bytes,
                     timeout=data.command_timeout,
+                    run_as=host.run_as,
                 )
             except NodeFailed as exc:
                 if data.check_exit:
@@ -95,8 +101,17 @@ class RunScriptNode(NodeType):
         return [to_text(a) for a in args]
 
     @staticmethod
+    def _jailed(name: str, root: str) -> str:
+        """``name`` resolved inside ``root`` now, when it runs (the directory may have changed
+        since the request was checked)."""
+        try:
+            return str(resolve_executable(name, root or None))
+        except ExecutableRefused as exc:
+            raise NodeFailed(str(exc), retryable=False) from None
+
+    @staticmethod
     def _environment(data: RunScriptData, ctx: NodeContext, values: dict[str, str]) -> dict[str, str]:
-        env = {k: os.environ[k] for k in data.env_allowlist if k in os.environ}
+        env = ctx.host.program_environment(data.env_allowlist)
         env.update(values)
         env.update({k: to_text(ctx.render(v)) for k, v in data.env.items()})
         return env

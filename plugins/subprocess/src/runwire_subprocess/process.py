@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from runwire.errors import NodeFailed
+from runwire.host import RunAs
 
 CHUNK = 64 * 1024
 PIPE_GRACE = 2.0
@@ -169,8 +170,11 @@ def check_argv(argv: Sequence[str], env: Mapping[str, str]) -> None:
 
 
 def _start(
-    argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], stdin: bool
+    argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], stdin: bool, run_as: RunAs | None
 ) -> subprocess.Popen[bytes]:
+    identity: dict[str, object] = {}
+    if run_as is not None and run_as.switches:  # its own user, its own group, no supplementary ones
+        identity = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
     try:
         return subprocess.Popen(
             list(argv),
@@ -181,6 +185,7 @@ def _start(
             stderr=subprocess.PIPE,
             start_new_session=True,
             close_fds=True,
+            **identity,  # type: ignore[arg-type]
         )
     except FileNotFoundError:
         raise NodeFailed(f"command not found: {argv[0]!r}", retryable=False) from None
@@ -198,8 +203,9 @@ async def run_program(
     stdin: bytes | None,
     max_output: int,
     timeout: float | None = None,
+    run_as: RunAs | None = None,
 ) -> Completed:
-    """Run ``argv`` and return its exit code and capped output.
+    """Run ``argv`` (as ``run_as`` when given) and return its exit code and capped output.
 
     The program gets its own session. After ``timeout`` seconds its whole process group is
     killed and the result says ``timed_out``; cancelling the awaiting task (an engine node
@@ -209,7 +215,7 @@ async def run_program(
     """
     check_argv(argv, env)
     loop = asyncio.get_running_loop()
-    proc = _start(argv, cwd, env, stdin is not None)
+    proc = _start(argv, cwd, env, stdin is not None, run_as)
     assert proc.stdout is not None and proc.stderr is not None
     out = _Drain(loop, proc.stdout, max_output)
     err = _Drain(loop, proc.stderr, max_output)

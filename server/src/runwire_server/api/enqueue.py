@@ -15,16 +15,21 @@ log = logging.getLogger("runwire.server")
 
 
 async def store_and_enqueue(
-    services: Services, run_id: str, workflow: WorkflowRow | WorkflowHead, run_input: Any
+    services: Services,
+    run_id: str,
+    workflow: WorkflowRow | WorkflowHead,
+    run_input: Any,
+    owner: str | None = None,
 ) -> None:
     """Store a new run of ``workflow`` ``in queue``, then enqueue it; if the broker is down, fail
     the run and answer 503.
 
     The caller is told to try again, so the run must neither wait ``in queue`` forever nor be
-    executed later by a sweep (the retry would run it twice).
+    executed later by a sweep (the retry would run it twice). A front door passes the ``owner``
+    (the caller's identity): only it may see the run.
     """
     claimant = services.queue.claimant()
-    create = functools.partial(services.store.create_run, claimed_by=claimant)
+    create = functools.partial(services.store.create_run, claimed_by=claimant, owner=owner)
     stored = await services.db(create, run_id, workflow, run_input)
     try:
         services.queue.enqueue(run_id, claimant, stored)

@@ -22,6 +22,7 @@ from runwire.executables import (
     ExecutablesNotConfigured,
 )
 from runwire_server.store import RunFinished
+from runwire_server.trust import RunRefused
 
 log = logging.getLogger("runwire.server")
 
@@ -68,6 +69,12 @@ class NotFound(ApiError):
     status_code = 404
 
 
+class Unprocessable(ApiError):
+    """The body is well-formed but a value is not acceptable (named in the detail)."""
+
+    status_code = 422
+
+
 class ServiceUnavailable(ApiError):
     """A service the request needs (the broker, the store) does not answer."""
 
@@ -83,6 +90,7 @@ STATUS_OF: dict[type[Exception], int] = {
     DataError: 400,
     IntegrityError: 409,
     RunFinished: 409,
+    RunRefused: 403,
     OperationalError: 503,
     SQLAlchemyTimeout: 503,
     RedisError: 503,

@@ -26,7 +26,8 @@ from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
-from runwire_server.api.workflows import visible_workflow
+from runwire_server.api.workflows import refuse_managed, visible_workflow
+from runwire_server.frontdoors.boot import is_managed
 
 
 def run_input(text: str, content_type: str, principal: Principal) -> Any:
@@ -99,6 +100,7 @@ class RunController(Controller):
         head = await services.db(services.store.get_workflow_head, workflow_id)
         if head is None or not principal.may_access(head.project):
             raise NotFound("workflow not found")
+        refuse_managed(head.project, head.title)
         text = await read_text(request)
         value = run_input(text, request.headers.get("content-type", ""), principal)
         try:
@@ -128,7 +130,7 @@ class RunController(Controller):
         if canonical is None:
             raise BadRequest("'id' must be a workflow run UUID")
         run = await services.db(services.store.get_run, canonical)
-        if run is None or not principal.may_access(run.project):
+        if run is None or not run.visible_to(principal):
             missing = {"id": canonical, "status": NOT_FOUND, "data": {}, "metrics": {"total_cost": 0.0}}
             raise NotFound("workflow run not found", extra=_envelope(missing, 404))
         return _envelope(run.result_json(), 200)
@@ -145,9 +147,12 @@ class RunController(Controller):
         page_size: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     ) -> dict[str, Any]:
         """Paginated run history, newest first unless ``ordering`` says otherwise."""
-        await visible_workflow(services, principal, workflow_id)
+        workflow = await visible_workflow(services, principal, workflow_id)
         offset, limit = page_window(page, page_size)
-        count, rows = await services.db(services.store.history, workflow_id, ordering, offset, limit)
+        # a front door's runs belong to whoever started them: others see only their own
+        mine_only = is_managed(workflow.project, workflow.title) and principal.projects is not None
+        owner = principal.identity if mine_only else None
+        count, rows = await services.db(services.store.history, workflow_id, ordering, offset, limit, owner)
         return paginated(request, count, page, page_size, [r.history_json() for r in rows])
 
     @post("/execution-update/{run_id:str}/", status_code=201, summary="Execution service progress (internal)")

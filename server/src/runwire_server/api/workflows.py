@@ -12,7 +12,7 @@ from runwire.auth import Principal
 from runwire.workflow import InputField, parse_workflow_data
 from runwire_server.api.bodies import MAX_DB_INT, check_id, read_model
 from runwire_server.api.deps import PrincipalDep, ServicesDep
-from runwire_server.api.errors import BadRequest, Forbidden, NotFound
+from runwire_server.api.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.frontdoors.boot import is_managed
 from runwire_server.services import Services
@@ -81,10 +81,26 @@ class WorkflowPatch(BaseModel):
         return value if value is None else _clean_text(value)
 
 
-def _refuse_managed(project: int, title: str) -> None:
-    """Front-door workflows are the server's own: written from its config at boot, never via the API."""
+def refuse_managed(project: int, title: str) -> None:
+    """Front-door workflows are the server's own: written from its config at boot, changed and run
+    only through their front door (``/task``, ``/api/execute/``), never through the workflow API."""
     if is_managed(project, title):
-        raise Forbidden(f"workflow {title!r} of project {project} is managed by the server's front door")
+        raise Forbidden(
+            f"workflow {title!r} of project {project} is managed by the server's front door; "
+            "use the front door (/task or /api/execute/) instead"
+        )
+
+
+def check_trust(services: Services, project: int, data: dict[str, Any]) -> None:
+    """Workflow data sent through the API: privileged nodes only in granted projects (403), no
+    operator-only settings (422)."""
+    trust = services.trust
+    refusal = trust.privileged_refusal(project, data)
+    if refusal is not None:
+        raise Forbidden(refusal)
+    problems = trust.operator_only_problems(data)
+    if problems:
+        raise Unprocessable("; ".join(problems))
 
 
 async def visible_workflow(services: Services, principal: Principal, workflow_id: int) -> WorkflowRow:
@@ -127,7 +143,8 @@ class WorkflowController(Controller):
         body = await read_model(request, WorkflowCreate)
         if not principal.may_access(body.project):
             raise Forbidden(f"no access to project {body.project}")
-        _refuse_managed(body.project, body.title)
+        refuse_managed(body.project, body.title)
+        check_trust(services, body.project, body.data)
         row = await services.db(services.store.create_workflow, body.project, body.title, body.data)
         return row.to_json()
 
@@ -177,9 +194,11 @@ class WorkflowController(Controller):
     ) -> dict[str, Any]:
         """Change ``title`` and/or ``data``."""
         current = await visible_workflow(services, principal, workflow_id)
-        _refuse_managed(current.project, current.title)
+        refuse_managed(current.project, current.title)
         body = await read_model(request, WorkflowPatch)
-        _refuse_managed(current.project, body.title or "")
+        refuse_managed(current.project, body.title or "")
+        if body.data is not None:
+            check_trust(services, current.project, body.data)
         row = await services.db(services.store.update_workflow, workflow_id, body.title, body.data)
         if row is None:
             raise NotFound("workflow not found")
@@ -191,9 +210,10 @@ class WorkflowController(Controller):
     ) -> None:
         """Delete the workflow and its run history."""
         current = await visible_workflow(services, principal, workflow_id)
-        _refuse_managed(current.project, current.title)
+        refuse_managed(current.project, current.title)
         if not await services.db(services.store.delete_workflow, workflow_id):
             raise NotFound("workflow not found")
+        services.cache.forget(workflow_id)
 
     @get("/{workflow_id:int}/input-fields/", summary="Input fields of the trigger node")
     async def input_fields(

@@ -68,9 +68,10 @@ class TaskDoor:
     workflow: WorkflowRow
 
 
-def execute_workflow(timeout: float, callback: bool) -> dict[str, Any]:
-    """An LSO execute run: the executable (resolved by the front door) with its args, never failing
-    on its exit code; with ``callback``, then POST ``{"job_id", "result"}`` to ``input.callback``."""
+def execute_workflow(timeout: float, callback: bool, executables_dir: str = "") -> dict[str, Any]:
+    """An LSO execute run: the executable named by the caller, resolved inside ``executables_dir``
+    when it runs, with its args, never failing on its exit code; with ``callback``, then POST
+    ``{"job_id", "result"}`` to ``input.callback``."""
     nodes: list[dict[str, Any]] = [
         {"id": "trigger", "type": "trigger-node", "data": {"name": "Trigger"}},
         {
@@ -83,6 +84,7 @@ def execute_workflow(timeout: float, callback: bool) -> dict[str, Any]:
                 "check_exit": False,
                 "command_timeout": timeout,
                 "use_rundir": False,  # as LSO: the server's working directory
+                "executables_dir": executables_dir,  # resolved again when it runs
             },
         },
     ]
@@ -135,7 +137,8 @@ class ExecuteDoor:
                 row = self._rows.get(callback)
                 if row is None:
                     title = EXECUTE_CALLBACK_TITLE if callback else EXECUTE_TITLE
-                    row = ensure_workflow(store, title, execute_workflow(self.timeout, callback))
+                    root = str(self.root.resolve()) if self.root is not None else ""
+                    row = ensure_workflow(store, title, execute_workflow(self.timeout, callback, root))
                     self._rows[callback] = row
         return row
 

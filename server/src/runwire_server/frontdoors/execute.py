@@ -27,7 +27,7 @@ from runwire.records import FAILED, SUCCEED, RunRecord
 from runwire_server.api.bodies import parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
-from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound
+from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound, Unprocessable
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
     EXECUTE_KEY,
@@ -42,12 +42,6 @@ from runwire_server.store import WorkflowRow
 
 API_VERSION = "2.0"
 SUCCESSFUL = "successful"
-
-
-class Unprocessable(ApiError):
-    """The request body does not validate (the reference answers these with 422)."""
-
-    status_code = 422
 
 
 class NotConfigured(ApiError):
@@ -149,14 +143,12 @@ async def run_inline(
 
 
 async def record_inline(
-    services: Services, row: WorkflowRow, run_input: dict[str, Any], record: RunRecord
+    services: Services, row: WorkflowRow, run_input: dict[str, Any], record: RunRecord, owner: str
 ) -> None:
     """Store a finished blocking run, terminal at once (sent after the reply, off its latency)."""
     nodes = {node_id: rec.to_json() for node_id, rec in record.nodes.items()}
-    store = services.store
-    await services.db(
-        store.create_run, record.id, row, run_input, record.status, nodes, record.total_cost, record.error
-    )
+    create = functools.partial(services.store.create_run, owner=owner, error=record.error)
+    await services.db(create, record.id, row, run_input, record.status, nodes, record.total_cost)
 
 
 @post("/api/execute/", status_code=201, tags=["lso"], summary="Run an executable (LSO)")
@@ -166,9 +158,10 @@ async def start_execute(
     """Async: 201 ``{"job_id", "result": null}`` and a callback when done. Blocking: the result."""
     door = execute_door(services, principal)
     body = await read_request(request)
-    path = resolve_executable(body.executable_name, door.root)
+    resolve_executable(body.executable_name, door.root)  # refused now with the reference's status
     job_id = str(uuid.uuid4())
-    run_input: dict[str, Any] = {"job_id": job_id, "executable": str(path), "args": body.args}
+    # the caller's name: the node resolves it in the executables directory again when it runs
+    run_input: dict[str, Any] = {"job_id": job_id, "executable": body.executable_name, "args": body.args}
     if not body.is_async:
         row, record = await run_inline(services, door, job_id, run_input)
         script = record.nodes.get(SCRIPT_NODE)
@@ -176,7 +169,7 @@ async def start_execute(
             "job_id": job_id,
             "result": execution_result(script.to_json() if script else None, record.error),
         }
-        recording = BackgroundTask(record_inline, services, row, run_input, record)
+        recording = BackgroundTask(record_inline, services, row, run_input, record, principal.identity)
         return Response(reply, status_code=201, background=recording)
     callback = body.callback is not None
     if callback:
@@ -190,7 +183,7 @@ async def start_execute(
             raise Unprocessable(f"callback refused: {exc}") from None
         run_input["callback"] = body.callback
     row = await services.db(door.workflow, services.store, callback)
-    await store_and_enqueue(services, job_id, row, run_input)
+    await store_and_enqueue(services, job_id, row, run_input, principal.identity)
     return Response({"job_id": job_id, "result": None}, status_code=201)
 
 
@@ -205,7 +198,11 @@ async def poll_execute(
     except ValueError:
         raise NotFound("job not found") from None
     run = await services.db(services.store.get_run, canonical)
-    if run is None or run.workflow_id not in await services.db(door.workflow_ids, services.store):
+    if (
+        run is None
+        or run.workflow_id not in await services.db(door.workflow_ids, services.store)
+        or not run.visible_to(principal)
+    ):
         raise NotFound("job not found")
     script = run.nodes.get(SCRIPT_NODE)
     done = run.status in (SUCCEED, FAILED) or (script is not None and script.get("status") == SUCCEED)

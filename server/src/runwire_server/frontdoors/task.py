@@ -75,7 +75,7 @@ async def start_task(
     door = task_door(services, principal)
     run_input = door.task.bind(await request_parts(request, path, door))
     run_id = str(uuid.uuid4())
-    await store_and_enqueue(services, run_id, door.workflow, run_input)
+    await store_and_enqueue(services, run_id, door.workflow, run_input, principal.identity)
     return {"id": run_id, "status": NOT_READY}
 
 
@@ -88,7 +88,7 @@ async def poll_task(services: Services, principal: Principal, task_id: str) -> d
     except ValueError:
         raise NotFound("task not found") from None
     run = await services.db(services.store.get_run, canonical)
-    if run is None or run.workflow_id != door.workflow.id:
+    if run is None or run.workflow_id != door.workflow.id or not run.visible_to(principal):
         raise NotFound("task not found")
     return task_reply(run)
 
