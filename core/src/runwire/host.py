@@ -69,13 +69,12 @@ class HostPolicy:
     environ: Mapping[str, str] = field(default_factory=_environment)
 
     def program_environment(self, allowlist: list[str] | tuple[str, ...]) -> dict[str, str]:
-        """The allow-listed variables of :attr:`environ`, with the run-as user's identity."""
+        """The allow-listed variables of :attr:`environ`; with a run-as user, the allow-listed
+        ones of ``HOME``, ``USER`` and ``LOGNAME`` are that user's."""
         env = {name: self.environ[name] for name in allowlist if name in self.environ}
         if self.run_as is not None:
-            for name, value in (("HOME", self.run_as.home), ("USER", self.run_as.name),
-                                ("LOGNAME", self.run_as.name)):  # fmt: skip
-                if name in env:
-                    env[name] = value
+            identity = {"HOME": self.run_as.home, "USER": self.run_as.name, "LOGNAME": self.run_as.name}
+            env.update({name: value for name, value in identity.items() if name in allowlist})
         return env
 
 

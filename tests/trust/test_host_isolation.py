@@ -1,0 +1,172 @@
+"""The exploits that made a scoped API key root on the host, against a real ``runwire serve``:
+programs run as ``RUNWIRE_RUN_AS_USER`` and read neither the server's environment nor its data
+dir; secrets come from files; a root server without a run-as user refuses to start; run
+directories left by a killed server are removed at the next start."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runwire_server.testing import ProcessFailed, running_server, service_unavailable, wait_for_run
+
+from .conftest import script_workflow
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_AS = "runwire-test"
+BOOTSTRAP = "isolation-bootstrap-key"
+OPENAI_SECRET = "sk-isolation-secret"
+W = "/api/v1/workflows"
+
+
+@pytest.fixture(scope="module")
+def run_as_user() -> Iterator[pwd.struct_passwd]:
+    """An unprivileged user for programs: made here (and removed after) when running as root."""
+    if os.geteuid() != 0:
+        service_unavailable("run-as tests need root to create a user and switch to it")
+    made = False
+    try:
+        entry = pwd.getpwnam(RUN_AS)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", RUN_AS],
+                       check=True, capture_output=True)  # fmt: skip
+        entry, made = pwd.getpwnam(RUN_AS), True
+    yield entry
+    if made:
+        subprocess.run(["userdel", RUN_AS], check=False, capture_output=True)
+
+
+def make_key(data_dir: Path, project: int) -> str:
+    """``runwire keys create --project N`` on the server's store, as an operator would."""
+    done = subprocess.run(
+        [sys.executable, "-m", "runwire_server", "keys", "create", "--project", str(project),
+         "--data-dir", str(data_dir)],
+        capture_output=True, text=True, check=True, env={k: v for k, v in os.environ.items()
+                                                         if not k.startswith("RUNWIRE_")},
+    )  # fmt: skip
+    return done.stdout.strip().splitlines()[0]
+
+
+def run_workflow(url: str, key: str, data: dict[str, Any], project: int = 1) -> dict[str, Any]:
+    headers = {"X-Api-Key": key}
+    made = httpx.post(f"{url}{W}/", json={"project": project, "title": "probe", "data": data}, headers=headers)
+    assert made.status_code == 201, made.text
+    started = httpx.post(f"{url}{W}/{made.json()['id']}/run/", json={}, headers=headers).json()
+    return wait_for_run(url, started["data"]["id"], headers)
+
+
+def test_a_scoped_keys_program_reads_no_secret_and_runs_unprivileged(
+    run_as_user: pwd.struct_passwd, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    key = make_key(data_dir, 1)
+    env = {
+        "RUNWIRE_API_KEYS": BOOTSTRAP,
+        "RUNWIRE_PRIVILEGED_PROJECTS": "1",
+        "RUNWIRE_RUN_AS_USER": RUN_AS,
+        "RUNWIRE_EXECUTABLES_DIR": str(ROOT / "examples" / "bin"),
+        "OPENAI_API_KEY": OPENAI_SECRET,
+    }
+    with running_server(env=env, data_dir=data_dir) as server:
+        database = data_dir / "runwire.db"
+        assert (data_dir.stat().st_mode & 0o777, database.stat().st_mode & 0o777) == (0o700, 0o600)
+        probe = (
+            "id -u; id -g; id -G; cat /proc/$$PPID/environ; echo; env; "
+            f"cat {database}; ls {data_dir}; echo written > {data_dir}/planted"
+        )
+        result = run_workflow(server.url, key, script_workflow(["/bin/sh", "-c", probe], check_exit=False))
+        script = result["data"]["s"]["result"]
+        out, err = script["content"], script["stderr"]
+        uid, gid, groups = out.splitlines()[:3]
+        assert (int(uid), int(gid), groups.split()) == (run_as_user.pw_uid, run_as_user.pw_gid, [gid])
+        for secret in (BOOTSTRAP, OPENAI_SECRET, "RUNWIRE_API_KEYS", "OPENAI_API_KEY"):
+            assert secret not in out and secret not in err, secret
+        assert f"HOME={run_as_user.pw_dir}" in out and f"USER={RUN_AS}" in out
+        assert err.count("Permission denied") >= 4, err  # environ, database, listing, planting
+        assert not (data_dir / "planted").exists()
+
+        # the LSO workflow is no back door to any program: its generic /run/ is refused
+        headers = {"X-Api-Key": BOOTSTRAP}
+        httpx.post(f"{server.url}/api/execute/", json={"executable_name": "hello.sh", "is_async": False},
+                   headers=headers)  # fmt: skip
+        doors = httpx.get(f"{server.url}{W}/", params={"project": 0}, headers=headers).json()["results"]
+        exploit = {"executable": "/bin/sh", "args": ["-c", "id"]}
+        for door in doors:
+            reply = httpx.post(f"{server.url}{W}/{door['id']}/run/", json=exploit, headers=headers)
+            assert reply.status_code == 403, reply.text
+        # nor is another project: the scoped key cannot see or run project 2's workflows
+        other = httpx.post(f"{server.url}{W}/", headers=headers,
+                           json={"project": 2, "title": "other", "data": script_workflow(["id"])})  # fmt: skip
+        assert other.status_code == 403  # not granted to project 2, even for the bootstrap key
+
+
+def test_a_root_server_with_privileged_projects_needs_a_run_as_user(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        service_unavailable("only a root server refuses to start without RUNWIRE_RUN_AS_USER")
+    env = {"RUNWIRE_API_KEYS": BOOTSTRAP, "RUNWIRE_PRIVILEGED_PROJECTS": "*"}
+    with pytest.raises(ProcessFailed) as refused:
+        with running_server(env=env, data_dir=tmp_path / "data", timeout=20):
+            pass
+    assert "RUNWIRE_RUN_AS_USER" in str(refused.value) and "root" in str(refused.value)
+    with running_server(env={**env, "RUNWIRE_RUN_AS_USER": "root"}, data_dir=tmp_path / "data") as server:
+        assert "RUNWIRE_RUN_AS_USER=root" in server.logs()  # the opt-out is said out loud
+
+
+def test_secrets_are_read_from_files(tmp_path: Path) -> None:
+    keys, service = tmp_path / "api-keys", tmp_path / "service-key"
+    keys.write_text("from-a-file\n")
+    service.write_text("service-from-a-file\n")
+    env = {"RUNWIRE_API_KEYS_FILE": str(keys), "RUNWIRE_SERVICE_API_KEY_FILE": str(service)}
+    with running_server(env=env) as server:
+        assert "from-a-file" not in server.env.get("RUNWIRE_API_KEYS", "")
+        listed = httpx.get(f"{server.url}{W}/", headers={"X-Api-Key": "from-a-file"})
+        assert listed.status_code == 200, listed.text
+        assert httpx.get(f"{server.url}{W}/", headers={"X-Api-Key": str(keys)}).status_code == 401
+        update = httpx.post(f"{server.url}{W}/execution-update/{'0' * 8}-0000-4000-8000-{'0' * 12}/",
+                            json={"payload": {"status": "failed"}},
+                            headers={"X-Service-Api-Key": "service-from-a-file"})  # fmt: skip
+        assert update.status_code == 404  # accepted as the service, and no such run
+    with pytest.raises(ProcessFailed) as both:
+        with running_server(env={**env, "RUNWIRE_API_KEYS": "also-here"}, timeout=20):
+            pass
+    assert "both RUNWIRE_API_KEYS and RUNWIRE_API_KEYS_FILE are set" in str(both.value)
+    with pytest.raises(ProcessFailed) as missing:
+        with running_server(env={"RUNWIRE_API_KEYS_FILE": str(tmp_path / "nope")}, timeout=20):
+            pass
+    assert "RUNWIRE_API_KEYS_FILE" in str(missing.value) and "from-a-file" not in str(missing.value)
+
+
+def test_run_directories_left_by_a_killed_server_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    rundirs, data_dir = tmp_path / "rundirs", tmp_path / "data"
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs: its directories are leftovers
+    (rundirs / f"{gone.pid}-old" / "results-x").mkdir(parents=True)
+    env = {"RUNWIRE_API_KEYS": BOOTSTRAP, "RUNWIRE_PRIVILEGED_PROJECTS": "1", "RUNWIRE_RUNDIR_ROOT": str(rundirs),
+           "RUNWIRE_RUN_AS_USER": pwd.getpwuid(os.geteuid()).pw_name}  # fmt: skip
+    headers = {"X-Api-Key": BOOTSTRAP}
+    with running_server(env=env, data_dir=data_dir) as server:
+        assert not (rundirs / f"{gone.pid}-old").exists()
+        assert oct(rundirs.stat().st_mode & 0o777) == oct(0o711)
+        made = httpx.post(f"{server.url}{W}/", headers=headers,
+                          json={"project": 1, "title": "s", "data": script_workflow(["sleep", "30"])})  # fmt: skip
+        httpx.post(f"{server.url}{W}/{made.json()['id']}/run/", json={}, headers=headers)
+        deadline = time.monotonic() + 20
+        while not list(rundirs.glob(f"{server.process.pid}-*/results-*")):
+            assert time.monotonic() < deadline, "the run never made its run directory"
+            time.sleep(0.05)
+        left = list(rundirs.glob(f"{server.process.pid}-*"))
+        os.killpg(server.process.pid, signal.SIGKILL)  # a crash: nothing cleans up
+        server.process.wait()
+        assert all(path.exists() for path in left)
+    with running_server(env=env, data_dir=data_dir):
+        assert not any(path.exists() for path in left)
