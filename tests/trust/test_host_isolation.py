@@ -57,6 +57,13 @@ def make_key(data_dir: Path, project: int) -> str:
     return done.stdout.strip().splitlines()[0]
 
 
+def refused_start(env: dict[str, str], data_dir: Path | None = None) -> str:
+    """Start a server that must refuse to start; return what it said."""
+    with pytest.raises(ProcessFailed) as refused, running_server(env=env, data_dir=data_dir, timeout=20):
+        pass
+    return str(refused.value)
+
+
 def run_workflow(url: str, key: str, data: dict[str, Any], project: int = 1) -> dict[str, Any]:
     headers = {"X-Api-Key": key}
     made = httpx.post(f"{url}{W}/", json={"project": project, "title": "probe", "data": data}, headers=headers)
@@ -114,10 +121,8 @@ def test_a_root_server_with_privileged_projects_needs_a_run_as_user(tmp_path: Pa
     if os.geteuid() != 0:
         service_unavailable("only a root server refuses to start without RUNWIRE_RUN_AS_USER")
     env = {"RUNWIRE_API_KEYS": BOOTSTRAP, "RUNWIRE_PRIVILEGED_PROJECTS": "*"}
-    with pytest.raises(ProcessFailed) as refused:
-        with running_server(env=env, data_dir=tmp_path / "data", timeout=20):
-            pass
-    assert "RUNWIRE_RUN_AS_USER" in str(refused.value) and "root" in str(refused.value)
+    said = refused_start(env, tmp_path / "data")
+    assert "RUNWIRE_RUN_AS_USER" in said and "root" in said
     with running_server(env={**env, "RUNWIRE_RUN_AS_USER": "root"}, data_dir=tmp_path / "data") as server:
         assert "RUNWIRE_RUN_AS_USER=root" in server.logs()  # the opt-out is said out loud
 
@@ -136,14 +141,10 @@ def test_secrets_are_read_from_files(tmp_path: Path) -> None:
                             json={"payload": {"status": "failed"}},
                             headers={"X-Service-Api-Key": "service-from-a-file"})  # fmt: skip
         assert update.status_code == 404  # accepted as the service, and no such run
-    with pytest.raises(ProcessFailed) as both:
-        with running_server(env={**env, "RUNWIRE_API_KEYS": "also-here"}, timeout=20):
-            pass
-    assert "both RUNWIRE_API_KEYS and RUNWIRE_API_KEYS_FILE are set" in str(both.value)
-    with pytest.raises(ProcessFailed) as missing:
-        with running_server(env={"RUNWIRE_API_KEYS_FILE": str(tmp_path / "nope")}, timeout=20):
-            pass
-    assert "RUNWIRE_API_KEYS_FILE" in str(missing.value) and "from-a-file" not in str(missing.value)
+    said = refused_start({**env, "RUNWIRE_API_KEYS": "also-here"})
+    assert "both RUNWIRE_API_KEYS and RUNWIRE_API_KEYS_FILE are set" in said
+    said = refused_start({"RUNWIRE_API_KEYS_FILE": str(tmp_path / "nope")})
+    assert "RUNWIRE_API_KEYS_FILE" in said and "from-a-file" not in said
 
 
 def test_run_directories_left_by_a_killed_server_are_removed_at_the_next_start(tmp_path: Path) -> None:
