@@ -89,8 +89,9 @@ def test_the_run_script_node_checks_its_executables_dir_when_it_runs(
         )  # fmt: skip
         record = json.loads(done.stdout)
         node = record["data"]["s"]
-        if expected is None:
-            assert node["status"] == "failed" and "outside the executables directory" in node["error"], node
+        if expected is None:  # refused as a program that cannot start: a result, as check_exit is off
+            assert node["result"]["return_code"] == -1, node
+            assert "outside the executables directory" in node["result"]["error"], node
         else:
             assert node["result"]["content"] == expected, record
 
@@ -138,3 +139,19 @@ def test_ids_are_never_reused_and_the_cache_never_runs_a_deleted_graph(make_serv
     assert server.wait(run["data"]["id"], "p2")["data"]["o"]["result"]["content"] == "new"
     gone = server.client.post(f"{WORKFLOWS}{first}/run/", json={}, headers=server.headers("p1"))
     assert gone.status_code == 404
+
+
+def test_run_directories_kept_for_debugging_outlive_the_server(make_server: MakeServer, tmp_path: Path) -> None:
+    import json
+
+    from .conftest import echo_task
+
+    config = tmp_path / "debug-task.json"
+    config.write_text(json.dumps({**echo_task(), "debug": True}))
+    server = make_server(task_config=str(config))
+    root = Path(server.client.app.state.services.host.rundir_parent)
+    task_id = server.client.post("/task?who=x", headers=server.headers("p0")).json()["id"]
+    assert wait_task(server, task_id, "p0")["status"] == "ready"
+    server.client.__exit__(None, None, None)
+    kept = root.with_name(f"kept-{root.name}")
+    assert not root.exists() and len(list(kept.glob("results-*"))) == 1

@@ -77,6 +77,8 @@ def test_a_scoped_keys_program_reads_no_secret_and_runs_unprivileged(
 ) -> None:
     data_dir = tmp_path / "data"
     key = make_key(data_dir, 1)
+    database = data_dir / "runwire.db"
+    assert (data_dir.stat().st_mode & 0o777, database.stat().st_mode & 0o777) == (0o700, 0o600)
     env = {
         "RUNWIRE_API_KEYS": BOOTSTRAP,
         "RUNWIRE_PRIVILEGED_PROJECTS": "1",
@@ -85,8 +87,6 @@ def test_a_scoped_keys_program_reads_no_secret_and_runs_unprivileged(
         "OPENAI_API_KEY": OPENAI_SECRET,
     }
     with running_server(env=env, data_dir=data_dir) as server:
-        database = data_dir / "runwire.db"
-        assert (data_dir.stat().st_mode & 0o777, database.stat().st_mode & 0o777) == (0o700, 0o600)
         probe = (
             "id -u; id -g; id -G; cat /proc/$$PPID/environ; echo; env; "
             f"cat {database}; ls {data_dir}; echo written > {data_dir}/planted"
@@ -171,3 +171,14 @@ def test_run_directories_left_by_a_killed_server_are_removed_at_the_next_start(t
         assert all(path.exists() for path in left)
     with running_server(env=env, data_dir=data_dir):
         assert not any(path.exists() for path in left)
+
+
+def test_store_and_broker_urls_may_come_from_files(tmp_path: Path) -> None:
+    url = tmp_path / "database-url"
+    url.write_text(f"sqlite:///{tmp_path / 'from-file.db'}\n")
+    env = {"RUNWIRE_API_KEYS": BOOTSTRAP, "RUNWIRE_DATABASE_URL_FILE": str(url)}
+    with running_server(env=env) as server:
+        assert httpx.get(f"{server.url}{W}/", headers={"X-Api-Key": BOOTSTRAP}).status_code == 200
+    assert (tmp_path / "from-file.db").stat().st_mode & 0o777 == 0o600
+    said = refused_start({**env, "RUNWIRE_BROKER_URL_FILE": str(tmp_path / "missing")})
+    assert "RUNWIRE_BROKER_URL_FILE" in said

@@ -85,6 +85,7 @@ def test_operator_only_settings_are_refused_through_the_api(make_server: MakeSer
         ("use_rundir", False),
         ("executables_dir", "/"),
         ("max_output_bytes", 1024**3),
+        ("max_output_bytes", "1073741824"),  # a number in a string is the number it validates to
         ("attachments_max_bytes", 10**9),
     ):
         reply = create(server, "p1", 1, script_workflow(["env"], **{field: value}))

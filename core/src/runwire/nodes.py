@@ -28,6 +28,20 @@ def operator_only(**extra: Any) -> dict[str, Any]:
     return {OPERATOR_ONLY: True, **extra}
 
 
+def _number(value: Any) -> float:
+    """``value`` as the number validation would make of it (``-inf`` if it is none)."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return float("-inf")
+    return float("-inf")
+
+
 class NodeData(BaseModel):
     """Fields every node's ``data`` may carry; a node type's own model subclasses this.
 
@@ -64,7 +78,7 @@ class NodeData(BaseModel):
             if extra.get(OPERATOR_ONLY) and value != info.get_default(call_default_factory=True):
                 problems.append(f"data.{key} is operator-only: it cannot be set through the API")
             limit = extra.get(API_MAX)
-            if isinstance(limit, int) and isinstance(value, int | float) and value > limit:
+            if isinstance(limit, int) and _number(value) > limit:
                 problems.append(
                     f"data.{key} is {value}, above {limit}, the most the API may set (operators may raise it)"
                 )

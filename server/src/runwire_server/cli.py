@@ -268,11 +268,10 @@ class Duration(click.ParamType):
 @contextmanager
 def _key_store(overrides: dict[str, Any]) -> Iterator[Any]:
     """The configured store, its schema brought up to date; disposed of afterwards."""
-    from runwire_server.store import Store
+    from runwire_server.hostsetup import open_store
 
-    store = Store(_settings(**overrides).store_url)
+    store = open_store(_settings(**overrides))
     try:
-        store.create_schema()
         yield store
     finally:
         store.dispose()

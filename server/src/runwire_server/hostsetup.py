@@ -15,11 +15,13 @@ from pathlib import Path
 from runwire.errors import ConfigInvalid
 from runwire.host import HostPolicy, RunAs
 from runwire_server.settings import Settings
+from runwire_server.store import Store
 
 log = logging.getLogger("runwire.server")
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+KEPT_PREFIX = "kept-"
 PASSABLE_DIR = 0o711
 """Run-directory roots: anyone may pass through to a directory they own, nobody may list them."""
 
@@ -47,8 +49,14 @@ def resolve_run_as(settings: Settings, grants_privileged: bool) -> RunAs | None:
     if not settings.run_as_user.strip():
         if euid == 0 and grants_privileged:
             raise ConfigInvalid(ROOT_WITHOUT_RUN_AS)
-        if euid == 0:
+        if euid == 0 and (settings.task_config or settings.executables_dir):
             log.warning("runwire runs as root without RUNWIRE_RUN_AS_USER: front-door programs run as root")
+        elif grants_privileged:
+            log.warning(
+                "privileged projects are granted and programs run as this server's own user: they can "
+                "read its environment, its data dir and its secret files; run the server as root with "
+                "RUNWIRE_RUN_AS_USER set to an unprivileged user to keep them apart (docs/security.md)"
+            )
         return None
     run_as = RunAs.lookup(settings.run_as_user)
     if run_as.switches and euid != 0:
@@ -60,10 +68,22 @@ def resolve_run_as(settings: Settings, grants_privileged: bool) -> RunAs | None:
         log.warning("%s", RUN_AS_ROOT_WARNING)
     elif not run_as.switches:
         log.warning(
-            "RUNWIRE_RUN_AS_USER is this process's own user: programs can read its environment; "
-            "keep secrets in *_FILE settings the user cannot read"
+            "RUNWIRE_RUN_AS_USER is this process's own user: programs can read its environment, "
+            "its data dir and its secret files (docs/security.md)"
         )
     return run_as
+
+
+def open_store(settings: Settings, pool_size: int = 10) -> Store:
+    """The configured store, its schema up to date, readable by this process's user alone: the
+    default data dir 0700, an SQLite database file 0600. Every process that opens the store
+    (``serve``, ``worker``, ``runwire keys``) opens it here."""
+    if not settings.database_url:
+        secure_data_dir(settings.data_dir)
+    store = Store(settings.store_url, pool_size=pool_size)
+    store.create_schema()
+    secure_sqlite_file(settings.store_url)
+    return store
 
 
 def secure_data_dir(data_dir: Path) -> None:
@@ -139,6 +159,18 @@ def build_host_policy(settings: Settings, grants_privileged: bool) -> HostPolicy
 
 
 def release_rundir_root(policy: HostPolicy) -> None:
-    """Remove this process's run-directory root (at stop; runs still there are over)."""
-    if policy.rundir_parent:
-        shutil.rmtree(policy.rundir_parent, ignore_errors=True)
+    """Remove this process's run-directory root at stop, if empty. Run directories kept on
+    purpose (``keep_rundir``, a task's ``debug``) are left, renamed ``kept-<name>`` so that the
+    next start does not take them for a crash's leftovers."""
+    if not policy.rundir_parent:
+        return
+    mine = Path(policy.rundir_parent)
+    try:
+        mine.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        kept = mine.with_name(f"{KEPT_PREFIX}{mine.name}")
+        with contextlib.suppress(OSError):
+            mine.rename(kept)
+            log.info("run directories kept for debugging are in %s", kept)

@@ -18,12 +18,7 @@ from runwire.errors import ConfigInvalid
 from runwire.host import HostPolicy
 from runwire.plugins import Plugins
 from runwire_server.executor import PreparedCache, RunExecutor
-from runwire_server.hostsetup import (
-    build_host_policy,
-    release_rundir_root,
-    secure_data_dir,
-    secure_sqlite_file,
-)
+from runwire_server.hostsetup import build_host_policy, open_store, release_rundir_root
 from runwire_server.loop_queue import LoopQueue
 from runwire_server.queue import BrokerQueue, RunQueue, declare_run_actor, make_broker, start_worker
 from runwire_server.settings import Settings
@@ -145,11 +140,7 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         log.error("%s", error)
     privileged = parse_projects(settings.privileged_projects)
     host = build_host_policy(settings, privileged is None or bool(privileged))
-    if not settings.database_url:
-        secure_data_dir(settings.data_dir)
-    store = Store(settings.store_url, pool_size=settings.worker_threads + 4)
-    store.create_schema()
-    secure_sqlite_file(settings.store_url)
+    store = open_store(settings, pool_size=settings.worker_threads + 4)
     broker = make_broker(settings) if settings.broker_url else None
     trust = Trust(privileged, plugins, is_managed)
     cache = PreparedCache(plugins, gate=trust.gate)

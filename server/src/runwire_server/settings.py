@@ -18,7 +18,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".runwire"), description="Where the default SQLite store lives.")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty: SQLite in data_dir.")
+    database_url_file: str = Field(default="", description="A file holding RUNWIRE_DATABASE_URL instead.")
     broker_url: str = Field(default="", description="redis://... for distributed workers; empty: embedded.")
+    broker_url_file: str = Field(default="", description="A file holding RUNWIRE_BROKER_URL instead.")
     broker_namespace: str = Field(default="runwire", description="Prefix of every Redis key of the queue.")
     broker_heartbeat_timeout_ms: int = Field(
         default=60_000, ge=1000, description="A worker silent this long is dead; its runs go to others."
@@ -56,7 +58,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secret_files(self) -> Settings:
-        for name in ("api_keys", "service_api_key"):
+        for name in ("api_keys", "service_api_key", "database_url", "broker_url"):
             env = f"RUNWIRE_{name.upper()}"
             given = {env: getattr(self, name), f"{env}_FILE": getattr(self, f"{name}_file")}
             setattr(self, name, read_secret(given, env) or "")

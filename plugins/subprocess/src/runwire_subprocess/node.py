@@ -65,12 +65,12 @@ class RunScriptNode(NodeType):
             if rundir is not None:
                 values[RUNDIR] = str(rundir)
             argv = build_argv(data.command, values, ctx.render)
-            if data.executables_dir is not None:
-                argv[0] = self._jailed(argv[0], data.executables_dir)
             argv.extend(self._extra_args(data, ctx))
             env = self._environment(data, ctx, values)
             stdin = to_text(ctx.render(data.stdin)).encode() if data.stdin is not None else None
             try:
+                if data.executables_dir is not None:  # a refusal is like "cannot start": a result
+                    argv[0] = self._jailed(argv[0], data.executables_dir)  # when check_exit is off
                 done = await run_program(
                     argv,
                     cwd=rundir,
