@@ -1,8 +1,9 @@
 """Executes a prepared workflow: graph walk from ``start_node``, branching, concurrency.
 
 Independent branches run as concurrent asyncio tasks; a chain runs inline in one task (no
-task per node). A node that fails (after its retries) fails the run: running branches are
-cancelled and recorded, and nothing else starts. Progress goes to a :class:`RunObserver`.
+task per node); at most ``host.max_parallel_nodes`` nodes of a run execute at once. A node
+that fails (after its retries) fails the run: running branches are cancelled and recorded,
+and nothing else starts. Progress goes to a :class:`RunObserver`.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class _Run:
         "record",
         "remaining",
         "results",
+        "slots",
         "tasks",
         "workflow",
     )  # fmt: skip
@@ -100,6 +102,9 @@ class _Run:
         self.outstanding = 0
         self.input: Any = None
         self.done: asyncio.Future[None] | None = None
+        # held only while a node's own code runs (not across retry delays, observers or the
+        # graph walk), so a waiting branch never holds a slot another branch needs
+        self.slots = asyncio.Semaphore(engine.host.max_parallel_nodes)
 
     async def go(self, raw_input: Any) -> RunRecord:
         await self.observer.run_started(self.record)
@@ -183,11 +188,12 @@ class _Run:
             for attempt in range(retries + 1):
                 record.attempts = attempt + 1
                 try:
-                    if timeout is None:
-                        output = await node.impl.run(data, ctx)
-                    else:
-                        async with asyncio.timeout(timeout):
+                    async with self.slots:
+                        if timeout is None:
                             output = await node.impl.run(data, ctx)
+                        else:
+                            async with asyncio.timeout(timeout):
+                                output = await node.impl.run(data, ctx)
                     break
                 except NodeFailed as exc:
                     record.error = str(exc)

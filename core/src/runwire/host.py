@@ -3,6 +3,8 @@
 A :class:`HostPolicy` is built once per process by whoever hosts the engine (the server from
 its settings; ``runwire run`` uses the default, the operator's own user) and reaches every
 node through :attr:`runwire.nodes.NodeContext.host`. Node types that start programs honour it.
+It also carries the process's limits: its :attr:`HostPolicy.process_slots` is the one limiter
+of child processes that every engine, executor and thread of the process shares.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from runwire.errors import ConfigInvalid
+from runwire.slots import Slots
+
+DEFAULT_MAX_PROCESSES = 16
+"""Child processes at once per process: twice the default ``RUNWIRE_WORKER_THREADS``, so
+every run at once can have a program and a second branch's; programs mostly wait on I/O,
+so a CPU-count rule would leave a small machine idle. Operators raise it for wide graphs."""
+DEFAULT_MAX_PARALLEL_NODES = 32
+"""Nodes of one run that execute at once (its parallel branches)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +72,24 @@ class HostPolicy:
     :param rundir_parent: where run directories are made when a node names none; ``None``:
         the system's temporary directory.
     :param environ: the environment a node's ``env_allowlist`` copies variables from.
+    :param max_processes: child processes running at once in this process, all runs together.
+    :param max_parallel_nodes: nodes of one run executing at once.
     """
 
     run_as: RunAs | None = None
     rundir_parent: str | None = None
     environ: Mapping[str, str] = field(default_factory=_environment)
+    max_processes: int = DEFAULT_MAX_PROCESSES
+    max_parallel_nodes: int = DEFAULT_MAX_PARALLEL_NODES
+    process_slots: Slots = field(init=False, repr=False, compare=False)
+    """Held by a node while its program runs; built here so that every user of this policy
+    (each engine, executor and worker thread of the process) shares the one limit."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_processes", "max_parallel_nodes"):
+            if getattr(self, name) < 1:
+                raise ConfigInvalid(f"{name} must be at least 1, got {getattr(self, name)}")
+        object.__setattr__(self, "process_slots", Slots(self.max_processes))  # frozen dataclass
 
     def program_environment(self, allowlist: list[str] | tuple[str, ...]) -> dict[str, str]:
         """The allow-listed variables of :attr:`environ`; with a run-as user, the allow-listed

@@ -290,10 +290,15 @@ async def test_results_path_escaping_the_rundir_is_refused(run_script: RunScript
     assert "run directory" in error
 
 
-async def test_attachments_skip_symlinks_out_and_refuse_traversal(run_script: RunScript) -> None:
+async def test_attachments_refuse_symlinks_out_and_traversal(run_script: RunScript) -> None:
     code = "import os; os.symlink('/etc/passwd', 'out/passwd.pdf'); open('out/ok.pdf', 'w').write('ok')"
-    record = await run_script({"command": [PY, "-c", code], "attachments": ["out/*.pdf"]})
-    assert record.status == "succeed", record.error
+    retried = {"retries": 2, "retry_delay": 0}
+    record = await run_script({"command": [PY, "-c", code], "attachments": ["out/*.pdf"], **retried})
+    assert record.status == "failed"
+    error = record.nodes[NODE_ID].error or ""
+    assert "'out/passwd.pdf' is a symbolic link leading outside the run directory" in error
+    assert record.nodes[NODE_ID].attempts == 1  # not retried
+    record = await run_script({"command": [PY, "-c", code], "attachments": ["out/ok.pdf"]})
     assert list(record.nodes[NODE_ID].result["attachments"]) == ["ok.pdf"]
     record = await run_script({"command": [PY, "-c", "pass"], "attachments": ["../*"]})
     assert record.status == "failed" and "inside the run directory" in (record.nodes[NODE_ID].error or "")

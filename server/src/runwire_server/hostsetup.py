@@ -150,12 +150,19 @@ def prepare_rundir_root(settings: Settings) -> Path:
 
 
 def build_host_policy(settings: Settings, grants_privileged: bool) -> HostPolicy:
-    """The host policy of this process: run-as user and its own run-directory root.
+    """The host policy of this process: run-as user, its own run-directory root and limits.
+
+    Built once per process: its process limiter is shared by every engine and thread here.
 
     :raises ConfigInvalid: as :func:`resolve_run_as`, or the run-directory root is unsafe.
     """
     run_as = resolve_run_as(settings, grants_privileged)
-    return HostPolicy(run_as=run_as, rundir_parent=str(prepare_rundir_root(settings)))
+    return HostPolicy(
+        run_as=run_as,
+        rundir_parent=str(prepare_rundir_root(settings)),
+        max_processes=settings.max_processes,
+        max_parallel_nodes=settings.max_parallel_nodes,
+    )
 
 
 def release_rundir_root(policy: HostPolicy) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runwire.host import DEFAULT_MAX_PARALLEL_NODES, DEFAULT_MAX_PROCESSES
 from runwire.secretfiles import read_secret
 
 
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=8, ge=1, le=256, description="Runs executed at once per process.")
     run_time_limit_s: int = Field(default=3600, ge=1, description="A run still going after this is stopped.")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body.")
+    max_processes: int = Field(
+        default=DEFAULT_MAX_PROCESSES, ge=1, le=4096, description="Child processes at once per process."
+    )
+    max_parallel_nodes: int = Field(
+        default=DEFAULT_MAX_PARALLEL_NODES, ge=1, le=4096, description="Nodes of one run executing at once."
+    )
     task_config: str = Field(default="", description="A script-runner config.json to mount at /task.")
     executables_dir: str = Field(default="", description="Where /api/execute/ runs programs from.")
     execute_timeout: float = Field(default=3600.0, gt=0, description="Seconds per /api/execute/ program.")

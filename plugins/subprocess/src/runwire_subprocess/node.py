@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from runwire.workflow import PreparedNode
 from runwire_subprocess.argv import build_argv, unbound_names
 from runwire_subprocess.data import RunScriptData
 from runwire_subprocess.process import Completed, run_program
-from runwire_subprocess.rundir import make_rundir, remove_rundir
+from runwire_subprocess.rundir import close_rundir, open_rundir
 
 RUNDIR = "RUNDIR"
 STDERR_TAIL = 2000
@@ -48,7 +49,11 @@ class RunScriptNode(NodeType):
         return problems
 
     async def run(self, data: RunScriptData, ctx: NodeContext) -> NodeOutput:
-        """Build argv and environment, run the program, collect its results."""
+        """Build argv and environment, run the program, collect its results.
+
+        The node waits for one of the process's program slots (``ctx.host.process_slots``,
+        ``RUNWIRE_MAX_PROCESSES``) and holds it from making the run directory to removing it.
+        """
         formatter = None
         if data.results is not None:
             if self.plugins is None:
@@ -58,9 +63,15 @@ class RunScriptNode(NodeType):
             except ConfigInvalid as exc:
                 raise NodeFailed(str(exc)) from None
         values = {name: to_text(ctx.render(value)) for name, value in data.variables.items()}
+        async with ctx.host.process_slots:
+            return await self._execute(data, ctx, values, formatter)
+
+    async def _execute(
+        self, data: RunScriptData, ctx: NodeContext, values: dict[str, str], formatter: Any
+    ) -> NodeOutput:
         host = ctx.host
         parent = data.rundir_parent or host.rundir_parent
-        rundir = make_rundir(parent, data.rundir_base, host.run_as) if data.use_rundir else None
+        rundir = await open_rundir(parent, data.rundir_base, host.run_as) if data.use_rundir else None
         try:
             if rundir is not None:
                 values[RUNDIR] = str(rundir)
@@ -84,10 +95,11 @@ class RunScriptNode(NodeType):
                 if data.check_exit:
                     raise
                 return NodeOutput({"content": "", "return_code": -1, "stderr": "", "error": str(exc)})
-            return NodeOutput(self._result(data, done, rundir, formatter))
+            # reading and parsing files may take long or meet a FIFO: never on the event loop
+            return NodeOutput(await asyncio.to_thread(self._result, data, done, rundir, formatter))
         finally:
             if rundir is not None and not data.keep_rundir:
-                remove_rundir(rundir)
+                await close_rundir(rundir)
 
     @staticmethod
     def _extra_args(data: RunScriptData, ctx: NodeContext) -> list[str]:
@@ -118,6 +130,7 @@ class RunScriptNode(NodeType):
 
     @staticmethod
     def _result(data: RunScriptData, done: Completed, rundir: Path | None, formatter: Any) -> dict[str, Any]:
+        """The node's result; reads the run directory's files, so it runs in a thread."""
         stderr = done.stderr.text()
         if done.timed_out:
             message = f"command timed out after {data.command_timeout:g} s; its process group was killed"

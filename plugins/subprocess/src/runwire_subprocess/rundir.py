@@ -1,9 +1,17 @@
-"""Fresh run directories: made per run (with an empty ``out/``), optionally seeded, removed after."""
+"""Fresh run directories: made per run (with an empty ``out/``), optionally seeded, removed after.
+
+Making (a copy of ``rundir_base``) and removing walk the disk: :func:`open_rundir` and
+:func:`close_rundir` do it in a thread, never on the event loop. A base is measured before
+it is copied and refused over :data:`MAX_BASE_BYTES` or :data:`MAX_BASE_ENTRIES`, or when
+it holds a FIFO, device or socket (copying one would read it forever).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -11,17 +19,71 @@ from runwire.errors import NodeFailed
 from runwire.host import RunAs
 
 PREFIX = "results-"
+MAX_BASE_BYTES = 100 * 1024 * 1024
+"""Largest total size of the regular files of a ``rundir_base`` (it is copied for every run)."""
+MAX_BASE_ENTRIES = 10_000
+"""Most files, directories and links a ``rundir_base`` may hold."""
+
+
+def measure_base(base: str) -> tuple[int, int]:
+    """The entries and bytes of ``base``, refusing a base over the caps or holding special files.
+
+    Symbolic links are counted, not followed (the copy keeps them as links). The walk stops
+    as soon as a cap is passed, so a base like ``/usr`` fails at once.
+
+    :raises NodeFailed: over a cap, a FIFO, device or socket inside, or not a directory.
+    """
+    if not os.path.isdir(base):
+        raise NodeFailed(f"rundir_base {base!r} is not a directory", retryable=False)
+    entries = size = 0
+    for root, dirs, files in os.walk(base, onerror=_raise):
+        for name in (*dirs, *files):
+            entries += 1
+            if entries > MAX_BASE_ENTRIES:
+                raise NodeFailed(
+                    f"rundir_base {base!r} holds more than {MAX_BASE_ENTRIES} entries "
+                    "(it is copied for every run; pass large data by path instead)",
+                    retryable=False,
+                )
+            path = os.path.join(root, name)
+            info = os.lstat(path)
+            mode = info.st_mode
+            if stat.S_ISREG(mode):
+                size += info.st_size
+            elif not (stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                raise NodeFailed(
+                    f"rundir_base {base!r} holds {path!r}, which is not a regular file, directory "
+                    "or link (a FIFO, device or socket cannot be copied)",
+                    retryable=False,
+                )
+            if size > MAX_BASE_BYTES:
+                raise NodeFailed(
+                    f"rundir_base {base!r} holds more than {MAX_BASE_BYTES} bytes "
+                    "(it is copied for every run; pass large data by path instead)",
+                    retryable=False,
+                )
+    return entries, size
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
 
 
 def make_rundir(parent: str | None, base: str | None, owner: RunAs | None = None) -> Path:
     """Create a new run directory (mode 0700) under ``parent`` (the temp dir when ``None``).
 
-    The contents of ``base`` (when given) are copied in first; then an empty ``out/`` is made.
-    With an ``owner`` that is not this process's user, the directory and all it holds are
-    handed to that user, so the program can write there and nobody else can look in.
+    The contents of ``base`` (when given, and within the caps of :func:`measure_base`) are
+    copied in first; then an empty ``out/`` is made. With an ``owner`` that is not this
+    process's user, the directory and all it holds are handed to that user, so the program
+    can write there and nobody else can look in. Blocks: call it through :func:`open_rundir`.
 
-    :raises NodeFailed: the directory cannot be made or seeded.
+    :raises NodeFailed: the base is refused, or the directory cannot be made or seeded.
     """
+    if base:
+        try:
+            measure_base(base)
+        except OSError as exc:
+            raise NodeFailed(f"cannot read rundir_base {base!r}: {exc}") from None
     try:
         path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
     except OSError as exc:
@@ -40,9 +102,35 @@ def make_rundir(parent: str | None, base: str | None, owner: RunAs | None = None
     return path
 
 
+async def open_rundir(parent: str | None, base: str | None, owner: RunAs | None = None) -> Path:
+    """:func:`make_rundir` in a thread. Cancelled meanwhile, the directory the thread goes on
+    to make is removed when it is done, so no run directory is left behind."""
+    making = asyncio.ensure_future(asyncio.to_thread(make_rundir, parent, base, owner))
+    try:
+        return await asyncio.shield(making)
+    except asyncio.CancelledError:
+        making.add_done_callback(_discard)
+        raise
+
+
+def _discard(making: asyncio.Future[Path]) -> None:
+    if making.cancelled() or making.exception() is not None:
+        return
+    path = making.result()
+    try:
+        asyncio.get_running_loop().run_in_executor(None, remove_rundir, path)
+    except RuntimeError:  # the loop's executor is shut down: remove it here
+        remove_rundir(path)
+
+
 def remove_rundir(path: Path) -> None:
     """Remove a run directory and everything in it; errors are ignored."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+async def close_rundir(path: Path) -> None:
+    """:func:`remove_rundir` in a thread; the removal finishes even if the caller is cancelled."""
+    await asyncio.shield(asyncio.to_thread(remove_rundir, path))
 
 
 def _give(path: Path, owner: RunAs) -> None:
