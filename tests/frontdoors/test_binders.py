@@ -1,15 +1,24 @@
-"""The built-in path/query/body input binders, through the plugin registry."""
+"""The built-in path/query/body input binders, through the plugin registry; a third-party
+binder's return value checked where the task front door calls it."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 
 from runwire.binders import InputBinder, RequestParts
 from runwire.errors import BindingError
-from runwire.plugins import Plugins
+from runwire.hookspecs import hookimpl
+from runwire.plugins import Plugins, get_plugin_manager
+from runwire_server.api.app import create_app
+from runwire_server.services import build_services
+from runwire_server.settings import Settings
+
+from .conftest import HEADERS, KEY, PY, SCRIPTS, poll_task, write_config
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +105,87 @@ def test_body_bad_jsonpath_is_a_config_error(plugins: Plugins) -> None:
 def test_unknown_config_key_is_refused(plugins: Plugins) -> None:
     with pytest.raises(ValueError, match="extra"):
         binder(plugins, "query", query_var_name="a", query_name="typo")
+
+
+# --- what a third-party binder returns is checked at the seam ---------------------------------
+
+RETURNS: dict[str, Any] = {
+    "str": "plain",
+    "int": 42,
+    "float": 2.5,
+    "bool": True,
+    "list": [1, "a"],
+    "dict": {"a": [1, "b"], "é": None},
+    "none": None,
+    "bytes": b"raw",
+    "nan": float("nan"),
+    "huge": 10**5000,
+    "object": object(),
+    "surrogate": "\ud800",
+    "nul": "a\x00b",
+}
+
+
+class TypedBinder(InputBinder):
+    """Returns ``RETURNS[<?as=...>]``: whatever a careless plugin might hand back."""
+
+    kind = "typed"
+
+    def bind(self, request: RequestParts) -> Any:
+        return RETURNS[dict(request.query)["as"]]
+
+
+class TypedPlugin:
+    @hookimpl
+    def register_input_binders(self) -> list[type[InputBinder]]:
+        return [TypedBinder]
+
+
+@pytest.fixture(scope="module")
+def typed_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
+    """A server whose task binds ``$V`` with :class:`TypedBinder`, on a fresh plugin manager."""
+    pm = get_plugin_manager()
+    pm.register(TypedPlugin(), name="typed-binder")
+    tmp = tmp_path_factory.mktemp("typed")
+    config = {
+        "command": [PY, str(SCRIPTS / "show_args.py"), "$V"],
+        "inputs": {"typed_args": [{"env_var_name": "V"}]},
+        "outputs": {"results": {"kind": "stdout", "format": "json"}},
+    }
+    settings = Settings(data_dir=tmp / "data", api_keys=KEY, auth_providers="api-key",
+                        task_config=str(write_config(tmp, config)))  # fmt: skip
+    with TestClient(create_app(settings, services=build_services(settings, Plugins(pm)))) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "returned,argv",
+    [("str", "plain"), ("int", "42"), ("float", "2.5"), ("bool", "true"), ("list", '[1,"a"]'),
+     ("dict", '{"a":[1,"b"],"é":null}')],
+)  # fmt: skip
+def test_a_binders_number_bool_list_or_dict_reaches_the_program_as_json(
+    typed_client: TestClient[Any], returned: str, argv: str
+) -> None:
+    started = typed_client.post("/task/x", params={"as": returned}, headers=HEADERS)
+    assert started.status_code == 200, started.text
+    result = poll_task(typed_client, started.json()["id"])
+    assert result["status"] == "ready", result
+    assert result["results"]["argv"] == [argv]
+
+
+@pytest.mark.parametrize(
+    "returned,why",
+    [("none", "returned None"), ("bytes", "returned bytes"), ("nan", "returned a value of type float"),
+     ("huge", "returned a value of type int"), ("object", "returned a value of type object"),
+     ("surrogate", "lone UTF-16 surrogate"), ("nul", "contains a NUL character")],
+)  # fmt: skip
+def test_a_binder_value_that_is_not_text_is_a_400_naming_the_binder(
+    typed_client: TestClient[Any], returned: str, why: str
+) -> None:
+    refused = typed_client.post("/task/x", params={"as": returned}, headers=HEADERS)
+    assert refused.status_code == 400, refused.text
+    detail = refused.json()["detail"]
+    assert "variable V" in detail and why in detail, detail
+    if returned != "nul":
+        assert detail.startswith("input binder 'typed' (variable V) ")
+    assert typed_client.get("/healthz").status_code == 200

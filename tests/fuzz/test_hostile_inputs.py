@@ -28,6 +28,15 @@ DEEP_OBJECT = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
 NOT_UTF8 = b'{"project": 1, "title": "\xff\xfe", "data": {}}'
 HUGE = b'{"pad": "' + b"x" * (MAX_BODY + 10) + b'"}'
 MALFORMED = b'{"project": 1, "title": '
+REFUSED_JSON = [  # (what, body, words the 4xx detail must hold): JSON that parses but runwire refuses
+    ("5,000-digit integer", b'{"x": 1' + b"0" * 5000 + b"}", "more than 4300 digits"),
+    ("1e400", b'{"x": 1e400}', "out of range"),
+    ("NaN", b'{"x": NaN}', "NaN is not a JSON number"),
+    ("-Infinity", b'{"x": [-Infinity]}', "Infinity is not a JSON number"),
+    ("lone surrogate", b'{"x": "\\ud800"}', "lone UTF-16 surrogate"),
+    ("lone surrogate key", b'{"\\udfff": 1}', "lone UTF-16 surrogate"),
+    ("duplicate key", b'{"x": 1, "x": 2}', "duplicate key 'x'"),
+]
 INJECTION = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
 SHELL = "; rm -rf / $(id) `id` | cat /etc/passwd && echo $HOME > /tmp/x"
 
@@ -87,6 +96,8 @@ class Case:
     headers: dict[str, str] | None = None
     auth: str = "key"  # "key" (bootstrap), "scoped" (project 1 only), "none", or a literal key
     query: dict[str, str] | None = None
+    detail: str = ""  # words the refusal's detail must hold
+    server: str = "live"  # the fixture that serves it: "live", or "body_task_live" (a body-bound task)
 
 
 JSON = {"Content-Type": "application/json"}
@@ -120,6 +131,21 @@ CASES: list[Case] = [
         for route, method, _, headers in [*BODY_ROUTES, ("/api/v1/workflows/{wf}/run/", "POST", (), JSON),
                                            ("/task/x", "POST", (), JSON)]
     ),
+    # JSON that parses but holds what cannot be stored or sent back: 400 (422 on execute) naming it
+    *(
+        Case(f"{method} {route} {what}", method, route, statuses, body, headers, detail=detail, server=server)
+        for route, method, statuses, headers, server in [
+            *((route, method, statuses, headers, "live") for route, method, statuses, headers in BODY_ROUTES),
+            ("/api/v1/workflows/{wf}/run/", "POST", (400,), JSON, "live"),
+            ("/task/x", "POST", (400,), JSON, "body_task_live"),
+            ("/script/x", "POST", (400,), JSON, "body_task_live"),
+        ]
+        for what, body, detail in REFUSED_JSON
+    ),
+    Case("run: text/plain with a 5,000-digit integer is raw input", "POST", "/api/v1/workflows/{wf}/run/",
+         (200,), REFUSED_JSON[0][1], {"Content-Type": "text/plain"}),
+    Case("run: NaN in text/plain is raw input", "POST", "/api/v1/workflows/{wf}/run/", (200,),
+         b'{"name": NaN}', {"Content-Type": "text/plain"}),
     Case("run: 10,000-deep body", "POST", "/api/v1/workflows/{wf}/run/", (400,), DEEP, JSON),
     Case("run: invalid UTF-8", "POST", "/api/v1/workflows/{wf}/run/", (400,), NOT_UTF8, JSON),
     Case("run: malformed JSON is raw input (name missing)", "POST", "/api/v1/workflows/{wf}/run/", (200,),
@@ -230,18 +256,34 @@ def _send(live: Live, case: Case) -> httpx.Response:
     )
 
 
+@pytest.fixture(scope="module")
+def body_task_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A second live server whose task binds a body variable, so ``/task`` parses its body."""
+    config = json.loads((ROOT / "examples" / "task" / "config.json").read_text())
+    config["command_rundir_base"] = str(ROOT / "examples" / "task" / "app")
+    config["inputs"]["body_args"] = [{"env_var_name": "NOTE", "body_jsonpath": "$.x"}]
+    path = tmp_path_factory.mktemp("task") / "config.json"
+    path.write_text(json.dumps(config))
+    with running_server(env={**server_env(), "RUNWIRE_TASK_CONFIG": str(path)}) as server:
+        yield Live(server, 0, 0, "", "")  # its cases are all refused: no run to wait for
+        assert "Traceback" not in server.logs(), server.logs()[-6000:]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
-def test_hostile_request_is_refused_clearly(live: Live, case: Case) -> None:
-    response = _send(live, case)
+def test_hostile_request_is_refused_clearly(live: Live, case: Case, request: pytest.FixtureRequest) -> None:
+    server: Live = request.getfixturevalue(case.server)
+    response = _send(server, case)
     assert response.status_code in case.statuses, (response.status_code, response.text[:500])
     if response.status_code >= 400:
         assert isinstance(response.json().get("detail"), str), response.text[:500]
+        assert case.detail in response.json()["detail"], response.text[:500]
         assert "Traceback" not in response.text and "/work/" not in response.text
     elif response.headers.get("content-type", "").startswith("application/json"):
         body = response.json()
         run_id = body.get("id") or body.get("job_id") or (body.get("data") or {}).get("id")
         if isinstance(run_id, str):
-            live.started.append(run_id)
+            server.started.append(run_id)
+    assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
 
 
 def test_template_injection_in_workflow_data_fails_that_node_clearly(live: Live) -> None:
@@ -265,6 +307,29 @@ def test_template_injection_in_workflow_data_fails_that_node_clearly(live: Live)
     assert node["status"] == "failed" and "__class__" not in json.dumps(node.get("result"))
     assert "unsafe" in node["error"].lower() or "not allowed" in node["error"].lower(), node["error"]
     assert "evil" in result["error"]
+
+
+def test_a_lone_surrogate_made_by_a_template_is_stored_and_polled_as_u_fffd(live: Live) -> None:
+    headers = {"X-Api-Key": KEY}
+    data = {
+        "start_node": "t",
+        "nodes": [
+            {"id": "t", "type": "trigger-node", "data": {"input_fields": []}},
+            {"id": "o", "type": "output-node", "data": {"output": '{{ "\\ud800" ~ input.__raw_input__ }}'}},
+        ],
+        "edges": [{"id": "e", "source": "t", "target": "o"}],
+    }
+    created = httpx.post(f"{live.url}/api/v1/workflows/", headers=headers,
+                         json={"project": 1, "title": "surrogate", "data": data})  # fmt: skip
+    assert created.status_code == 201, created.text
+    workflow = created.json()["id"]
+    started = httpx.post(f"{live.url}/api/v1/workflows/{workflow}/run/", content=b"1e400 NaN",
+                         headers={**headers, "Content-Type": "text/plain"})  # fmt: skip
+    result = wait_for_run(live.url, started.json()["data"]["id"], headers)
+    assert result["status"] == "succeed", result
+    assert result["data"]["o"]["result"]["content"] == "\ufffd1e400 NaN"
+    history = httpx.get(f"{live.url}/api/v1/workflows/{workflow}/history/", headers=headers)
+    assert history.status_code == 200, history.text
 
 
 def test_template_injection_and_metacharacters_in_input_stay_text(live: Live) -> None:

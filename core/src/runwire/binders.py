@@ -9,6 +9,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from runwire.errors import BindingError
+from runwire.jsontext import JsonRefused, dumps, has_lone_surrogate
+
 
 @dataclass(slots=True)
 class RequestParts:
@@ -55,7 +58,48 @@ class InputBinder(ABC):
 
     @abstractmethod
     def bind(self, request: RequestParts) -> Any:
-        """Return the variable's value taken from ``request``.
+        """Return the variable's value taken from ``request``: text, as a program's argv gets it.
+
+        The host checks what comes back (:func:`bound_text`): a number, boolean, list or
+        object is passed on as compact JSON; ``None``, bytes or anything JSON cannot carry is
+        refused with a 400 naming the binder. Return ``""`` when the request has no value.
 
         :raises runwire.errors.BindingError: when the request cannot supply it (a 4xx).
         """
+
+
+def as_text(value: Any) -> str:
+    """A value as argv text: a string as is, anything else as compact JSON (``null`` for ``None``).
+
+    :raises JsonRefused: a lone surrogate, or a value with no JSON form (``NaN``, bytes, an
+        integer beyond the digit limit, ...), with the reason.
+    """
+    if isinstance(value, str):
+        if has_lone_surrogate(value):
+            raise JsonRefused(f"{value!r:.60} holds a lone UTF-16 surrogate, which is not text")
+        return value
+    return dumps(value, compact=True)
+
+
+def bound_text(binder: InputBinder, value: Any) -> str:
+    """What ``binder.bind()`` returned, checked at the seam and made argv text (:func:`as_text`).
+
+    :raises BindingError: ``None``, a value with no JSON form, or text with a NUL character
+        (a program's argv cannot carry one), naming the binder and its variable.
+    """
+    where = f"input binder {binder.kind!r} (variable {binder.variable})"
+    if value is None:
+        raise BindingError(f'{where} returned None; a binder returns text ("" when the request has no value)')
+    if isinstance(value, bytes | bytearray):
+        raise BindingError(f"{where} returned bytes; a binder returns text (decode it first)")
+    try:
+        text = as_text(value)
+    except JsonRefused as exc:
+        raise BindingError(
+            f"{where} returned a value of type {type(value).__name__} that has no text form: {exc}"
+        ) from None
+    if "\x00" in text:
+        raise BindingError(
+            f"variable {binder.variable} contains a NUL character, which a program cannot receive"
+        )
+    return text

@@ -8,7 +8,6 @@ Every problem is reported at start-up as :class:`ConfigInvalid` naming the field
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from runwire.binders import InputBinder, RequestParts
+from runwire.binders import InputBinder, RequestParts, bound_text
 from runwire.check import prepare_workflow
-from runwire.errors import BindingError, ConfigInvalid, WorkflowInvalid
+from runwire.errors import ConfigInvalid, WorkflowInvalid
+from runwire.jsontext import JsonRefused, loads
 from runwire.outputs import DEFAULT_ATTACHMENTS_MAX_BYTES, ResultsSpec
 from runwire.workflow import PreparedWorkflow, WorkflowData
 
@@ -116,11 +116,9 @@ def load_task_config(path: str | Path) -> TaskConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigInvalid(f"task config {str(path)!r} cannot be read: {exc}") from None
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
+        raw = loads(text)
+    except JsonRefused as exc:
         raise ConfigInvalid(f"task config {str(path)!r} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ConfigInvalid(f"task config {str(path)!r} is nested too deeply") from None
     return parse_task_config(raw)
 
 
@@ -136,18 +134,13 @@ class CompiledTask:
     def bind(self, request: RequestParts) -> dict[str, Any]:
         """Bind every variable from ``request`` and return the run input ``{"vars": {...}}``.
 
-        :raises BindingError: a body variable matches nothing, or a value holds a NUL
+        :raises BindingError: a body variable matches nothing, a binder returned something
+            that is not text (:func:`runwire.binders.bound_text`), or a value holds a NUL
             character (a program's argv cannot carry one).
         """
-        variables: dict[str, str] = {}
-        for binder in self.binders:
-            value = binder.bind(request)
-            if "\x00" in value:
-                raise BindingError(
-                    f"variable {binder.variable} contains a NUL character, which a program cannot receive"
-                )
-            variables[binder.variable] = value
-        return {"vars": variables}
+        return {
+            "vars": {binder.variable: bound_text(binder, binder.bind(request)) for binder in self.binders}
+        }
 
 
 def _build_binders(config: TaskConfig, plugins: Plugins) -> list[InputBinder]:

@@ -277,3 +277,52 @@ async def test_invalid_node_data_is_reported_when_the_workflow_is_checked(
 ) -> None:
     with pytest.raises(WorkflowInvalid, match=f"node {NODE_ID}: data"):
         await run_http(node_data)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("Bearer {{ input.token }}", "begins or ends with whitespace"),
+        ("{{ input.token }} x", "begins or ends with whitespace"),
+        ("Bearer é{{ input.token }}", "non-ASCII"),
+        ("a\x01b{{ input.token }}", "control character"),
+        ("a{{ input.token }}\nb", "line break"),
+    ],
+)
+async def test_a_header_http_cannot_send_fails_once_naming_the_field(
+    target: HTTPServer, run_http: RunHttp, value: str, why: str
+) -> None:
+    target.expect_request("/h").respond_with_data("reached")
+    node = {"url": target.url_for("/h"), "headers": {"Authorization": value}, "retries": 2, "retry_delay": 0}
+    record = await run_http(node, {"token": ""})
+    assert record.status == "failed"
+    node_record = record.nodes[NODE_ID]
+    assert node_record.attempts == 1  # the node's own config: no retry can fix it
+    assert (node_record.error or "").startswith("headers.Authorization: the value "), node_record.error
+    assert why in (node_record.error or "")
+    assert target.log == []  # refused before anything was sent
+
+
+async def test_a_body_json_cannot_carry_fails_once_naming_the_field(
+    target: HTTPServer, run_http: RunHttp
+) -> None:
+    target.expect_request("/b").respond_with_data("reached")
+    node = {"url": target.url_for("/b"), "method": "POST", "body": {"n": "{{ input.n }}"}, "retries": 2}
+    record = await run_http(node, {"n": float("nan")})
+    node_record = record.nodes[NODE_ID]
+    assert record.status == "failed" and node_record.attempts == 1
+    assert (node_record.error or "").startswith("body: the value has no JSON form"), node_record.error
+    assert target.log == []
+
+
+async def test_a_response_json_runwire_cannot_store_is_left_as_content(
+    target: HTTPServer, run_http: RunHttp
+) -> None:
+    target.expect_request("/r").respond_with_data(
+        '{"a": NaN, "b": "\\ud800"}', content_type="application/json"
+    )
+    record = await run_http({"url": target.url_for("/r")})
+    assert record.status == "succeed", record.error
+    result = record.nodes[NODE_ID].result
+    assert result is not None and "json" not in result
+    assert result["content"] == '{"a": NaN, "b": "\\ud800"}'

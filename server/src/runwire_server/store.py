@@ -44,6 +44,7 @@ from sqlalchemy.sql.expression import Executable
 
 from runwire.auth import Principal
 from runwire.errors import AuthRefused
+from runwire.jsontext import dumps_stored
 from runwire.records import IN_PROGRESS, IN_QUEUE, TERMINAL
 from runwire_server.sqlite_fast import SqliteStatement
 from runwire_server.tables import api_keys, metadata, runs, workflows
@@ -226,13 +227,21 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+            engine = create_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, json_serializer=dumps_stored
+            )
         else:
-            engine = create_engine(url, poolclass=NullPool)
+            engine = create_engine(url, poolclass=NullPool, json_serializer=dumps_stored)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # API calls run in anyio's thread pool (40 threads) besides the worker threads
-    return create_engine(url, pool_size=pool_size, max_overflow=NETWORK_POOL_OVERFLOW, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=NETWORK_POOL_OVERFLOW,
+        pool_pre_ping=True,
+        json_serializer=dumps_stored,  # every stored value can be sent back as UTF-8
+    )
 
 
 _RUN_COLUMNS = (

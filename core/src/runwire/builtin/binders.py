@@ -7,25 +7,16 @@ a JSONPath that matches nothing is a client error naming the variable.
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext import parse as parse_jsonpath
 from pydantic import Field, field_validator
 
-from runwire.binders import BinderConfig, InputBinder, RequestParts
+from runwire.binders import BinderConfig, InputBinder, RequestParts, as_text
 from runwire.errors import BindingError
 from runwire.hookspecs import hookimpl
-
-
-def as_text(value: Any) -> str:
-    """A bound value as argv text: a string as is, anything else as compact JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class PathConfig(BinderConfig):

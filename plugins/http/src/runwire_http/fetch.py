@@ -123,6 +123,10 @@ async def _send_with_retries(
         try:
             async with asyncio.timeout(policy.timeout):
                 fetched = await _send_once(client, request, checked, policy)
+        except httpx.LocalProtocolError as exc:  # what we would send is not HTTP: no retry helps
+            raise NodeFailed(
+                f"{request.method} {request.url} cannot be sent: {exc}", retryable=False
+            ) from None
         except (httpx.TransportError, TimeoutError) as exc:
             if attempt > policy.retries:
                 timed_out = isinstance(exc, (TimeoutError, httpx.TimeoutException))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from runwire.errors import NodeFailed
+from runwire.jsontext import JsonRefused, dumps, has_lone_surrogate, loads
 from runwire.netguard import AllowList, UrlRefused
 from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
 from runwire.template import to_text
@@ -18,7 +18,8 @@ from runwire_http.fetch import Fetched, Outgoing, Policy, fetch
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_BAD_VALUE_CHARS = re.compile(r"[\r\n\x00]")
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
+"""RFC 9110 field-value (visible ASCII, inner spaces and tabs), as httpx and h11 send it."""
 ERROR_SNIPPET_CHARS = 200
 
 
@@ -76,27 +77,51 @@ def build_request(data: HttpRequestData, ctx: NodeContext) -> Outgoing:
         raise NodeFailed(f"method {method!r:.40} is not one of {', '.join(sorted(METHODS))}", retryable=False)
     headers: dict[str, str] = {}
     for name, value in ctx.render(data.headers).items():
-        text = to_text(value)
         if not isinstance(name, str) or not _TOKEN.match(name):
             raise NodeFailed(f"header name {name!r:.60} is not a valid HTTP header name", retryable=False)
-        if _BAD_VALUE_CHARS.search(text):
-            raise NodeFailed(f"header {name!r} contains a line break or NUL character", retryable=False)
-        headers[name] = text
+        headers[name] = header_value(name, to_text(value))
     content: bytes | None = None
     body = ctx.render(data.body) if data.body is not None else None
     if isinstance(body, str):
+        if has_lone_surrogate(body):
+            raise NodeFailed("body: holds a lone UTF-16 surrogate, which is not text", retryable=False)
         content = body.encode("utf-8")
     elif body is not None:
-        content = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+        try:
+            content = dumps(body, default=str).encode("utf-8")
+        except JsonRefused as exc:
+            raise NodeFailed(f"body: {exc}", retryable=False) from None
         if not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json"
     return Outgoing(method=method, url=url.strip(), headers=headers, content=content)
 
 
+def header_value(name: str, text: str) -> str:
+    """``text`` if HTTP can carry it as the value of header ``name``.
+
+    :raises NodeFailed: (not retryable: the node's own config) naming ``headers.<name>`` and
+        what is wrong: a line break or NUL, another control or non-ASCII character, or
+        whitespace at either end (``"Bearer "``: a template that rendered empty).
+    """
+    if _FIELD_VALUE.fullmatch(text):
+        return text
+    field = f"headers.{name}"
+    if re.search(r"[\r\n\x00]", text):
+        why = "contains a line break or NUL character"
+    elif not text.isascii():
+        why = "contains a non-ASCII character (percent- or base64-encode it)"
+    elif text != text.strip(" \t"):
+        why = "begins or ends with whitespace (did a template render empty?)"
+    else:
+        why = "contains a control character"
+    raise NodeFailed(f"{field}: the value {text!r:.80} {why}; HTTP cannot send it", retryable=False)
+
+
 def response_result(fetched: Fetched) -> dict[str, Any]:
     """The node result: ``content`` (body text), ``status_code``, ``headers``, ``url`` and ``json``.
 
-    ``json`` is present only when the body parses as JSON.
+    ``json`` is present only when the body parses as JSON that runwire accepts
+    (:func:`runwire.jsontext.loads`: no ``NaN``, lone surrogates, duplicate keys, ...).
     """
     try:
         text = fetched.body.decode(fetched.charset or "utf-8", errors="replace")
@@ -109,8 +134,8 @@ def response_result(fetched: Fetched) -> dict[str, Any]:
         "url": fetched.url,
     }
     if text.strip():
-        with contextlib.suppress(ValueError, RecursionError):
-            result["json"] = json.loads(text)
+        with contextlib.suppress(JsonRefused):
+            result["json"] = loads(text)
     return result
 
 

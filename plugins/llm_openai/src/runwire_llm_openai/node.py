@@ -75,6 +75,11 @@ def _detail(exc: openai.APIError) -> str:
     return (message if isinstance(message, str) and message else str(exc.message))[:ERROR_DETAIL_CHARS]
 
 
+RETRYABLE_4XX = frozenset({408, 409, 429})
+"""The 4xx answers another attempt may change; any other 4xx says the request itself (key,
+model, messages) is wrong, and the node's ``retries`` are not spent on it (nor are the SDK's)."""
+
+
 class LlmOpenAINode(NodeType):
     """Sends the rendered messages to a chat-completions API and returns the reply."""
 
@@ -93,10 +98,10 @@ class LlmOpenAINode(NodeType):
         try:
             config = LlmConfig.from_env()
             base_url = config.base_url_for(settings.base_url)
-        except ConfigInvalid as exc:
-            raise NodeFailed(str(exc)) from None
+        except ConfigInvalid as exc:  # the operator's or the node's own settings: no retry fixes it
+            raise NodeFailed(str(exc), retryable=False) from None
         if config.api_key is None:
-            raise NodeFailed(f"{API_KEY_ENV} is not set (nor {API_KEY_FILE_ENV})")
+            raise NodeFailed(f"{API_KEY_ENV} is not set (nor {API_KEY_FILE_ENV})", retryable=False)
         messages = [{"role": m.role, "content": to_text(ctx.render(m.message))} for m in data.messages]
         request: dict[str, Any] = {"model": settings.model_name, "messages": messages}
         if settings.temperature is not None:
@@ -115,7 +120,10 @@ class LlmOpenAINode(NodeType):
             try:
                 completion = await client.chat.completions.create(**request)
             except openai.APIStatusError as exc:
-                raise NodeFailed(f"LLM API answered HTTP {exc.status_code}: {_detail(exc)}") from None
+                raise NodeFailed(
+                    f"LLM API answered HTTP {exc.status_code}: {_detail(exc)}",
+                    retryable=exc.status_code >= 500 or exc.status_code in RETRYABLE_4XX,
+                ) from None
             except openai.APITimeoutError:
                 raise NodeFailed(f"LLM API timed out after {settings.request_timeout:g} s") from None
             except openai.APIConnectionError as exc:

@@ -18,6 +18,7 @@ from runwire_server.api.bodies import (
     MAX_DB_INT,
     NOT_JSON,
     check_id,
+    off_loop,
     parse_json_or_text,
     read_model,
     read_text,
@@ -102,7 +103,7 @@ class RunController(Controller):
             raise NotFound("workflow not found")
         refuse_managed(head.project, head.title)
         text = await read_text(request)
-        value = run_input(text, request.headers.get("content-type", ""), principal)
+        value = await off_loop(run_input, text, request.headers.get("content-type", ""), principal)
         try:
             prepared = services.cache.cached(head.id, head.version)
             if prepared is None:

@@ -24,7 +24,7 @@ from runwire.errors import WorkflowInvalid
 from runwire.executables import resolve_executable
 from runwire.netguard import UrlRefused, check_url, split_url
 from runwire.records import FAILED, SUCCEED, RunRecord
-from runwire_server.api.bodies import parse_json, read_text
+from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound, Unprocessable
@@ -98,7 +98,7 @@ async def read_request(request: Request[Any, Any, Any]) -> ExecuteRequest:
     """Parse and validate the body; every problem is a 422 naming its field."""
     try:
         text = await read_text(request)
-        value = parse_json(text) if text.strip() else None
+        value = await off_loop(parse_json, text) if text.strip() else None
     except BadRequest as exc:
         raise Unprocessable(exc.detail) from None
     if not isinstance(value, dict):

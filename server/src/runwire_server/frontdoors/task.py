@@ -16,7 +16,7 @@ from litestar.params import FromPath
 from runwire.auth import Principal
 from runwire.binders import RequestParts
 from runwire.records import FAILED, SUCCEED
-from runwire_server.api.bodies import parse_json, read_text
+from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
@@ -43,7 +43,7 @@ async def request_parts(request: Request[Any, Any, Any], path: str, door: TaskDo
     body: Any = None
     if any(b.kind == "body" for b in door.task.binders):
         text = await read_text(request)
-        body = parse_json(text) if text.strip() else None
+        body = await off_loop(parse_json, text) if text.strip() else None
     else:
         await request.body()  # unused, but a body over RUNWIRE_MAX_BODY_BYTES is still a 413
     query = [(k, v) for k, v in request.query_params.multi_items()]

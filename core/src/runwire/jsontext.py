@@ -1,0 +1,156 @@
+"""Strict JSON: the one reader and writer of JSON text that crosses runwire's edges.
+
+Python's ``json`` accepts what other parsers refuse and what cannot be stored or sent back:
+``NaN``/``Infinity``, numbers that overflow to ``inf``, duplicate keys (the last one silently
+wins), lone UTF-16 surrogates (``"\\ud800"``, not encodable as UTF-8), and it raises a bare
+``ValueError`` for integers beyond Python's int-to-text digit limit (4,300 by default; what is
+accepted can therefore always be written back out). :func:`loads` refuses each of
+these, and nesting deeper than a limit, with :class:`JsonRefused` saying what and where.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class JsonRefused(ValueError):
+    """Text that is not JSON runwire accepts; the message says why.
+
+    ``malformed`` is true when the text is not JSON at all (a syntax error), false when it is
+    JSON holding a value runwire refuses (a huge number, ``NaN``, a duplicate key, ...).
+    """
+
+    def __init__(self, message: str, *, malformed: bool = False) -> None:
+        super().__init__(message)
+        self.malformed = malformed
+
+
+def _parse_constant(name: str) -> Any:
+    raise JsonRefused(f"{name} is not a JSON number (NaN and Infinity are refused)")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JsonRefused(f"duplicate key {key!r:.80} in a JSON object")
+            seen.add(key)
+    return value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_parse_constant)
+_CONTAINERS = (dict, list)
+_INFINITE = (math.inf, -math.inf)
+
+
+def check_value(value: Any, max_depth: int = MAX_DEPTH, strings: bool = True) -> None:
+    """Refuse a parsed value nested deeper than ``max_depth``, holding an infinite number
+    (what a literal beyond ±1.8e308 parses to) or (``strings``) a lone surrogate.
+
+    :raises JsonRefused: naming the problem.
+    """
+    level = [value]
+    depth = 0
+    while level:
+        _check_scalars(level, strings)
+        level = [c for c in level if isinstance(c, _CONTAINERS)]
+        if not level:
+            return
+        depth += 1
+        if depth > max_depth:
+            raise JsonRefused(f"JSON is nested deeper than {max_depth} levels")
+        children: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                children.extend(item.values())
+                if strings:
+                    _check_scalars(list(item), strings)
+            else:
+                children.extend(item)
+        level = children
+
+
+def _check_scalars(items: list[Any], strings: bool) -> None:
+    # ``in`` compares in C: far cheaper than a parse_float hook called for every number
+    for infinite in _INFINITE:
+        if infinite in items:
+            raise JsonRefused(f"a number is out of range (beyond ±1.8e308, read as {infinite})")
+    if strings:
+        for item in items:
+            if isinstance(item, str) and _SURROGATE.search(item):
+                raise JsonRefused(f"a string holds a lone UTF-16 surrogate ({item!r:.60}), which is not text")
+
+
+def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON text strictly (see the module docstring for what is refused).
+
+    :raises JsonRefused: ``malformed=True`` for a syntax error (with line and column), else
+        naming the refused value.
+    """
+    try:
+        value = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise JsonRefused(
+            f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", malformed=True
+        ) from None
+    except JsonRefused:
+        raise
+    except RecursionError:
+        raise JsonRefused(f"JSON is nested deeper than {max_depth} levels") from None
+    except ValueError:  # Python's int-to-text digit limit (4,300 by default): not a syntax error
+        raise JsonRefused(f"an integer has more than {sys.get_int_max_str_digits()} digits") from None
+    # a lone surrogate can only come from a \u escape, or from a str that already holds one
+    strings = _SURROGATE_ESCAPE.search(text) is not None or has_lone_surrogate(text)
+    check_value(value, max_depth, strings)
+    return value
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a UTF-16 surrogate on its own (it cannot be written as UTF-8)."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def dumps(value: Any, *, compact: bool = False, default: Callable[[Any], Any] | None = None) -> str:
+    """Write ``value`` as JSON text (non-ASCII kept as is); the inverse of :func:`loads`.
+
+    :raises JsonRefused: the value has no JSON form (``NaN``, an integer beyond the digit
+        limit, a lone surrogate, a key that is not a string, number or boolean, an object of a
+        type JSON does not have and no ``default`` converts, a cycle).
+    """
+    try:
+        text = json.dumps(
+            value,
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":") if compact else None,
+            default=default,
+        )
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise JsonRefused(f"the value has no JSON form: {exc}") from None
+    if has_lone_surrogate(text):
+        raise JsonRefused("the value has no JSON form: a string holds a lone UTF-16 surrogate")
+    return text
+
+
+def dumps_stored(value: Any) -> str:
+    """JSON text of a value runwire produced (a node result), for a store and a UTF-8 reply.
+
+    As ``json.dumps``, but a lone surrogate (a template or a parser may make one) becomes
+    U+FFFD, as a UTF-8 decoder does with bytes it cannot read: what is stored can always be
+    sent back, so no poll of that run fails.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return _SURROGATE.sub("\ufffd", text) if has_lone_surrogate(text) else text

@@ -1,0 +1,66 @@
+"""runwire.jsontext: the strict JSON reader every request body goes through, and its writers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runwire.jsontext import JsonRefused, dumps, dumps_stored, loads
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"x": 1' + "0" * 5000 + "}", "more than 4300 digits"),
+        ("[1e400]", "out of range"),
+        ("-1e400", "out of range"),
+        ('{"a": [[{"b": NaN}]]}', "NaN is not a JSON number"),
+        ("Infinity", "Infinity is not a JSON number"),
+        ('["\\ud800"]', "lone UTF-16 surrogate"),
+        ('"\\udc00x"', "lone UTF-16 surrogate"),
+        ('{"\\ud800": 1}', "lone UTF-16 surrogate"),
+        ('{"a": 1, "b": {"c": 1, "c": 2}}', "duplicate key 'c'"),
+        ("[" * 65 + "]" * 65, "nested deeper than 64 levels"),
+        ("[" * 10_000 + "]" * 10_000, "nested deeper than 64 levels"),
+    ],
+)
+def test_json_that_parses_but_is_refused_says_why(text: str, message: str) -> None:
+    with pytest.raises(JsonRefused, match=message) as refused:
+        loads(text)
+    assert refused.value.malformed is False
+
+
+def test_a_syntax_error_is_malformed_with_its_place() -> None:
+    with pytest.raises(JsonRefused, match=r"malformed JSON: .* \(line 1, column 6\)") as refused:
+        loads('{"a":')
+    assert refused.value.malformed is True
+
+
+def test_what_is_accepted_is_what_json_reads() -> None:
+    text = (
+        '{"emoji": "\\ud83d\\ude00", "tiny": 1e-400, "big": 1'
+        + "0" * 4299
+        + ', "deep": '
+        + "[" * 63
+        + "]" * 63
+        + "}"
+    )
+    assert loads(text) == json.loads(text)
+    assert loads(dumps(loads(text))) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), 10**5000, "\ud800", {"a": object()}, b"x"],
+    ids=["nan", "huge", "surrogate", "object", "bytes"],
+)
+def test_dumps_refuses_what_has_no_json_form(value: object) -> None:
+    with pytest.raises(JsonRefused, match="no JSON form"):
+        dumps(value)
+
+
+def test_dumps_stored_replaces_lone_surrogates_so_the_text_encodes() -> None:
+    text = dumps_stored({"a": "x\ud800y", "\udfff": "é😀"})
+    assert json.loads(text) == {"a": "x\ufffdy", "\ufffd": "é😀"}
+    text.encode("utf-8")
