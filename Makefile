@@ -39,6 +39,7 @@ lint: install
 
 bench: install
 	$(PY) bench/engine.py
+	$(PY) bench/check.py
 	$(PY) bench/api.py
 	$(PY) bench/tasks.py
 

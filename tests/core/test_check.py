@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runwire.check import check_workflow, prepare_workflow
+from runwire.check import check_workflow, prepare_workflow, size_problem
 from runwire.errors import WorkflowInvalid
 from runwire.workflow import parse_workflow_data
 
@@ -108,3 +110,134 @@ def test_prepare_raises_with_all_problems() -> None:
     with pytest.raises(WorkflowInvalid) as info:
         prepare_workflow(parse_workflow_data({"nodes": []}), plugins_with_test_nodes())
     assert info.value.problems == ["workflow: start_node is missing"]
+
+
+def graph(edges: list[tuple[str, str]], refs: dict[str, str], ids: list[str] | None = None) -> dict[str, Any]:
+    """A trigger ``t`` and output nodes (``ids``, else those in ``edges``); ``refs[n]`` is the
+    node that ``n``'s template refers to."""
+    if ids is None:
+        ids = sorted({n for edge in edges for n in edge} - {"t"})
+    nodes = [{"id": "t", "type": "trigger-node", "data": {}}]
+    for n in ids:
+        output = f"{{{{ {refs[n]}.result.content }}}}" if n in refs else n
+        nodes.append({"id": n, "type": "output-node", "data": {"output": output}})
+    return {
+        "nodes": nodes,
+        "edges": [{"id": f"{a}-{b}", "source": a, "target": b} for a, b in edges],
+        "start_node": "t",
+    }
+
+
+def ancestors(node: str, parents: dict[str, set[str]]) -> set[str]:
+    """Every node with a path to ``node``, by plain search (the reference answer)."""
+    seen: set[str] = set()
+    todo = list(parents.get(node, ()))
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(parents.get(n, ()))
+    return seen
+
+
+DIAMOND = [("t", "a"), ("t", "b"), ("a", "c"), ("b", "c"), ("c", "d")]
+
+
+@pytest.mark.parametrize(
+    ("refs", "outside"),
+    [
+        pytest.param({"b": "a"}, ["b->a"], id="sibling-branch"),
+        pytest.param({"a": "c"}, ["a->c"], id="downstream"),
+        pytest.param({"a": "d"}, ["a->d"], id="downstream-through-fan-in"),
+        pytest.param({"c": "c"}, ["c->c"], id="itself"),
+        pytest.param({"d": "t", "c": "a"}, [], id="ancestor-via-two-paths"),
+        pytest.param({"d": "a", "c": "b", "b": "t"}, [], id="ancestors-of-a-fan-in"),
+        pytest.param({"d": "b", "a": "b", "b": "a"}, ["a->b", "b->a"], id="mixed"),
+    ],
+)
+def test_references_must_be_upstream_in_a_diamond(refs: dict[str, str], outside: list[str]) -> None:
+    expected = []
+    for pair in outside:
+        node, ref = pair.split("->")
+        expected.append(f"node {node}: data.output refers to node {ref}, which is not upstream")
+    assert problems(graph(DIAMOND, refs)) == expected
+
+
+def test_a_cycle_in_a_diamond_is_reported_and_references_are_not_judged() -> None:
+    data = graph([*DIAMOND, ("d", "a")], {"b": "a"})
+    assert problems(data) == ["workflow: cycle through nodes a -> c -> d -> a"]
+
+
+def test_references_match_a_brute_force_ancestor_search() -> None:
+    plugins = plugins_with_test_nodes()
+    rng = random.Random(11)
+    for _ in range(300):
+        ids = [f"n{i}" for i in range(rng.randint(2, 9))]
+        edges = {tuple(sorted(rng.sample(ids, 2), key=ids.index)) for _ in range(rng.randint(0, 14))}
+        edges |= {("t", ids[0])}
+        refs = {n: rng.choice(["t", *ids]) for n in ids if rng.random() < 0.7}
+        parents: dict[str, set[str]] = {}
+        for a, b in edges:
+            parents.setdefault(b, set()).add(a)
+        expected = sorted(
+            f"node {n}: data.output refers to node {ref}, which is not upstream"
+            for n, ref in refs.items()
+            if ref not in ancestors(n, parents)
+        )
+        found = check_workflow(parse_workflow_data(graph(sorted(edges), refs, ids)), plugins)
+        found = [p for p in found if "upstream" in p]
+        assert sorted(found) == expected, (edges, refs)
+
+
+def test_a_20000_node_chain_checks_linearly_with_its_problems() -> None:
+    count = 20_000
+    ids = ["t", *(f"n{i}" for i in range(1, count))]
+    nodes = [{"id": "t", "type": "trigger-node", "data": {}}]
+    nodes += [{"id": i, "type": "output-node", "data": {"output": "x"}} for i in ids[1:]]
+    nodes[1]["data"]["output"] = "{{ n19999.result.content }}"  # downstream: not upstream
+    nodes[-1]["data"]["output"] = "{{ n1.result.content }} {{ t.result.content }}"  # 19,998 hops up
+    nodes[500]["data"]["output"] = "{{ n499.result.content }} {{ ghost.result.content }}"
+    edges = [{"id": f"e{k}", "source": a, "target": b} for k, (a, b) in enumerate(itertools.pairwise(ids))]
+    found = problems({"nodes": nodes, "edges": edges, "start_node": "t"})
+    assert found == [
+        "node n1: data.output refers to node n19999, which is not upstream",
+        "node n500: data.output refers to node ghost, which does not exist",
+    ]
+    cyclic = {
+        "nodes": nodes,
+        "edges": [*edges, {"id": "back", "source": "n19999", "target": "n1"}],
+        "start_node": "t",
+    }
+    found = problems(cyclic)
+    assert found[0].startswith("workflow: cycle through nodes n1 -> n2 -> ") and found[0].endswith(
+        "n19999 -> n1"
+    )
+    assert found[1:] == ["node n500: data.output refers to node ghost, which does not exist"]
+
+
+@pytest.mark.parametrize(
+    ("nodes", "edges", "linked", "problem"),
+    [
+        (10, 40, 0, None),
+        (11, 0, 0, "workflow: 11 nodes, over the limit of 10 (RUNWIRE_MAX_NODES)"),
+        (10, 41, 0, "workflow: 41 edges, over the limit of 40 (RUNWIRE_MAX_EDGES)"),
+        (10, 30, 11, "workflow: 41 edges, over the limit of 40 (RUNWIRE_MAX_EDGES)"),
+    ],
+)
+def test_size_problem_counts_nodes_then_edges(
+    nodes: int, edges: int, linked: int, problem: str | None
+) -> None:
+    data = {
+        "nodes": [{"id": f"n{i}", "type": "output-node", "data": {"next_nodes": ["n0"] * (linked if i == 0 else 0)}}
+                  for i in range(nodes)],
+        "edges": [{"source": "n0", "target": "n1"}] * edges,
+    }  # fmt: skip
+    assert size_problem(data, 10) == problem
+    assert size_problem(parse_workflow_data(data), 10) == problem
+    assert size_problem(data, None) is None
+
+
+def test_size_problem_ignores_parts_of_the_wrong_shape() -> None:
+    assert size_problem({"nodes": "many", "edges": 7}, 1) is None
+    assert size_problem({"nodes": [1, 2, {"data": {"next_nodes": "x"}}], "edges": None}, 3, 0) is None
+    assert size_problem([], 1) is None

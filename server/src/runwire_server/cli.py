@@ -15,12 +15,12 @@ from typing import Any
 import click
 from rich.console import Console
 
-from runwire.check import check_workflow, prepare_workflow
+from runwire.check import DEFAULT_MAX_NODES, EDGES_PER_NODE, check_workflow, prepare_workflow, size_problem
 from runwire.engine import Engine, RunObserver
 from runwire.errors import PluginConflict, WorkflowInvalid
 from runwire.plugins import Plugins
 from runwire.records import NodeRecord, RunRecord
-from runwire.workflow import load_workflow_file
+from runwire.workflow import WorkflowData, load_workflow_file
 
 
 def _load_plugins() -> Plugins:
@@ -38,6 +38,35 @@ def _load_workflow(path: Path) -> Any:
         return load_workflow_file(path)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _size_limit_options(fn: Any) -> Any:
+    """``--max-nodes`` and ``--max-edges``: the server's limits, from the same variables."""
+    fn = click.option(
+        "--max-edges",
+        type=click.IntRange(min=0),
+        envvar="RUNWIRE_MAX_EDGES",
+        default=None,
+        help=f"Likewise for edges (RUNWIRE_MAX_EDGES); default {EDGES_PER_NODE} x --max-nodes; 0: no limit.",
+    )(fn)
+    return click.option(
+        "--max-nodes",
+        type=click.IntRange(min=0),
+        envvar="RUNWIRE_MAX_NODES",
+        default=DEFAULT_MAX_NODES,
+        show_default=True,
+        help="Refuse a workflow with more nodes, as the server does (RUNWIRE_MAX_NODES); 0: no limit.",
+    )(fn)
+
+
+def _load_sized_workflow(path: Path, max_nodes: int, max_edges: int | None) -> WorkflowData:
+    """The workflow in ``path``; :class:`WorkflowInvalid` when it is over the size limits."""
+    data = _load_workflow(path)
+    edges = sys.maxsize if max_edges == 0 else max_edges
+    too_big = size_problem(data, max_nodes or None, edges)
+    if too_big is not None:
+        raise WorkflowInvalid([too_big])
+    return data  # type: ignore[no-any-return]
 
 
 class ConsoleProgress(RunObserver):
@@ -70,13 +99,16 @@ def main() -> None:
     default=None,
     help="Show node-by-node progress on stderr (default: when stderr is a terminal and not --json).",
 )
-def run(file: Path, input_json: str, as_json: bool, progress: bool | None) -> None:
+@_size_limit_options
+def run(
+    file: Path, input_json: str, as_json: bool, progress: bool | None, max_nodes: int, max_edges: int | None
+) -> None:
     """Run the workflow in FILE in-process and print its run record."""
     from runwire.inputs import input_from_text
 
     plugins = _load_plugins()
     try:
-        prepared = prepare_workflow(_load_workflow(file), plugins)
+        prepared = prepare_workflow(_load_sized_workflow(file, max_nodes, max_edges), plugins)
     except WorkflowInvalid as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
@@ -92,10 +124,14 @@ def run(file: Path, input_json: str, as_json: bool, progress: bool | None) -> No
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def check(file: Path) -> None:
+@_size_limit_options
+def check(file: Path, max_nodes: int, max_edges: int | None) -> None:
     """Validate the workflow in FILE; print every problem and exit 1 if there are any."""
     plugins = _load_plugins()
-    problems = check_workflow(_load_workflow(file), plugins)
+    try:
+        problems = check_workflow(_load_sized_workflow(file, max_nodes, max_edges), plugins)
+    except WorkflowInvalid as exc:
+        problems = exc.problems
     for problem in problems:
         click.echo(problem)
     if problems:

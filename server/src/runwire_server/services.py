@@ -143,7 +143,9 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
     store = open_store(settings, pool_size=settings.worker_threads + 4)
     broker = make_broker(settings) if settings.broker_url else None
     trust = Trust(privileged, plugins, is_managed)
-    cache = PreparedCache(plugins, gate=trust.gate)
+    cache = PreparedCache(
+        plugins, gate=trust.gate, max_nodes=settings.max_nodes, max_edges=settings.max_edges
+    )
     providers = build_auth_providers(settings, plugins, store)
     if "none" in settings.provider_names:
         log.warning("%s", OPEN_API_WARNING)

@@ -105,11 +105,9 @@ class RunController(Controller):
         text = await read_text(request)
         value = await off_loop(run_input, text, request.headers.get("content-type", ""), principal)
         try:
-            prepared = services.cache.cached(head.id, head.version)
+            prepared = await services.cache.load_async(services.store, services.db, head.id, head.version)
             if prepared is None:
-                prepared = await services.db(services.cache.load, services.store, head.id, head.version)
-                if prepared is None:
-                    raise NotFound("workflow not found")
+                raise NotFound("workflow not found")
             apply_input_fields(prepared.input_fields, value)
         except (WorkflowInvalid, InputInvalid) as exc:
             return _envelope({"errors": exc.problems}, 400)
