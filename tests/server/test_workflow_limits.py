@@ -50,6 +50,16 @@ def create(client: TestClient[Any], data: dict[str, Any]) -> httpx.Response:
     return client.post(BASE, json={"project": 1, "title": "limits", "data": data}, headers=HEADERS)
 
 
+def create_valid(client: TestClient[Any], data: dict[str, Any]) -> int:
+    """Create the workflow, assert it is stored and checks valid; return its id."""
+    response = create(client, data)
+    assert response.status_code == 201, response.text
+    workflow_id = int(response.json()["id"])
+    check = client.get(f"{BASE}{workflow_id}/check_workflow/", headers=HEADERS).json()
+    assert check == {"valid": True, "errors": []}
+    return workflow_id
+
+
 def test_too_many_nodes_is_413_with_the_numbers(limited: TestClient[Any]) -> None:
     response = create(limited, chain(MAX_NODES + 1))
     assert response.status_code == 413, response.text
@@ -74,11 +84,7 @@ def test_patch_over_the_limits_is_413(limited: TestClient[Any]) -> None:
 
 def test_a_workflow_exactly_at_the_limits_is_accepted_and_runs(limited: TestClient[Any]) -> None:
     data = chain(MAX_NODES, extra_edges=2, linked=1)  # 10 nodes, 9 + 2 + 1 = 12 edges
-    response = create(limited, data)
-    assert response.status_code == 201, response.text
-    workflow_id = response.json()["id"]
-    check = limited.get(f"{BASE}{workflow_id}/check_workflow/", headers=HEADERS).json()
-    assert check == {"valid": True, "errors": []}
+    workflow_id = create_valid(limited, data)
     started = limited.post(f"{BASE}{workflow_id}/run/", json={}, headers=HEADERS).json()
     assert started["status"] == 201
     assert wait_result(limited, started["data"]["id"])["status"] == "succeed"
@@ -126,11 +132,7 @@ def test_check_is_cached_per_version(tmp_path: Path, plugins: Plugins) -> None:
 def test_a_big_workflow_at_the_default_limit_is_checked_and_prepared(client: TestClient[Any]) -> None:
     data = chain(2000)
     data["nodes"][0]["data"]["input_fields"] = [{"id": "name", "input_requirements": True}]
-    response = create(client, data)
-    assert response.status_code == 201, response.text
-    workflow_id = response.json()["id"]
-    check = client.get(f"{BASE}{workflow_id}/check_workflow/", headers=HEADERS).json()
-    assert check == {"valid": True, "errors": []}
+    workflow_id = create_valid(client, data)
     # the run endpoint prepares it (in a worker thread), then refuses the input: nothing runs
     refused = client.post(f"{BASE}{workflow_id}/run/", json={}, headers=HEADERS).json()
     assert refused["status"] == 400 and "name" in str(refused["data"]["errors"])
