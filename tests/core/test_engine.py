@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,12 @@ def edges(*pairs: tuple[str, str] | tuple[str, str, str]) -> list[dict[str, Any]
     return out
 
 
-async def run(data: dict[str, Any], raw_input: Any = None, observer: RunObserver | None = None) -> RunRecord:
+async def run(
+    data: dict[str, Any], raw_input: Any = None, observer: RunObserver | None = None, engine: Engine | None = None
+) -> RunRecord:
     prepared = prepare_workflow(parse_workflow_data(data), plugins_with_test_nodes())
-    return await Engine().execute(prepared, {} if raw_input is None else raw_input, observer=observer)
+    engine = engine or Engine()
+    return await engine.execute(prepared, {} if raw_input is None else raw_input, observer=observer)
 
 
 @pytest.mark.parametrize(
@@ -307,3 +311,47 @@ async def test_templates_keep_trailing_newlines() -> None:
         "start_node": "t",
     }
     assert (await run(data, {"a": "x"})).nodes["o"].result["content"] == "x\n"
+
+
+def echo_chain(message: str, **data: Any) -> dict[str, Any]:
+    nodes = [node("t", "trigger-node"), node("big", "basic-node", name="LLM OpenAI", message=message, **data)]
+    nodes.append(node("after", "output-node"))
+    return {"nodes": nodes, "edges": edges(("t", "big"), ("big", "after")), "start_node": "t"}
+
+
+async def test_a_result_over_the_limit_fails_the_node_without_retry_and_is_not_kept() -> None:
+    record = await run(
+        echo_chain("{{ input.text * 3 }}", retries=3, retry_delay=0),
+        {"text": "é" * 200},  # three times: 1,200 bytes of UTF-8 in 600 characters
+        engine=Engine(max_result_bytes=1024),
+    )
+    big = record.nodes["big"]
+    assert record.status == "failed"
+    assert (
+        big.error == "result of node big is larger than the limit of 1,024 bytes (as JSON); it was not kept"
+    )
+    assert big.attempts == 1
+    assert big.result is None
+    assert "after" not in record.nodes
+    assert record.error == f"node big failed: {big.error}"
+
+
+async def test_a_result_within_the_limit_is_kept() -> None:
+    engine = Engine(max_result_bytes=1024)
+    record = await run(echo_chain("{{ input.text * 2 }}"), {"text": "é" * 200}, engine=engine)
+    assert record.status == "succeed"
+    assert record.nodes["big"].result == {"content": "é" * 400}
+
+
+async def test_a_huge_result_is_refused_counting_no_further_than_the_limit() -> None:
+    limit = 64 * 1024 * 2
+    huge = ["x" * 1000] * 200_000  # 200 MB as JSON, a few MB in memory
+    tracemalloc.start()
+    try:
+        error = await Engine(max_result_bytes=limit).result_too_large("n", {"rows": huge})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert error is not None and "131,072 bytes" in error
+    assert peak < 4_000_000
+    assert await Engine(max_result_bytes=limit).result_too_large("n", {"rows": huge[:100]}) is None

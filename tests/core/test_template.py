@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import tracemalloc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -147,3 +150,134 @@ def test_attribute_chains_never_reach_python_internals(chain: list[str]) -> None
     except TemplateError:
         return
     assert isinstance(out, (str, int, float, list, dict))
+
+
+BIG = {"input": {"s": "a" * 1_000_000, "words": ["a"] * 200_000}, "_nodes": {}}
+BOMBS = [
+    '{{ "%300000000d" % 1 }}',
+    '{{ "%*d" % (300000000, 1) }}',
+    '{{ "%.300000000f" % 1.5 }}',
+    '{{ "%s"|format(input.s ~ input.s) }}',
+    '{{ (["a" * 1000000] * 300)|join }}',
+    '{{ ["a" * 1000000] * 30 }}',
+    "{{ input.s + input.s }}",
+    "{{ input.s ~ input.s }}",
+    "{{ [input.s, input.s] }}",
+    "text {{ [input.s, input.s] }}",
+    "{{ [input.s, input.s]|string }}",
+    '{{ "x"|center(300000000) }}',
+    '{{ "a\\nb"|indent(300000000) }}',
+    '{{ "a b c"|wordwrap(1, wrapstring="x" * 900000) }}',
+    '{{ [1]|batch(300000000, "x")|list }}',
+    "{{ [1]|slice(300000000)|list }}",
+    '{{ "ab"|replace("", "x" * 999999) }}',
+    "{{ input.s|tojson|tojson }}",
+    "{{ [input.words, input.words, input.words]|sum(start=[]) }}",
+    '{{ input.s.split("a") }}',
+    "{{ [" + ", ".join(["input.s|upper"] * 20) + "] }}",
+    "{{ " + " ~ ".join(['"x"|center(999999)'] * 20) + " }}",
+]
+
+
+@pytest.mark.parametrize("template", BOMBS)
+def test_template_bombs_are_refused_before_they_build(template: str) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateRefused, match=r"over the limit of [\d,]+ characters"):
+            render_string(template, BIG)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40_000_000  # each asked for 30 MB to 600 MB
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{{ "%300000000d" % 1 }}',
+        '{{ "x"|center(300000000) }}',
+        "{{ " + " ~ ".join(['"y"|center(99999)'] * 50) + " }}",
+    ],
+)
+def test_compiling_a_bomb_builds_nothing(template: str) -> None:
+    tracemalloc.start()
+    try:
+        assert check_template(template) is None  # Jinja's constant folding must not run it
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3_000_000
+    with pytest.raises(TemplateRefused):
+        render_string(template, VARS)
+
+
+def test_everything_one_value_builds_is_bounded_in_all() -> None:
+    value = {f"k{i}": "{{ 'a' * 900000 }}" for i in range(20)}
+    with pytest.raises(TemplateRefused, match="over the limit of 8,000,000 characters in all"):
+        TemplateRenderer().render_value(value, VARS)
+    assert len(TemplateRenderer().render_value(dict(list(value.items())[:5]), VARS)["k4"]) == 900_000
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ('{{ "%05d|%-4s|%.2f" % (42, "ab", 3.14159) }}', "00042|ab  |3.14"),
+        ('{{ "%*d" % (5, 42) }}', "   42"),
+        ('{{ "%(n)s!" % {"n": "hi"} }}', "hi!"),
+        ('{{ "%s-%s"|format("a", "b") }}', "a-b"),
+        ("{{ 7 % 3 }}", 1),
+        ('{{ "ab" * 3 }}', "ababab"),
+        ("{{ [1, 2] * 2 }}", [1, 2, 1, 2]),
+        ("{{ [1] + [2] }}", [1, 2]),
+        ('{{ "x"|center(5) }}', "  x  "),
+        ('{{ "a\\nb"|indent(2) }}', "a\n  b"),
+        ('{{ "aaa bbb"|wordwrap(3) }}', "aaa\nbbb"),
+        ("{{ [1, 2, 3]|batch(2, 0)|list }}", [[1, 2], [3, 0]]),
+        ("{{ [1, 2, 3]|slice(2)|list }}", [[1, 2], [3]]),
+        ("{{ [[1], [2]]|sum(start=[]) }}", [1, 2]),
+        ("{{ ([[1]] * 50000)|sum(start=[])|length }}", 50_000),  # linear, not Python's quadratic sum
+        ("{{ [1, 2, 3]|sum }}", 6),
+        ('{{ input.tags|join(", ") }}', "admin, developer"),
+        ('{{ input.users|join(",", attribute="name") }}', "Alice"),
+        ("{{ input.tags[:1] }}", ["admin"]),
+        ("{{ input.user_name[::-1] }}", "eoD nhoJ"),
+        ('{{ input.age ~ "y" }}', "30y"),
+        ("{{ input.preferences|tojson }}", '{"theme": "dark"}'),
+        ("{{ 1000000|filesizeformat }}", "1.0 MB"),
+        ("{{ input.tags|map('upper')|list }}", ["ADMIN", "DEVELOPER"]),
+    ],
+)
+def test_bounded_operations_still_compute(template: str, expected: object) -> None:
+    assert render_string(template, VARS) == expected
+
+
+def test_a_value_at_the_limit_is_returned() -> None:
+    assert len(render_string('{{ "a" * 1000000 }}', VARS)) == 1_000_000
+    assert len(render_string("{{ input.s|upper }}", BIG)) == 1_000_000
+
+
+@pytest.mark.parametrize("depth", [150, 400])
+def test_deep_nesting_is_a_template_error(depth: int) -> None:
+    problem = check_template("{{ " + "+".join(["input.age"] * depth) + " }}")
+    assert problem is None or "nested too deeply" in problem
+
+
+_PIECES = st.sampled_from(
+    ['"ab"', "input.s", "input.words", "[input.s]", '"%9999999d"', "999999", "(input.s, input.s)", "[1, 2]"]
+)
+_OPS = st.sampled_from(
+    [" * ", " + ", " ~ ", " % ", "|join(", "|center(", "|batch(", "|replace('a', ", "|indent(", "|sum(start="]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(_OPS, _PIECES), min_size=1, max_size=4), _PIECES)
+def test_compositions_of_growing_operations_stay_bounded(steps: list[tuple[str, str]], first: str) -> None:
+    expression = first
+    for op, piece in steps:
+        expression = f"({expression}{op}{piece}{')' if op.endswith(('(', '=', ', ')) else ''})"
+    try:
+        out = render_string("{{ " + expression + " }}", BIG)
+    except TemplateError:
+        return
+    assert len(json.dumps(out, default=str)) <= 1_300_000  # json.dumps adds ", " separators

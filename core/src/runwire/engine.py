@@ -17,10 +17,15 @@ from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.inputs import apply_input_fields
 from runwire.nodes import NodeContext, NodeOutput
 from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
+from runwire.sizes import json_size
 from runwire.template import TemplateRenderer
 from runwire.workflow import PreparedNode, PreparedWorkflow
 
 MAX_RETRY_DELAY = 30.0
+DEFAULT_MAX_RESULT_BYTES = 16 * 1024 * 1024
+"""Largest node result, as compact JSON in UTF-8 (``RUNWIRE_MAX_RESULT_BYTES`` on the server)."""
+_SMALL_RESULT = 64 * 1024  # measured inline; a result past it is measured on a thread
+_TINY_RESULT = 512  # a result this small needs no closer look (and no extra coroutine)
 
 
 class RunObserver:
@@ -48,10 +53,33 @@ _NO_OBSERVER = RunObserver()
 class Engine:
     """Runs prepared workflows. Stateless between runs; one instance may run many at once."""
 
-    def __init__(self, renderer: TemplateRenderer | None = None, host: HostPolicy = DEFAULT_HOST) -> None:
+    def __init__(
+        self,
+        renderer: TemplateRenderer | None = None,
+        host: HostPolicy = DEFAULT_HOST,
+        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    ) -> None:
         self.renderer = renderer or TemplateRenderer()
         self.host = host
         """The operator's terms for programs, handed to every node as ``ctx.host``."""
+        self.max_result_bytes = max_result_bytes
+        """A node whose result is larger, as JSON, fails (not retried) and its result is dropped."""
+
+    async def result_too_large(self, node_id: str, result: Any) -> str | None:
+        """The error for a ``result`` over :attr:`max_result_bytes`, or ``None`` when it fits.
+
+        Counting stops past the limit, so a huge result costs no more than the limit to refuse;
+        a result past a few kilobytes is counted on a worker thread, off the event loop.
+        """
+        limit = self.max_result_bytes
+        size = json_size(result, min(limit, _SMALL_RESULT), utf8=True)
+        if size > _SMALL_RESULT and limit > _SMALL_RESULT:
+            size = await asyncio.to_thread(json_size, result, limit, utf8=True)
+        if size <= limit:
+            return None
+        return (
+            f"result of node {node_id} is larger than the limit of {limit:,} bytes (as JSON); it was not kept"
+        )
 
     async def execute(
         self,
@@ -215,6 +243,11 @@ class _Run:
             record.error = f"cancelled because node {self.failed_node} failed"
             await self.observer.node_finished(self.record, record)
             raise
+        tiny = min(_TINY_RESULT, engine.max_result_bytes)
+        if output is not None and json_size(output.result, tiny, utf8=True) > tiny:
+            too_large = await engine.result_too_large(node.id, output.result)
+            if too_large is not None:  # not retried: the same node makes the same result again
+                record.error, output = too_large, None
         if output is None:
             record.status = FAILED
             await self.observer.node_finished(self.record, record)

@@ -12,19 +12,35 @@ Node ids may contain dashes, so ``<node-id>.result...`` is rewritten to
 from __future__ import annotations
 
 import json
-import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError
+from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
+from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
 from runwire.errors import TemplateError, TemplateRefused
-
-MAX_OUTPUT_CHARS = 1_000_000
-MAX_EXPONENT = 1_000
+from runwire.template_limits import (
+    MAX_BUILT_CHARS,
+    MAX_FOLDED_CHARS,
+    MAX_OUTPUT_CHARS,
+    SizedOperations,
+    add,
+    bounded_filters,
+    budget,
+    charge,
+    close_budget,
+    is_reference,
+    mod,
+    mul,
+    open_budget,
+    power,
+    refuse,
+    spend,
+    value_size,
+)
 
 _EXPR = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _SINGLE = re.compile(r"\A\{\{((?:(?!\}\}).)*)\}\}\Z", re.DOTALL)
@@ -39,7 +55,8 @@ _SAFE_STR_METHODS = frozenset(
         "swapcase", "title", "upper", "get", "keys", "values", "items",
     }
 )  # fmt: skip
-_UNSAFE_FILTERS = ("center", "indent", "wordwrap", "format", "xmlattr", "urlize", "filesizeformat")
+_HTML_FILTERS = ("xmlattr", "urlize")
+_SCALARS = (int, float, type(None))
 
 
 class _Empty(ChainableUndefined):
@@ -51,8 +68,12 @@ class _Empty(ChainableUndefined):
         return ""
 
 
+_BINOPS: dict[str, Callable[[Any, Any], Any]] = {"*": mul, "+": add, "%": mod, "**": power}
+
+
 class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    # intercepted operators reach call_binop at render time and are never constant-folded
+    intercepted_binops = frozenset(_BINOPS)
 
     def unsafe_undefined(self, obj: Any, attribute: Any) -> Any:
         raise TemplateRefused(f"access to attribute {attribute!r} of {type(obj).__name__} is not allowed")
@@ -72,42 +93,29 @@ class _Sandbox(SandboxedEnvironment):
         return super().getitem(obj, argument)
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-        if op == "**":
-            if isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
-                raise TemplateRefused(f"exponent {right} is too large")
-            if isinstance(left, int) and isinstance(right, int) and left.bit_length() * right > 100_000:
-                raise TemplateRefused("power result too large")
-            return operator.pow(left, right)
-        if op == "*":
-            for seq, n in ((left, right), (right, left)):
-                sized = isinstance(seq, (str, list, tuple)) and isinstance(n, int)
-                if sized and len(seq) * n > MAX_OUTPUT_CHARS:
-                    raise TemplateRefused("repetition result too large")
-            return operator.mul(left, right)
-        return super().call_binop(context, op, left, right)
+        return _BINOPS[op](left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         name = getattr(__obj, "__name__", "")
         bound_to = getattr(__obj, "__self__", None)
         if bound_to is not None and not isinstance(bound_to, type) and name not in _SAFE_STR_METHODS:
             raise TemplateRefused(f"calling method {name!r} is not allowed in templates")
-        return super().call(__context, __obj, *args, **kwargs)
+        return charge(super().call(__context, __obj, *args, **kwargs), f"{name}() result")
 
-
-def _bounded_replace(s: Any, old: str, new: str, count: int | None = None) -> str:
-    text = str(s)
-    hits = text.count(old) if old else len(text) + 1
-    if count is not None and count >= 0:
-        hits = min(hits, count)
-    if len(text) + hits * (len(new) - len(old)) > MAX_OUTPUT_CHARS:
-        raise TemplateRefused("replace result too large")
-    return text.replace(old, new, -1 if count is None else count)
+    def _generate(
+        self, source: nodes.Template, name: str | None, filename: str | None, defer_init: bool = False
+    ) -> str:
+        # the one step every compile passes through, with the parsed tree, before code is made
+        return super()._generate(SizedOperations().visit(source), name, filename, defer_init)  # type: ignore[no-any-return]
 
 
 def _finalize(value: Any) -> Any:
-    """Refuse to output functions (``{{ input.get }}``): a template yields values only."""
-    if callable(value) and not isinstance(value, _Empty):
+    """Each ``{{ }}`` of a text template: values only (no functions), and not too big."""
+    if isinstance(value, (str, _Empty, *_SCALARS)):
+        return value
+    if callable(value):
         raise TemplateRefused("expression evaluates to a function, not a value")
+    spend(value_size(value), "expression value")  # about to become text
     return value
 
 
@@ -126,10 +134,10 @@ def _make_env() -> _Sandbox:
         keep_trailing_newline=True,
     )
     env.globals.clear()
-    for name in _UNSAFE_FILTERS:
+    for name in _HTML_FILTERS:
         env.filters.pop(name, None)
-    env.filters["replace"] = _bounded_replace
     env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False)
+    env.filters = bounded_filters(env.filters)
     return env
 
 
@@ -159,18 +167,20 @@ def referenced_nodes(template: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=4096)
-def _compile(template: str) -> tuple[bool, Any]:
-    """Compile once; returns (is_single_expression, compiled)."""
+def _compile(template: str) -> tuple[bool, bool, Any]:
+    """Compile once; returns (is_single_expression, is_a_pure_reference, compiled)."""
     try:
-        single = _SINGLE.match(template)
-        if single:
-            expr = rewrite_node_refs(single.group(1))[0]
-            return True, _ENV.compile_expression(expr, undefined_to_none=False)
-        source = _EXPR.sub(lambda m: "{{" + rewrite_node_refs(m.group(1))[0] + "}}", template)
-        return False, _ENV.from_string(source)
+        with budget(MAX_FOLDED_CHARS):  # constant folding builds values too
+            single = _SINGLE.match(template)
+            if single:
+                expr = rewrite_node_refs(single.group(1))[0]
+                compiled = _ENV.compile_expression(expr, undefined_to_none=False)
+                return True, is_reference(Parser(_ENV, expr, state="variable").parse_expression()), compiled
+            source = _EXPR.sub(lambda m: "{{" + rewrite_node_refs(m.group(1))[0] + "}}", template)
+            return False, False, _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error in {_short(template)!r}: {exc.message}") from None
-    except RecursionError:
+    except (RecursionError, SyntaxError):  # Python's own parser refuses deep nesting too
         raise TemplateError(f"template nested too deeply: {_short(template)!r}") from None
 
 
@@ -193,48 +203,79 @@ def render_string(template: str, variables: Mapping[str, Any]) -> Any:
     """Render one template string.
 
     A string that is exactly one ``{{ expr }}`` returns the expression's value with its own
-    type (a missing value gives ``""``); anything else returns a string.
+    type (a missing value gives ``""``); anything else returns a string. The value, as JSON,
+    is at most :data:`MAX_OUTPUT_CHARS` characters, and building it may not take more than
+    :data:`MAX_BUILT_CHARS` (shared with the rest of a :meth:`TemplateRenderer.render_value`).
 
     :raises TemplateError: the template does not parse or rendering failed.
-    :raises TemplateRefused: the template tried something the sandbox forbids.
+    :raises TemplateRefused: the template tried something the sandbox forbids, or too big a value.
     """
     if "{{" not in template:
         return template
-    single, compiled = _compile(template)
+    single, reference, compiled = _compile(template)
+    token = open_budget(MAX_BUILT_CHARS)
     try:
         if single:
-            value = _finalize(compiled(**variables))
-            if isinstance(value, _Empty):
-                return ""
-            if isinstance(value, str) and len(value) > MAX_OUTPUT_CHARS:
-                raise TemplateRefused("template output too large")
-            return value
+            return _single_value(compiled(**variables), reference)
         parts: list[str] = []
         size = 0
         for chunk in compiled.generate(**variables):
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
-                raise TemplateRefused("template output too large")
+                raise refuse("template output", size)
             parts.append(chunk)
+        spend(size, "template output")
         return "".join(parts)
     except TemplateError:
         raise
     except Exception as exc:  # any error raised while evaluating user-written expressions
         raise TemplateError(f"cannot render {_short(template)!r}: {type(exc).__name__}: {exc}") from None
+    finally:
+        close_budget(token)
+
+
+def _single_value(value: Any, reference: bool) -> Any:
+    """Check the value of a one-expression template; ``reference``: it was only looked up."""
+    if isinstance(value, str):
+        if len(value) > MAX_OUTPUT_CHARS:
+            raise refuse("template output", len(value))
+        return value
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, _Empty):
+        return ""
+    if callable(value):
+        raise TemplateRefused("expression evaluates to a function, not a value")
+    if not reference:  # a looked-up value is already bounded (request body, node-result limit)
+        size = value_size(value)
+        if size > MAX_OUTPUT_CHARS:
+            raise refuse("template output", size)
+    return value
 
 
 class TemplateRenderer:
     """Renders templates found anywhere inside JSON-like values."""
 
     def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any:
-        """Render every string inside ``value`` (dicts and lists recursively; keys too)."""
+        """Render every string inside ``value`` (dicts and lists recursively; keys too).
+
+        Everything the templates of ``value`` build together is bounded by
+        :data:`MAX_BUILT_CHARS`.
+        """
+        token = open_budget(MAX_BUILT_CHARS)
+        try:
+            return self._render(value, variables)
+        finally:
+            close_budget(token)
+
+    def _render(self, value: Any, variables: Mapping[str, Any]) -> Any:
         if isinstance(value, str):
             return render_string(value, variables)
         if isinstance(value, list):
-            return [self.render_value(v, variables) for v in value]
+            return [self._render(v, variables) for v in value]
         if isinstance(value, dict):
             return {
-                (render_string(k, variables) if isinstance(k, str) else k): self.render_value(v, variables)
+                (render_string(k, variables) if isinstance(k, str) else k): self._render(v, variables)
                 for k, v in value.items()
             }
         return value

@@ -16,7 +16,7 @@ from dramatiq.middleware import CurrentMessage
 from pydantic import ValidationError
 
 from runwire.check import prepare_workflow, size_problem
-from runwire.engine import Engine, RunObserver
+from runwire.engine import DEFAULT_MAX_RESULT_BYTES, Engine, RunObserver
 from runwire.errors import WorkflowInvalid
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.plugins import Plugins
@@ -323,12 +323,13 @@ class RunExecutor:
         cache: PreparedCache | None = None,
         time_limit_s: float = 3600.0,
         host: HostPolicy = DEFAULT_HOST,
+        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
     ) -> None:
         self.store = store
         self.plugins = plugins
         self.cache = cache or PreparedCache(plugins)
         self.time_limit_s = time_limit_s
-        self.engine = Engine(host=host)
+        self.engine = Engine(host=host, max_result_bytes=max_result_bytes)
         self._local = threading.local()
 
     async def execute(

@@ -161,7 +161,9 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         queue=BrokerQueue(broker) if broker is not None else LoopQueue(settings.worker_threads),
         auth_providers=providers,
         cache=cache,
-        executor=RunExecutor(store, plugins, cache, settings.run_time_limit_s, host),
+        executor=RunExecutor(
+            store, plugins, cache, settings.run_time_limit_s, host, max_result_bytes=settings.max_result_bytes
+        ),
         trust=trust,
         host=host,
     )

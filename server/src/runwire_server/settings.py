@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runwire.check import DEFAULT_MAX_NODES
+from runwire.engine import DEFAULT_MAX_RESULT_BYTES
 from runwire.host import DEFAULT_MAX_PARALLEL_NODES, DEFAULT_MAX_PROCESSES
 from runwire.secretfiles import read_secret
 
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=8, ge=1, le=256, description="Runs executed at once per process.")
     run_time_limit_s: int = Field(default=3600, ge=1, description="A run still going after this is stopped.")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body.")
+    max_result_bytes: int = Field(
+        default=DEFAULT_MAX_RESULT_BYTES, ge=1024, description="Largest node result, as JSON; larger fails."
+    )
     max_nodes: int = Field(default=DEFAULT_MAX_NODES, ge=1, description="Most nodes a workflow may have.")
     max_edges: int | None = Field(
         default=None, ge=1, description="Most edges, next_nodes entries included; unset: 4 times max_nodes."
