@@ -22,8 +22,9 @@ from runwire.template import TemplateRenderer
 from runwire.workflow import PreparedNode, PreparedWorkflow
 
 MAX_RETRY_DELAY = 30.0
-DEFAULT_MAX_RESULT_BYTES = 16 * 1024 * 1024
-"""Largest node result, as compact JSON in UTF-8 (``RUNWIRE_MAX_RESULT_BYTES`` on the server)."""
+DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
+"""Largest node result, as compact JSON in UTF-8 (``RUNWIRE_MAX_RESULT_BYTES`` on the server):
+room for a Run Script's two output streams at their default caps (16 MiB each) and its results."""
 _SMALL_RESULT = 64 * 1024  # measured inline; a result past it is measured on a thread
 _TINY_RESULT = 512  # a result this small needs no closer look (and no extra coroutine)
 

@@ -178,10 +178,14 @@ def _settings(**overrides: Any) -> Any:
         raise click.ClickException(str(exc)) from None
 
 
-def _configure_logging() -> None:
+def _prepare_process() -> None:
+    """Logging and the memory setting of a long-lived process (``serve``, ``worker``)."""
     import logging
 
+    from runwire_server.memory import pin_mmap_threshold
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    pin_mmap_threshold()
 
 
 def _services(settings: Any) -> Any:
@@ -222,8 +226,9 @@ def serve(host: str, port: int, **overrides: Any) -> None:
     import uvicorn
 
     from runwire_server.api.app import create_app
+    from runwire_server.slow_clients import deadline_protocol
 
-    _configure_logging()
+    _prepare_process()
     settings = _settings(**overrides)
     app = create_app(settings, services=_services(settings))
     mode = (
@@ -234,8 +239,10 @@ def serve(host: str, port: int, **overrides: Any) -> None:
     click.echo(
         f"runwire serve: http://{host}:{port} — {mode}, store {settings.store_url.split('://')[0]}", err=True
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, loop="auto", http="auto",
-                lifespan="on", timeout_graceful_shutdown=10)  # fmt: skip
+    http = deadline_protocol(settings.http_header_timeout_s, settings.http_request_timeout_s)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, loop="auto", http=http,
+                lifespan="on", timeout_graceful_shutdown=10,
+                timeout_keep_alive=settings.http_keepalive_timeout_s)  # fmt: skip
 
 
 @main.command()
@@ -249,7 +256,7 @@ def worker(**overrides: Any) -> None:
 
     from runwire_server.testing import WORKER_READY_LINE
 
-    _configure_logging()
+    _prepare_process()
     settings = _settings(**overrides)
     if not settings.broker_url:
         raise click.ClickException(

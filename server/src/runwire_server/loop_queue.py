@@ -36,16 +36,22 @@ RETRY_DELAYS_S = (0.1, 1.0, 5.0)
 """Back-off between attempts of a run whose execution failed in the store (as Dramatiq retries)."""
 
 
+DEFAULT_MAX_WAITING = 10_000
+
+
 class LoopQueue:
     """Runs enqueued by id, executed at most ``concurrency`` at a time on one event loop.
 
     Runs enqueued before :meth:`start` (start-up recovery) wait for it. :meth:`enqueue` may be
-    called from any thread.
+    called from any thread. A waiting run is held by id only (its input stays in the store,
+    where it is read back when it starts), so a long queue costs little memory; :meth:`full`
+    says when ``max_waiting`` runs wait, and the API then refuses new ones (503).
     """
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
         self._execute: Execute | None = None
         self.concurrency = concurrency
+        self.max_waiting = max_waiting
         self._waiting: deque[Item] = deque()
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -73,6 +79,15 @@ class LoopQueue:
             self._add(item)
         else:
             loop.call_soon_threadsafe(self._add, item)
+
+    @property
+    def waiting(self) -> int:
+        """How many runs wait for a slot."""
+        return len(self._waiting)
+
+    def full(self) -> bool:
+        """Whether ``max_waiting`` runs wait: a new submit should be refused for now."""
+        return len(self._waiting) >= self.max_waiting
 
     def ping(self) -> None:
         """Raise if runs are not being executed (the broker check of ``/readyz``)."""
@@ -107,6 +122,9 @@ class LoopQueue:
             await asyncio.wait(going)
 
     def _add(self, item: Item) -> None:
+        run_id, claimant, stored, attempt = item
+        if stored is not None and (self._stopping or self._running >= self.concurrency):
+            item = (run_id, claimant, None, attempt)  # wait by id: the input stays in the store
         self._waiting.append(item)
         self._fill()
 

@@ -77,6 +77,9 @@ class RunQueue(Protocol):
     def ping(self) -> None:
         """Raise if the queue cannot take runs now (``/readyz``)."""
 
+    def full(self) -> bool:
+        """Whether new runs should be refused for now (503 with ``Retry-After``)."""
+
 
 class BrokerQueue:
     """Enqueues runs by id on a Dramatiq broker (the API's side of the distributed queue)."""
@@ -94,6 +97,10 @@ class BrokerQueue:
         self.broker.enqueue(
             Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
         )
+
+    def full(self) -> bool:
+        """Never: the broker holds the backlog (its own limits apply)."""
+        return False
 
     def ping(self) -> None:
         """Raise if the broker is unreachable (Redis ``PING``; in-process always answers)."""

@@ -153,12 +153,15 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         log.info(
             "RUNWIRE_API_KEYS is empty: only keys made by `runwire keys create --project N` are accepted"
         )
+    queue: RunQueue = (
+        BrokerQueue(broker) if broker is not None else LoopQueue(settings.worker_threads, settings.queue_max)
+    )
     services = Services(
         settings=settings,
         plugins=plugins,
         store=store,
         broker=broker,
-        queue=BrokerQueue(broker) if broker is not None else LoopQueue(settings.worker_threads),
+        queue=queue,
         auth_providers=providers,
         cache=cache,
         executor=RunExecutor(

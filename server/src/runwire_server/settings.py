@@ -43,6 +43,21 @@ class Settings(BaseSettings):
         default="", description="Where run directories are made; empty: <tmp>/runwire-rundirs-<uid>."
     )
     worker_threads: int = Field(default=8, ge=1, le=256, description="Runs executed at once per process.")
+    queue_max: int = Field(
+        default=10_000, ge=1, description="Embedded mode: runs that may wait; past it, submits get 503."
+    )
+    rate_limit: str = Field(
+        default="", description="Requests per caller, e.g. '100/second' (second|minute|hour|day); empty: off."
+    )
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request whose headers have not all arrived by then is dropped."
+    )
+    http_request_timeout_s: float = Field(
+        default=60.0, gt=0, description="A request whose body has not all arrived by then is dropped."
+    )
+    http_keepalive_timeout_s: float = Field(
+        default=5.0, gt=0, description="An idle kept-alive connection is closed after this."
+    )
     run_time_limit_s: int = Field(default=3600, ge=1, description="A run still going after this is stopped.")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body.")
     max_result_bytes: int = Field(
@@ -64,6 +79,13 @@ class Settings(BaseSettings):
     requeue_after_s: float = Field(
         default=300.0, gt=0, description="Redis mode: a run in queue this long is enqueued again."
     )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip():
+            parse_rate(value)
+        return value.strip()
 
     @field_validator("auth_providers")
     @classmethod
@@ -98,6 +120,21 @@ class Settings(BaseSettings):
         values["RUNWIRE_API_KEYS"] = self.api_keys
         values["RUNWIRE_AUTH_PROVIDERS"] = self.auth_providers
         return values
+
+
+RATE_UNITS = ("second", "minute", "hour", "day")
+
+
+def parse_rate(text: str) -> tuple[str, int]:
+    """``RUNWIRE_RATE_LIMIT`` (``N/unit``) as ``(unit, N)``.
+
+    :raises ValueError: not ``N/unit`` with a positive N and a unit of :data:`RATE_UNITS`.
+    """
+    count, _, unit = text.strip().partition("/")
+    unit = unit.strip().lower().removesuffix("s")
+    if not count.strip().isdigit() or int(count) < 1 or unit not in RATE_UNITS:
+        raise ValueError(f"{text!r} is not N/unit with N ≥ 1 and unit one of {', '.join(RATE_UNITS)}")
+    return unit, int(count)
 
 
 def store_url(database_url: str, data_dir: Path) -> str:

@@ -12,6 +12,8 @@ from runwire_server.services import Services
 from runwire_server.store import WorkflowHead, WorkflowRow
 
 log = logging.getLogger("runwire.server")
+QUEUE_FULL_RETRY_AFTER_S = 1
+"""What a refused submit is told to wait: runs take milliseconds to seconds, the queue drains fast."""
 
 
 async def store_and_enqueue(
@@ -28,6 +30,11 @@ async def store_and_enqueue(
     executed later by a sweep (the retry would run it twice). A front door passes the ``owner``
     (the caller's identity): only it may see the run.
     """
+    if services.queue.full():
+        raise ServiceUnavailable(
+            f"too many runs are waiting (RUNWIRE_QUEUE_MAX={services.settings.queue_max}); try again later",
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+        )
     claimant = services.queue.claimant()
     create = functools.partial(services.store.create_run, claimed_by=claimant, owner=owner)
     stored = await services.db(create, run_id, workflow, run_input)

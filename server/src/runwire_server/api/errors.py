@@ -37,12 +37,17 @@ class ApiError(Exception):
     status_code = 400
 
     def __init__(
-        self, detail: str, errors: list[Any] | None = None, extra: dict[str, Any] | None = None
+        self,
+        detail: str,
+        errors: list[Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
         self.extra = extra or {}
+        self.headers = headers
 
 
 class BadRequest(ApiError):
@@ -130,6 +135,7 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
     headers: dict[str, str] | None = None
     if isinstance(exc, ApiError):
         status, body = exc.status_code, {**exc.extra, **_body(exc.detail, exc.errors)}
+        headers = exc.headers
     elif isinstance(exc, ValidationException):
         status, body = (
             400,
@@ -137,6 +143,8 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
         )
     elif isinstance(exc, HTTPException):
         status, body, headers = exc.status_code, _body(exc.detail), exc.headers
+        if status == 429 and headers and "RateLimit-Reset" in headers:  # Litestar's rate limit
+            headers = {**headers, "Retry-After": str(max(1, int(headers["RateLimit-Reset"])))}
     elif isinstance(exc, ValidationError):
         status, body = 400, _body("invalid request body", _pydantic_errors(exc))
     elif isinstance(exc, WorkflowInvalid | InputInvalid):
