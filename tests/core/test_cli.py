@@ -61,3 +61,19 @@ def test_run_refuses_an_invalid_workflow_and_bad_files(tmp_path: Path) -> None:
     garbage.write_bytes(b"\xff\xfe not json")
     out = runwire("check", str(garbage))
     assert out.returncode != 0 and "Traceback" not in out.stderr
+
+
+def test_hostile_json_is_refused_clearly_by_run_and_check(tmp_path: Path) -> None:
+    huge = "1" + "0" * 5000
+    for text, said in ((f'{{"name": {huge}}}', "digits"), ('{"name": NaN}', "NaN"),
+                       ('{"name": "a", "name": "b"}', "duplicate key")):  # fmt: skip
+        out = runwire("run", HELLO, "--input", text)
+        assert out.returncode == 2 and said in out.stderr and "Traceback" not in out.stderr, out.stderr
+        workflow = tmp_path / "hostile.json"
+        workflow.write_text(json.dumps(json.loads(Path(HELLO).read_text()))[:-1] + f', "x": {text}}}')
+        checked = runwire("check", str(workflow))
+        assert checked.returncode != 0 and said in checked.stderr + checked.stdout, checked
+        assert "Traceback" not in checked.stderr
+    # text that is not JSON at all stays what it always was: raw input
+    out = runwire("run", HELLO, "--input", "not json", "--json")
+    assert json.loads(out.stdout)["data"]["trigger"]["status"] == "failed"  # 'name' is required

@@ -18,11 +18,19 @@ from runwire.workflow import InputField
         ("", {}),
         ('"just a string"', {"__raw_input__": '"just a string"'}),
         ("{broken", {"__raw_input__": "{broken"}),
-        ("[" * 10000 + "]" * 10000, {"__raw_input__": "[" * 10000 + "]" * 10000}),
     ],
 )
 def test_input_from_text(body: str, expected: object) -> None:
     assert input_from_text(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [("[" * 10000 + "]" * 10000, "nested deeper"), ('{"a": NaN}', "NaN"), ('{"a": 1, "a": 2}', "duplicate")],
+)
+def test_input_from_text_refuses_json_runwire_refuses(body: str, refused: str) -> None:
+    with pytest.raises(InputInvalid, match=refused):
+        input_from_text(body)
 
 
 FIELDS = [

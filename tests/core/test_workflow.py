@@ -45,8 +45,8 @@ def test_load_file_accepts_data_or_whole_record(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{not json", "not valid JSON"),
-        ("[" * 10000 + "]" * 10000, "nested too deeply"),
+        ("{not json", "malformed JSON"),
+        ("[" * 10000 + "]" * 10000, "nested deeper"),
         ('{"nodes": "nope"}', "not a workflow"),
     ],
 )

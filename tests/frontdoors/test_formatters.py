@@ -60,8 +60,12 @@ def test_json(plugins: Plugins) -> None:
     assert fmt(plugins, format="json").format_bytes(b'{"a": [1, 2]}') == {"a": [1, 2]}
     with pytest.raises(NodeFailed, match="does not parse"):
         fmt(plugins, format="json").format_bytes(b"{nope")
-    with pytest.raises(NodeFailed, match="nested too deeply"):
+    with pytest.raises(NodeFailed, match="nested deeper"):
         fmt(plugins, format="json").format_bytes(b"[" * 100_000 + b"]" * 100_000)
+    for refused in (b'{"a": NaN}', b'{"a": 1e400}', b'{"a": 1, "a": 2}', b"[" + b"9" * 5000 + b"]"):
+        with pytest.raises(NodeFailed, match="is refused") as failed:
+            fmt(plugins, format="json").format_bytes(refused)
+        assert not failed.value.retryable
 
 
 def test_text_never_fails(plugins: Plugins) -> None:

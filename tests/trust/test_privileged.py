@@ -63,6 +63,9 @@ def test_a_stored_workflow_whose_project_loses_the_grant_does_not_run(
     assert "RUNWIRE_PRIVILEGED_PROJECTS" in reply.json()["detail"] and "project 3" in reply.json()["detail"]
     history = revoked.client.get(f"{WORKFLOWS}{workflow_id}/history/", headers=revoked.headers("bootstrap"))
     assert history.json()["count"] == 0  # nothing was started
+    checked = revoked.client.get(f"{WORKFLOWS}{workflow_id}/check_workflow/", headers=revoked.headers("bootstrap"))
+    assert checked.json()["valid"] is False
+    assert any("RUNWIRE_PRIVILEGED_PROJECTS" in e for e in checked.json()["errors"])
 
 
 def test_get_nodes_tells_which_node_types_are_privileged(make_server: MakeServer) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from runwire import jsontext
 from runwire.errors import InputInvalid
 from runwire.workflow import InputField
 
@@ -15,13 +15,18 @@ def input_from_text(text: str) -> Any:
     """Interpret a flat run body: JSON when it parses as JSON, else ``{"__raw_input__": text}``.
 
     An empty body gives ``{}``; a JSON scalar (``"hi"``, ``3``) is wrapped like plain text.
+
+    :raises InputInvalid: the text is JSON holding a value runwire refuses (see
+        :mod:`runwire.jsontext`: a huge number, ``NaN``, a duplicate key, deep nesting).
     """
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        return {RAW_INPUT_KEY: text}
+        value = jsontext.loads(text)
+    except jsontext.JsonRefused as exc:
+        if exc.malformed:
+            return {RAW_INPUT_KEY: text}
+        raise InputInvalid([f"input: {exc}"]) from None
     if isinstance(value, (dict, list)):
         return value
     return {RAW_INPUT_KEY: text}

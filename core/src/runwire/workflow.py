@@ -7,12 +7,13 @@ workflow back exactly as it was given.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from runwire import jsontext
 
 
 class _Open(BaseModel):
@@ -82,11 +83,9 @@ def load_workflow_file(path: str | Path) -> WorkflowData:
     """
     text = Path(path).read_text(encoding="utf-8")
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise ValueError(f"{path}: JSON nested too deeply") from exc
+        raw = jsontext.loads(text)
+    except jsontext.JsonRefused as exc:
+        raise ValueError(f"{path}: {exc}") from None
     if isinstance(raw, dict) and isinstance(raw.get("data"), dict) and "nodes" not in raw:
         raw = raw["data"]
     try:

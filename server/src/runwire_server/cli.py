@@ -17,7 +17,7 @@ from rich.console import Console
 
 from runwire.check import DEFAULT_MAX_NODES, EDGES_PER_NODE, check_workflow, prepare_workflow, size_problem
 from runwire.engine import Engine, RunObserver
-from runwire.errors import PluginConflict, WorkflowInvalid
+from runwire.errors import InputInvalid, PluginConflict, WorkflowInvalid
 from runwire.plugins import Plugins
 from runwire.records import NodeRecord, RunRecord
 from runwire.workflow import WorkflowData, load_workflow_file
@@ -117,7 +117,11 @@ def run(
     if progress is None:
         progress = not as_json and console.is_terminal
     observer = ConsoleProgress(console) if progress else None
-    record = asyncio.run(Engine().execute(prepared, input_from_text(input_json), observer=observer))
+    try:
+        run_input = input_from_text(input_json)
+    except InputInvalid as exc:
+        raise click.BadParameter("; ".join(exc.problems), param_hint="--input") from None
+    record = asyncio.run(Engine().execute(prepared, run_input, observer=observer))
     click.echo(json.dumps(record.to_json(), indent=None if as_json else 2, ensure_ascii=False))
     sys.exit(0 if record.status == "succeed" else 1)
 

@@ -176,6 +176,8 @@ class PreparedCache:
             problems: list[str] = []
         except WorkflowInvalid as exc:
             outcome, problems = exc, exc.problems
+        if refusal is not None:  # it cannot run, so check_workflow must not call it valid
+            problems = [*problems, f"workflow: {refusal}"]
         outcome = refusal or outcome
         weight = 1 + len(problems) + (len(outcome.nodes) if isinstance(outcome, PreparedWorkflow) else 0)
         return _Checked(problems, outcome, weight)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runwire import jsontext
 from runwire.errors import NodeFailed
 from runwire.formatters import FormatterOptions, OutputFormatter
 from runwire.hookspecs import hookimpl
@@ -84,11 +84,10 @@ class JsonFormatter(OutputFormatter):
         """Parse ``data`` as JSON."""
         text = decode_text(data, "JSON output")
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise NodeFailed(f"JSON output does not parse: {exc}") from None
-        except RecursionError:
-            raise NodeFailed("JSON output is nested too deeply") from None
+            return jsontext.loads(text)
+        except jsontext.JsonRefused as exc:
+            what = "does not parse" if exc.malformed else "is refused"
+            raise NodeFailed(f"JSON output {what}: {exc}", retryable=False) from None
 
 
 class TextFormatter(OutputFormatter):
