@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runwire.errors import ConfigInvalid, NodeFailed
-from runwire.outputs import ResultsSpec, build_formatter, collect_attachments, read_results, resolve_inside
+from runwire.outputs import ResultsSpec, build_formatter, collect_attachments, read_results
 from runwire.plugins import Plugins
 
 LIMS = (
@@ -95,12 +95,58 @@ def test_read_results_from_file_stdout_stderr(plugins: Plugins, tmp_path: Path) 
         )
 
 
-@pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/../../x", "link", "bad\x00name"])
-def test_resolve_inside_refuses_escapes(tmp_path: Path, path: str) -> None:
-    (tmp_path / "in").mkdir()
-    os.symlink("/etc/passwd", tmp_path / "in" / "link")
-    with pytest.raises(NodeFailed):
-        resolve_inside(tmp_path / "in", path)
+@pytest.mark.parametrize(
+    "path", ["../x", "/etc/passwd", "a/../../x", "link", "linkdir/passwd", "hard", "bad\x00name", "."]
+)
+def test_results_never_leave_the_run_directory(plugins: Plugins, tmp_path: Path, path: str) -> None:
+    rundir = tmp_path / "in"
+    rundir.mkdir()
+    os.symlink("/etc/passwd", rundir / "link")
+    os.symlink("/etc", rundir / "linkdir")
+    (tmp_path / "secret").write_text("s")
+    os.link(tmp_path / "secret", rundir / "hard")  # a hard link reads as a file of its own
+    spec = ResultsSpec(kind="file", format="text", input_path=path)
+    with pytest.raises(NodeFailed) as refused:
+        read_results(spec, build_formatter(spec, plugins.formatters), rundir, b"", b"")
+    assert not refused.value.retryable
+
+
+def test_a_directory_swapped_for_a_link_while_results_are_read_is_never_followed(
+    plugins: Plugins, tmp_path: Path
+) -> None:
+    """A program (or a child it left behind) flips ``out`` between a directory and a link to
+    ``/`` while the server reads ``out/etc/passwd``: every read gives the decoy or is refused."""
+    import threading
+
+    rundir = tmp_path / "run"
+    (rundir / "out" / "etc").mkdir(parents=True)
+    (rundir / "out" / "etc" / "passwd").write_text("decoy")
+    stop = threading.Event()
+
+    def flip() -> None:
+        out, hold = rundir / "out", rundir / "hold"
+        while not stop.is_set():
+            out.rename(hold)
+            out.symlink_to("/")
+            out.unlink()
+            hold.rename(out)
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    spec = ResultsSpec(kind="file", format="text", input_path="out/etc/passwd")
+    formatter = build_formatter(spec, plugins.formatters)
+    seen: set[str] = set()
+    try:
+        for _ in range(3000):
+            try:
+                seen.add(read_results(spec, formatter, rundir, b"", b""))
+            except NodeFailed as exc:
+                seen.add(type(exc).__name__)
+    finally:
+        stop.set()
+        flipper.join()
+    assert seen <= {"decoy", "NodeFailed"}, seen
+    assert "root:" not in "".join(seen)
 
 
 def test_attachments_globs_names_and_cap(tmp_path: Path) -> None:

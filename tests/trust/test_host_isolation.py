@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,8 +88,8 @@ def test_a_scoped_keys_program_reads_no_secret_and_runs_unprivileged(
         "OPENAI_API_KEY": OPENAI_SECRET,
     }
     with running_server(env=env, data_dir=data_dir) as server:
-        probe = (
-            "id -u; id -g; id -G; cat /proc/$$PPID/environ; echo; env; "
+        probe = (  # the server's own environment, by its pid (the program's parent is outside its namespace)
+            f"id -u; id -g; id -G; cat /proc/{server.process.pid}/environ; echo; env; "
             f"cat {database}; ls {data_dir}; echo written > {data_dir}/planted"
         )
         result = run_workflow(server.url, key, script_workflow(["/bin/sh", "-c", probe], check_exit=False))
@@ -182,3 +183,31 @@ def test_store_and_broker_urls_may_come_from_files(tmp_path: Path) -> None:
     assert (tmp_path / "from-file.db").stat().st_mode & 0o777 == 0o600
     said = refused_start({**env, "RUNWIRE_BROKER_URL_FILE": str(tmp_path / "missing")})
     assert "RUNWIRE_BROKER_URL_FILE" in said
+
+
+def test_nothing_a_program_starts_outlives_it(run_as_user: pwd.struct_passwd, tmp_path: Path) -> None:
+    """A child that leaves the process group (setsid) dies with the program: as PID 1 of its own
+    PID namespace, the program takes everything it started with it."""
+    marker = f"runwire-escape-{os.getpid()}"
+    escape = (
+        "import os, time, sys\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        f"    sys.argv[0] = {marker!r}\n"
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print(os.getpid())\n"
+    )
+    env = {"RUNWIRE_API_KEYS": BOOTSTRAP, "RUNWIRE_PRIVILEGED_PROJECTS": "1", "RUNWIRE_RUN_AS_USER": RUN_AS}
+    with running_server(env=env, data_dir=tmp_path / "data") as server:
+        python = shutil.which("python3", path="/usr/bin:/bin") or pytest.skip("no system python3 for the run-as user")
+        result = run_workflow(server.url, BOOTSTRAP, script_workflow([python, "-c", escape, marker]))
+        assert result["status"] == "succeed", result
+        assert result["data"]["s"]["result"]["content"].strip() == "1"  # PID 1 of its own namespace
+        deadline = time.monotonic() + 10
+        while True:  # the kernel kills the namespace's other processes as PID 1 exits
+            left = subprocess.run(["pgrep", "-u", RUN_AS, "-f", marker], capture_output=True, text=True)
+            if not left.stdout.strip():
+                break
+            assert time.monotonic() < deadline, f"still running: {left.stdout}"
+            time.sleep(0.1)

@@ -296,7 +296,7 @@ async def test_attachments_refuse_symlinks_out_and_traversal(run_script: RunScri
     record = await run_script({"command": [PY, "-c", code], "attachments": ["out/*.pdf"], **retried})
     assert record.status == "failed"
     error = record.nodes[NODE_ID].error or ""
-    assert "'out/passwd.pdf' is a symbolic link leading outside the run directory" in error
+    assert "'out/passwd.pdf' is a symbolic link" in error
     assert record.nodes[NODE_ID].attempts == 1  # not retried
     record = await run_script({"command": [PY, "-c", code], "attachments": ["out/ok.pdf"]})
     assert list(record.nodes[NODE_ID].result["attachments"]) == ["ok.pdf"]

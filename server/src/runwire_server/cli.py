@@ -186,10 +186,11 @@ def _prepare_process() -> None:
     """Logging and the memory setting of a long-lived process (``serve``, ``worker``)."""
     import logging
 
-    from runwire_server.memory import pin_mmap_threshold
+    from runwire_server.memory import pin_mmap_threshold, share_the_gil_sooner
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     pin_mmap_threshold()
+    share_the_gil_sooner()
 
 
 def _services(settings: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Keeping a long-lived server's memory from ratcheting up after large requests.
+"""Process settings of a long-lived server: memory that does not ratchet up after large
+requests, and an event loop that gets the GIL back quickly from a busy worker thread.
 
 glibc's malloc serves large blocks (≥ 128 KiB) by ``mmap`` and returns them to the system when
 freed, but raises that threshold to the size of every such block freed, up to 32 MiB: after a few
@@ -14,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import sys
 
 log = logging.getLogger("runwire.server")
 
@@ -36,3 +38,18 @@ def pin_mmap_threshold() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+
+
+SWITCH_INTERVAL_S = 0.001
+"""How long a thread holding the GIL may keep it once another thread asks (Python's default: 5 ms)."""
+
+
+def share_the_gil_sooner() -> None:
+    """Let the event loop take the GIL back from a worker thread after 1 ms instead of 5 ms.
+
+    Big request bodies are parsed and big workflows checked in worker threads so that the loop
+    stays free; but the loop still needs the GIL for every step, and at Python's default it may
+    wait 5 ms each time. Measured (an event loop's lag while a thread parses a 2.4 MB body):
+    p99 28 ms at 5 ms, 11 ms at 1 ms. Without contention the interval changes nothing.
+    """
+    sys.setswitchinterval(SWITCH_INTERVAL_S)

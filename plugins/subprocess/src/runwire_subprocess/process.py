@@ -1,9 +1,12 @@
 """Run one program from an argument list: own process group, capped output, nothing left behind.
 
 The program never goes through a shell. It runs in a new session (its own process group); when
-it ends, times out or its run is cancelled, the whole group is killed, so helpers it spawned
-cannot outlive it. stdout and stderr are read concurrently; what exceeds the cap is counted
-and dropped (the pipe keeps draining, the program is never blocked or killed for it).
+it ends, times out or its run is cancelled, the whole group is killed. A helper that leaves the
+group (``setsid``) would escape that; a program that runs as another user (a root server with
+``RUNWIRE_RUN_AS_USER``) therefore runs as PID 1 of its own PID namespace, which takes every
+process it started with it (:func:`_contained`). stdout and stderr are read concurrently; what
+exceeds the cap is counted and dropped (the pipe keeps draining, the program is never blocked
+or killed for it).
 
 The program is started with :class:`subprocess.Popen` (``vfork``: fast even from a large
 server process, where uvloop's ``fork`` costs milliseconds), its pipes are read by the running
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -169,15 +173,43 @@ def check_argv(argv: Sequence[str], env: Mapping[str, str]) -> None:
             )
 
 
+UNSHARE = shutil.which("unshare")
+"""util-linux's ``unshare``: programs of a switched user run as PID 1 of their own PID namespace."""
+
+
+def _contained(argv: Sequence[str], env: Mapping[str, str], run_as: RunAs) -> list[str]:
+    """``argv`` wrapped to run as ``run_as`` in a PID namespace of its own.
+
+    A process group does not hold what a program starts: a child that calls ``setsid`` leaves
+    it and would outlive every timeout and limit (and could keep touching the run directory).
+    As PID 1 of its own namespace, the program takes everything it started with it when it
+    ends: the kernel kills the rest of the namespace, and ``--kill-child`` ends the program
+    when ``unshare`` is killed (the group kill). ``unshare`` needs root, as switching users does.
+    """
+    program = argv[0]
+    found = program if "/" in program else shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None or not os.path.exists(found):
+        raise NodeFailed(f"command not found: {program!r}", retryable=False)
+    if os.path.isdir(found) or not os.access(found, os.X_OK):
+        raise NodeFailed(f"command is not executable: {program!r}", retryable=False)
+    assert UNSHARE is not None
+    wrapper = [UNSHARE, "--pid", "--kill-child", f"--setgid={run_as.gid}", f"--setuid={run_as.uid}", "--"]
+    return [*wrapper, found, *argv[1:]]
+
+
 def _start(
     argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], stdin: bool, run_as: RunAs | None
 ) -> subprocess.Popen[bytes]:
     identity: dict[str, object] = {}
+    command = list(argv)
     if run_as is not None and run_as.switches:  # its own user, its own group, no supplementary ones
-        identity = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
+        if UNSHARE is not None and os.geteuid() == 0:
+            command = _contained(argv, env, run_as)  # unshare drops the supplementary groups
+        else:
+            identity = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
     try:
         return subprocess.Popen(
-            list(argv),
+            command,
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
