@@ -281,3 +281,25 @@ def test_compositions_of_growing_operations_stay_bounded(steps: list[tuple[str, 
     except TemplateError:
         return
     assert len(json.dumps(out, default=str)) <= 1_300_000  # json.dumps adds ", " separators
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ self }}",
+        '{{ [1]|map("string") }}',
+        "{{ [1, 1]|unique }}",
+        "{{ [1, 2]|reverse }}",
+        '{{ {"a": 1}.items() }}',
+    ],
+)
+def test_a_value_with_no_json_form_is_a_clear_template_error(template: str) -> None:
+    with pytest.raises(TemplateError, match=r"JSON form|add \|list"):
+        TemplateRenderer().render_value(template, {"input": {}})
+
+
+def test_built_values_become_json_values() -> None:
+    render = TemplateRenderer().render_value
+    assert render("{{ [1, 2]|reverse|list }}", {}) == [2, 1]
+    assert render("{{ (1, 2) }}", {}) == [1, 2]
+    assert render('{{ {1: "a"} }}', {}) == {"1": "a"}

@@ -79,3 +79,19 @@ def test_a_result_at_the_limit_is_kept(small_results: TestClient[Any]) -> None:
     body, _ = run_watching_health(small_results, output_workflow('{{ "a" * 1000 }}'))
     assert body["data"]["status"] == "succeed"
     assert body["data"]["data"]["out"]["result"]["content"] == "a" * 1000
+
+
+def test_a_template_value_with_no_json_form_fails_its_node_not_the_run_record(
+    client: TestClient[Any],
+) -> None:
+    data = output_workflow('{{ [1]|map("string") }}')
+    data["nodes"].insert(1, {"id": "first", "type": "output-node", "data": {"output": "kept"}})
+    data["edges"] = [
+        {"id": "e0", "source": "start", "target": "first"},
+        {"id": "e1", "source": "first", "target": "out"},
+    ]
+    body, _ = run_watching_health(client, data)
+    result = body["data"]
+    assert result["status"] == "failed" and "internal error" not in (result.get("error") or "")
+    assert result["data"]["first"]["result"] == {"content": "kept"}
+    assert "add |list" in result["data"]["out"]["error"]

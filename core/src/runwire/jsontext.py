@@ -150,7 +150,32 @@ def dumps_stored(value: Any) -> str:
 
     As ``json.dumps``, but a lone surrogate (a template or a parser may make one) becomes
     U+FFFD, as a UTF-8 decoder does with bytes it cannot read: what is stored can always be
-    sent back, so no poll of that run fails.
+    sent back, so no poll of that run fails. A value with no JSON form (a plugin's object,
+    ``NaN``, an integer beyond the digit limit) is stored as its text, or ``null`` for a number
+    that is not finite, rather than losing the whole record.
     """
-    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    except (ValueError, RecursionError):
+        text = json.dumps(_storable(value), ensure_ascii=False, allow_nan=False, default=str)
     return _SURROGATE.sub("\ufffd", text) if has_lone_surrogate(text) else text
+
+
+def _storable(value: Any, depth: int = 0) -> Any:
+    """``value`` with non-finite floats as ``None``, huge integers and anything nested too
+    deeply (or in a cycle) as text."""
+    if depth > MAX_DEPTH:
+        return "…"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            str(value)
+        except ValueError:
+            return f"<an integer of {value.bit_length()} bits>"
+        return value
+    if isinstance(value, dict):
+        return {str(k): _storable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v, depth + 1) for v in value]
+    return value

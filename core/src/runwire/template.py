@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Set, ValuesView
 from functools import lru_cache
 from typing import Any
 
@@ -250,7 +250,36 @@ def _single_value(value: Any, reference: bool) -> Any:
         size = value_size(value)
         if size > MAX_OUTPUT_CHARS:
             raise refuse("template output", size)
+        return _json_value(value)
+    if not isinstance(value, dict | list):  # looked up, but not data: ``self``, a loop helper
+        return _json_value(value)
     return value
+
+
+def _json_value(value: Any, depth: int = 0) -> Any:
+    """A value a template built, as JSON has it: tuples become lists; iterators (what ``map``,
+    ``select``, ``unique``, ``reverse`` return), views, sets and other objects are refused."""
+    if isinstance(value, bool | int | float | None):
+        return value
+    if isinstance(value, str):
+        return str(value)  # a Markup or other str subclass: plain text
+    if depth > 64:
+        raise TemplateError("the expression's value is nested too deeply")
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise TemplateError(f"the expression's value has a key of type {type(key).__name__}")
+            out[key if isinstance(key, str) else json.dumps(key)] = _json_value(item, depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [_json_value(item, depth + 1) for item in value]
+    if isinstance(value, Iterator | Set | KeysView | ValuesView | ItemsView):
+        raise TemplateError(
+            f"the expression evaluates to a {type(value).__name__}, not a value: add |list "
+            "(filters such as map, select, unique and reverse give one)"
+        )
+    raise TemplateError(f"the expression evaluates to a {type(value).__name__}, which has no JSON form")
 
 
 class TemplateRenderer:

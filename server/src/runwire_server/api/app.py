@@ -22,7 +22,7 @@ from runwire_server.api.commit_barrier import CommitBarrier
 from runwire_server.api.deps import DEPENDENCIES
 from runwire_server.api.errors import EXCEPTION_HANDLERS
 from runwire_server.api.openapi import document_errors
-from runwire_server.api.rate_limit import rate_limit_middleware
+from runwire_server.api.rate_limit import RateLimiter
 from runwire_server.api.runs import RunController
 from runwire_server.api.workflows import WorkflowController
 from runwire_server.frontdoors import ROUTES as FRONT_DOOR_ROUTES
@@ -78,13 +78,10 @@ def create_app(
         route_handlers=[*route_handlers(), *extra_route_handlers],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        state=State({"services": services}),
+        state=State({"services": services, "rate_limiter": RateLimiter.from_setting(settings.rate_limit)}),
         on_startup=[start],
         on_shutdown=[stop],
-        middleware=[
-            *rate_limit_middleware(settings.rate_limit),
-            *([barrier.middleware] if services.embedded and services.store.is_local else []),
-        ],
+        middleware=[barrier.middleware] if services.embedded and services.store.is_local else [],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="runwire", version=__version__, path="/schema"),
         debug=False,

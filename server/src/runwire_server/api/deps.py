@@ -19,6 +19,7 @@ from litestar.di import NamedDependency, Provide
 
 from runwire.auth import Principal
 from runwire_server.api.errors import NotAuthenticated
+from runwire_server.api.rate_limit import RateLimiter
 from runwire_server.services import Services
 
 ServicesDep = NamedDependency[Services]
@@ -37,11 +38,16 @@ async def get_principal(request: Request[Any, Any, Any], services: ServicesDep) 
 
     :raises NotAuthenticated: no provider accepted the request (401).
     :raises runwire.errors.AuthRefused: credentials were sent but refused (401).
+    :raises runwire_server.api.rate_limit.TooManyRequests: the principal went over
+        ``RUNWIRE_RATE_LIMIT`` (429).
     """
     headers = header_dict(request.scope["headers"])
     for provider in services.auth_providers:
         principal = await provider.authenticate(headers)
         if principal is not None:
+            limiter: RateLimiter | None = request.app.state.get("rate_limiter")
+            if limiter is not None:
+                limiter.hit(principal.identity)
             return principal
     raise NotAuthenticated("Authentication credentials were not provided.")
 

@@ -143,8 +143,6 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
         )
     elif isinstance(exc, HTTPException):
         status, body, headers = exc.status_code, _body(exc.detail), exc.headers
-        if status == 429 and headers and "RateLimit-Reset" in headers:  # Litestar's rate limit
-            headers = {**headers, "Retry-After": str(max(1, int(headers["RateLimit-Reset"])))}
     elif isinstance(exc, ValidationError):
         status, body = 400, _body("invalid request body", _pydantic_errors(exc))
     elif isinstance(exc, WorkflowInvalid | InputInvalid):

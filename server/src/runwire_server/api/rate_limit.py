@@ -1,46 +1,79 @@
-"""The optional per-principal rate limit (``RUNWIRE_RATE_LIMIT``), by Litestar's middleware.
+"""The optional per-principal rate limit (``RUNWIRE_RATE_LIMIT``), counted after authentication.
 
-Requests are counted per credential (a hash of ``X-Api-Key`` or ``Authorization``), or per
-client address when none is sent, before authentication runs: a caller cycling through made-up
-keys is answered 401 at once, which costs the server less than counting. The counts live in
-this process's memory (each server counts its own requests). Health probes are never limited.
+Litestar's rate-limit middleware runs before authentication, so it can only count requests by
+what they claim (a header, an address): a key holder adding a made-up ``Authorization`` header
+to each request would get a fresh count every time. Counting in the ``principal`` dependency,
+once the auth providers have said who is calling, keys the limit on that principal's identity
+(``provider:subject``), which the caller cannot vary. Requests that authenticate as nobody are
+answered 401 before they cost anything worth limiting. Counts are per process, in fixed
+windows of the configured unit. Health probes have no principal and are never limited.
 """
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+import math
+import threading
+import time
+from dataclasses import dataclass, field
 
-from litestar import Request
-from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
-from litestar.types import Middleware
-
+from runwire_server.api.errors import ApiError
 from runwire_server.settings import parse_rate
 
-CREDENTIAL_HEADERS = (b"x-api-key", b"authorization")
-UNLIMITED_PATHS = ["/healthz", "/readyz"]
+SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+MAX_TRACKED = 100_000
+"""Principals counted at once; older windows are dropped past it (a bound on memory)."""
 
 
-def caller_of(request: Request[Any, Any, Any]) -> str:
-    """Whom a request counts against: its credential (hashed), else its client address."""
-    for name, value in request.scope["headers"]:
-        if name in CREDENTIAL_HEADERS:
-            return "credential:" + hashlib.sha256(value).hexdigest()
-    return "address:" + get_remote_address(request)
+class TooManyRequests(ApiError):
+    """The caller went over ``RUNWIRE_RATE_LIMIT``."""
+
+    status_code = 429
 
 
-def rate_limit_middleware(rate: str) -> list[Middleware]:
-    """The rate-limit middleware for ``RUNWIRE_RATE_LIMIT`` (``N/unit``); none when it is empty.
+@dataclass
+class RateLimiter:
+    """At most ``limit`` requests per principal in each window of ``window_s`` seconds."""
 
-    A caller over the limit gets 429 with ``Retry-After`` (added by the error handler) and the
-    ``RateLimit-*`` headers.
-    """
-    if not rate:
-        return []
-    unit, count = parse_rate(rate)
-    config = RateLimitConfig(
-        rate_limit=(unit, count),  # type: ignore[arg-type]
-        identifier_for_request=caller_of,
-        exclude=UNLIMITED_PATHS,
-    )
-    return [config.middleware]
+    limit: int
+    window_s: int
+    _counts: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_setting(cls, rate: str) -> RateLimiter | None:
+        """The limiter for ``RUNWIRE_RATE_LIMIT`` (``N/unit``); ``None`` when it is empty."""
+        if not rate:
+            return None
+        unit, count = parse_rate(rate)
+        return cls(count, SECONDS[unit])
+
+    def hit(self, identity: str) -> None:
+        """Count a request of ``identity``.
+
+        :raises TooManyRequests: over the limit, with ``Retry-After`` (seconds to the window's
+            end) and the ``RateLimit-Limit``/``-Remaining``/``-Reset`` headers.
+        """
+        now = time.monotonic()
+        with self._lock:
+            start, count = self._counts.get(identity, (now, 0))
+            if now - start >= self.window_s:
+                start, count = now, 0
+            count += 1
+            if len(self._counts) >= MAX_TRACKED and identity not in self._counts:
+                self._drop_expired(now)
+            self._counts[identity] = (start, count)
+        if count > self.limit:
+            reset = max(1, math.ceil(start + self.window_s - now))
+            headers = {
+                "Retry-After": str(reset),
+                "RateLimit-Limit": str(self.limit),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(reset),
+            }
+            raise TooManyRequests("Too Many Requests", headers=headers)
+
+    def _drop_expired(self, now: float) -> None:
+        for key in [k for k, (start, _) in self._counts.items() if now - start >= self.window_s]:
+            del self._counts[key]
+        while len(self._counts) >= MAX_TRACKED:  # all still in their window: forget the oldest
+            del self._counts[next(iter(self._counts))]
