@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,23 @@ def test_a_template_value_with_no_json_form_fails_its_node_not_the_run_record(
     assert result["status"] == "failed" and "internal error" not in (result.get("error") or "")
     assert result["data"]["first"]["result"] == {"content": "kept"}
     assert "add |list" in result["data"]["out"]["error"]
+
+
+def test_the_results_of_one_run_together_are_bounded(tmp_path: Path, plugins: Plugins) -> None:
+    """Many nodes each under the node limit cannot add up past RUNWIRE_MAX_RUN_BYTES."""
+    data = output_workflow("{{ 'x' * 3000 }}")
+    for i in range(4):  # a chain of five 3 KB outputs: 15 KB, over a 10 KB run limit
+        data["nodes"].append(
+            {"id": f"more{i}", "type": "output-node", "data": {"output": "{{ 'y' * 3000 }}"}}
+        )
+        data["edges"].append(
+            {"id": f"m{i}", "source": "out" if i == 0 else f"more{i - 1}", "target": f"more{i}"}
+        )
+    settings = make_settings(tmp_path, max_result_bytes=4096, max_run_bytes=10_000)
+    with TestClient(make_app(settings, plugins)) as client:
+        body, _ = run_watching_health(client, data)
+    result = body["data"]
+    assert result["status"] == "failed"
+    failed = [n for n in result["data"].values() if n["status"] == "failed"]
+    assert len(failed) == 1 and "RUNWIRE_MAX_RUN_BYTES" in failed[0]["error"]
+    assert sum(len(json.dumps(n.get("result"))) for n in result["data"].values()) < 10_000

@@ -25,6 +25,9 @@ MAX_RETRY_DELAY = 30.0
 DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
 """Largest node result, as compact JSON in UTF-8 (``RUNWIRE_MAX_RESULT_BYTES`` on the server):
 room for a Run Script's two output streams at their default caps (16 MiB each) and its results."""
+RUN_RESULTS_PER_NODE_LIMIT = 4
+"""A run's results together may take four times a node's limit: its input, a full-size result,
+and output nodes passing it on."""
 _SMALL_RESULT = 64 * 1024  # measured inline; a result past it is measured on a thread
 _TINY_RESULT = 512  # a result this small needs no closer look (and no extra coroutine)
 
@@ -59,12 +62,26 @@ class Engine:
         renderer: TemplateRenderer | None = None,
         host: HostPolicy = DEFAULT_HOST,
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        max_run_bytes: int | None = None,
     ) -> None:
         self.renderer = renderer or TemplateRenderer()
+        per_run = RUN_RESULTS_PER_NODE_LIMIT * max_result_bytes
+        self.max_run_bytes = max_run_bytes if max_run_bytes is not None else per_run
+        """The results of all nodes of one run together, as JSON: past it, the node whose result
+        would cross it fails (not retried) and its result is dropped."""
         self.host = host
         """The operator's terms for programs, handed to every node as ``ctx.host``."""
         self.max_result_bytes = max_result_bytes
         """A node whose result is larger, as JSON, fails (not retried) and its result is dropped."""
+
+    async def result_size(self, result: Any) -> int:
+        """``result``'s size as compact UTF-8 JSON, exact up to :attr:`max_result_bytes` (past
+        it, some larger number); measured on a worker thread once past a few kilobytes."""
+        limit = self.max_result_bytes
+        size = json_size(result, min(limit, _SMALL_RESULT), utf8=True)
+        if size > _SMALL_RESULT and limit > _SMALL_RESULT:
+            size = await asyncio.to_thread(json_size, result, limit, utf8=True)
+        return size
 
     async def result_too_large(self, node_id: str, result: Any) -> str | None:
         """The error for a ``result`` over :attr:`max_result_bytes`, or ``None`` when it fits.
@@ -72,15 +89,12 @@ class Engine:
         Counting stops past the limit, so a huge result costs no more than the limit to refuse;
         a result past a few kilobytes is counted on a worker thread, off the event loop.
         """
+        return None if await self.result_size(result) <= self.max_result_bytes else self.too_large(node_id)
+
+    def too_large(self, node_id: str) -> str:
+        """The error of a node whose result is over :attr:`max_result_bytes`."""
         limit = self.max_result_bytes
-        size = json_size(result, min(limit, _SMALL_RESULT), utf8=True)
-        if size > _SMALL_RESULT and limit > _SMALL_RESULT:
-            size = await asyncio.to_thread(json_size, result, limit, utf8=True)
-        if size <= limit:
-            return None
-        return (
-            f"result of node {node_id} is larger than the limit of {limit:,} bytes (as JSON); it was not kept"
-        )
+        return f"result of node {node_id} is larger than the limit of {limit:,} bytes (as JSON); it was not kept"  # noqa: E501
 
     async def execute(
         self,
@@ -110,6 +124,7 @@ class _Run:
         "outstanding",
         "record",
         "remaining",
+        "result_bytes",
         "results",
         "slots",
         "tasks",
@@ -124,6 +139,7 @@ class _Run:
         self.observer = observer
         self.record = RunRecord(id=run_id, status=IN_PROGRESS)
         self.results: dict[str, dict[str, Any]] = {}
+        self.result_bytes = 0
         self.remaining = {nid: len(n.predecessors) for nid, n in workflow.nodes.items()}
         self.active: set[str] = set()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -244,11 +260,10 @@ class _Run:
             record.error = f"cancelled because node {self.failed_node} failed"
             await self.observer.node_finished(self.record, record)
             raise
-        tiny = min(_TINY_RESULT, engine.max_result_bytes)
-        if output is not None and json_size(output.result, tiny, utf8=True) > tiny:
-            too_large = await engine.result_too_large(node.id, output.result)
-            if too_large is not None:  # not retried: the same node makes the same result again
-                record.error, output = too_large, None
+        if output is not None:  # not retried past a limit: the same node makes the same result again
+            record.error = await self._over_limits(node.id, output.result)
+            if record.error is not None:
+                output = None
         if output is None:
             record.status = FAILED
             await self.observer.node_finished(self.record, record)
@@ -261,6 +276,24 @@ class _Run:
         self.results[node.id] = output.result
         await self.observer.node_finished(self.record, record)
         return await self._advance(node, output.follow)
+
+    async def _over_limits(self, node_id: str, result: Any) -> str | None:
+        """Why ``result`` may not be kept (over the node or the run limit), or ``None``; counts it
+        into the run's total when it may."""
+        engine = self.engine
+        tiny = min(_TINY_RESULT, engine.max_result_bytes)
+        size = json_size(result, tiny, utf8=True)
+        if size > tiny:
+            size = await engine.result_size(result)
+            if size > engine.max_result_bytes:
+                return engine.too_large(node_id)
+        if self.result_bytes + size > engine.max_run_bytes:
+            return (
+                f"result of node {node_id} would take the run's results past the limit of "
+                f"{engine.max_run_bytes:,} bytes (as JSON, RUNWIRE_MAX_RUN_BYTES); it was not kept"
+            )
+        self.result_bytes += size
+        return None
 
     async def _advance(self, node: PreparedNode, follow: Any) -> list[str]:
         """Resolve ``node``'s successors; mark unreachable ones skipped; return the ready ones."""

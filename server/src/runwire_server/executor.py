@@ -326,12 +326,13 @@ class RunExecutor:
         time_limit_s: float = 3600.0,
         host: HostPolicy = DEFAULT_HOST,
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        max_run_bytes: int | None = None,
     ) -> None:
         self.store = store
         self.plugins = plugins
         self.cache = cache or PreparedCache(plugins)
         self.time_limit_s = time_limit_s
-        self.engine = Engine(host=host, max_result_bytes=max_result_bytes)
+        self.engine = Engine(host=host, max_result_bytes=max_result_bytes, max_run_bytes=max_run_bytes)
         self._local = threading.local()
 
     async def execute(

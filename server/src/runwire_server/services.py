@@ -165,7 +165,13 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         auth_providers=providers,
         cache=cache,
         executor=RunExecutor(
-            store, plugins, cache, settings.run_time_limit_s, host, max_result_bytes=settings.max_result_bytes
+            store,
+            plugins,
+            cache,
+            settings.run_time_limit_s,
+            host,
+            max_result_bytes=settings.max_result_bytes,
+            max_run_bytes=settings.max_run_bytes,
         ),
         trust=trust,
         host=host,

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     max_result_bytes: int = Field(
         default=DEFAULT_MAX_RESULT_BYTES, ge=1024, description="Largest node result, as JSON; larger fails."
     )
+    max_run_bytes: int | None = Field(
+        default=None, ge=1024, description="A run's node results together, as JSON; unset: 4 x the node's."
+    )
     max_nodes: int = Field(default=DEFAULT_MAX_NODES, ge=1, description="Most nodes a workflow may have.")
     max_edges: int | None = Field(
         default=None, ge=1, description="Most edges, next_nodes entries included; unset: 4 times max_nodes."
