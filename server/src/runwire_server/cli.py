@@ -231,11 +231,13 @@ def serve(host: str, port: int, **overrides: Any) -> None:
     import uvicorn
 
     from runwire_server.api.app import create_app
+    from runwire_server.memory import freeze_boot_objects
     from runwire_server.slow_clients import deadline_protocol
 
     _prepare_process()
     settings = _settings(**overrides)
     app = create_app(settings, services=_services(settings))
+    freeze_boot_objects()
     mode = (
         "distributed (runwire worker processes execute runs)"
         if settings.broker_url
@@ -259,6 +261,7 @@ def worker(**overrides: Any) -> None:
     import signal
     import threading
 
+    from runwire_server.memory import freeze_boot_objects
     from runwire_server.testing import WORKER_READY_LINE
 
     _prepare_process()
@@ -268,6 +271,7 @@ def worker(**overrides: Any) -> None:
             "runwire worker needs RUNWIRE_BROKER_URL (or --broker-url), e.g. redis://..."
         )
     services = _services(settings)
+    freeze_boot_objects()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
