@@ -42,6 +42,8 @@ bench: install
 	$(PY) bench/check.py
 	$(PY) bench/api.py
 	$(PY) bench/tasks.py
+	$(PY) bench/limits.py
+	$(PY) bench/queue_memory.py --runs 1000  # the 10,000-run figure: no --runs (~20 min)
 
 clean:
 	rm -rf $(VENV) .runwire .pytest_cache
