@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from runwire_server.settings import store_url
 from runwire_server.store import Store, hash_key
-from runwire_server.tables import runs
+from runwire_server.store.tables import runs
 
 
 def test_store_url_resolution(tmp_path: Path) -> None:
@@ -208,19 +208,50 @@ def test_stale_queued_runs_are_found_once_per_grace_period(store: Store) -> None
     assert sorted(store.touch_stale_queued_runs(0)) == sorted([stale, fresh])  # never the claimed one
 
 
-def test_a_store_made_before_claimants_gets_the_column(tmp_path: Path) -> None:
-    url = store_url("", tmp_path)
-    made = Store(url)
+def test_a_store_made_before_claimants_gets_the_column(database_url: str) -> None:
+    made = Store(database_url)
     made.create_schema()
     with made.engine.begin() as conn:
         conn.execute(text("ALTER TABLE runwire_runs DROP COLUMN claimed_by"))
     made.dispose()
-    again = Store(url)
+    again = Store(database_url)
     again.create_schema()
     workflow = again.create_workflow(1, "w", {})
     run_id = str(uuid.uuid4())
     again.create_run(run_id, workflow, {})
     assert again.claim_run(run_id, "m") is not None
+    again.dispose()
+
+
+def test_an_sqlite_workflows_table_made_without_autoincrement_is_rebuilt_keeping_ids(tmp_path: Path) -> None:
+    """Stores made before ids were never reused get AUTOINCREMENT; rows, ids and runs stay."""
+    db = tmp_path / "old.db"
+    made = Store(f"sqlite:///{db}")
+    made.create_schema()
+    kept = [made.create_workflow(p, f"w{p}", {"p": p}) for p in (1, 2, 3)]
+    run_id = str(uuid.uuid4())
+    made.create_run(run_id, kept[1], {"x": 1})
+    made.dispose()
+    with sqlite3.connect(db) as old:  # the table as runwire made it before: a plain integer key
+        old.executescript(
+            "PRAGMA foreign_keys=OFF;"
+            "CREATE TABLE plain (id INTEGER NOT NULL PRIMARY KEY, project INTEGER NOT NULL,"
+            " title VARCHAR(255) NOT NULL, data JSON NOT NULL, version INTEGER NOT NULL,"
+            " created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);"
+            "INSERT INTO plain SELECT * FROM runwire_workflows;"
+            "DROP TABLE runwire_workflows; ALTER TABLE plain RENAME TO runwire_workflows;"
+        )
+    again = Store(f"sqlite:///{db}")
+    again.create_schema()
+    again.create_schema()  # idempotent
+    with again.engine.connect() as conn:
+        sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'runwire_workflows'").scalar_one()
+        indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(runwire_workflows)")}
+    assert "AUTOINCREMENT" in sql.upper() and "ix_runwire_workflows_project" in indexes
+    assert [again.get_workflow(w.id) for w in kept] == kept
+    assert again.get_run(run_id) is not None  # dropping the old table did not cascade to runs
+    assert again.delete_workflow(kept[2].id)
+    assert again.create_workflow(1, "new", {}).id == kept[2].id + 1  # the deleted highest id is not reused
     again.dispose()
 
 

@@ -1,0 +1,251 @@
+"""The store's run methods: create, claim, save and merge runs, history, and recovery after a crash.
+
+A run's terminal status is written in the same transaction as its node results, so no reader
+ever sees one without the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+
+from runwire.records import IN_PROGRESS, IN_QUEUE, TERMINAL
+from runwire_server.store.base import StoreBase
+from runwire_server.store.rows import RunRow, WorkflowHead, WorkflowRow, utcnow
+from runwire_server.store.tables import runs
+
+HistoryOrdering = Literal["created_at", "-created_at", "cost", "-cost"]
+
+
+class RunFinished(Exception):
+    """A change would turn a finished run into an unfinished one."""
+
+
+_RUN_COLUMNS = (
+    runs.c.id,
+    runs.c.workflow_id,
+    runs.c.project,
+    runs.c.workflow_version,
+    runs.c.status,
+    runs.c.input,
+    runs.c.nodes,
+    runs.c.total_cost,
+    runs.c.error,
+    runs.c.created_at,
+    runs.c.updated_at,
+    runs.c.owner,
+)
+_ORDERINGS = {
+    "created_at": (runs.c.created_at.asc(), runs.c.id.asc()),
+    "-created_at": (runs.c.created_at.desc(), runs.c.id.desc()),
+    "cost": (runs.c.total_cost.asc(), runs.c.created_at.asc()),
+    "-cost": (runs.c.total_cost.desc(), runs.c.created_at.desc()),
+}
+
+# The hot path's statements, built once (SQLAlchemy then only binds parameters).
+_INSERT_RUN = insert(runs)
+_GET_RUN = select(*_RUN_COLUMNS).where(runs.c.id == bindparam("rid"))
+_CLAIM_RUN = (
+    update(runs)
+    .where(
+        runs.c.id == bindparam("rid"),
+        or_(
+            runs.c.status == IN_QUEUE,
+            and_(runs.c.status == IN_PROGRESS, runs.c.claimed_by == bindparam("claimant")),
+        ),
+    )
+    .values(
+        status=IN_PROGRESS,
+        nodes={},
+        total_cost=0.0,
+        error=None,
+        updated_at=bindparam("now"),
+        claimed_by=bindparam("claimant"),
+    )
+    .returning(*_RUN_COLUMNS)
+)
+_SAVE_RUN = (
+    update(runs)
+    .where(runs.c.id == bindparam("rid"))
+    .values(
+        status=bindparam("status"),
+        nodes=bindparam("nodes", type_=runs.c.nodes.type),
+        total_cost=bindparam("cost"),
+        error=bindparam("error"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
+class RunMethods(StoreBase):
+    """Runs: each of one workflow version, from ``in queue`` to a terminal status."""
+
+    def create_run(
+        self,
+        run_id: str,
+        workflow: WorkflowRow | WorkflowHead,
+        input_value: Any,
+        status: str = IN_QUEUE,
+        nodes: dict[str, Any] | None = None,
+        total_cost: float = 0.0,
+        error: str | None = None,
+        claimed_by: str | None = None,
+        owner: str | None = None,
+    ) -> RunRow:
+        """Store a new run of ``workflow``'s current version: ``in queue`` (before it is enqueued),
+        or, for a run executed without the queue, finished (status and node results in one statement).
+
+        ``claimed_by`` stores the run already claimed by the delivery that will execute it;
+        ``owner`` makes it visible only to that principal (a front-door run). Returns the run as stored.
+        """
+        now = utcnow()
+        values = {
+            "id": run_id,
+            "workflow_id": workflow.id,
+            "project": workflow.project,
+            "workflow_version": workflow.version,
+            "status": status,
+            "input": input_value,
+            "nodes": nodes if nodes is not None else {},
+            "total_cost": total_cost,
+            "error": error,
+            "created_at": now,
+            "updated_at": now,
+            "claimed_by": claimed_by,
+            "owner": owner,
+        }
+        self._first(_INSERT_RUN, values, write=True)
+        return RunRow(
+            run_id, workflow.id, workflow.project, workflow.version, status, input_value,
+            values["nodes"], total_cost, error, now, now, owner,
+        )  # fmt: skip
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        """The run with ``run_id``, or ``None``."""
+        row = self._first(_GET_RUN, {"rid": run_id})
+        return RunRow(*row) if row is not None else None
+
+    def claim_run(self, run_id: str, claimant: str = "") -> RunRow | None:
+        """Mark a run ``in progress`` for ``claimant`` (the queue message's id); ``None`` if not claimed.
+
+        Atomic: a run ``in queue`` goes to exactly one claimant. A run ``in progress`` can be
+        claimed again only by the message that claimed it (redelivered because its worker died),
+        and then starts over from a clean record; any other message (a duplicate) gets ``None``,
+        as do terminal and unknown runs.
+        """
+        params = {"rid": run_id, "now": utcnow(), "claimant": claimant}
+        row = self._first(_CLAIM_RUN, params, write=True)
+        return RunRow(*row) if row is not None else None
+
+    def save_run(
+        self,
+        run_id: str,
+        status: str,
+        nodes: dict[str, Any],
+        total_cost: float,
+        error: str | None = None,
+    ) -> None:
+        """Write a run's status, node results, cost and error in one transaction."""
+        params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
+        params["now"] = utcnow()
+        self._first(_SAVE_RUN, params, write=True)
+
+    def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
+        """Merge a progress payload (status + per-node results) into a run; ``False`` if none.
+
+        :raises RunFinished: the run is terminal: its record is final (a late or replayed progress
+            message must neither re-open, and so re-run, a finished run nor rewrite its results).
+        """
+        with self._transaction(write=True) as conn:
+            row = conn.execute(
+                select(runs.c.nodes, runs.c.status).where(runs.c.id == run_id).with_for_update()
+            ).first()
+            if row is None:
+                return False
+            if row[1] in TERMINAL:  # a late or replayed message must neither re-open nor rewrite it
+                raise RunFinished(f"the run is already {row[1]}; a finished run cannot be changed")
+            merged = {**(row[0] or {}), **nodes}
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status=status, nodes=merged, updated_at=utcnow())
+            )
+        return True
+
+    def history(
+        self,
+        workflow_id: int,
+        ordering: HistoryOrdering = "-created_at",
+        offset: int = 0,
+        limit: int = 20,
+        owner: str | None = None,
+    ) -> tuple[int, list[RunRow]]:
+        """One workflow's runs in ``ordering`` (only ``owner``'s, when given); returns (count, page)."""
+        where = [runs.c.workflow_id == workflow_id]
+        if owner is not None:
+            where.append(runs.c.owner == owner)
+        with self._transaction() as conn:
+            count = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
+            rows = conn.execute(
+                select(*_RUN_COLUMNS)
+                .where(*where)
+                .order_by(*_ORDERINGS[ordering])
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return int(count), [RunRow(*r) for r in rows]
+
+    def unfinished_runs(self) -> list[str]:
+        """Ids of runs left ``in queue`` or ``in progress``, oldest first."""
+        with self._transaction() as conn:
+            rows = conn.execute(
+                select(runs.c.id)
+                .where(runs.c.status.in_([IN_QUEUE, IN_PROGRESS]))
+                .order_by(runs.c.created_at)
+            ).all()
+        return [r[0] for r in rows]
+
+    def requeue_runs(self, run_ids: Iterable[str]) -> None:
+        """Put runs back ``in queue`` with no node results (before enqueueing them again)."""
+        ids = list(run_ids)
+        if not ids:
+            return
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id.in_(ids), runs.c.status.not_in(sorted(TERMINAL)))
+                .values(
+                    status=IN_QUEUE,
+                    nodes={},
+                    total_cost=0.0,
+                    error=None,
+                    updated_at=utcnow(),
+                    claimed_by=None,
+                )
+            )
+
+    def touch_stale_queued_runs(self, older_than_s: float, limit: int = 1000) -> list[str]:
+        """Ids of runs ``in queue`` untouched for ``older_than_s`` seconds, marked touched now.
+
+        One atomic statement: a run claimed meanwhile is not returned, and a run returned is not
+        returned again before another ``older_than_s`` (so a long backlog is not enqueued again on
+        every sweep). At most ``limit`` (oldest first) per call.
+        """
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        with self._transaction(write=True) as conn:
+            oldest = (
+                select(runs.c.id)
+                .where(runs.c.status == IN_QUEUE, runs.c.updated_at < cutoff)
+                .order_by(runs.c.updated_at)
+                .limit(limit)
+            )
+            rows = conn.execute(
+                update(runs)
+                .where(runs.c.id.in_(oldest), runs.c.status == IN_QUEUE)
+                .values(updated_at=utcnow())
+                .returning(runs.c.id)
+            ).all()
+        return [r[0] for r in rows]
