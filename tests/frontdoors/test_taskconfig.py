@@ -13,7 +13,12 @@ from runwire.binders import RequestParts
 from runwire.engine import Engine
 from runwire.errors import BindingError, ConfigInvalid
 from runwire.plugins import Plugins
-from runwire.taskconfig import SCRIPT_NODE, compile_task_config, load_task_config, parse_task_config
+from runwire_server.frontdoors.taskconfig import (
+    SCRIPT_NODE,
+    compile_task_config,
+    load_task_config,
+    parse_task_config,
+)
 
 from .conftest import LIMS_RESULTS, PY, lims_config
 

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 import pluggy
@@ -48,13 +49,22 @@ class PluginLoadError:
 
 
 def get_plugin_manager(
-    blocked: Iterable[str] | None = None, *, load_entry_points: bool = True
+    blocked: Iterable[str] | None = None,
+    *,
+    load_entry_points: bool = True,
+    host_specs: Iterable[ModuleType] = (),
 ) -> pluggy.PluginManager:
     """Return a new plugin manager with built-ins and entry-point plugins registered.
 
     :param blocked: plugin names not to register; defaults to the comma-separated
         ``RUNWIRE_BLOCKED_PLUGINS`` environment variable.
     :param load_entry_points: load the ``runwire`` entry point group (tests may turn it off).
+    :param host_specs: hookspec modules of the host building the manager (the server passes
+        ``runwire_server.hookspecs``: routes and the like, which core knows nothing of). With
+        them, an implementation of a hook nobody declares is refused (``check_pending``);
+        without them, implementations of another host's hooks (a front door's
+        ``register_routes`` met by ``runwire run`` or a plugin's tests) are left uncalled, and
+        the host checks them when it adds its specs.
 
     A plugin that fails to import is logged and recorded on ``pm.runwire_load_errors``
     with its distribution name; the others still load.
@@ -63,6 +73,9 @@ def get_plugin_manager(
 
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
+    host_specs = list(host_specs)
+    for module in host_specs:
+        pm.add_hookspecs(module)
     if blocked is None:
         blocked = [b.strip() for b in os.environ.get(BLOCKED_ENV, "").split(",") if b.strip()]
     for name in blocked:
@@ -73,7 +86,8 @@ def get_plugin_manager(
     if load_entry_points:
         errors = _load_entry_points(pm)
     pm.runwire_load_errors = errors  # type: ignore[attr-defined]
-    pm.check_pending()
+    if host_specs:
+        pm.check_pending()
     return pm
 
 
@@ -165,9 +179,10 @@ class Plugins:
             node_type.plugins = self
 
     @classmethod
-    def load(cls, blocked: Iterable[str] | None = None) -> Plugins:
-        """Build a new plugin manager (built-ins + entry points) and its registries."""
-        return cls(get_plugin_manager(blocked))
+    def load(cls, blocked: Iterable[str] | None = None, *, host_specs: Iterable[ModuleType] = ()) -> Plugins:
+        """Build a new plugin manager (built-ins + entry points, plus a host's hookspec
+        modules: see :func:`get_plugin_manager`) and its registries."""
+        return cls(get_plugin_manager(blocked, host_specs=host_specs))
 
     @staticmethod
     def _collect(hook: Any, add: Callable[[Any, str], None]) -> None:

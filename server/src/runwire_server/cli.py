@@ -17,7 +17,7 @@ from rich.console import Console
 
 from runwire.check import DEFAULT_MAX_NODES, EDGES_PER_NODE, check_workflow, prepare_workflow, size_problem
 from runwire.engine import Engine, RunObserver
-from runwire.errors import InputInvalid, PluginConflict, WorkflowInvalid
+from runwire.errors import ConfigInvalid, InputInvalid, PluginConflict, WorkflowInvalid
 from runwire.plugins import Plugins
 from runwire.records import NodeRecord, RunRecord
 from runwire.workflow import WorkflowData, load_workflow_file
@@ -236,7 +236,10 @@ def serve(host: str, port: int, **overrides: Any) -> None:
 
     _prepare_process()
     settings = _settings(**overrides)
-    app = create_app(settings, services=_services(settings))
+    try:  # front doors start in create_app: a bad RUNWIRE_TASK_CONFIG stops here, named
+        app = create_app(settings, services=_services(settings))
+    except (ConfigInvalid, PluginConflict) as exc:
+        raise click.ClickException(str(exc)) from None
     freeze_boot_objects()
     mode = (
         "distributed (runwire worker processes execute runs)"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -17,7 +18,9 @@ from runwire.auth import AuthProvider, AuthServices
 from runwire.errors import ConfigInvalid
 from runwire.host import HostPolicy
 from runwire.plugins import Plugins
+from runwire_server import hookspecs
 from runwire_server.executor import PreparedCache, RunExecutor
+from runwire_server.extensions import ServerHooks
 from runwire_server.hostsetup import build_host_policy, open_store, release_rundir_root
 from runwire_server.loop_queue import LoopQueue
 from runwire_server.queue import BrokerQueue, RunQueue, declare_run_actor, make_broker, start_worker
@@ -59,8 +62,11 @@ class Services:
     """The operator's terms for programs: run-as user, this process's run-directory root."""
     worker: dramatiq.Worker | None = None
     """``runwire worker``'s Dramatiq worker threads, once started."""
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Room for front doors to keep their own boot-time objects (keyed by front-door name)."""
+
+    @cached_property
+    def node_schemas(self) -> list[dict[str, Any]]:
+        """One schema per registered node type (``get_nodes``), built on first use."""
+        return [impl.schema() for _, impl in self.plugins.node_types]
 
     @property
     def embedded(self) -> bool:
@@ -132,17 +138,19 @@ def build_auth_providers(settings: Settings, plugins: Plugins, store: Store) -> 
 
 
 def build_services(settings: Settings, plugins: Plugins | None = None) -> Services:
-    """Build a process's services from ``settings`` (creates the store's tables)."""
-    from runwire_server.frontdoors.boot import install_front_doors, is_managed
+    """Build a process's services from ``settings`` (creates the store's tables).
 
-    plugins = plugins or Plugins.load()
+    Plugins are loaded with the server's hookspecs; the workflows front doors declare as theirs
+    (``register_managed_workflows``) are exempt from the API's trust checks.
+    """
+    plugins = plugins or Plugins.load(host_specs=[hookspecs])
     for error in plugins.load_errors:
         log.error("%s", error)
     privileged = parse_projects(settings.privileged_projects)
     host = build_host_policy(settings, privileged is None or bool(privileged))
     store = open_store(settings, pool_size=settings.worker_threads + 4)
     broker = make_broker(settings) if settings.broker_url else None
-    trust = Trust(privileged, plugins, is_managed)
+    trust = Trust(privileged, plugins, ServerHooks(plugins).managed())
     cache = PreparedCache(
         plugins, gate=trust.gate, max_nodes=settings.max_nodes, max_edges=settings.max_edges
     )
@@ -176,5 +184,4 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         trust=trust,
         host=host,
     )
-    install_front_doors(services)  # script-runner config (RUNWIRE_TASK_CONFIG), LSO execute
     return services

@@ -1,8 +1,9 @@
-"""The Litestar app factory: routes, dependencies, error mapping, start-up and shutdown.
+"""The Litestar app factory: routes, dependencies, authentication, error mapping, start-up and shutdown.
 
-Adding a front door (another module's controllers or routers) is one line in
-:func:`route_handlers`. Its handlers may declare ``services: Services`` and
-``principal: Principal`` parameters (see :mod:`runwire_server.api.deps`).
+Front doors are plugins of the server's hooks (:mod:`runwire_server.hookspecs`): their routes,
+start-up state (as named dependencies) and error statuses are collected here, through the same
+plugin manager as everything else. Every route is behind the app's authentication guard
+(:func:`runwire_server.api.deps.authenticate`) unless marked ``opt={"public": True}``.
 """
 
 from __future__ import annotations
@@ -14,18 +15,21 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.router import Router
 from litestar.types import ControllerRouterHandler
 
+from runwire.errors import PluginConflict
 from runwire_server.api import health
 from runwire_server.api.commit_barrier import CommitBarrier
-from runwire_server.api.deps import DEPENDENCIES
-from runwire_server.api.errors import EXCEPTION_HANDLERS
+from runwire_server.api.deps import DEPENDENCIES, PUBLIC, authenticate
+from runwire_server.api.errors import exception_handlers
 from runwire_server.api.openapi import document_errors
 from runwire_server.api.rate_limit import RateLimiter
 from runwire_server.api.runs import RunController
 from runwire_server.api.workflows import WorkflowController
-from runwire_server.frontdoors import ROUTES as FRONT_DOOR_ROUTES
+from runwire_server.extensions import ServerHooks
 from runwire_server.services import Services, build_services
 from runwire_server.settings import Settings
 from runwire_server.sweeper import StaleRunSweeper
@@ -34,8 +38,27 @@ log = logging.getLogger("runwire.server")
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
-    """Every route of the server. A front door appends its controllers/routers here."""
-    return [*health.ROUTES, WorkflowController, RunController, *FRONT_DOOR_ROUTES]
+    """The server's own routes (front doors add theirs through ``register_routes``)."""
+    return [*health.ROUTES, WorkflowController, RunController]
+
+
+def plugin_dependencies(hooks: ServerHooks, services: Services) -> dict[str, Provide]:
+    """The plugins' start-up state, each object provided to handlers under its name."""
+    provided: dict[str, Provide] = {}
+    for name, value in hooks.dependencies(services).items():
+        if name in DEPENDENCIES:
+            raise PluginConflict(
+                f"route dependency {name!r} is the server's own; a plugin may not provide it"
+            )
+        provided[name] = Provide(_constant(value), use_cache=True, sync_to_thread=False)
+    return provided
+
+
+def _constant(value: Any) -> Any:
+    def provide() -> Any:
+        return value
+
+    return provide
 
 
 def create_app(
@@ -52,6 +75,7 @@ def create_app(
     """
     settings = settings or Settings()
     services = services or build_services(settings)
+    hooks = ServerHooks(services.plugins)
 
     sweeper = StaleRunSweeper(services.store, services.queue, settings.requeue_after_s)
     barrier = CommitBarrier(services.store)
@@ -75,15 +99,20 @@ def create_app(
     from runwire_server import __version__
 
     app = Litestar(
-        route_handlers=[*route_handlers(), *extra_route_handlers],
-        dependencies=DEPENDENCIES,
-        exception_handlers=EXCEPTION_HANDLERS,
+        route_handlers=[*route_handlers(), *hooks.routes(), *extra_route_handlers],
+        dependencies={**DEPENDENCIES, **plugin_dependencies(hooks, services)},
+        exception_handlers=exception_handlers(hooks.error_statuses()),
+        guards=[authenticate],
         state=State({"services": services, "rate_limiter": RateLimiter.from_setting(settings.rate_limit)}),
         on_startup=[start],
         on_shutdown=[stop],
         middleware=[barrier.middleware] if services.embedded and services.store.is_local else [],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="runwire", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="runwire",
+            version=__version__,
+            openapi_router=Router("/schema", route_handlers=[], opt={PUBLIC: True}, include_in_schema=False),
+        ),
         debug=False,
         on_app_init=[_quiet],
     )

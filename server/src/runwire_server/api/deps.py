@@ -1,11 +1,14 @@
-"""Dependencies every route handler may declare: ``services`` and ``principal``.
+"""Authentication of every route, and the dependencies a route handler may declare.
 
-A handler (of this package or of a front door) names them as parameters::
+:func:`authenticate` is a guard on the whole app: every request is authenticated by the
+configured auth providers (none accepting is a 401) unless its handler, or a router above it,
+is marked ``opt={"public": True}`` (the health probes, the OpenAPI schema, the execution-update
+webhook, which checks its own service key). A plugin's route is protected without declaring
+anything. A handler (of this package or of a front door) that wants the caller or the
+process's services names them as parameters::
 
     @get("/thing")
     async def thing(services: ServicesDep, principal: PrincipalDep) -> dict: ...
-
-``principal`` asks the configured auth providers in order; none accepting is a 401.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
 
 from runwire.auth import Principal
 from runwire_server.api.errors import NotAuthenticated
@@ -26,6 +31,10 @@ ServicesDep = NamedDependency[Services]
 """A handler parameter ``services: ServicesDep`` receives the process's :class:`Services`."""
 PrincipalDep = NamedDependency[Principal]
 """A handler parameter ``principal: PrincipalDep`` receives the authenticated caller (or 401)."""
+PUBLIC = "public"
+"""The ``opt`` key that exempts a route handler (or every handler of a router) from authentication."""
+PRINCIPAL_KEY = "runwire_principal"
+"""Where :func:`authenticate` leaves the caller on the request's scope state."""
 
 
 def get_services(state: State) -> Services:
@@ -33,23 +42,51 @@ def get_services(state: State) -> Services:
     return state.services  # type: ignore[no-any-return]
 
 
-async def get_principal(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:
-    """Authenticate the request with the configured providers, in order.
+def is_public(handler: BaseRouteHandler) -> bool:
+    """Whether ``handler`` is served without authentication: marked public, or Litestar's own
+    automatic ``OPTIONS`` answer (which tells only the allowed methods)."""
+    if handler.opt.get(PUBLIC):
+        return True
+    return handler.http_methods == {"OPTIONS"} and handler.handler_name == "options_handler"
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The app's guard: authenticate every request to a route that is not public.
+
+    The principal is kept on the request's scope state for :func:`get_principal`.
+    """
+    if not is_public(handler):
+        connection.scope["state"][PRINCIPAL_KEY] = await authenticated_principal(connection)
+
+
+async def authenticated_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Authenticate the request with the configured providers, in order, and count it against
+    the caller's rate limit.
 
     :raises NotAuthenticated: no provider accepted the request (401).
     :raises runwire.errors.AuthRefused: credentials were sent but refused (401).
     :raises runwire_server.api.rate_limit.TooManyRequests: the principal went over
         ``RUNWIRE_RATE_LIMIT`` (429).
     """
-    headers = header_dict(request.scope["headers"])
+    state = connection.app.state
+    services: Services = state.services
+    headers = header_dict(connection.scope["headers"])
     for provider in services.auth_providers:
         principal = await provider.authenticate(headers)
         if principal is not None:
-            limiter: RateLimiter | None = request.app.state.get("rate_limiter")
+            limiter: RateLimiter | None = state.get("rate_limiter")
             if limiter is not None:
                 limiter.hit(principal.identity)
             return principal
     raise NotAuthenticated("Authentication credentials were not provided.")
+
+
+async def get_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The caller :func:`authenticate` let in (a public handler asking for it authenticates now)."""
+    principal: Principal | None = request.scope["state"].get(PRINCIPAL_KEY)
+    if principal is None:
+        principal = await authenticated_principal(request)
+    return principal
 
 
 def header_dict(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -1,8 +1,14 @@
-"""Every error type → HTTP status, in this one place; every error body is ``{"detail": ...}``."""
+"""Every error type → HTTP status, in this one place; every error body is ``{"detail": ...}``.
+
+Plugins add their own types through ``register_error_statuses`` (:mod:`runwire_server.hookspecs`);
+:func:`exception_handlers` merges them in when the app is built.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request, Response
@@ -13,14 +19,6 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from runwire.errors import AuthRefused, BindingError, InputInvalid, WorkflowInvalid
-from runwire.executables import (
-    ExecutableIsDirectory,
-    ExecutableNameInvalid,
-    ExecutableNotExecutable,
-    ExecutableNotFound,
-    ExecutableOutsideRoot,
-    ExecutablesNotConfigured,
-)
 from runwire_server.store import RunFinished
 from runwire_server.trust import RunRefused
 
@@ -99,13 +97,6 @@ STATUS_OF: dict[type[Exception], int] = {
     OperationalError: 503,
     SQLAlchemyTimeout: 503,
     RedisError: 503,
-    # LSO execute: the reference's statuses for an executable_name that cannot run
-    ExecutableOutsideRoot: 400,
-    ExecutableNameInvalid: 422,
-    ExecutableNotFound: 410,
-    ExecutableNotExecutable: 403,
-    ExecutableIsDirectory: 503,
-    ExecutablesNotConfigured: 503,
 }
 """Core and library error types and the status each maps to (ApiError carries its own)."""
 
@@ -130,8 +121,13 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """Turn any exception raised while handling a request into its JSON response."""
+def handle_error(
+    request: Request[Any, Any, Any], exc: Exception, statuses: Mapping[type[Exception], int] = STATUS_OF
+) -> Response[dict[str, Any]]:
+    """Turn any exception raised while handling a request into its JSON response.
+
+    :param statuses: the error types with a status of their own (:data:`STATUS_OF` and the plugins').
+    """
     headers: dict[str, str] | None = None
     if isinstance(exc, ApiError):
         status, body = exc.status_code, {**exc.extra, **_body(exc.detail, exc.errors)}
@@ -148,7 +144,7 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
     elif isinstance(exc, WorkflowInvalid | InputInvalid):
         status, body = 400, _body(str(exc), list(exc.problems))
     else:
-        status = next((s for t, s in STATUS_OF.items() if isinstance(exc, t)), 500)
+        status = next((s for t, s in statuses.items() if isinstance(exc, t)), 500)
         if status == 500:
             log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
             body = _body("internal server error")
@@ -163,3 +159,11 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {Exception: handle_error}
+
+
+def exception_handlers(plugin_statuses: Mapping[type[Exception], int]) -> dict[type[Exception] | int, Any]:
+    """The app's one handler, also answering the plugins' error types with their statuses."""
+    if not plugin_statuses:
+        return EXCEPTION_HANDLERS
+    statuses = {**STATUS_OF, **plugin_statuses}
+    return {Exception: functools.partial(handle_error, statuses=statuses)}

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes (public: no credentials needed)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,22 @@ from typing import Any
 
 from litestar import Response, get
 
-from runwire_server.api.deps import ServicesDep
+from runwire_server.api.deps import PUBLIC, ServicesDep
 
 
-@get("/healthz", summary="Liveness: the process answers", include_in_schema=True, tags=["health"])
+@get(
+    "/healthz",
+    summary="Liveness: the process answers",
+    include_in_schema=True,
+    tags=["health"],
+    opt={PUBLIC: True},
+)
 async def healthz() -> dict[str, str]:
     """Always ``{"status": "ok"}`` while the process serves requests."""
     return {"status": "ok"}
 
 
-@get("/readyz", summary="Readiness: store and broker reachable", tags=["health"])
+@get("/readyz", summary="Readiness: store and broker reachable", tags=["health"], opt={PUBLIC: True})
 async def readyz(services: ServicesDep) -> Response[dict[str, Any]]:
     """200 when the store answers and the queue takes runs (the broker answers, or the embedded
     queue runs), else 503 naming what failed."""

@@ -23,12 +23,11 @@ from runwire_server.api.bodies import (
     read_model,
     read_text,
 )
-from runwire_server.api.deps import PrincipalDep, ServicesDep
+from runwire_server.api.deps import PUBLIC, PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.api.workflows import refuse_managed, visible_workflow
-from runwire_server.frontdoors.boot import is_managed
 
 
 def run_input(text: str, content_type: str, principal: Principal) -> Any:
@@ -101,7 +100,7 @@ class RunController(Controller):
         head = await services.db(services.store.get_workflow_head, workflow_id)
         if head is None or not principal.may_access(head.project):
             raise NotFound("workflow not found")
-        refuse_managed(head.project, head.title)
+        refuse_managed(services, head.project, head.title)
         text = await read_text(request)
         value = await off_loop(run_input, text, request.headers.get("content-type", ""), principal)
         try:
@@ -149,12 +148,20 @@ class RunController(Controller):
         workflow = await visible_workflow(services, principal, workflow_id)
         offset, limit = page_window(page, page_size)
         # a front door's runs belong to whoever started them: others see only their own
-        mine_only = is_managed(workflow.project, workflow.title) and principal.projects is not None
+        mine_only = (
+            services.trust.managed(workflow.project, workflow.title) and principal.projects is not None
+        )
         owner = principal.identity if mine_only else None
         count, rows = await services.db(services.store.history, workflow_id, ordering, offset, limit, owner)
         return paginated(request, count, page, page_size, [r.history_json() for r in rows])
 
-    @post("/execution-update/{run_id:str}/", status_code=201, summary="Execution service progress (internal)")
+    # public to the app's guard: the service key below is this route's authentication
+    @post(
+        "/execution-update/{run_id:str}/",
+        status_code=201,
+        summary="Execution service progress (internal)",
+        opt={PUBLIC: True},
+    )
     async def execution_update(
         self, request: Request[Any, Any, Any], services: ServicesDep, run_id: FromPath[str]
     ) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.executor import is_small
-from runwire_server.frontdoors.boot import is_managed
 from runwire_server.services import Services
 from runwire_server.store import WorkflowRow
 
@@ -116,10 +115,10 @@ def body_model(services: Services, model: type[B]) -> type[B]:
     return limited(model, services.settings.max_nodes, services.settings.max_edges)
 
 
-def refuse_managed(project: int, title: str) -> None:
+def refuse_managed(services: Services, project: int, title: str) -> None:
     """Front-door workflows are the server's own: written from its config at boot, changed and run
     only through their front door (``/task``, ``/api/execute/``), never through the workflow API."""
-    if is_managed(project, title):
+    if services.trust.managed(project, title):
         raise Forbidden(
             f"workflow {title!r} of project {project} is managed by the server's front door; "
             "use the front door (/task or /api/execute/) instead"
@@ -186,7 +185,7 @@ class WorkflowController(Controller):
         body = await read_model(request, body_model(services, WorkflowCreate))
         if not principal.may_access(body.project):
             raise Forbidden(f"no access to project {body.project}")
-        refuse_managed(body.project, body.title)
+        refuse_managed(services, body.project, body.title)
         await check_trust(services, body.project, body.data)
         row = await services.db(services.store.create_workflow, body.project, body.title, body.data)
         return row.to_json()
@@ -214,11 +213,7 @@ class WorkflowController(Controller):
     @get("/get_nodes/", summary="Node schemas of every installed node type")
     async def get_nodes(self, services: ServicesDep, principal: PrincipalDep) -> list[dict[str, Any]]:
         """One schema per registered node type (from the plugins), for editors."""
-        schemas = services.extras.get("node_schemas")
-        if schemas is None:
-            schemas = [impl.schema() for _, impl in services.plugins.node_types]
-            services.extras["node_schemas"] = schemas
-        return schemas  # type: ignore[no-any-return]
+        return services.node_schemas
 
     @get("/{workflow_id:int}/", summary="Read a workflow")
     async def read(
@@ -237,9 +232,9 @@ class WorkflowController(Controller):
     ) -> dict[str, Any]:
         """Change ``title`` and/or ``data``."""
         current = await visible_workflow(services, principal, workflow_id)
-        refuse_managed(current.project, current.title)
+        refuse_managed(services, current.project, current.title)
         body = await read_model(request, body_model(services, WorkflowPatch))
-        refuse_managed(current.project, body.title or "")
+        refuse_managed(services, current.project, body.title or "")
         if body.data is not None:
             await check_trust(services, current.project, body.data)
         row = await services.db(services.store.update_workflow, workflow_id, body.title, body.data)
@@ -253,7 +248,7 @@ class WorkflowController(Controller):
     ) -> None:
         """Delete the workflow and its run history."""
         current = await visible_workflow(services, principal, workflow_id)
-        refuse_managed(current.project, current.title)
+        refuse_managed(services, current.project, current.title)
         if not await services.db(services.store.delete_workflow, workflow_id):
             raise NotFound("workflow not found")
         services.cache.forget(workflow_id)

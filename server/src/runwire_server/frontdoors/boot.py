@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runwire.taskconfig import CompiledTask, load_task
 from runwire.workflow import dump_workflow_data
+from runwire_server.frontdoors.taskconfig import CompiledTask, load_task
 from runwire_server.store import Store, WorkflowRow
 
 if TYPE_CHECKING:
@@ -29,22 +29,15 @@ EXECUTE_TITLE = "runwire front door: LSO execute"
 EXECUTE_CALLBACK_TITLE = "runwire front door: LSO execute with callback"
 SCRIPT_NODE = "script"
 CALLBACK_NODE = "callback"
-TASK_KEY = "task"
-EXECUTE_KEY = "execute"
+TASK_KEY = "task_door"
+"""The name task routes receive the :class:`TaskDoor` by (``None`` without RUNWIRE_TASK_CONFIG)."""
+EXECUTE_KEY = "execute_door"
+"""The name execute routes receive the :class:`ExecuteDoor` by."""
 RUN_SCRIPT = "Run Script"
 HTTP_REQUEST = "HTTP Request"
 CALLBACK_RETRIES = 5
 CALLBACK_RETRY_DELAY = 0.5
 CALLBACK_TIMEOUT = 10.0
-
-
-MANAGED_TITLES = frozenset({TASK_TITLE, EXECUTE_TITLE, EXECUTE_CALLBACK_TITLE})
-
-
-def is_managed(project: int, title: str) -> bool:
-    """Whether a workflow of ``project`` titled ``title`` belongs to a front door (the server
-    writes it at boot; the workflow API must not change, delete or impersonate it)."""
-    return project == FRONT_DOOR_PROJECT and title in MANAGED_TITLES
 
 
 def ensure_workflow(store: Store, title: str, data: dict[str, Any]) -> WorkflowRow:
@@ -147,17 +140,22 @@ class ExecuteDoor:
         return {self.workflow(store, False).id, self.workflow(store, True).id}
 
 
-def install_front_doors(services: Services) -> None:
-    """Compile ``RUNWIRE_TASK_CONFIG`` (if set) and keep both front doors' state on ``services``.
+def boot_task(services: Services) -> TaskDoor | None:
+    """Compile ``RUNWIRE_TASK_CONFIG`` (if set) and store its workflow; ``None`` when unset.
 
     :raises runwire.errors.ConfigInvalid: the task config is invalid (start-up stops, naming the field).
     """
     settings = services.settings
-    if settings.task_config:
-        task = load_task(settings.task_config, services.plugins)
-        data = dump_workflow_data(task.workflow)
-        row = ensure_workflow(services.store, TASK_TITLE, data)
-        services.extras[TASK_KEY] = TaskDoor(task, row)
-        log.info("script-runner task from %s mounted at /task (workflow %d)", settings.task_config, row.id)
+    if not settings.task_config:
+        return None
+    task = load_task(settings.task_config, services.plugins)
+    row = ensure_workflow(services.store, TASK_TITLE, dump_workflow_data(task.workflow))
+    log.info("script-runner task from %s mounted at /task (workflow %d)", settings.task_config, row.id)
+    return TaskDoor(task, row)
+
+
+def boot_execute(services: Services) -> ExecuteDoor:
+    """The LSO door's settings (its workflows are stored on first use)."""
+    settings = services.settings
     root = Path(settings.executables_dir) if settings.executables_dir else None
-    services.extras[EXECUTE_KEY] = ExecuteDoor(root, settings.execute_timeout)
+    return ExecuteDoor(root, settings.execute_timeout)

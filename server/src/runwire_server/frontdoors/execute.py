@@ -1,7 +1,7 @@
 """The LSO front door: ``POST /api/execute/``, ``GET /api/execute/{job_id}``, ``GET /api/version``.
 
 The executable is resolved inside ``RUNWIRE_EXECUTABLES_DIR`` (refusals map to the reference's
-statuses in :mod:`runwire_server.api.errors`). Every request is a run of a stored one-node (or,
+statuses through :func:`register_error_statuses`). Every request is a run of a stored one-node (or,
 with a callback, two-node) workflow: async requests are enqueued like any run; a blocking
 request (``is_async: false``) is executed right here by the same engine and recorded in the same
 store, which keeps its latency that of the program (the reference does the same in its API).
@@ -16,12 +16,20 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
-from litestar.params import FromPath
+from litestar.params import FromPath, SkipValidation
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runwire.auth import Principal
 from runwire.errors import WorkflowInvalid
-from runwire.executables import resolve_executable
+from runwire.executables import (
+    ExecutableIsDirectory,
+    ExecutableNameInvalid,
+    ExecutableNotExecutable,
+    ExecutableNotFound,
+    ExecutableOutsideRoot,
+    ExecutablesNotConfigured,
+    resolve_executable,
+)
 from runwire.netguard import UrlRefused, check_url, split_url
 from runwire.records import FAILED, SUCCEED, RunRecord
 from runwire_server.api.bodies import off_loop, parse_json, read_text
@@ -30,18 +38,25 @@ from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound, Unprocessable
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
+    EXECUTE_CALLBACK_TITLE,
     EXECUTE_KEY,
+    EXECUTE_TITLE,
     FRONT_DOOR_PROJECT,
     HTTP_REQUEST,
     RUN_SCRIPT,
     SCRIPT_NODE,
     ExecuteDoor,
+    boot_execute,
 )
+from runwire_server.hookspecs import hookimpl
 from runwire_server.services import Services
 from runwire_server.store import WorkflowRow
 
 API_VERSION = "2.0"
 SUCCESSFUL = "successful"
+
+ExecuteDoorDep = SkipValidation[ExecuteDoor]
+"""A handler parameter ``execute_door: ExecuteDoorDep`` receives the door's boot-time state."""
 
 
 class NotConfigured(ApiError):
@@ -113,11 +128,8 @@ async def read_request(request: Request[Any, Any, Any]) -> ExecuteRequest:
         raise Unprocessable("invalid execute request", errors) from None
 
 
-def execute_door(services: Services, principal: Principal) -> ExecuteDoor:
+def usable_execute_door(services: Services, door: ExecuteDoor, principal: Principal) -> ExecuteDoor:
     """The LSO front door's state, if the caller may use it and a Run Script node is installed."""
-    door: ExecuteDoor | None = services.extras.get(EXECUTE_KEY)
-    if door is None:
-        raise NotConfigured("the execute front door is not installed on this server")
     if not principal.may_access(FRONT_DOOR_PROJECT):
         raise Forbidden(f"execute runs belong to project {FRONT_DOOR_PROJECT}, which this caller may not use")
     if services.plugins.node_type("basic-node", RUN_SCRIPT) is None:
@@ -153,10 +165,13 @@ async def record_inline(
 
 @post("/api/execute/", status_code=201, tags=["lso"], summary="Run an executable (LSO)")
 async def start_execute(
-    request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep
+    request: Request[Any, Any, Any],
+    services: ServicesDep,
+    execute_door: ExecuteDoorDep,
+    principal: PrincipalDep,
 ) -> Response[dict[str, Any]]:
     """Async: 201 ``{"job_id", "result": null}`` and a callback when done. Blocking: the result."""
-    door = execute_door(services, principal)
+    door = usable_execute_door(services, execute_door, principal)
     body = await read_request(request)
     resolve_executable(body.executable_name, door.root)  # refused now with the reference's status
     job_id = str(uuid.uuid4())
@@ -189,10 +204,10 @@ async def start_execute(
 
 @get("/api/execute/{job_id:str}", tags=["lso"], summary="Poll a job (runwire addition to LSO)")
 async def poll_execute(
-    services: ServicesDep, principal: PrincipalDep, job_id: FromPath[str]
+    services: ServicesDep, execute_door: ExecuteDoorDep, principal: PrincipalDep, job_id: FromPath[str]
 ) -> dict[str, Any]:
     """``{"job_id", "status", "result"}`` (+ ``callback``: its status, attempts and error)."""
-    door = execute_door(services, principal)
+    door = usable_execute_door(services, execute_door, principal)
     try:
         canonical = str(uuid.UUID(job_id))
     except ValueError:
@@ -233,3 +248,34 @@ def _module_version() -> str:
 
 
 ROUTES = [start_execute, poll_execute, version]
+
+
+@hookimpl
+def register_routes() -> list[Any]:
+    """``/api/execute/`` and ``/api/version``."""
+    return ROUTES
+
+
+@hookimpl
+def register_dependencies(services: Services) -> dict[str, Any]:
+    """The executables directory and timeout; routes get them as ``execute_door``."""
+    return {EXECUTE_KEY: boot_execute(services)}
+
+
+@hookimpl
+def register_error_statuses() -> dict[type[Exception], int]:
+    """The reference's statuses for an ``executable_name`` that cannot run."""
+    return {
+        ExecutableOutsideRoot: 400,
+        ExecutableNameInvalid: 422,
+        ExecutableNotFound: 410,
+        ExecutableNotExecutable: 403,
+        ExecutableIsDirectory: 503,
+        ExecutablesNotConfigured: 503,
+    }
+
+
+@hookimpl
+def register_managed_workflows() -> list[tuple[int, str]]:
+    """The execute workflows are the server's, made on first use."""
+    return [(FRONT_DOOR_PROJECT, EXECUTE_TITLE), (FRONT_DOOR_PROJECT, EXECUTE_CALLBACK_TITLE)]

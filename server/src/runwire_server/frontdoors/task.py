@@ -3,6 +3,7 @@
 A request is bound by the config's input binders into run input ``{"vars": {...}}`` and stored
 as a run of the task's workflow, then enqueued; the reply and the poll use the reference's
 shapes (``not-ready`` / ``ready`` with ``results`` and ``attachments`` / ``failed`` with ``error``).
+A plugin of the server's hooks: its routes, its boot-time :class:`TaskDoor`, its managed workflow.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import uuid
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, SkipValidation
 
 from runwire.auth import Principal
 from runwire.binders import RequestParts
@@ -20,17 +21,27 @@ from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
-from runwire_server.frontdoors.boot import FRONT_DOOR_PROJECT, SCRIPT_NODE, TASK_KEY, TaskDoor
+from runwire_server.frontdoors.boot import (
+    FRONT_DOOR_PROJECT,
+    SCRIPT_NODE,
+    TASK_KEY,
+    TASK_TITLE,
+    TaskDoor,
+    boot_task,
+)
+from runwire_server.hookspecs import hookimpl
 from runwire_server.services import Services
 from runwire_server.store import RunRow
 
 NOT_READY = "not-ready"
 READY = "ready"
 
+TaskDoorDep = SkipValidation[TaskDoor | None]
+"""A handler parameter ``task_door: TaskDoorDep`` receives the door's boot-time state."""
 
-def task_door(services: Services, principal: Principal) -> TaskDoor:
+
+def usable_task_door(door: TaskDoor | None, principal: Principal) -> TaskDoor:
     """The mounted task, if the caller may use it."""
-    door: TaskDoor | None = services.extras.get(TASK_KEY)
     if door is None:
         raise NotFound("no script-runner task is configured on this server (RUNWIRE_TASK_CONFIG)")
     if not principal.may_access(FRONT_DOOR_PROJECT):
@@ -69,19 +80,25 @@ def task_reply(run: RunRow) -> dict[str, Any]:
 
 
 async def start_task(
-    request: Request[Any, Any, Any], services: Services, principal: Principal, path: str
+    request: Request[Any, Any, Any],
+    services: Services,
+    door: TaskDoor | None,
+    principal: Principal,
+    path: str,
 ) -> Any:
     """Bind, store, enqueue; reply ``{"id", "status": "not-ready"}``."""
-    door = task_door(services, principal)
+    door = usable_task_door(door, principal)
     run_input = door.task.bind(await request_parts(request, path, door))
     run_id = str(uuid.uuid4())
     await store_and_enqueue(services, run_id, door.workflow, run_input, principal.identity)
     return {"id": run_id, "status": NOT_READY}
 
 
-async def poll_task(services: Services, principal: Principal, task_id: str) -> dict[str, Any]:
+async def poll_task(
+    services: Services, door: TaskDoor | None, principal: Principal, task_id: str
+) -> dict[str, Any]:
     """The task's state; 404 for an id that is not a run of this task."""
-    door = task_door(services, principal)
+    door = usable_task_door(door, principal)
     try:
         # Litestar hands the id over with the slash of the sibling ``{path:path}`` route
         canonical = str(uuid.UUID(task_id.lstrip("/")))
@@ -101,19 +118,40 @@ def _routes(prefix: str) -> list[Any]:
     async def start(
         request: Request[Any, Any, Any],
         services: ServicesDep,
+        task_door: TaskDoorDep,
         principal: PrincipalDep,
         path: FromPath[str] = "",
     ) -> dict[str, Any]:
         """Start the configured command with the variables bound from path, query and body."""
-        return await start_task(request, services, principal, path)  # type: ignore[no-any-return]
+        return await start_task(request, services, task_door, principal, path)  # type: ignore[no-any-return]
 
     @get(f"{prefix}/{{task_id:str}}", name=f"{name}-poll", tags=["script-runner"],
          summary="Poll a task (script-runner)")  # fmt: skip
-    async def poll(services: ServicesDep, principal: PrincipalDep, task_id: FromPath[str]) -> dict[str, Any]:
+    async def poll(
+        services: ServicesDep, task_door: TaskDoorDep, principal: PrincipalDep, task_id: FromPath[str]
+    ) -> dict[str, Any]:
         """``not-ready``, ``ready`` (results, attachments, stdout) or ``failed`` (error)."""
-        return await poll_task(services, principal, task_id)
+        return await poll_task(services, task_door, principal, task_id)
 
     return [start, poll]
 
 
 ROUTES = [*_routes("/task"), *_routes("/script")]
+
+
+@hookimpl
+def register_routes() -> list[Any]:
+    """``/task`` and its ``/script`` alias."""
+    return ROUTES
+
+
+@hookimpl
+def register_dependencies(services: Services) -> dict[str, Any]:
+    """Compile ``RUNWIRE_TASK_CONFIG`` and store its workflow; routes get it as ``task_door``."""
+    return {TASK_KEY: boot_task(services)}
+
+
+@hookimpl
+def register_managed_workflows() -> list[tuple[int, str]]:
+    """The task's workflow is the server's, written from its config at boot."""
+    return [(FRONT_DOOR_PROJECT, TASK_TITLE)]

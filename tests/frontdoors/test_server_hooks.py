@@ -1,0 +1,109 @@
+"""The server's hooks: the front doors arrive through them, every route is authenticated unless
+named public, and two plugins claiming one name is a conflict naming both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from runwire.errors import PluginConflict
+from runwire.plugins import Plugins, get_plugin_manager
+from runwire_server import hookspecs
+from runwire_server.api.app import create_app
+from runwire_server.api.deps import is_public
+from runwire_server.extensions import ServerHooks
+from runwire_server.services import build_services
+from runwire_server.settings import Settings
+
+from .conftest import HEADERS, MakeClient
+
+PUBLIC_PATHS = {"/healthz", "/readyz", "/api/v1/workflows/execution-update/{run_id:str}"}
+
+
+def test_the_front_doors_are_plugins_of_the_entry_point_group() -> None:
+    pm = get_plugin_manager(host_specs=[hookspecs])
+    assert {"task-door", "execute-door"} <= {name for name, _ in pm.list_name_plugin()}
+    assert pm.runwire_distributions["task-door"] == "runwire-server"  # type: ignore[attr-defined]
+    hooks = ServerHooks(Plugins(pm))
+    paths = {path for handler in hooks.routes() for path in handler.paths}  # type: ignore[union-attr]
+    assert {"/task", "/script", "/api/execute", "/api/version"} <= paths
+    assert hooks.managed()(0, "runwire front door: LSO execute")
+    assert not hooks.managed()(1, "runwire front door: LSO execute")
+
+
+def test_only_the_named_routes_are_public(make_client: MakeClient) -> None:
+    client = make_client()
+    public = {
+        route.path
+        for route in client.app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if is_public(handler) and "OPTIONS" not in handler.http_methods
+    }
+    assert {p for p in public if not p.startswith("/schema")} == PUBLIC_PATHS
+    assert client.get("/schema/openapi.json").status_code == 200
+    assert client.get("/task/x").status_code == 401
+    assert client.get("/task/x", headers=HEADERS).status_code == 404
+
+
+def test_the_automatic_options_answer_needs_no_credentials(make_client: MakeClient) -> None:
+    reply = make_client().options("/api/v1/workflows/")
+    assert reply.status_code == 204
+    assert "POST" in reply.headers["allow"]
+
+
+class Clashing:
+    """A plugin whose dependency name and error type collide with the execute door's."""
+
+    @hookspecs.hookimpl
+    def register_dependencies(self, services: Any) -> dict[str, Any]:
+        return {"execute_door": object()}
+
+    @hookspecs.hookimpl
+    def register_error_statuses(self) -> dict[type[Exception], int]:
+        from runwire.executables import ExecutableNotFound
+
+        return {ExecutableNotFound: 404}
+
+
+def test_two_plugins_claiming_one_name_conflict_naming_both(tmp_path: Path) -> None:
+    pm = get_plugin_manager()
+    pm.register(Clashing(), name="clashing")
+    try:
+        hooks = ServerHooks(Plugins(pm))
+        with pytest.raises(
+            PluginConflict, match=r"'execute-door' and 'clashing'|'clashing' and 'execute-door'"
+        ):
+            hooks.error_statuses()
+        settings = Settings(data_dir=tmp_path, api_keys="k", auth_providers="api-key")
+        with pytest.raises(PluginConflict, match="route dependency 'execute_door'"):
+            create_app(settings, services=build_services(settings, Plugins(pm)))
+    finally:
+        pm.unregister(name="clashing")
+
+
+def test_a_misspelt_server_hook_fails_start_up() -> None:
+    class Misspelt:
+        @hookspecs.hookimpl
+        def register_route(self) -> list[Any]:
+            return []
+
+    pm = get_plugin_manager()
+    pm.register(Misspelt(), name="misspelt")
+    with pytest.raises(Exception, match="register_route"):
+        ServerHooks(Plugins(pm))
+
+
+def test_a_core_only_manager_leaves_server_hooks_uncalled() -> None:
+    """``runwire run`` and plugin tests build managers without the server's specs."""
+    pm = get_plugin_manager()
+    assert pm.has_plugin("task-door")
+    assert not pm.hook.register_routes.has_spec()
+
+
+def test_the_app_serves_plugin_routes(make_client: MakeClient) -> None:
+    client: TestClient[Any] = make_client()
+    assert client.get("/api/version", headers=HEADERS).json()["api"] == "2.0"
+    assert client.get("/api/version").status_code == 401
