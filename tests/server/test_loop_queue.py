@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
-from runwire_server.loop_queue import LoopQueue
+from runwire_server.queue import LoopQueue
 from runwire_server.store import RunRow
+
+
+def stored_claimed(run_id: str) -> RunRow:
+    """A run as the store returns it when created already claimed (embedded fast path)."""
+    now = datetime.now(UTC)
+    return RunRow(
+        id=run_id,
+        workflow_id=1,
+        project=1,
+        workflow_version=1,
+        status="in progress",
+        input={},
+        nodes={},
+        total_cost=0.0,
+        error=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def test_runs_wait_for_a_slot_and_keep_their_claim() -> None:
@@ -19,17 +38,20 @@ async def test_runs_wait_for_a_slot_and_keep_their_claim() -> None:
         started.append((run_id, claimant, stored))
         await release.wait()
 
-    claim = queue.claimant()
+    claim, late_claim = queue.claimant(), queue.claimant()
     queue.enqueue("early")  # before start: waits for it (start-up recovery does this)
     await queue.start(execute)
-    queue.enqueue("claimed", claim)
-    queue.enqueue("third")
+    claimed = stored_claimed("claimed")
+    queue.enqueue_stored("claimed", claim, claimed)
+    queue.enqueue_stored("third", late_claim, stored_claimed("third"))
     await asyncio.sleep(0.05)
     assert [s[0] for s in started] == ["early", "claimed"]  # two slots; "third" waits
-    assert started[1][1] == claim and started[0][1] != claim
+    assert started[1][1:] == (claim, claimed)  # handed over as stored: no claim write, no read
+    assert started[0][1] != claim and started[0][2] is None  # claimed as it starts
     release.set()
     await asyncio.sleep(0.05)
     assert [s[0] for s in started] == ["early", "claimed", "third"]
+    assert started[2][1:] == (late_claim, None)  # waited by id, keeps its claim; read back at start
     await queue.stop(timeout_s=1)
 
 

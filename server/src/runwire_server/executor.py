@@ -313,7 +313,7 @@ class RunExecutor:
     """Loads a run and its workflow from the store, executes it and records the outcome.
 
     :meth:`execute` is the one path every run takes: on the server's event loop in embedded
-    mode (:mod:`runwire_server.loop_queue`), and through :meth:`__call__`, the Dramatiq actor, in
+    mode (:mod:`runwire_server.queue.embedded`), and through :meth:`__call__`, the Dramatiq actor, in
     ``runwire worker`` threads, each with its own event loop. The engine and the
     prepared-workflow cache are shared.
     """

@@ -22,8 +22,14 @@ from runwire_server import hookspecs
 from runwire_server.executor import PreparedCache, RunExecutor
 from runwire_server.extensions import ServerHooks
 from runwire_server.hostsetup import build_host_policy, open_store, release_rundir_root
-from runwire_server.loop_queue import LoopQueue
-from runwire_server.queue import BrokerQueue, RunQueue, declare_run_actor, make_broker, start_worker
+from runwire_server.queue import (
+    BrokerQueue,
+    LoopQueue,
+    RunQueue,
+    declare_run_actor,
+    make_broker,
+    start_worker,
+)
 from runwire_server.settings import Settings
 from runwire_server.store import RunRow, Store, StoreApiKeys
 from runwire_server.trust import Trust, parse_projects

@@ -8,6 +8,7 @@ from typing import Any
 
 from runwire.records import FAILED
 from runwire_server.api.errors import ServiceUnavailable
+from runwire_server.queue import LoopQueue
 from runwire_server.services import Services
 from runwire_server.store import WorkflowHead, WorkflowRow
 
@@ -30,16 +31,21 @@ async def store_and_enqueue(
     executed later by a sweep (the retry would run it twice). A front door passes the ``owner``
     (the caller's identity): only it may see the run.
     """
-    if services.queue.full():
+    queue = services.queue
+    if queue.full():
         raise ServiceUnavailable(
             f"too many runs are waiting (RUNWIRE_QUEUE_MAX={services.settings.queue_max}); try again later",
             headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
         )
-    claimant = services.queue.claimant()
+    # embedded: the run is stored already claimed and handed over as stored (no claim write, no read)
+    claimant = queue.claimant() if isinstance(queue, LoopQueue) else None
     create = functools.partial(services.store.create_run, claimed_by=claimant, owner=owner)
     stored = await services.db(create, run_id, workflow, run_input)
     try:
-        services.queue.enqueue(run_id, claimant, stored)
+        if isinstance(queue, LoopQueue) and claimant is not None:
+            queue.enqueue_stored(run_id, claimant, stored)
+        else:
+            queue.enqueue(run_id)
     except Exception as exc:
         log.error("could not enqueue run %s: %s", run_id, exc)
         error = f"could not enqueue the run: {type(exc).__name__}"

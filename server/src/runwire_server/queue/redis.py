@@ -6,6 +6,9 @@ blocks on that channel instead of sleeping, so it wakes as soon as work arrives.
 also keep their heartbeat fresh while every slot is busy, and queue maintenance (moving the
 unacked messages of dead workers back to their queue) runs at least every half heartbeat
 timeout instead of by chance, so a killed worker's runs are picked up by another promptly.
+
+Dramatiq offers no public way to extend its Redis consumer, so this module leans on its internals
+(see the comment on ``_WakingConsumer``) and server/pyproject.toml bounds Dramatiq's version.
 """
 
 from __future__ import annotations
@@ -69,6 +72,12 @@ class WakingRedisBroker(RedisBroker):
         return super()._should_do_maintenance(command)
 
 
+# Dramatiq internals used here: the private `_RedisConsumer` (its fields, ack, nack and requeue as
+# they are), the broker's `_should_do_maintenance` and its `do_<command>` calls into the Lua
+# `dispatch` script. Subclassing the public `Consumer` instead would still have to speak that private
+# script protocol, so the dependency is bounded instead: `dramatiq>=2.0,<2.3` in
+# server/pyproject.toml, the releases whose brokers/redis.py and dispatch.lua are identical.
+# Re-read those two files of a new release before widening the bound.
 class _WakingConsumer(_RedisConsumer):
     """Fetches like Dramatiq's consumer; when the queue is empty, waits on the wake-up channel."""
 

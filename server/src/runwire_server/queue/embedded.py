@@ -42,10 +42,11 @@ DEFAULT_MAX_WAITING = 10_000
 class LoopQueue:
     """Runs enqueued by id, executed at most ``concurrency`` at a time on one event loop.
 
-    Runs enqueued before :meth:`start` (start-up recovery) wait for it. :meth:`enqueue` may be
-    called from any thread. A waiting run is held by id only (its input stays in the store,
-    where it is read back when it starts), so a long queue costs little memory; :meth:`full`
-    says when ``max_waiting`` runs wait, and the API then refuses new ones (503).
+    Runs enqueued before :meth:`start` (start-up recovery) wait for it. :meth:`enqueue` and
+    :meth:`enqueue_stored` may be called from any thread. A waiting run is held by id only (its
+    input stays in the store, where it is read back when it starts), so a long queue costs
+    little memory; :meth:`full` says when ``max_waiting`` runs wait, and the API then refuses
+    new ones (503).
     """
 
     def __init__(self, concurrency: int, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
@@ -67,13 +68,23 @@ class LoopQueue:
         return self._loop is not None and not self._stopping
 
     def claimant(self) -> str:
-        """A new delivery's claim: a run stored with it is executed without a claim write."""
+        """A new delivery's claim: a run stored with it goes to :meth:`enqueue_stored`."""
         return f"{self._prefix}{next(self._claims)}"
 
-    def enqueue(self, run_id: str, claimant: str | None = None, stored: RunRow | None = None) -> None:
-        """Execute run ``run_id`` as soon as a slot is free: ``stored`` as it was stored claimed
-        by ``claimant`` (no claim write, no read), else claimed as it starts."""
-        item = (run_id, claimant or self.claimant(), stored if claimant else None, 0)  # retries keep it
+    def enqueue(self, run_id: str) -> None:
+        """Execute run ``run_id`` (stored, unclaimed) as soon as a slot is free, claiming it as it starts."""
+        self._put((run_id, self.claimant(), None, 0))
+
+    def enqueue_stored(self, run_id: str, claimant: str, stored: RunRow) -> None:
+        """Execute ``stored``, just stored already claimed by ``claimant`` (from :meth:`claimant`),
+        as soon as a slot is free: the fast path of a new run, with no claim write and no read.
+
+        If no slot is free the run waits by id like any other (its input stays in the store).
+        """
+        self._put((run_id, claimant, stored, 0))
+
+    def _put(self, item: Item) -> None:
+        # the claimant stays with the item through its retries
         loop = self._loop
         if loop is None or threading.get_ident() == self._thread_id:
             self._add(item)

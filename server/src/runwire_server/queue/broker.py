@@ -1,14 +1,14 @@
-"""The distributed run queue: a Dramatiq broker on Redis and the run actor.
+"""The distributed run queue: a Dramatiq broker on Redis, the run actor and the worker.
 
 Embedded mode (no broker URL) queues runs on the server's own event loop instead
-(:mod:`runwire_server.loop_queue`); both satisfy :class:`RunQueue`.
+(:mod:`runwire_server.queue.embedded`); both satisfy :class:`~runwire_server.queue.base.RunQueue`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import dramatiq
 from dramatiq.message import Message
@@ -16,7 +16,6 @@ from dramatiq.middleware import CurrentMessage, Middleware, Retries, ShutdownNot
 
 from runwire.errors import ConfigInvalid
 from runwire_server.settings import Settings
-from runwire_server.store import RunRow
 
 QUEUE_NAME = "runwire-runs"
 ACTOR_NAME = "runwire_execute_run"
@@ -44,7 +43,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     """
     url = settings.broker_url
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from runwire_server.redis_broker import WakingRedisBroker
+        from runwire_server.queue.redis import WakingRedisBroker
 
         return WakingRedisBroker(
             url=url,
@@ -62,25 +61,6 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     raise ConfigInvalid(f"RUNWIRE_BROKER_URL: unsupported scheme in {url.split('://')[0]!r}; use redis://")
 
 
-class RunQueue(Protocol):
-    """Where the API hands stored runs by id (embedded or distributed)."""
-
-    def claimant(self) -> str | None:
-        """The claim to store a new run with, when this queue knows which delivery will execute
-        it (then pass it, and the run as stored, to :meth:`enqueue`); ``None`` when the run is
-        claimed as it starts."""
-
-    def enqueue(self, run_id: str, claimant: str | None = None, stored: RunRow | None = None) -> None:
-        """Have run ``run_id`` (already stored; ``stored``, claimed by ``claimant``, if given)
-        executed; raise if the queue is unreachable."""
-
-    def ping(self) -> None:
-        """Raise if the queue cannot take runs now (``/readyz``)."""
-
-    def full(self) -> bool:
-        """Whether new runs should be refused for now (503 with ``Retry-After``)."""
-
-
 class BrokerQueue:
     """Enqueues runs by id on a Dramatiq broker (the API's side of the distributed queue)."""
 
@@ -88,12 +68,9 @@ class BrokerQueue:
         self.broker = broker
         broker.declare_queue(QUEUE_NAME)
 
-    def claimant(self) -> None:
-        """``None``: a worker claims a run by its message id when it starts it."""
-        return None
-
-    def enqueue(self, run_id: str, claimant: str | None = None, stored: RunRow | None = None) -> None:
-        """Ask a worker to execute run ``run_id`` (already stored, unclaimed)."""
+    def enqueue(self, run_id: str) -> None:
+        """Ask a worker to execute run ``run_id`` (already stored, unclaimed); a worker claims it
+        by its message id when it starts it."""
         self.broker.enqueue(
             Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
         )

@@ -1,0 +1,37 @@
+"""The run queue: one protocol, two backends.
+
+- :mod:`~runwire_server.queue.base`: :class:`RunQueue`, what callers ask of any queue.
+- :mod:`~runwire_server.queue.embedded`: :class:`LoopQueue`, runs on the server's own event loop
+  (``runwire serve`` without a broker URL).
+- :mod:`~runwire_server.queue.broker`: :class:`BrokerQueue` on a Dramatiq broker, the run actor and
+  the worker threads (the distributed mode, ``runwire worker``).
+- :mod:`~runwire_server.queue.redis`: Dramatiq's Redis broker with wake-up notifications.
+"""
+
+from __future__ import annotations
+
+from runwire_server.queue.base import RunQueue
+from runwire_server.queue.broker import (
+    ACTOR_NAME,
+    MAX_RETRIES,
+    QUEUE_NAME,
+    BrokerQueue,
+    declare_run_actor,
+    make_broker,
+    middleware,
+    start_worker,
+)
+from runwire_server.queue.embedded import LoopQueue
+
+__all__ = [
+    "ACTOR_NAME",
+    "MAX_RETRIES",
+    "QUEUE_NAME",
+    "BrokerQueue",
+    "LoopQueue",
+    "RunQueue",
+    "declare_run_actor",
+    "make_broker",
+    "middleware",
+    "start_worker",
+]

@@ -1,0 +1,22 @@
+"""The run queue's protocol: what the API, recovery and the sweeper ask of any queue."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class RunQueue(Protocol):
+    """Where stored runs are handed over by id to be executed (embedded or distributed).
+
+    A run is written to the store ``in queue`` before it is enqueued; the queue carries only
+    its id. Duplicate deliveries are harmless: a run is claimed atomically as it starts.
+    """
+
+    def enqueue(self, run_id: str) -> None:
+        """Have run ``run_id`` (already stored, unclaimed) executed; raise if the queue is unreachable."""
+
+    def full(self) -> bool:
+        """Whether new runs should be refused for now (503 with ``Retry-After``)."""
+
+    def ping(self) -> None:
+        """Raise if the queue cannot take runs now (``/readyz``)."""
