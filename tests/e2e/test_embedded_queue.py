@@ -32,15 +32,17 @@ def test_runs_beyond_the_concurrency_limit_wait_for_a_free_slot(
         first = start_run(client, create_workflow(client, sleep_data(1.0, tmp_path)))
         second = start_run(client, create_workflow(client, sleep_data(0.0, tmp_path)))
         wait_for_marker(tmp_path, first)
-        while client.get("/api/v1/workflows/workflow_result/", params={"id": first}).json()["data"][
-            "status"
-        ] in (
-            "in queue",
-            "in progress",
-        ):
-            assert not list(tmp_path.glob(f"{second}.*")), "the second run started while the first ran"
-            status = client.get("/api/v1/workflows/workflow_result/", params={"id": second}).json()
-            assert status["data"]["status"] == "in queue"
+        result = "/api/v1/workflows/workflow_result/"
+        while True:
+            # look at the second run first, then at the first: what the second showed can only
+            # be a violation if the first was still unfinished afterwards
+            started = bool(list(tmp_path.glob(f"{second}.*")))
+            second_status = client.get(result, params={"id": second}).json()["data"]["status"]
+            first_status = client.get(result, params={"id": first}).json()["data"]["status"]
+            if first_status not in ("in queue", "in progress"):
+                break
+            assert not started, "the second run started while the first ran"
+            assert second_status == "in queue"
             time.sleep(0.05)
         assert wait_result(client, second)["status"] == "succeed"
 
