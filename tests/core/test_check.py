@@ -31,11 +31,19 @@ def test_reference_example_is_valid_with_an_llm_plugin() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     data = {
         "nodes": [
-            {"id": "t", "type": "trigger-node", "data": {"input_fields": [{"id": "a"}, {"id": "a"}, {"title": "no id"}]}},
+            {
+                "id": "t",
+                "type": "trigger-node",
+                "data": {"input_fields": [{"id": "a"}, {"id": "a"}, {"title": "no id"}]},
+            },
             {"id": "x", "type": "mystery-node", "data": {}},
             {"id": "b", "type": "basic-node", "data": {"name": "Nobody Handles This"}},
             {"id": "if", "type": "if-else-node", "data": {"condition": {"left": "1", "operator": "=~"}}},
-            {"id": "o", "type": "output-node", "data": {"output": "{{ ghost.result.content }} {{ later.result.content }}"}},
+            {
+                "id": "o",
+                "type": "output-node",
+                "data": {"output": "{{ ghost.result.content }} {{ later.result.content }}"},
+            },
             {"id": "later", "type": "output-node", "data": {"output": "{{ input. }}"}},
             {"id": "if2", "type": "if-else-node", "data": {"condition": {"left": "1", "right": "1"}}},
         ],
@@ -102,7 +110,10 @@ def test_if_else_branch_must_be_connected() -> None:
 
 
 def test_next_nodes_to_unknown_node() -> None:
-    data = {"nodes": [{"id": "t", "type": "trigger-node", "data": {"next_nodes": ["zzz"]}}], "start_node": "t"}
+    data = {
+        "nodes": [{"id": "t", "type": "trigger-node", "data": {"next_nodes": ["zzz"]}}],
+        "start_node": "t",
+    }
     assert problems(data) == ["node t: next_nodes names 'zzz', which is not a node"]
 
 

@@ -37,7 +37,9 @@ def test_run_shows_progress_and_fails_with_exit_1() -> None:
 
 def test_run_accepts_a_whole_workflow_record(tmp_path: Path) -> None:
     record = tmp_path / "record.json"
-    record.write_text(json.dumps({"id": 1, "project": 2, "title": "t", "data": json.loads(Path(HELLO).read_text())}))
+    record.write_text(
+        json.dumps({"id": 1, "project": 2, "title": "t", "data": json.loads(Path(HELLO).read_text())})
+    )
     out = runwire("run", str(record), "--input", '{"name": "Bo", "age": 3}', "--json")
     assert json.loads(out.stdout)["data"]["minor"]["result"]["content"] == "Sorry Bo, adults only."
 

@@ -39,7 +39,10 @@ def edges(*pairs: tuple[str, str] | tuple[str, str, str]) -> list[dict[str, Any]
 
 
 async def run(
-    data: dict[str, Any], raw_input: Any = None, observer: RunObserver | None = None, engine: Engine | None = None
+    data: dict[str, Any],
+    raw_input: Any = None,
+    observer: RunObserver | None = None,
+    engine: Engine | None = None,
 ) -> RunRecord:
     prepared = prepare_workflow(parse_workflow_data(data), plugins_with_test_nodes())
     engine = engine or Engine()
@@ -105,13 +108,22 @@ async def test_skip_propagates_but_joins_still_run() -> None:
     data = {
         "nodes": [
             node("t", "trigger-node"),
-            node("if", "if-else-node", condition={"left": "1", "right": "1"}, true_node="yes", false_node="no"),
+            node(
+                "if", "if-else-node", condition={"left": "1", "right": "1"}, true_node="yes", false_node="no"
+            ),
             node("yes"),
             node("no"),
             node("after_no"),
             node("join", "output-node"),
         ],
-        "edges": edges(("t", "if"), ("if", "yes"), ("if", "no"), ("yes", "join"), ("no", "after_no"), ("after_no", "join")),
+        "edges": edges(
+            ("t", "if"),
+            ("if", "yes"),
+            ("if", "no"),
+            ("yes", "join"),
+            ("no", "after_no"),
+            ("after_no", "join"),
+        ),
         "start_node": "t",
     }
     record = await run(data)
@@ -183,7 +195,11 @@ async def test_retries_exhausted_fail_with_last_error() -> None:
 
 
 async def test_plugin_exception_fails_node_not_process() -> None:
-    data = {"nodes": [node("t", "trigger-node"), node("c", "crash-node")], "edges": edges(("t", "c")), "start_node": "t"}
+    data = {
+        "nodes": [node("t", "trigger-node"), node("c", "crash-node")],
+        "edges": edges(("t", "c")),
+        "start_node": "t",
+    }
     record = await run(data)
     assert record.status == "failed"
     assert record.nodes["c"].error == "ZeroDivisionError: plugin bug"
@@ -228,7 +244,10 @@ async def test_output_node_with_structured_output_keeps_json() -> None:
 
 async def test_plain_text_and_array_input() -> None:
     data = {
-        "nodes": [node("t", "trigger-node"), node("o", "output-node", output="{{ input.__raw_input__ }}{{ input[0] }}")],
+        "nodes": [
+            node("t", "trigger-node"),
+            node("o", "output-node", output="{{ input.__raw_input__ }}{{ input[0] }}"),
+        ],
         "edges": edges(("t", "o")),
         "start_node": "t",
     }
@@ -348,10 +367,11 @@ async def test_a_huge_result_is_refused_counting_no_further_than_the_limit() -> 
     huge = ["x" * 1000] * 200_000  # 200 MB as JSON, a few MB in memory
     tracemalloc.start()
     try:
-        error = await Engine(max_result_bytes=limit).result_too_large("n", {"rows": huge})
+        engine = Engine(max_result_bytes=limit)
+        size = await engine.result_size({"rows": huge})
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert error is not None and "131,072 bytes" in error
+    assert size > limit and "131,072 bytes" in engine.too_large("n")
     assert peak < 4_000_000
-    assert await Engine(max_result_bytes=limit).result_too_large("n", {"rows": huge[:100]}) is None
+    assert await engine.result_size({"rows": huge[:100]}) <= limit

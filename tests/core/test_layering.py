@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).parents[2]
-FORBIDDEN_IN_CORE = ("litestar", "dramatiq", "sqlalchemy", "httpx", "uvicorn", "redis", "openai", "runwire_server")
+FORBIDDEN_IN_CORE = (
+    "litestar",
+    "dramatiq",
+    "sqlalchemy",
+    "httpx",
+    "uvicorn",
+    "redis",
+    "openai",
+    "runwire_server",
+)
 
 
 def test_importing_all_of_core_loads_no_web_or_queue_library() -> None:

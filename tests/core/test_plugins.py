@@ -94,7 +94,9 @@ GOOD_PLUGIN = """
 
 @pytest.fixture
 def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    _fake_distribution(tmp_path, "broken-dist", "broken", "rw_broken_plugin", "raise ImportError('missing libfoo')\n")
+    _fake_distribution(
+        tmp_path, "broken-dist", "broken", "rw_broken_plugin", "raise ImportError('missing libfoo')\n"
+    )
     _fake_distribution(tmp_path, "shout-dist", "shout", "rw_shout_plugin", GOOD_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path

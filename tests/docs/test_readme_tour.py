@@ -30,7 +30,9 @@ def expected_output(script: str) -> list[str]:
     return [line[2:] for line in script.splitlines() if re.match(r"# [\"\[{]", line)]
 
 
-@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("curl") is None, reason="the tour needs curl and jq")
+@pytest.mark.skipif(
+    shutil.which("jq") is None or shutil.which("curl") is None, reason="the tour needs curl and jq"
+)
 def test_readme_tour_works_as_written(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}

@@ -202,9 +202,7 @@ def test_a_run_over_its_time_limit_fails_with_its_finished_nodes(sleep_plugin_pa
         assert result["data"][trigger]["status"] == "succeed"
         assert result["data"][sleep]["status"] == "failed" and "time limit" in result["data"][sleep]["error"]
         assert output not in result["data"]
-        quick = create_workflow(
-            client, sleep_data(0.01)
-        )  # the server runs the next run normally
+        quick = create_workflow(client, sleep_data(0.01))  # the server runs the next run normally
         assert wait_result(client, start_run(client, quick))["status"] == "succeed"
 
 

@@ -269,14 +269,18 @@ def test_callback_to_a_private_address_obeys_the_allow_list(
     ["text", [1, 2], {"return_code": "x", "results": 5}, {"return_code": None}, {"return_code": True}],
     ids=["string", "list", "wrong types", "null code", "bool code"],
 )
-def test_odd_results_from_the_execution_service_never_break_a_poll(make_client: MakeClient, stored: Any) -> None:
+def test_odd_results_from_the_execution_service_never_break_a_poll(
+    make_client: MakeClient, stored: Any
+) -> None:
     """Regression: ``int(return_code)`` and ``result.get`` on what an execution update stored were 500s.
 
     An execution update may change only an unfinished run, so each run is put back in progress
     first, as one an external execution service is still running.
     """
     client = make_client(config=echo_config(), service_api_key="service-key")
-    job = client.post("/api/execute/", headers=HEADERS, json={"executable_name": "show_args.py"}).json()["job_id"]
+    job = client.post("/api/execute/", headers=HEADERS, json={"executable_name": "show_args.py"}).json()[
+        "job_id"
+    ]
     task = client.post("/task/x", headers=HEADERS, json={"city": "c", "tags": ["t"]}).json()["id"]
     store = client.app.state.services.store
     for run_id in (job, task):
@@ -285,7 +289,9 @@ def test_odd_results_from_the_execution_service_never_break_a_poll(make_client: 
             assert time.monotonic() < deadline
             time.sleep(0.01)
         store.save_run(run_id, "in progress", {}, 0.0)
-        update = {"payload": {"status": "succeed", "data": {"script": {"status": "succeed", "result": stored}}}}
+        update = {
+            "payload": {"status": "succeed", "data": {"script": {"status": "succeed", "result": stored}}}
+        }
         applied = client.post(f"/api/v1/workflows/execution-update/{run_id}/", json=update,
                               headers={"X-Service-Api-Key": "service-key"})  # fmt: skip
         assert applied.status_code == 201, applied.text

@@ -245,7 +245,9 @@ def test_an_sqlite_workflows_table_made_without_autoincrement_is_rebuilt_keeping
     again.create_schema()
     again.create_schema()  # idempotent
     with again.engine.connect() as conn:
-        sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'runwire_workflows'").scalar_one()
+        sql = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'runwire_workflows'"
+        ).scalar_one()
         indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(runwire_workflows)")}
     assert "AUTOINCREMENT" in sql.upper() and "ix_runwire_workflows_project" in indexes
     assert [again.get_workflow(w.id) for w in kept] == kept

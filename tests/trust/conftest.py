@@ -33,8 +33,11 @@ def echo_task() -> dict[str, Any]:
     """A config.json task whose command prints the query variable ``WHO`` as JSON."""
     return {
         "command": [sys.executable, str(SCRIPTS / "show_args.py"), "$WHO"],
-        "inputs": {"path_args": [], "query_args": [{"env_var_name": "WHO", "query_var_name": "who"}],
-                   "body_args": []},
+        "inputs": {
+            "path_args": [],
+            "query_args": [{"env_var_name": "WHO", "query_var_name": "who"}],
+            "body_args": [],
+        },
         "outputs": {"results": {"kind": "stdout", "format": "json"}, "attachments": []},
     }
 

@@ -20,7 +20,9 @@ WHO = ("bootstrap", "p0", "p0b", "p1", "p2", "forged", "anonymous")
 W = "/api/v1/workflows"
 
 
-def row(bootstrap: int, p0: int, p0b: int, p1: int, p2: int, forged: int = 401, anonymous: int = 401) -> dict[str, int]:
+def row(
+    bootstrap: int, p0: int, p0b: int, p1: int, p2: int, forged: int = 401, anonymous: int = 401
+) -> dict[str, int]:
     return dict(zip(WHO, (bootstrap, p0, p0b, p1, p2, forged, anonymous), strict=True))
 
 
@@ -29,7 +31,9 @@ PROJECT_1 = row(200, 404, 404, 200, 404)
 EVERYONE = row(200, 200, 200, 200, 200)
 
 
-def requests(server: Server, ids: dict[str, Any], granted: bool) -> list[tuple[str, Callable[[dict[str, str]], Any], dict[str, int]]]:
+def requests(
+    server: Server, ids: dict[str, Any], granted: bool
+) -> list[tuple[str, Callable[[dict[str, str]], Any], dict[str, int]]]:
     c = server.client
     wf, run, task, job = ids["workflow"], ids["run"], ids["task"], ids["job"]
 
@@ -94,5 +98,7 @@ def test_every_endpoint_answers_each_principal_as_the_trust_model_says(
         for who in WHO:
             reply = call(server.headers(who))
             if reply.status_code != expected[who]:
-                mismatches.append(f"{name} as {who}: {reply.status_code}, expected {expected[who]}: {reply.text[:200]}")
+                mismatches.append(
+                    f"{name} as {who}: {reply.status_code}, expected {expected[who]}: {reply.text[:200]}"
+                )
     assert not mismatches, "\n".join(mismatches)

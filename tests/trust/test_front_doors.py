@@ -28,8 +28,9 @@ def wait_task(server: Server, task_id: str, who: str) -> dict[str, Any]:
 
 def test_front_door_workflows_refuse_the_generic_api(make_server: MakeServer) -> None:
     server = make_server()
-    server.client.post("/api/execute/", json={"executable_name": "hello.sh", "is_async": False},
-                       headers=server.headers("p0"))  # fmt: skip  (makes the execute workflow)
+    server.client.post(
+        "/api/execute/", json={"executable_name": "hello.sh", "is_async": False}, headers=server.headers("p0")
+    )  # fmt: skip  (makes the execute workflow)
     doors = front_door_workflows(server)
     assert len(doors) == 2, doors  # the task's and execute's (blocking) workflows
     exploit = {"executable": "/bin/sh", "args": ["-c", "id"], "job_id": "x"}
@@ -141,7 +142,9 @@ def test_ids_are_never_reused_and_the_cache_never_runs_a_deleted_graph(make_serv
     assert gone.status_code == 404
 
 
-def test_run_directories_kept_for_debugging_outlive_the_server(make_server: MakeServer, tmp_path: Path) -> None:
+def test_run_directories_kept_for_debugging_outlive_the_server(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
     import json
 
     from .conftest import echo_task

@@ -67,7 +67,9 @@ def refused_start(env: dict[str, str], data_dir: Path | None = None) -> str:
 
 def run_workflow(url: str, key: str, data: dict[str, Any], project: int = 1) -> dict[str, Any]:
     headers = {"X-Api-Key": key}
-    made = httpx.post(f"{url}{W}/", json={"project": project, "title": "probe", "data": data}, headers=headers)
+    made = httpx.post(
+        f"{url}{W}/", json={"project": project, "title": "probe", "data": data}, headers=headers
+    )
     assert made.status_code == 201, made.text
     started = httpx.post(f"{url}{W}/{made.json()['id']}/run/", json={}, headers=headers).json()
     return wait_for_run(url, started["data"]["id"], headers)
@@ -200,7 +202,9 @@ def test_nothing_a_program_starts_outlives_it(run_as_user: pwd.struct_passwd, tm
     )
     env = {"RUNWIRE_API_KEYS": BOOTSTRAP, "RUNWIRE_PRIVILEGED_PROJECTS": "1", "RUNWIRE_RUN_AS_USER": RUN_AS}
     with running_server(env=env, data_dir=tmp_path / "data") as server:
-        python = shutil.which("python3", path="/usr/bin:/bin") or pytest.skip("no system python3 for the run-as user")
+        python = shutil.which("python3", path="/usr/bin:/bin") or pytest.skip(
+            "no system python3 for the run-as user"
+        )
         result = run_workflow(server.url, BOOTSTRAP, script_workflow([python, "-c", escape, marker]))
         assert result["status"] == "succeed", result
         assert result["data"]["s"]["result"]["content"].strip() == "1"  # PID 1 of its own namespace

@@ -58,12 +58,16 @@ def test_a_stored_workflow_whose_project_loses_the_grant_does_not_run(
     granted.client.__exit__(None, None, None)
 
     revoked = make_server(data_dir=data_dir)  # the operator took the grant back
-    reply = revoked.client.post(f"{WORKFLOWS}{workflow_id}/run/", json={}, headers=revoked.headers("bootstrap"))
+    reply = revoked.client.post(
+        f"{WORKFLOWS}{workflow_id}/run/", json={}, headers=revoked.headers("bootstrap")
+    )
     assert reply.status_code == 403
     assert "RUNWIRE_PRIVILEGED_PROJECTS" in reply.json()["detail"] and "project 3" in reply.json()["detail"]
     history = revoked.client.get(f"{WORKFLOWS}{workflow_id}/history/", headers=revoked.headers("bootstrap"))
     assert history.json()["count"] == 0  # nothing was started
-    checked = revoked.client.get(f"{WORKFLOWS}{workflow_id}/check_workflow/", headers=revoked.headers("bootstrap"))
+    checked = revoked.client.get(
+        f"{WORKFLOWS}{workflow_id}/check_workflow/", headers=revoked.headers("bootstrap")
+    )
     assert checked.json()["valid"] is False
     assert any("RUNWIRE_PRIVILEGED_PROJECTS" in e for e in checked.json()["errors"])
 

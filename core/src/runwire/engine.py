@@ -83,18 +83,12 @@ class Engine:
             size = await asyncio.to_thread(json_size, result, limit, utf8=True)
         return size
 
-    async def result_too_large(self, node_id: str, result: Any) -> str | None:
-        """The error for a ``result`` over :attr:`max_result_bytes`, or ``None`` when it fits.
-
-        Counting stops past the limit, so a huge result costs no more than the limit to refuse;
-        a result past a few kilobytes is counted on a worker thread, off the event loop.
-        """
-        return None if await self.result_size(result) <= self.max_result_bytes else self.too_large(node_id)
-
     def too_large(self, node_id: str) -> str:
         """The error of a node whose result is over :attr:`max_result_bytes`."""
         limit = self.max_result_bytes
-        return f"result of node {node_id} is larger than the limit of {limit:,} bytes (as JSON); it was not kept"  # noqa: E501
+        return (
+            f"result of node {node_id} is larger than the limit of {limit:,} bytes (as JSON); it was not kept"
+        )
 
     async def execute(
         self,
