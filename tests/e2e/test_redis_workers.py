@@ -14,7 +14,7 @@ import pytest
 
 from runwire_server.queue import BrokerQueue, make_broker
 from runwire_server.settings import Settings, store_url
-from runwire_server.store import Store
+from runwire_server.store import open_database
 from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
 
 from .conftest import (
@@ -110,11 +110,11 @@ def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
     markers.mkdir()
     with running_server(env=env) as server, api(server.url) as client:
         workflow_id = create_workflow(client, sleep_data(0.5, markers))
-        store = Store(store_url(env["RUNWIRE_DATABASE_URL"], tmp_path))
-        head = store.get_workflow_head(workflow_id)
+        store = open_database(store_url(env["RUNWIRE_DATABASE_URL"], tmp_path))
+        head = store.sync.get_workflow_head(workflow_id)
         assert head is not None
         orphan = str(uuid.uuid4())
-        store.create_run(orphan, head, {})  # stored, never enqueued (the server "died")
+        store.sync.create_run(orphan, head, {})  # stored, never enqueued (the server "died")
         store.dispose()
         repeated = start_run(client, workflow_id)
         broker = make_broker(

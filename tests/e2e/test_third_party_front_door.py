@@ -78,7 +78,7 @@ DOOR_MODULE = textwrap.dedent(
     def register_dependencies(services: Any) -> dict[str, Any]:
         data = {"nodes": [{"id": "t", "type": "trigger-node", "data": {"name": "Trigger"}}],
                 "edges": [], "start_node": "t"}
-        row = services.store.create_workflow(1, TITLE, data)
+        row = services.store.sync.create_workflow(1, TITLE, data)
         return {"greeting": Greeting(f"hello from {services.settings.data_dir.name}", row.id)}
 
 

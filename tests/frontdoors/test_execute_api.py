@@ -282,7 +282,7 @@ def test_odd_results_from_the_execution_service_never_break_a_poll(
         "job_id"
     ]
     task = client.post("/task/x", headers=HEADERS, json={"city": "c", "tags": ["t"]}).json()["id"]
-    store = client.app.state.services.store
+    store = client.app.state.services.store.sync
     for run_id in (job, task):
         deadline = time.monotonic() + 30
         while store.get_run(run_id).status not in ("succeed", "failed"):

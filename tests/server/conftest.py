@@ -16,7 +16,7 @@ from runwire.plugins import Plugins
 from runwire_server.api.app import create_app
 from runwire_server.services import build_services
 from runwire_server.settings import Settings, store_url
-from runwire_server.store import Store
+from runwire_server.store import Store, open_database
 from runwire_server.testing import postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,8 +68,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    """A store with its schema, on each backend of :func:`database_url`."""
-    made = Store(database_url)
+    """A store with its schema, on each backend of :func:`database_url` (the async API; the
+    backend's blocking form is ``store.sync``)."""
+    made = open_database(database_url)
     made.create_schema()
     yield made
     made.dispose()

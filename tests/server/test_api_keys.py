@@ -18,7 +18,7 @@ from sqlalchemy import text
 from runwire.errors import AuthRefused
 from runwire_server.cli import main
 from runwire_server.settings import store_url
-from runwire_server.store import Store, hash_key, utcnow
+from runwire_server.store import Store, hash_key, open_database, utcnow
 from runwire_server.testing import running_server
 
 WORKFLOWS = "/api/v1/workflows/"
@@ -54,7 +54,7 @@ def listed(database_url: str) -> dict[int, dict[str, Any]]:
 def test_create_with_an_expiry(database_url: str, given: str, length: timedelta) -> None:
     key, key_id, said = create_key(database_url, "--project", "3", "--name", "ci", "--expires", given)
     assert key.startswith("rw_") and key not in said and "expires 20" in said
-    store = Store(database_url)
+    store = open_database(database_url).sync
     try:
         row = store.get_api_key(key_id)
         assert row is not None and row.name == "ci" and row.projects == [3] and row.status() == "active"
@@ -84,7 +84,7 @@ def test_list_shows_keys_but_never_their_secret(database_url: str) -> None:
     active, active_id, _ = create_key(database_url, "--project", "1", "--name", "deploy", "--expires", "2w")
     revoked, revoked_id, _ = create_key(database_url, "--project", "2", "--project", "5")
     assert keys_cli(database_url, "revoke", str(revoked_id)).exit_code == 0
-    store = Store(database_url)
+    store = open_database(database_url).sync
     try:
         expired_id = store.issue_api_key([4], "old", expires_at=utcnow() - timedelta(seconds=1))[1].id
     finally:
@@ -118,7 +118,7 @@ def test_revoke_unknown_revoked_and_already_revoked(database_url: str) -> None:
     again = keys_cli(database_url, "revoke", str(key_id))
     assert again.exit_code == 0 and "already revoked" in again.output
     assert listed(database_url)[key_id]["status"] == "revoked"
-    store = Store(database_url)
+    store = open_database(database_url).sync
     try:
         with pytest.raises(AuthRefused, match="API key revoked"):
             store.lookup_api_key(key)
@@ -126,40 +126,42 @@ def test_revoke_unknown_revoked_and_already_revoked(database_url: str) -> None:
         store.dispose()
 
 
-def test_expired_and_revoked_keys_are_refused(store: Store) -> None:
-    expired = store.create_api_key([1], "expired", expires_at=utcnow() - timedelta(seconds=1))
+async def test_expired_and_revoked_keys_are_refused(store: Store) -> None:
+    expired = await store.create_api_key([1], "expired", expires_at=utcnow() - timedelta(seconds=1))
     with pytest.raises(AuthRefused, match="API key expired"):
-        store.lookup_api_key(expired)
-    later = store.create_api_key([1], "later", expires_at=utcnow() + timedelta(hours=1))
-    principal = store.lookup_api_key(later)
+        await store.lookup_api_key(expired)
+    later = await store.create_api_key([1], "later", expires_at=utcnow() + timedelta(hours=1))
+    principal = await store.lookup_api_key(later)
     assert principal is not None and principal.claims == {"key_name": "later"}
-    both, row = store.issue_api_key([1], "both", expires_at=utcnow() - timedelta(seconds=1))
-    assert store.revoke_api_key(row.id) and not store.revoke_api_key(row.id)
+    both, row = await store.issue_api_key([1], "both", expires_at=utcnow() - timedelta(seconds=1))
+    assert await store.revoke_api_key(row.id) and not await store.revoke_api_key(row.id)
     with pytest.raises(AuthRefused, match="API key revoked"):  # revoked wins over expired
-        store.lookup_api_key(both)
-    assert not store.revoke_api_key(row.id + 100) and store.get_api_key(row.id + 100) is None
+        await store.lookup_api_key(both)
+    assert not await store.revoke_api_key(row.id + 100) and await store.get_api_key(row.id + 100) is None
 
 
-def test_subjects_are_unique_even_when_names_are_not(store: Store) -> None:
-    first, second = store.create_api_key([1], "ci"), store.create_api_key([1], "ci")
-    one, two = store.lookup_api_key(first), store.lookup_api_key(second)
+async def test_subjects_are_unique_even_when_names_are_not(store: Store) -> None:
+    first, second = await store.create_api_key([1], "ci"), await store.create_api_key([1], "ci")
+    one, two = await store.lookup_api_key(first), await store.lookup_api_key(second)
     assert one is not None and two is not None and one.subject != two.subject
-    ids = [row.id for row in store.list_api_keys()]
+    ids = [row.id for row in await store.list_api_keys()]
     assert [one.subject, two.subject] == [f"key:{i}" for i in ids]
     assert one.provider == "api-key" and one.claims == two.claims == {"key_name": "ci"}
 
 
-def test_last_used_is_written_at_most_once_a_minute_per_process(store: Store, database_url: str) -> None:
-    key, row = store.issue_api_key([1], "busy")
+async def test_last_used_is_written_at_most_once_a_minute_per_process(
+    store: Store, database_url: str
+) -> None:
+    key, row = await store.issue_api_key([1], "busy")
     assert row.last_used_at is None
-    store.lookup_api_key(key)
-    first = store.get_api_key(row.id)
+    await store.lookup_api_key(key)
+    first = await store.get_api_key(row.id)
     assert first is not None and first.last_used_at is not None
-    store.lookup_api_key(key)
-    store.commit_pending()
-    again = store.get_api_key(row.id)
+    await store.lookup_api_key(key)
+    store.sync.commit_pending()
+    again = await store.get_api_key(row.id)
     assert again is not None and again.last_used_at == first.last_used_at  # not written again
-    other = Store(database_url)  # another process keeps its own record of its writes
+    other = open_database(database_url).sync  # another process keeps its own record of its writes
     try:
         other.lookup_api_key(key)
         seen = other.get_api_key(row.id)
@@ -177,7 +179,7 @@ OLD_TABLE = {
 
 
 def test_a_store_made_before_key_lifecycle_gets_its_columns(database_url: str) -> None:
-    old = Store(database_url)
+    old = open_database(database_url).sync
     key = "rw_made-before-expiry-and-revocation"
     with old.engine.begin() as conn:
         conn.execute(text(OLD_TABLE[old.engine.dialect.name]))
@@ -187,7 +189,7 @@ def test_a_store_made_before_key_lifecycle_gets_its_columns(database_url: str) -
             {"hash": hash_key(key), "now": utcnow()},
         )  # fmt: skip
     old.dispose()
-    store = Store(database_url)
+    store = open_database(database_url).sync
     try:
         store.create_schema()
         store.create_schema()  # idempotent
@@ -223,7 +225,7 @@ def test_a_running_server_refuses_a_key_on_its_next_request_after_revoke_or_expi
             runwire("keys", "revoke", str(key_id))
             refused = client.get(WORKFLOWS)
             assert refused.status_code == 401 and refused.json()["detail"] == "API key revoked"
-        store = Store(store_url("", tmp_path))
+        store = open_database(store_url("", tmp_path)).sync
         try:
             expired = store.create_api_key([1], "past", expires_at=utcnow() - timedelta(seconds=1))
         finally:

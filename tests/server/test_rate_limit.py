@@ -27,7 +27,7 @@ def test_a_caller_over_the_limit_gets_429_with_retry_after(tmp_path: Path, plugi
             extra = {**HEADERS, "Authorization": f"Bearer {made_up}", "X-Other": made_up}
             assert client.get("/api/v1/workflows/", headers=extra).status_code == 429
         # another principal has its own count; unknown keys are refused; probes are never limited
-        other = client.app.state.services.store.create_api_key([1], "other")
+        other = client.app.state.services.store.sync.create_api_key([1], "other")
         assert client.get("/api/v1/workflows/", headers={"X-Api-Key": other}).status_code == 200
         assert client.get("/api/v1/workflows/", headers={"X-Api-Key": "not-a-key"}).status_code == 401
         assert all(client.get("/healthz").status_code == 200 for _ in range(5))

@@ -221,7 +221,7 @@ def test_history_orders_and_paginates(client: TestClient[Any]) -> None:
     run_ids = [run(client, workflow_id, f'{{"name": "n{i}"}}')["data"]["id"] for i in range(5)]
     for run_id in run_ids:
         wait_result(client, run_id)
-    store = client.app.state.services.store
+    store = client.app.state.services.store.sync
     for cost, run_id in zip([0.5, 0.1, 0.9, 0.3, 0.7], run_ids, strict=True):
         store.save_run(run_id, "succeed", {}, cost)
     url = f"{BASE}{workflow_id}/history/"
@@ -257,7 +257,9 @@ def test_execution_update_needs_the_service_key_and_applies_progress(client: Tes
     run_id = run(client, workflow_id, '{"name": "x"}')["data"]["id"]
     wait_result(client, run_id)
     # as an external execution service's run would be: still going when its progress arrives
-    client.app.state.services.store.save_run(run_id, "in progress", wait_result(client, run_id)["data"], 0.0)
+    client.app.state.services.store.sync.save_run(
+        run_id, "in progress", wait_result(client, run_id)["data"], 0.0
+    )
     url = f"{BASE}execution-update/{run_id}/"
     node = {"id": "n1", "status": "succeed", "result": {"content": "Hi! How can I help you today?"}}
     body = update_body(run_id, "succeed", {"n1": node})
@@ -323,7 +325,7 @@ def test_missing_or_wrong_credentials_are_401(client: TestClient[Any]) -> None:
 
 
 def test_scoped_keys_see_only_their_projects(client: TestClient[Any]) -> None:
-    store = client.app.state.services.store
+    store = client.app.state.services.store.sync
     mine = create_workflow(client, project=2, title="mine")
     theirs = create_workflow(client, project=1, title="theirs")
     their_run = run(client, theirs, '{"name": "secret"}')["data"]["id"]
@@ -348,7 +350,7 @@ def test_scoped_keys_see_only_their_projects(client: TestClient[Any]) -> None:
 
 
 def test_api_keys_are_stored_hashed(client: TestClient[Any]) -> None:
-    store = client.app.state.services.store
+    store = client.app.state.services.store.sync
     key = store.create_api_key([5], "hashed")
     with store.engine.connect() as conn:
         dump = json.dumps(

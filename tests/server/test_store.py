@@ -13,7 +13,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 
 from runwire_server.settings import store_url
-from runwire_server.store import Store, hash_key
+from runwire_server.store import Store, hash_key, open_database
 from runwire_server.store.tables import runs
 
 
@@ -27,50 +27,50 @@ def test_store_url_resolution(tmp_path: Path) -> None:
 
 def test_sqlite_store_is_created_in_the_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh" / "dir"
-    made = Store(store_url("", data_dir))
+    made = open_database(store_url("", data_dir))
     made.create_schema()
     made.create_schema()  # idempotent
     assert (data_dir / "runwire.db").exists()
     made.dispose()
 
 
-def test_workflow_crud(store: Store) -> None:
-    created = store.create_workflow(3, "First", {"nodes": [], "extra": {"deep": [1, 2]}})
-    assert store.get_workflow(created.id) == created
-    updated = store.update_workflow(created.id, title="Renamed")
+async def test_workflow_crud(store: Store) -> None:
+    created = await store.create_workflow(3, "First", {"nodes": [], "extra": {"deep": [1, 2]}})
+    assert await store.get_workflow(created.id) == created
+    updated = await store.update_workflow(created.id, title="Renamed")
     assert updated is not None and updated.title == "Renamed" and updated.version == 2
     assert updated.data == created.data and updated.updated_at >= created.updated_at
-    again = store.update_workflow(created.id, data={"nodes": [{"id": "a"}]})
+    again = await store.update_workflow(created.id, data={"nodes": [{"id": "a"}]})
     assert again is not None and again.version == 3 and again.title == "Renamed"
-    assert store.update_workflow(999_999, title="x") is None
-    assert store.delete_workflow(created.id) and store.get_workflow(created.id) is None
-    assert not store.delete_workflow(created.id)
+    assert await store.update_workflow(999_999, title="x") is None
+    assert await store.delete_workflow(created.id) and await store.get_workflow(created.id) is None
+    assert not await store.delete_workflow(created.id)
 
 
-def test_list_workflows_filters_and_pages(store: Store) -> None:
+async def test_list_workflows_filters_and_pages(store: Store) -> None:
     for i in range(7):
-        store.create_workflow(1 if i % 2 else 2, f"Flow {i} ÄÖ", {})
-    count, page = store.list_workflows(None, offset=0, limit=3)
+        await store.create_workflow(1 if i % 2 else 2, f"Flow {i} ÄÖ", {})
+    count, page = await store.list_workflows(None, offset=0, limit=3)
     assert count == 7 and len(page) == 3
-    count, page = store.list_workflows(frozenset({1}))
+    count, page = await store.list_workflows(frozenset({1}))
     assert count == 3 and {w.project for w in page} == {1}
-    count, _ = store.list_workflows(None, project=2, title="flow")
+    count, _ = await store.list_workflows(None, project=2, title="flow")
     assert count == 4
-    assert store.list_workflows(frozenset(), offset=0, limit=10) == (0, [])
-    assert store.list_workflows(None, title="flow 3 ")[0] == 1
+    assert await store.list_workflows(frozenset(), offset=0, limit=10) == (0, [])
+    assert (await store.list_workflows(None, title="flow 3 "))[0] == 1
 
 
-def test_run_lifecycle_and_atomic_terminal_write(store: Store) -> None:
-    workflow = store.create_workflow(1, "w", {})
+async def test_run_lifecycle_and_atomic_terminal_write(store: Store) -> None:
+    workflow = await store.create_workflow(1, "w", {})
     run_id = str(uuid.uuid4())
-    store.create_run(run_id, workflow, {"q": [1, {"x": None}]})
-    row = store.get_run(run_id)
+    await store.create_run(run_id, workflow, {"q": [1, {"x": None}]})
+    row = await store.get_run(run_id)
     assert row is not None and row.status == "in queue" and row.input == {"q": [1, {"x": None}]}
-    claimed = store.claim_run(run_id)
+    claimed = await store.claim_run(run_id)
     assert claimed is not None and claimed.status == "in progress"
     nodes = {"a": {"id": "a", "status": "succeed", "result": {"content": "ünïcode ✓"}}}
-    store.save_run(run_id, "succeed", nodes, 0.25)
-    done = store.get_run(run_id)
+    await store.save_run(run_id, "succeed", nodes, 0.25)
+    done = await store.get_run(run_id)
     assert done is not None and (done.status, done.nodes, done.total_cost) == ("succeed", nodes, 0.25)
     assert done.result_json() == {
         "id": run_id,
@@ -78,77 +78,77 @@ def test_run_lifecycle_and_atomic_terminal_write(store: Store) -> None:
         "data": nodes,
         "metrics": {"total_cost": 0.25},
     }
-    assert store.claim_run(run_id) is None  # a redelivered message does not run it again
-    assert store.claim_run(str(uuid.uuid4())) is None
+    assert await store.claim_run(run_id) is None  # a redelivered message does not run it again
+    assert await store.claim_run(str(uuid.uuid4())) is None
 
 
-def test_unfinished_runs_are_found_and_requeued(store: Store) -> None:
-    workflow = store.create_workflow(1, "w", {})
+async def test_unfinished_runs_are_found_and_requeued(store: Store) -> None:
+    workflow = await store.create_workflow(1, "w", {})
     ids = [str(uuid.uuid4()) for _ in range(3)]
     for run_id in ids:
-        store.create_run(run_id, workflow, {})
-    store.claim_run(ids[1])
-    store.save_run(ids[1], "in progress", {"a": {"id": "a", "status": "succeed"}}, 0.0)
-    store.claim_run(ids[2])
-    store.save_run(ids[2], "failed", {}, 0.0, "boom")
-    assert sorted(store.unfinished_runs()) == sorted(ids[:2])
-    store.requeue_runs(store.unfinished_runs())
-    requeued = store.get_run(ids[1])
+        await store.create_run(run_id, workflow, {})
+    await store.claim_run(ids[1])
+    await store.save_run(ids[1], "in progress", {"a": {"id": "a", "status": "succeed"}}, 0.0)
+    await store.claim_run(ids[2])
+    await store.save_run(ids[2], "failed", {}, 0.0, "boom")
+    assert sorted(await store.unfinished_runs()) == sorted(ids[:2])
+    await store.requeue_runs(await store.unfinished_runs())
+    requeued = await store.get_run(ids[1])
     assert requeued is not None and requeued.status == "in queue" and requeued.nodes == {}
-    failed = store.get_run(ids[2])
+    failed = await store.get_run(ids[2])
     assert failed is not None and failed.status == "failed" and failed.error == "boom"
 
 
-def test_apply_update_merges_node_results(store: Store) -> None:
-    workflow = store.create_workflow(1, "w", {})
+async def test_apply_update_merges_node_results(store: Store) -> None:
+    workflow = await store.create_workflow(1, "w", {})
     run_id = str(uuid.uuid4())
-    store.create_run(run_id, workflow, {})
-    store.save_run(run_id, "in progress", {"a": {"id": "a", "status": "succeed"}}, 0.0)
-    assert store.apply_update(
+    await store.create_run(run_id, workflow, {})
+    await store.save_run(run_id, "in progress", {"a": {"id": "a", "status": "succeed"}}, 0.0)
+    assert await store.apply_update(
         run_id, "succeed", {"b": {"id": "b", "status": "succeed", "result": {"content": "x"}}}
     )
-    row = store.get_run(run_id)
+    row = await store.get_run(run_id)
     assert row is not None and row.status == "succeed" and set(row.nodes) == {"a", "b"}
-    assert not store.apply_update(str(uuid.uuid4()), "failed", {})
+    assert not await store.apply_update(str(uuid.uuid4()), "failed", {})
 
 
-def test_history_orderings(store: Store) -> None:
-    workflow = store.create_workflow(1, "w", {})
-    other = store.create_workflow(1, "other", {})
+async def test_history_orderings(store: Store) -> None:
+    workflow = await store.create_workflow(1, "w", {})
+    other = await store.create_workflow(1, "other", {})
     ids = []
     for cost in (0.3, 0.1, 0.2):
         run_id = str(uuid.uuid4())
         ids.append(run_id)
-        store.create_run(run_id, workflow, {})
-        store.save_run(run_id, "succeed", {}, cost)
-    store.create_run(str(uuid.uuid4()), other, {})
-    assert [r.id for r in store.history(workflow.id, "created_at")[1]] == ids
-    assert [r.id for r in store.history(workflow.id, "-created_at")[1]] == ids[::-1]
-    assert [r.total_cost for r in store.history(workflow.id, "cost")[1]] == [0.1, 0.2, 0.3]
-    count, page = store.history(workflow.id, "-cost", offset=1, limit=1)
+        await store.create_run(run_id, workflow, {})
+        await store.save_run(run_id, "succeed", {}, cost)
+    await store.create_run(str(uuid.uuid4()), other, {})
+    assert [r.id for r in (await store.history(workflow.id, "created_at"))[1]] == ids
+    assert [r.id for r in (await store.history(workflow.id, "-created_at"))[1]] == ids[::-1]
+    assert [r.total_cost for r in (await store.history(workflow.id, "cost"))[1]] == [0.1, 0.2, 0.3]
+    count, page = await store.history(workflow.id, "-cost", offset=1, limit=1)
     assert count == 3 and [r.total_cost for r in page] == [0.2]
-    store.delete_workflow(workflow.id)
-    assert store.history(workflow.id) == (0, []) and store.history(other.id)[0] == 1
+    await store.delete_workflow(workflow.id)
+    assert await store.history(workflow.id) == (0, []) and (await store.history(other.id))[0] == 1
 
 
-def test_api_keys_hash_scope_and_lookup(store: Store) -> None:
-    key = store.create_api_key([4, 2, 4], "ci")
+async def test_api_keys_hash_scope_and_lookup(store: Store) -> None:
+    key = await store.create_api_key([4, 2, 4], "ci")
     assert key.startswith("rw_") and len(key) > 40
-    principal = store.lookup_api_key(key)
+    principal = await store.lookup_api_key(key)
     assert principal is not None and principal.projects == frozenset({2, 4})
     assert principal.subject.startswith("key:") and principal.claims == {"key_name": "ci"}
-    assert store.lookup_api_key(key + "x") is None and store.lookup_api_key("") is None
-    assert store.lookup_api_key("\udcff surrogate") is None
-    with store.engine.connect() as conn:
+    assert await store.lookup_api_key(key + "x") is None and await store.lookup_api_key("") is None
+    assert await store.lookup_api_key("\udcff surrogate") is None
+    with store.sync.engine.connect() as conn:
         hashes = [r[0] for r in conn.execute(text("SELECT key_hash FROM runwire_api_keys"))]
     assert hashes == [hash_key(key)]
 
 
-def test_history_at_100k_runs_uses_the_indexes(tmp_path: Path) -> None:
+async def test_history_at_100k_runs_uses_the_indexes(tmp_path: Path) -> None:
     """100,000 runs: history pages come from the (workflow, created_at|cost) indexes, no sort."""
-    made = Store(store_url("", tmp_path))
+    made = open_database(store_url("", tmp_path))
     made.create_schema()
-    workflow = made.create_workflow(1, "busy", {})
+    workflow = await made.create_workflow(1, "busy", {})
     start = datetime(2026, 1, 1, tzinfo=UTC)
     rows = [
         {"id": str(uuid.UUID(int=i)), "workflow_id": workflow.id, "project": 1, "status": "succeed",
@@ -156,13 +156,13 @@ def test_history_at_100k_runs_uses_the_indexes(tmp_path: Path) -> None:
          "created_at": start + timedelta(seconds=i), "updated_at": start + timedelta(seconds=i)}
         for i in range(100_000)
     ]  # fmt: skip
-    with made.engine.begin() as conn:
+    with made.sync.engine.begin() as conn:
         conn.execute(insert(runs), rows)
-    count, page = made.history(workflow.id, "-created_at", offset=0, limit=20)
+    count, page = await made.history(workflow.id, "-created_at", offset=0, limit=20)
     assert count == 100_000 and page[0].id == str(uuid.UUID(int=99_999))
-    _, cheapest = made.history(workflow.id, "cost", offset=0, limit=3)
+    _, cheapest = await made.history(workflow.id, "cost", offset=0, limit=3)
     assert [r.total_cost for r in cheapest] == [0.0, 0.0, 0.0]
-    with made.engine.connect() as conn:
+    with made.sync.engine.connect() as conn:
         for order in ("created_at DESC", "total_cost ASC"):
             plan = " ".join(
                 str(r[-1])
@@ -174,63 +174,65 @@ def test_history_at_100k_runs_uses_the_indexes(tmp_path: Path) -> None:
     made.dispose()
 
 
-def test_a_run_is_claimed_once_and_only_its_claimant_can_claim_it_again(store: Store) -> None:
+async def test_a_run_is_claimed_once_and_only_its_claimant_can_claim_it_again(store: Store) -> None:
     """Duplicate messages (e.g. re-enqueued by the stale-run sweep) never run a run twice."""
-    workflow = store.create_workflow(1, "w", {})
+    workflow = await store.create_workflow(1, "w", {})
     run_id = str(uuid.uuid4())
-    store.create_run(run_id, workflow, {})
-    assert store.claim_run(run_id, "message-a") is not None
-    assert store.claim_run(run_id, "message-b") is None  # a duplicate while it runs: no-op
-    assert store.claim_run(run_id) is None
-    again = store.claim_run(run_id, "message-a")  # message-a redelivered: its worker died
+    await store.create_run(run_id, workflow, {})
+    assert await store.claim_run(run_id, "message-a") is not None
+    assert await store.claim_run(run_id, "message-b") is None  # a duplicate while it runs: no-op
+    assert await store.claim_run(run_id) is None
+    again = await store.claim_run(run_id, "message-a")  # message-a redelivered: its worker died
     assert again is not None and again.status == "in progress"
-    store.save_run(run_id, "succeed", {}, 0.0)
-    assert store.claim_run(run_id, "message-a") is None
+    await store.save_run(run_id, "succeed", {}, 0.0)
+    assert await store.claim_run(run_id, "message-a") is None
     # start-up recovery puts a run back in the queue for any new message
     other = str(uuid.uuid4())
-    store.create_run(other, workflow, {})
-    store.claim_run(other, "lost-message")
-    store.requeue_runs([other])
-    assert store.claim_run(other, "new-message") is not None
+    await store.create_run(other, workflow, {})
+    await store.claim_run(other, "lost-message")
+    await store.requeue_runs([other])
+    assert await store.claim_run(other, "new-message") is not None
 
 
-def test_stale_queued_runs_are_found_once_per_grace_period(store: Store) -> None:
-    workflow = store.create_workflow(1, "w", {})
+async def test_stale_queued_runs_are_found_once_per_grace_period(store: Store) -> None:
+    workflow = await store.create_workflow(1, "w", {})
     stale, fresh, claimed = (str(uuid.uuid4()) for _ in range(3))
     for run_id in (stale, fresh, claimed):
-        store.create_run(run_id, workflow, {})
+        await store.create_run(run_id, workflow, {})
     old = datetime.now(UTC) - timedelta(minutes=10)
-    with store.engine.begin() as conn:
+    with store.sync.engine.begin() as conn:
         conn.execute(runs.update().where(runs.c.id.in_([stale, claimed])).values(updated_at=old))
-    store.claim_run(claimed, "m")
-    assert store.touch_stale_queued_runs(60) == [stale]
-    assert store.touch_stale_queued_runs(60) == []  # touched: not again before another minute
-    assert sorted(store.touch_stale_queued_runs(0)) == sorted([stale, fresh])  # never the claimed one
+    await store.claim_run(claimed, "m")
+    assert await store.touch_stale_queued_runs(60) == [stale]
+    assert await store.touch_stale_queued_runs(60) == []  # touched: not again before another minute
+    assert sorted(await store.touch_stale_queued_runs(0)) == sorted([stale, fresh])  # never the claimed one
 
 
-def test_a_store_made_before_claimants_gets_the_column(database_url: str) -> None:
-    made = Store(database_url)
+async def test_a_store_made_before_claimants_gets_the_column(database_url: str) -> None:
+    made = open_database(database_url)
     made.create_schema()
-    with made.engine.begin() as conn:
+    with made.sync.engine.begin() as conn:
         conn.execute(text("ALTER TABLE runwire_runs DROP COLUMN claimed_by"))
     made.dispose()
-    again = Store(database_url)
+    again = open_database(database_url)
     again.create_schema()
-    workflow = again.create_workflow(1, "w", {})
+    workflow = await again.create_workflow(1, "w", {})
     run_id = str(uuid.uuid4())
-    again.create_run(run_id, workflow, {})
-    assert again.claim_run(run_id, "m") is not None
+    await again.create_run(run_id, workflow, {})
+    assert await again.claim_run(run_id, "m") is not None
     again.dispose()
 
 
-def test_an_sqlite_workflows_table_made_without_autoincrement_is_rebuilt_keeping_ids(tmp_path: Path) -> None:
+async def test_an_sqlite_workflows_table_made_without_autoincrement_is_rebuilt_keeping_ids(
+    tmp_path: Path,
+) -> None:
     """Stores made before ids were never reused get AUTOINCREMENT; rows, ids and runs stay."""
     db = tmp_path / "old.db"
-    made = Store(f"sqlite:///{db}")
+    made = open_database(f"sqlite:///{db}")
     made.create_schema()
-    kept = [made.create_workflow(p, f"w{p}", {"p": p}) for p in (1, 2, 3)]
+    kept = [await made.create_workflow(p, f"w{p}", {"p": p}) for p in (1, 2, 3)]
     run_id = str(uuid.uuid4())
-    made.create_run(run_id, kept[1], {"x": 1})
+    await made.create_run(run_id, kept[1], {"x": 1})
     made.dispose()
     with sqlite3.connect(db) as old:  # the table as runwire made it before: a plain integer key
         old.executescript(
@@ -241,19 +243,21 @@ def test_an_sqlite_workflows_table_made_without_autoincrement_is_rebuilt_keeping
             "INSERT INTO plain SELECT * FROM runwire_workflows;"
             "DROP TABLE runwire_workflows; ALTER TABLE plain RENAME TO runwire_workflows;"
         )
-    again = Store(f"sqlite:///{db}")
+    again = open_database(f"sqlite:///{db}")
     again.create_schema()
     again.create_schema()  # idempotent
-    with again.engine.connect() as conn:
+    with again.sync.engine.connect() as conn:
         sql = conn.exec_driver_sql(
             "SELECT sql FROM sqlite_master WHERE name = 'runwire_workflows'"
         ).scalar_one()
         indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(runwire_workflows)")}
     assert "AUTOINCREMENT" in sql.upper() and "ix_runwire_workflows_project" in indexes
-    assert [again.get_workflow(w.id) for w in kept] == kept
-    assert again.get_run(run_id) is not None  # dropping the old table did not cascade to runs
-    assert again.delete_workflow(kept[2].id)
-    assert again.create_workflow(1, "new", {}).id == kept[2].id + 1  # the deleted highest id is not reused
+    assert [await again.get_workflow(w.id) for w in kept] == kept
+    assert await again.get_run(run_id) is not None  # dropping the old table did not cascade to runs
+    assert await again.delete_workflow(kept[2].id)
+    assert (await again.create_workflow(1, "new", {})).id == kept[
+        2
+    ].id + 1  # the deleted highest id is not reused
     again.dispose()
 
 
@@ -261,7 +265,7 @@ def test_an_sqlite_workflows_table_made_without_autoincrement_is_rebuilt_keeping
 def sqlite_file(tmp_path: Path) -> Iterator[tuple[Store, Path]]:
     """A store on an SQLite file with its schema, and the file (for other connections to read)."""
     db = tmp_path / "deferred.db"
-    store = Store(f"sqlite:///{db}")
+    store = open_database(f"sqlite:///{db}")
     store.create_schema()
     yield store, db
     store.dispose()
@@ -274,44 +278,46 @@ def _other_connection_sees(db: Path, run_id: str) -> str | None:
     return row[0] if row else None
 
 
-def test_deferred_writes_are_visible_elsewhere_only_once_committed(sqlite_file: tuple[Store, Path]) -> None:
+async def test_deferred_writes_are_visible_elsewhere_only_once_committed(
+    sqlite_file: tuple[Store, Path],
+) -> None:
     store, db = sqlite_file
-    workflow = store.create_workflow(1, "w", {"nodes": []})
+    workflow = await store.create_workflow(1, "w", {"nodes": []})
     scheduled: list[Callable[[], None]] = []
-    store.defer_commits(scheduled.append)
+    store.sync.defer_commits(scheduled.append)
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    store.create_run(first, workflow, {"n": 1}, claimed_by="me")
-    store.create_run(second, workflow, {"n": 2})
-    assert store.uncommitted and len(scheduled) == 1  # one commit asked for, for both writes
-    assert store.get_run(first) is not None  # this store reads its own writes
+    await store.create_run(first, workflow, {"n": 1}, claimed_by="me")
+    await store.create_run(second, workflow, {"n": 2})
+    assert store.sync.uncommitted and len(scheduled) == 1  # one commit asked for, for both writes
+    assert await store.get_run(first) is not None  # this store reads its own writes
     assert _other_connection_sees(db, first) is None
     scheduled.pop()()
-    assert not store.uncommitted
+    assert not store.sync.uncommitted
     assert _other_connection_sees(db, first) == _other_connection_sees(db, second) == "in queue"
-    store.save_run(first, "succeed", {"a": {"id": "a", "status": "succeed", "result": 1}}, 0.0)
+    await store.save_run(first, "succeed", {"a": {"id": "a", "status": "succeed", "result": 1}}, 0.0)
     assert _other_connection_sees(db, first) == "in queue" and len(scheduled) == 1
     store.dispose()  # commits what is pending
     assert _other_connection_sees(db, first) == "succeed"
 
 
-def test_a_failed_deferred_write_keeps_the_writes_before_it(sqlite_file: tuple[Store, Path]) -> None:
+async def test_a_failed_deferred_write_keeps_the_writes_before_it(sqlite_file: tuple[Store, Path]) -> None:
     store, db = sqlite_file
-    workflow = store.create_workflow(1, "w", {"nodes": []})
-    store.defer_commits(lambda commit: None)
+    workflow = await store.create_workflow(1, "w", {"nodes": []})
+    store.sync.defer_commits(lambda commit: None)
     kept = str(uuid.uuid4())
-    store.create_run(kept, workflow, {})
+    await store.create_run(kept, workflow, {})
     with pytest.raises(IntegrityError):
-        store.create_run(kept, workflow, {})  # the same id again: refused by SQLite
-    store.commit_pending()
+        await store.create_run(kept, workflow, {})  # the same id again: refused by SQLite
+    store.sync.commit_pending()
     assert _other_connection_sees(db, kept) == "in queue"
 
 
-def test_a_workflow_write_commits_deferred_run_writes_first(sqlite_file: tuple[Store, Path]) -> None:
+async def test_a_workflow_write_commits_deferred_run_writes_first(sqlite_file: tuple[Store, Path]) -> None:
     """Writes through other connections must not wait on (or skip) the deferred transaction."""
     store, db = sqlite_file
-    workflow = store.create_workflow(1, "w", {"nodes": []})
-    store.defer_commits(lambda commit: None)
+    workflow = await store.create_workflow(1, "w", {"nodes": []})
+    store.sync.defer_commits(lambda commit: None)
     run_id = str(uuid.uuid4())
-    store.create_run(run_id, workflow, {})
-    store.update_workflow(workflow.id, title="renamed")
-    assert not store.uncommitted and _other_connection_sees(db, run_id) == "in queue"
+    await store.create_run(run_id, workflow, {})
+    await store.update_workflow(workflow.id, title="renamed")
+    assert not store.sync.uncommitted and _other_connection_sees(db, run_id) == "in queue"

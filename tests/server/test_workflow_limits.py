@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 
 from runwire.plugins import Plugins
 from runwire_server.api.app import create_app
-from runwire_server.executor import PreparedCache, is_small
+from runwire_server.prepared import PreparedCache, is_small
 from runwire_server.services import Services, build_services
 from runwire_server.store import WorkflowRow
 from runwire_server.testing import running_server
@@ -119,12 +119,12 @@ def test_check_is_cached_per_version(tmp_path: Path, plugins: Plugins) -> None:
         url = f"{BASE}{workflow_id}/check_workflow/"
         first = client.get(url, headers=HEADERS).json()
         assert first["errors"] == ["node n2: data.output refers to node nowhere, which does not exist"]
-        row = services.store.get_workflow(workflow_id)
+        row = services.store.sync.get_workflow(workflow_id)
         assert row is not None
         assert services.cache.problems(row) == first["errors"]  # the check's result, kept
         client.patch(f"{BASE}{workflow_id}/", json={"data": chain(3)}, headers=HEADERS)
         assert client.get(url, headers=HEADERS).json() == {"valid": True, "errors": []}
-        fixed = services.store.get_workflow(workflow_id)
+        fixed = services.store.sync.get_workflow(workflow_id)
         assert fixed is not None and fixed.version != row.version
         assert services.cache.cached(workflow_id, fixed.version) is not None  # checked means prepared
 

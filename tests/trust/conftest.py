@@ -136,7 +136,7 @@ def make_server(tmp_path: Path, plugins: Plugins, executables: Path) -> Iterator
         services = build_services(settings, plugins)
         keys = {"bootstrap": BOOTSTRAP}
         for name, project in (("p0", 0), ("p0b", 0), ("p1", 1), ("p2", 2)):
-            keys[name] = services.store.create_api_key([project], name)
+            keys[name] = services.store.sync.create_api_key([project], name)
         client = TestClient(create_app(settings, services=services))
         client.__enter__()
         made.append(client)

@@ -15,7 +15,7 @@ from pathlib import Path
 from runwire.errors import ConfigInvalid
 from runwire.host import HostPolicy, RunAs
 from runwire_server.settings import Settings
-from runwire_server.store import Store
+from runwire_server.store import Store, open_database
 
 log = logging.getLogger("runwire.server")
 
@@ -80,7 +80,7 @@ def open_store(settings: Settings, pool_size: int = 10) -> Store:
     (``serve``, ``worker``, ``runwire keys``) opens it here."""
     if not settings.database_url:
         secure_data_dir(settings.data_dir)
-    store = Store(settings.store_url, pool_size=pool_size)
+    store = open_database(settings.store_url, pool_size=pool_size)
     store.create_schema()
     secure_sqlite_file(settings.store_url)
     return store

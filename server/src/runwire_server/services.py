@@ -6,12 +6,10 @@ Built once at boot (the plugin registry is never rebuilt per request or per run)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio.to_thread
 import dramatiq
 
 from runwire.auth import AuthProvider, AuthServices
@@ -19,9 +17,10 @@ from runwire.errors import ConfigInvalid
 from runwire.host import HostPolicy
 from runwire.plugins import Plugins
 from runwire_server import hookspecs
-from runwire_server.executor import PreparedCache, RunExecutor
+from runwire_server.executor import RunExecutor
 from runwire_server.extensions import ServerHooks
 from runwire_server.hostsetup import build_host_policy, open_store, release_rundir_root
+from runwire_server.prepared import PreparedCache
 from runwire_server.queue import (
     BrokerQueue,
     LoopQueue,
@@ -35,7 +34,6 @@ from runwire_server.store import RunRow, Store, StoreApiKeys
 from runwire_server.trust import Trust, parse_projects
 
 log = logging.getLogger("runwire.server")
-T = TypeVar("T")
 BACKSTOP_S = 60
 """Dramatiq's own time limit on the actor, beyond the run's limit the executor enforces."""
 STOP_GRACE_S = 10.0
@@ -79,12 +77,6 @@ class Services:
         """Whether runs execute inside this process (on its event loop)."""
         return self.broker is None
 
-    async def db(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a store call: inline for SQLite (microseconds), in a thread for a network database."""
-        if self.store.is_local:
-            return call(*args)
-        return await anyio.to_thread.run_sync(call, *args)
-
     def start_worker(self) -> None:
         """Start Dramatiq worker threads in this process (``runwire worker``)."""
         if self.broker is None:
@@ -93,8 +85,8 @@ class Services:
         self.worker = start_worker(self.broker, self.settings.worker_threads)
 
     async def execute_here(self, run_id: str, claimant: str, stored: RunRow | None) -> None:
-        """Execute a run on this event loop (embedded mode), with store calls as :meth:`db` makes them."""
-        await self.executor.execute(run_id, claimant, self.db, stored)
+        """Execute a run on this event loop (embedded mode)."""
+        await self.executor.execute(run_id, claimant, stored)
 
     async def start_embedded(self) -> None:
         """Embedded mode: start executing runs on the running event loop."""
@@ -106,10 +98,10 @@ class Services:
         if isinstance(self.queue, LoopQueue):
             await self.queue.stop(timeout_s=STOP_GRACE_S)
 
-    def recover_unfinished_runs(self) -> int:
+    async def recover_unfinished_runs(self) -> int:
         """Re-enqueue runs a previous process left ``in queue``/``in progress``; return how many."""
-        run_ids = self.store.unfinished_runs()
-        self.store.requeue_runs(run_ids)
+        run_ids = await self.store.unfinished_runs()
+        await self.store.requeue_runs(run_ids)
         for run_id in run_ids:
             self.queue.enqueue(run_id)
         return len(run_ids)

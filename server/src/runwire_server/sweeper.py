@@ -14,12 +14,12 @@ import logging
 import threading
 
 from runwire_server.queue import RunQueue
-from runwire_server.store import Store
+from runwire_server.store.sync import SyncStore
 
 log = logging.getLogger("runwire.server")
 
 
-def requeue_stale_runs(store: Store, queue: RunQueue, grace_s: float) -> int:
+def requeue_stale_runs(store: SyncStore, queue: RunQueue, grace_s: float) -> int:
     """Enqueue every run ``in queue`` for longer than ``grace_s`` seconds; return how many."""
     total = 0
     while True:
@@ -34,7 +34,7 @@ def requeue_stale_runs(store: Store, queue: RunQueue, grace_s: float) -> int:
 class StaleRunSweeper:
     """A daemon thread calling :func:`requeue_stale_runs` now and every ``grace_s / 2`` seconds."""
 
-    def __init__(self, store: Store, queue: RunQueue, grace_s: float) -> None:
+    def __init__(self, store: SyncStore, queue: RunQueue, grace_s: float) -> None:
         self.store, self.queue, self.grace_s = store, queue, grace_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="runwire-sweeper", daemon=True)

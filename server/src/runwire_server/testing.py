@@ -40,6 +40,8 @@ from typing import Any, NoReturn
 
 import httpx
 
+from runwire_server.cli.processes import WORKER_READY_LINE
+
 POSTGRES_ADMIN_URL_ENV = "RUNWIRE_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL_ENV = "RUNWIRE_TEST_REDIS_URL"
@@ -47,9 +49,6 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
 
 TERMINAL_STATUSES = frozenset({"succeed", "failed"})
 """Run statuses after which nothing changes any more."""
-
-WORKER_READY_LINE = "runwire worker ready"
-"""What ``runwire worker`` prints (to stderr) once it consumes messages."""
 
 
 class ProcessFailed(RuntimeError):

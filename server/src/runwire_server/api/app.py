@@ -77,15 +77,15 @@ def create_app(
     services = services or build_services(settings)
     hooks = ServerHooks(services.plugins)
 
-    sweeper = StaleRunSweeper(services.store, services.queue, settings.requeue_after_s)
-    barrier = CommitBarrier(services.store)
+    sweeper = StaleRunSweeper(services.store.sync, services.queue, settings.requeue_after_s)
+    barrier = CommitBarrier(services.store.sync)
 
     async def start(app: Litestar) -> None:
         if services.embedded:
-            recovered = services.recover_unfinished_runs()
+            recovered = await services.recover_unfinished_runs()
             if recovered:
                 log.warning("re-enqueued %d run(s) left unfinished by a previous server", recovered)
-            if services.store.is_local:
+            if services.store.defers_commits:
                 barrier.start()
             await services.start_embedded()
         else:  # runs stored by a server that died before enqueueing them
@@ -106,7 +106,7 @@ def create_app(
         state=State({"services": services, "rate_limiter": RateLimiter.from_setting(settings.rate_limit)}),
         on_startup=[start],
         on_shutdown=[stop],
-        middleware=[barrier.middleware] if services.embedded and services.store.is_local else [],
+        middleware=[barrier.middleware] if services.embedded and services.store.defers_commits else [],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="runwire",

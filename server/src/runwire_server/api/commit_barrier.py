@@ -1,8 +1,9 @@
 """Group commit for embedded mode: store writes share commits, and no reply precedes its commit.
 
 Embedded mode leaves the SQLite writes it makes on the event loop uncommitted
-(:meth:`runwire_server.store.Store.defer_commits`): a commit costs ten times the statement
-(file locks, WAL writes), so one commit per loop iteration replaces one per write. A response
+(:meth:`runwire_server.store.sqlite.SqliteSyncStore.defer_commits`, on ``store.sync``): a
+commit costs ten times the statement (file locks, WAL writes), so one commit per loop
+iteration replaces one per write. A response
 that starts while writes are pending waits for that commit before its first byte is sent, so a
 client is never told of a run (or a result) that a crash could still lose; a commit that fails
 fails the responses waiting for it (503).
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from runwire_server.store import Store
+from runwire_server.store.base import StoreBase
 
 log = logging.getLogger("runwire.server")
 
@@ -24,7 +25,7 @@ log = logging.getLogger("runwire.server")
 class CommitBarrier:
     """Commits ``store``'s deferred writes once per loop iteration; replies wait for it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreBase) -> None:
         self.store = store
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: list[asyncio.Future[None]] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -39,8 +38,7 @@ async def store_and_enqueue(
         )
     # embedded: the run is stored already claimed and handed over as stored (no claim write, no read)
     claimant = queue.claimant() if isinstance(queue, LoopQueue) else None
-    create = functools.partial(services.store.create_run, claimed_by=claimant, owner=owner)
-    stored = await services.db(create, run_id, workflow, run_input)
+    stored = await services.store.create_run(run_id, workflow, run_input, claimed_by=claimant, owner=owner)
     try:
         if isinstance(queue, LoopQueue) and claimant is not None:
             queue.enqueue_stored(run_id, claimant, stored)
@@ -49,5 +47,5 @@ async def store_and_enqueue(
     except Exception as exc:
         log.error("could not enqueue run %s: %s", run_id, exc)
         error = f"could not enqueue the run: {type(exc).__name__}"
-        await services.db(services.store.save_run, run_id, FAILED, {}, 0.0, error)
+        await services.store.save_run(run_id, FAILED, {}, 0.0, error)
         raise ServiceUnavailable("the run queue is unreachable; try again later") from None

@@ -27,7 +27,7 @@ async def readyz(services: ServicesDep) -> Response[dict[str, Any]]:
     queue runs), else 503 naming what failed."""
     checks: dict[str, str] = {}
     try:
-        await services.db(services.store.ping)
+        await services.store.ping()
         checks["store"] = "ok"
     except Exception as exc:
         checks["store"] = f"unreachable: {type(exc).__name__}"

@@ -97,14 +97,14 @@ class RunController(Controller):
         ``{"data": {"errors": [...]}, "status": 400}`` and starts nothing.
         """
         check_id(workflow_id, "workflow")
-        head = await services.db(services.store.get_workflow_head, workflow_id)
+        head = await services.store.get_workflow_head(workflow_id)
         if head is None or not principal.may_access(head.project):
             raise NotFound("workflow not found")
         refuse_managed(services, head.project, head.title)
         text = await read_text(request)
         value = await off_loop(run_input, text, request.headers.get("content-type", ""), principal)
         try:
-            prepared = await services.cache.load_async(services.store, services.db, head.id, head.version)
+            prepared = await services.cache.load_async(services.store, head.id, head.version)
             if prepared is None:
                 raise NotFound("workflow not found")
             apply_input_fields(prepared.input_fields, value)
@@ -127,7 +127,7 @@ class RunController(Controller):
         canonical = _canonical_uuid(run_id)
         if canonical is None:
             raise BadRequest("'id' must be a workflow run UUID")
-        run = await services.db(services.store.get_run, canonical)
+        run = await services.store.get_run(canonical)
         if run is None or not run.visible_to(principal):
             missing = {"id": canonical, "status": NOT_FOUND, "data": {}, "metrics": {"total_cost": 0.0}}
             raise NotFound("workflow run not found", extra=_envelope(missing, 404))
@@ -152,7 +152,7 @@ class RunController(Controller):
             services.trust.managed(workflow.project, workflow.title) and principal.projects is not None
         )
         owner = principal.identity if mine_only else None
-        count, rows = await services.db(services.store.history, workflow_id, ordering, offset, limit, owner)
+        count, rows = await services.store.history(workflow_id, ordering, offset, limit, owner)
         return paginated(request, count, page, page_size, [r.history_json() for r in rows])
 
     # public to the app's guard: the service key below is this route's authentication
@@ -177,7 +177,7 @@ class RunController(Controller):
         if update.payload.id is not None and _canonical_uuid(update.payload.id) != canonical:
             raise BadRequest("payload.id does not match the run id in the path")
         nodes = {node_id: {**record, "id": node_id} for node_id, record in update.payload.data.items()}
-        if not await services.db(services.store.apply_update, canonical, update.payload.status, nodes):
+        if not await services.store.apply_update(canonical, update.payload.status, nodes):
             raise NotFound("workflow run not found")
         return {"status": "created", "detail": {"msg": "ok"}}
 

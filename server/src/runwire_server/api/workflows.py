@@ -18,7 +18,7 @@ from runwire_server.api.bodies import MAX_DB_INT, check_id, read_model
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
-from runwire_server.executor import is_small
+from runwire_server.prepared import is_small
 from runwire_server.services import Services
 from runwire_server.store import WorkflowRow
 
@@ -148,7 +148,7 @@ def _check_trust(services: Services, project: int, data: dict[str, Any]) -> None
 async def visible_workflow(services: Services, principal: Principal, workflow_id: int) -> WorkflowRow:
     """The workflow if the caller may see it; otherwise 404 (whether or not it exists)."""
     check_id(workflow_id, "workflow")
-    row = await services.db(services.store.get_workflow, workflow_id)
+    row = await services.store.get_workflow(workflow_id)
     if row is None or not principal.may_access(row.project):
         raise NotFound("workflow not found")
     return row
@@ -187,7 +187,7 @@ class WorkflowController(Controller):
             raise Forbidden(f"no access to project {body.project}")
         refuse_managed(services, body.project, body.title)
         await check_trust(services, body.project, body.data)
-        row = await services.db(services.store.create_workflow, body.project, body.title, body.data)
+        row = await services.store.create_workflow(body.project, body.title, body.data)
         return row.to_json()
 
     @get("/", summary="List workflows")
@@ -205,9 +205,7 @@ class WorkflowController(Controller):
         if title is not None and "\x00" in title:
             raise BadRequest("title must not contain NUL characters")
         offset, limit = page_window(page, page_size)
-        count, rows = await services.db(
-            services.store.list_workflows, principal.projects, project, title, offset, limit
-        )
+        count, rows = await services.store.list_workflows(principal.projects, project, title, offset, limit)
         return paginated(request, count, page, page_size, [r.to_json() for r in rows])
 
     @get("/get_nodes/", summary="Node schemas of every installed node type")
@@ -237,7 +235,7 @@ class WorkflowController(Controller):
         refuse_managed(services, current.project, body.title or "")
         if body.data is not None:
             await check_trust(services, current.project, body.data)
-        row = await services.db(services.store.update_workflow, workflow_id, body.title, body.data)
+        row = await services.store.update_workflow(workflow_id, body.title, body.data)
         if row is None:
             raise NotFound("workflow not found")
         return row.to_json()
@@ -249,7 +247,7 @@ class WorkflowController(Controller):
         """Delete the workflow and its run history."""
         current = await visible_workflow(services, principal, workflow_id)
         refuse_managed(services, current.project, current.title)
-        if not await services.db(services.store.delete_workflow, workflow_id):
+        if not await services.store.delete_workflow(workflow_id):
             raise NotFound("workflow not found")
         services.cache.forget(workflow_id)
 

@@ -8,8 +8,8 @@ is updated in place (its version bump refreshes every prepared-workflow cache).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,19 +38,6 @@ HTTP_REQUEST = "HTTP Request"
 CALLBACK_RETRIES = 5
 CALLBACK_RETRY_DELAY = 0.5
 CALLBACK_TIMEOUT = 10.0
-
-
-def ensure_workflow(store: Store, title: str, data: dict[str, Any]) -> WorkflowRow:
-    """The front-door workflow titled ``title`` holding ``data``: reused, updated or created."""
-    _, rows = store.list_workflows(None, FRONT_DOOR_PROJECT, title, 0, 100)
-    for row in rows:
-        if row.title == title:
-            if row.data == data:
-                return row
-            updated = store.update_workflow(row.id, data=data)
-            if updated is not None:
-                return updated
-    return store.create_workflow(FRONT_DOOR_PROJECT, title, data)
 
 
 @dataclass
@@ -120,24 +107,25 @@ class ExecuteDoor:
     root: Path | None
     timeout: float
     _rows: dict[bool, WorkflowRow] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def workflow(self, store: Store, callback: bool) -> WorkflowRow:
+    async def workflow(self, store: Store, callback: bool) -> WorkflowRow:
         """The stored workflow for runs with or without a callback."""
         row = self._rows.get(callback)
         if row is None:
-            with self._lock:
+            async with self._lock:
                 row = self._rows.get(callback)
                 if row is None:
                     title = EXECUTE_CALLBACK_TITLE if callback else EXECUTE_TITLE
                     root = str(self.root.resolve()) if self.root is not None else ""
-                    row = ensure_workflow(store, title, execute_workflow(self.timeout, callback, root))
+                    data = execute_workflow(self.timeout, callback, root)
+                    row = await store.ensure_workflow(FRONT_DOOR_PROJECT, title, data)
                     self._rows[callback] = row
         return row
 
-    def workflow_ids(self, store: Store) -> set[int]:
+    async def workflow_ids(self, store: Store) -> set[int]:
         """Ids of the workflows whose runs are LSO jobs."""
-        return {self.workflow(store, False).id, self.workflow(store, True).id}
+        return {(await self.workflow(store, False)).id, (await self.workflow(store, True)).id}
 
 
 def boot_task(services: Services) -> TaskDoor | None:
@@ -149,7 +137,8 @@ def boot_task(services: Services) -> TaskDoor | None:
     if not settings.task_config:
         return None
     task = load_task(settings.task_config, services.plugins)
-    row = ensure_workflow(services.store, TASK_TITLE, dump_workflow_data(task.workflow))
+    data = dump_workflow_data(task.workflow)  # at boot, before the event loop: blocking
+    row = services.store.sync.ensure_workflow(FRONT_DOOR_PROJECT, TASK_TITLE, data)
     log.info("script-runner task from %s mounted at /task (workflow %d)", settings.task_config, row.id)
     return TaskDoor(task, row)
 

@@ -146,7 +146,7 @@ async def run_inline(
     before it runs: a run left unfinished by a crash would be re-executed by start-up recovery,
     long after its caller gave up (an executable that deploys something must not run twice).
     """
-    row = await services.db(door.workflow, services.store, False)
+    row = await door.workflow(services.store, False)
     try:
         prepared = services.cache.prepare(row)
     except WorkflowInvalid as exc:  # pragma: no cover - the stored workflow is ours
@@ -159,8 +159,9 @@ async def record_inline(
 ) -> None:
     """Store a finished blocking run, terminal at once (sent after the reply, off its latency)."""
     nodes = {node_id: rec.to_json() for node_id, rec in record.nodes.items()}
-    create = functools.partial(services.store.create_run, owner=owner, error=record.error)
-    await services.db(create, record.id, row, run_input, record.status, nodes, record.total_cost)
+    await services.store.create_run(
+        record.id, row, run_input, record.status, nodes, record.total_cost, record.error, owner=owner
+    )
 
 
 @post("/api/execute/", status_code=201, tags=["lso"], summary="Run an executable (LSO)")
@@ -197,7 +198,7 @@ async def start_execute(
         except UrlRefused as exc:
             raise Unprocessable(f"callback refused: {exc}") from None
         run_input["callback"] = body.callback
-    row = await services.db(door.workflow, services.store, callback)
+    row = await door.workflow(services.store, callback)
     await store_and_enqueue(services, job_id, row, run_input, principal.identity)
     return Response({"job_id": job_id, "result": None}, status_code=201)
 
@@ -212,10 +213,10 @@ async def poll_execute(
         canonical = str(uuid.UUID(job_id))
     except ValueError:
         raise NotFound("job not found") from None
-    run = await services.db(services.store.get_run, canonical)
+    run = await services.store.get_run(canonical)
     if (
         run is None
-        or run.workflow_id not in await services.db(door.workflow_ids, services.store)
+        or run.workflow_id not in await door.workflow_ids(services.store)
         or not run.visible_to(principal)
     ):
         raise NotFound("job not found")

@@ -104,7 +104,7 @@ async def poll_task(
         canonical = str(uuid.UUID(task_id.lstrip("/")))
     except ValueError:
         raise NotFound("task not found") from None
-    run = await services.db(services.store.get_run, canonical)
+    run = await services.store.get_run(canonical)
     if run is None or run.workflow_id != door.workflow.id or not run.visible_to(principal):
         raise NotFound("task not found")
     return task_reply(run)

@@ -1,159 +1,57 @@
-"""The store's connections and transactions: SQLite group commit and its raw fast path.
+"""The synchronous store's foundation: an engine, and the two ways a method reaches the database.
 
-Calls are synchronous and short (one statement or one transaction each); the API calls them
-from its handlers and the workers from their threads. The workflow, run and API-key methods
-(:mod:`.workflows`, :mod:`.runs`, :mod:`.keys`) are built on :meth:`StoreBase._transaction`
-and :meth:`StoreBase._first`.
+The workflow, run and API-key methods (:mod:`.workflows`, :mod:`.runs`, :mod:`.keys`) are the
+same SQL on every backend, written against :meth:`StoreBase._transaction` (one transaction) and
+:meth:`StoreBase._first` (one hot statement); each backend (:mod:`.sqlite`, :mod:`.postgres`)
+says how those two run.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.expression import Executable
 
 from runwire_server.store.engine import make_engine
 from runwire_server.store.schema import create_schema
-from runwire_server.store.sqlite_fast import SqliteStatement
 
 
-class StoreBase:
+class StoreBase(ABC):
     """A database's engine, its transactions and its schema. One instance per process; thread-safe."""
+
+    uncommitted: bool = False
+    """Writes are waiting for :meth:`commit_pending` (only a backend that defers commits)."""
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size)
-        self.is_local = self.engine.dialect.name == "sqlite"
-        """SQLite: calls take microseconds, so the API makes them on its event loop."""
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
-        """SQLite: held by every write, and by every use of the shared hot-path connection."""
-        self._compiled: dict[int, SqliteStatement] = {}
-        self._shared: PoolProxiedConnection | None = None
-        self._schedule_commit: Callable[[Callable[[], None]], object] | None = None
-        self.uncommitted = False
-        """SQLite with deferred commits: writes are waiting for :meth:`commit_pending`."""
-        self._lost = False
+
+    @abstractmethod
+    def _transaction(self, write: bool = False) -> AbstractContextManager[Connection]:
+        """One transaction, committed on success and rolled back on error."""
+
+    @abstractmethod
+    def _first(self, statement: Executable, params: dict[str, Any], write: bool = False) -> Any:
+        """The first row of one of the hot statements (``None`` if none), in its own transaction."""
 
     def defer_commits(self, schedule: Callable[[Callable[[], None]], object]) -> None:
-        """SQLite: let hot-path writes share commits (group commit).
-
-        A write is left uncommitted; ``schedule`` (the event loop's ``call_soon``) is asked to
-        run :meth:`commit_pending` soon, and whatever makes a write visible outside the process
-        (a reply) must call :meth:`commit_pending` first. A commit costs ten times the statement
-        (file locks and WAL writes), and writes made between two replies then share one.
-        Only for a store whose hot path is used from one thread (the server's event loop).
-        """
-        if self.is_local:
-            self._schedule_commit = schedule
+        """Let hot-path writes share commits, where the backend can (see :mod:`.sqlite`); else nothing."""
+        return None
 
     def commit_pending(self) -> None:
-        """Commit writes left uncommitted by :meth:`defer_commits` (nothing if none).
-
-        :raises sqlalchemy.exc.DBAPIError: the commit failed, or SQLite had already rolled the
-            writes back (a later statement failed with a full disk or an I/O error): whoever
-            was about to report them must fail instead.
-        """
-        if not self.uncommitted:
-            return
-        with self._write_lock:
-            self.uncommitted = False
-            if self._lost:
-                self._lost = False
-                lost = sqlite3.OperationalError("a failed statement rolled back writes not yet committed")
-                raise DBAPIError.instance("COMMIT", {}, lost, sqlite3.Error)
-            if self._shared is not None:
-                try:
-                    self._shared.dbapi_connection.commit()  # type: ignore[union-attr]
-                except sqlite3.Error as exc:
-                    raise DBAPIError.instance("COMMIT", {}, exc, sqlite3.Error) from exc
-
-    def _thread_connection(self) -> Connection:
-        """SQLite: this thread's own connection (opened on first use)."""
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._local.conn = self.engine.connect()
-        return conn
-
-    def _first(self, statement: Executable, params: dict[str, Any], write: bool = False) -> Any:
-        """The first row of one of the hot statements (``None`` if none), in its own transaction.
-
-        On SQLite it runs compiled once (see :mod:`runwire_server.store.sqlite_fast`) on one raw
-        connection shared by all threads, one statement at a time: a connection that sees
-        another connection's commit must drop its page cache and re-read the WAL index, which
-        costs more than the statement when the API and the workers take turns on each run.
-        A network database goes through SQLAlchemy.
-        """
-        if not self.is_local:
-            with self._transaction(write) as conn:
-                result = conn.execute(statement, params)
-                return result.first() if result.returns_rows else None
-        fast = self._compiled.get(id(statement))
-        if fast is None:
-            fast = SqliteStatement(statement, self.engine.dialect, list(params))
-            self._compiled[id(statement)] = fast
-        deferred = write and self._schedule_commit is not None
-        with self._write_lock:
-            if self._shared is None:
-                self._shared = self.engine.raw_connection()
-            raw = self._shared.dbapi_connection
-            try:
-                rows = fast.run(raw, params, commit=write and not deferred)  # type: ignore[arg-type]
-            except DBAPIError:
-                if self.uncommitted and not raw.in_transaction:  # type: ignore[union-attr]
-                    self._lost = True
-                raise
-            if deferred and not self.uncommitted:
-                self.uncommitted = True
-                self._schedule_commit(self.commit_pending)  # type: ignore[misc]
-        return rows[0] if rows else None
-
-    @contextmanager
-    def _transaction(self, write: bool = False) -> Iterator[Connection]:
-        """One transaction, committed on success and rolled back on error.
-
-        SQLite keeps one connection per thread (a pool checkout costs more than the statement)
-        and takes writes one at a time through a lock in this process: SQLite admits a single
-        writer anyway, and a lock hands over in microseconds where SQLite's busy handler sleeps
-        for milliseconds. A network database checks a connection out of the pool instead.
-        """
-        if not self.is_local:
-            with self.engine.begin() as conn:
-                yield conn
-            return
-        self.commit_pending()  # another connection sees, and may write after, every deferred write
-        conn = self._thread_connection()
-        with self._write_lock if write else nullcontext():
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        """Commit writes left uncommitted by :meth:`defer_commits` (nothing if none)."""
+        return None
 
     def create_schema(self) -> None:
         """Create missing tables and indexes, and columns added since (idempotent)."""
         create_schema(self.engine)
 
     def dispose(self) -> None:
-        """Commit deferred writes; close this thread's connection and every pooled one."""
-        self.commit_pending()
-        self._schedule_commit = None
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-        with self._write_lock:
-            if self._shared is not None:
-                self._shared.close()
-                self._shared = None
+        """Close every connection (pooled or not) of this store."""
         self.engine.dispose()
 
     def ping(self) -> None:

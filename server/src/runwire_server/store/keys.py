@@ -10,8 +10,8 @@ import secrets
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import anyio.to_thread
 from sqlalchemy import bindparam, insert, select, update
 
 from runwire.auth import Principal
@@ -19,6 +19,9 @@ from runwire.errors import AuthRefused
 from runwire_server.store.base import StoreBase
 from runwire_server.store.rows import ApiKeyRow, key_status, utcnow
 from runwire_server.store.tables import api_keys
+
+if TYPE_CHECKING:
+    from runwire_server.store import Store
 
 KEY_PREFIX = "rw_"
 KEY_USE_WRITE_INTERVAL_S = 60.0
@@ -136,14 +139,12 @@ class ApiKeyMethods(StoreBase):
 class StoreApiKeys:
     """The store as core's :class:`runwire.auth.ApiKeyStore` (what the ``api-key`` provider asks)."""
 
-    def __init__(self, store: ApiKeyMethods) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     async def lookup(self, key: str) -> Principal | None:
-        """The principal of ``key``, or ``None`` (a network database is asked off the event loop).
+        """The principal of ``key``, or ``None``.
 
         :raises AuthRefused: the key is revoked or expired.
         """
-        if self.store.is_local:
-            return self.store.lookup_api_key(key)
-        return await anyio.to_thread.run_sync(self.store.lookup_api_key, key)
+        return await self.store.lookup_api_key(key)

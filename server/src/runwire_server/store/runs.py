@@ -118,10 +118,8 @@ class RunMethods(StoreBase):
             "owner": owner,
         }
         self._first(_INSERT_RUN, values, write=True)
-        return RunRow(
-            run_id, workflow.id, workflow.project, workflow.version, status, input_value,
-            values["nodes"], total_cost, error, now, now, owner,
-        )  # fmt: skip
+        columns = (run_id, workflow.id, workflow.project, workflow.version, status, input_value)
+        return RunRow(*columns, values["nodes"], total_cost, error, now, now, owner)
 
     def get_run(self, run_id: str) -> RunRow | None:
         """The run with ``run_id``, or ``None``."""

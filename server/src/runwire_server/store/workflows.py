@@ -82,6 +82,18 @@ class WorkflowMethods(StoreBase):
             row = conn.execute(select(workflows).where(workflows.c.id == workflow_id)).one()
         return WorkflowRow(*row)
 
+    def ensure_workflow(self, project: int, title: str, data: dict[str, Any]) -> WorkflowRow:
+        """The workflow of ``project`` titled ``title`` holding ``data``: reused, updated or created."""
+        _, rows = self.list_workflows(None, project, title, 0, 100)
+        for row in rows:
+            if row.title == title:
+                if row.data == data:
+                    return row
+                updated = self.update_workflow(row.id, data=data)
+                if updated is not None:
+                    return updated
+        return self.create_workflow(project, title, data)
+
     def delete_workflow(self, workflow_id: int) -> bool:
         """Delete a workflow and its runs; ``False`` when there was none."""
         with self._transaction(write=True) as conn:

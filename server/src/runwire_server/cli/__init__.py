@@ -1,0 +1,12 @@
+"""The ``runwire`` command line: serve the API, run workers, run and check workflows, keys.
+
+One module per group of commands (:mod:`.workflows`, :mod:`.processes`, :mod:`.keys`), all on
+the group :func:`main` of :mod:`.base` (the ``runwire`` console script).
+"""
+
+from __future__ import annotations
+
+from runwire_server.cli import keys, processes, workflows
+from runwire_server.cli.base import main
+
+__all__ = ["keys", "main", "processes", "workflows"]

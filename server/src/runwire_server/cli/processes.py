@@ -1,0 +1,99 @@
+"""Long-lived processes: ``runwire serve`` (the API) and ``runwire worker`` (Dramatiq workers)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from runwire.errors import ConfigInvalid, PluginConflict
+from runwire_server.cli.base import (
+    STORE_OPTIONS,
+    build_process_services,
+    main,
+    prepare_process,
+    settings_from,
+    with_options,
+)
+
+WORKER_READY_LINE = "runwire worker ready"
+"""What ``runwire worker`` prints (to stderr) once it consumes messages."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@with_options(STORE_OPTIONS)
+@click.option("--broker-url", help="RUNWIRE_BROKER_URL (redis://...); default: runs execute in this process")
+@click.option("--auth-providers", help="RUNWIRE_AUTH_PROVIDERS, e.g. api-key,auth0 or none")
+@click.option("--worker-threads", type=int, help="RUNWIRE_WORKER_THREADS: runs at once (embedded mode)")
+@click.option("--task-config", help="RUNWIRE_TASK_CONFIG: a script-runner config.json to mount at /task")
+def serve(host: str, port: int, **overrides: Any) -> None:
+    """Serve the HTTP API; without a broker URL, also execute runs in this process."""
+    import uvicorn
+
+    from runwire_server.api.app import create_app
+    from runwire_server.memory import freeze_boot_objects
+    from runwire_server.slow_clients import deadline_protocol
+
+    prepare_process()
+    settings = settings_from(**overrides)
+    try:  # front doors start in create_app: a bad RUNWIRE_TASK_CONFIG stops here, named
+        app = create_app(settings, services=build_process_services(settings))
+    except (ConfigInvalid, PluginConflict) as exc:
+        raise click.ClickException(str(exc)) from None
+    freeze_boot_objects()
+    mode = (
+        "distributed (runwire worker processes execute runs)"
+        if settings.broker_url
+        else "embedded (runs execute in this process)"
+    )
+    click.echo(
+        f"runwire serve: http://{host}:{port} — {mode}, store {settings.store_url.split('://')[0]}", err=True
+    )
+    http = deadline_protocol(settings.http_header_timeout_s, settings.http_request_timeout_s)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        loop="auto",
+        http=http,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.http_keepalive_timeout_s,
+    )
+
+
+@main.command()
+@with_options(STORE_OPTIONS)
+@click.option("--broker-url", help="RUNWIRE_BROKER_URL (required: redis://...)")
+@click.option("--threads", "worker_threads", type=int, help="RUNWIRE_WORKER_THREADS")
+def worker(**overrides: Any) -> None:
+    """Execute runs from the broker until SIGTERM/SIGINT (distributed mode)."""
+    import signal
+    import threading
+
+    from runwire_server.memory import freeze_boot_objects
+
+    prepare_process()
+    settings = settings_from(**overrides)
+    if not settings.broker_url:
+        raise click.ClickException(
+            "runwire worker needs RUNWIRE_BROKER_URL (or --broker-url), e.g. redis://..."
+        )
+    services = build_process_services(settings)
+    freeze_boot_objects()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    services.start_worker()
+    click.echo(f"{WORKER_READY_LINE}: {settings.worker_threads} threads, pid {os.getpid()}", err=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        click.echo("runwire worker: stopping (unfinished messages go back to the queue)", err=True)
+        services.close()

@@ -1,0 +1,146 @@
+"""Workflow files on the command line: ``runwire run``, ``runwire check``, ``runwire plugins``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from runwire.check import DEFAULT_MAX_NODES, EDGES_PER_NODE, check_workflow, prepare_workflow, size_problem
+from runwire.engine import Engine, RunObserver
+from runwire.errors import InputInvalid, WorkflowInvalid
+from runwire.records import NodeRecord, RunRecord
+from runwire.workflow import WorkflowData, load_workflow_file
+from runwire_server.cli.base import load_plugins, main
+
+
+def _load_workflow(path: Path) -> Any:
+    try:
+        return load_workflow_file(path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _size_limit_options(fn: Any) -> Any:
+    """``--max-nodes`` and ``--max-edges``: the server's limits, from the same variables."""
+    fn = click.option(
+        "--max-edges",
+        type=click.IntRange(min=0),
+        envvar="RUNWIRE_MAX_EDGES",
+        default=None,
+        help=f"Likewise for edges (RUNWIRE_MAX_EDGES); default {EDGES_PER_NODE} x --max-nodes; 0: no limit.",
+    )(fn)
+    return click.option(
+        "--max-nodes",
+        type=click.IntRange(min=0),
+        envvar="RUNWIRE_MAX_NODES",
+        default=DEFAULT_MAX_NODES,
+        show_default=True,
+        help="Refuse a workflow with more nodes, as the server does (RUNWIRE_MAX_NODES); 0: no limit.",
+    )(fn)
+
+
+def _load_sized_workflow(path: Path, max_nodes: int, max_edges: int | None) -> WorkflowData:
+    """The workflow in ``path``; :class:`WorkflowInvalid` when it is over the size limits."""
+    data = _load_workflow(path)
+    edges = sys.maxsize if max_edges == 0 else max_edges
+    too_big = size_problem(data, max_nodes or None, edges)
+    if too_big is not None:
+        raise WorkflowInvalid([too_big])
+    return data  # type: ignore[no-any-return]
+
+
+class ConsoleProgress(RunObserver):
+    """Prints one line per node as it starts and finishes (to stderr)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    async def node_started(self, run: RunRecord, node_id: str) -> None:
+        self.console.print(f"[cyan]▶[/] {node_id} [dim]running[/]")
+
+    async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
+        style = {"succeed": "green", "failed": "red", "skipped": "yellow"}.get(record.status, "white")
+        detail = f" — {record.error}" if record.error else ""
+        self.console.print(f"[{style}]■[/] {record.id} [{style}]{record.status}[/]{detail}", highlight=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--input", "input_json", default="{}", help="Run input as JSON (or plain text).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the run record as JSON.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show node-by-node progress on stderr (default: when stderr is a terminal and not --json).",
+)
+@_size_limit_options
+def run(
+    file: Path, input_json: str, as_json: bool, progress: bool | None, max_nodes: int, max_edges: int | None
+) -> None:
+    """Run the workflow in FILE in-process and print its run record."""
+    from runwire.inputs import input_from_text
+
+    plugins = load_plugins()
+    try:
+        prepared = prepare_workflow(_load_sized_workflow(file, max_nodes, max_edges), plugins)
+    except WorkflowInvalid as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    console = Console(stderr=True)
+    if progress is None:
+        progress = not as_json and console.is_terminal
+    observer = ConsoleProgress(console) if progress else None
+    try:
+        run_input = input_from_text(input_json)
+    except InputInvalid as exc:
+        raise click.BadParameter("; ".join(exc.problems), param_hint="--input") from None
+    record = asyncio.run(Engine().execute(prepared, run_input, observer=observer))
+    click.echo(json.dumps(record.to_json(), indent=None if as_json else 2, ensure_ascii=False))
+    sys.exit(0 if record.status == "succeed" else 1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_size_limit_options
+def check(file: Path, max_nodes: int, max_edges: int | None) -> None:
+    """Validate the workflow in FILE; print every problem and exit 1 if there are any."""
+    plugins = load_plugins()
+    try:
+        problems = check_workflow(_load_sized_workflow(file, max_nodes, max_edges), plugins)
+    except WorkflowInvalid as exc:
+        problems = exc.problems
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        sys.exit(1)
+    click.echo("ok: no problems found")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins with their node types, binders, formatters and auth providers."""
+    loaded = load_plugins()
+    infos = loaded.describe()
+    if as_json:
+        click.echo(json.dumps([vars(i) for i in infos], indent=2))
+        return
+    for info in infos:
+        click.echo(f"{info.name}  ({info.distribution})")
+        for label, items in (
+            ("node types", info.node_types),
+            ("input binders", info.binders),
+            ("output formatters", info.formatters),
+            ("auth providers", info.auth_providers),
+        ):
+            if items:
+                click.echo(f"    {label}: {', '.join(items)}")
+    for error in loaded.load_errors:
+        click.echo(f"FAILED  {error}")

@@ -1,0 +1,86 @@
+"""Writing a running run's progress to the store: throttled changes, the terminal state always."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from runwire.engine import RunObserver
+from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
+from runwire_server.store import Store
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL_S = 0.05
+"""Progress of a running run is written at most this often (and not at all for quicker runs)."""
+
+
+def nodes_json(run: RunRecord) -> dict[str, Any]:
+    """A run's node records in the reference's per-node shape."""
+    return {node_id: record.to_json() for node_id, record in run.nodes.items()}
+
+
+class StoreObserver(RunObserver):
+    """Persists a run's progress: changes at most every ``interval``, the terminal state always.
+
+    A run that ends within ``interval`` of a change is written once, when it is terminal; a
+    longer one shows its finished and running nodes to pollers while it goes on.
+    """
+
+    def __init__(self, store: Store, interval: float = PROGRESS_INTERVAL_S) -> None:
+        self.store = store
+        self.interval = interval
+        self.run: RunRecord | None = None
+        """The run as last reported (what was done when a run is stopped from outside)."""
+        self._pending: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Task[None] | None = None
+
+    def _changed(self, run: RunRecord) -> None:
+        self.run = run
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self.interval, self._flush, run)
+
+    def _flush(self, run: RunRecord) -> None:
+        self._pending = None
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.get_running_loop().create_task(self._write_progress(run))
+        else:  # the previous write is still going (a slow database): try again later
+            self._changed(run)
+
+    async def _write_progress(self, run: RunRecord) -> None:
+        try:
+            await self.store.save_run(run.id, IN_PROGRESS, nodes_json(run), run.total_cost)
+        except Exception as exc:  # progress is best-effort; the terminal write is not
+            log.warning("could not write the progress of run %s: %s", run.id, exc)
+
+    async def node_started(self, run: RunRecord, node_id: str) -> None:
+        """Schedule a progress write."""
+        self._changed(run)
+
+    async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
+        """Schedule a progress write."""
+        self._changed(run)
+
+    async def settle(self) -> None:
+        """Drop a scheduled progress write and wait for one under way (before the final write,
+        which a late progress write would otherwise undo)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+            self._writing = None
+
+    async def run_finished(self, run: RunRecord) -> None:
+        """Write the terminal status together with every node result."""
+        await self.settle()
+        await self.store.save_run(run.id, run.status, nodes_json(run), run.total_cost, run.error)
+
+
+def stopped_nodes(run: RunRecord | None, reason: str) -> dict[str, Any]:
+    """Node results of a run stopped from outside: unfinished nodes failed with ``reason``."""
+    nodes = nodes_json(run) if run is not None else {}
+    for node in nodes.values():
+        if node["status"] not in (SUCCEED, SKIPPED):
+            node.update(status=FAILED, error=reason)
+    return nodes

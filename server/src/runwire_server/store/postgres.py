@@ -1,0 +1,67 @@
+"""The PostgreSQL backend (any network database SQLAlchemy speaks): pooled connections, calls
+made in a worker thread so the event loop never waits on the network."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection
+from sqlalchemy.sql.expression import Executable
+
+from runwire_server.store import Store
+from runwire_server.store.sync import SyncStore
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class PostgresSyncStore(SyncStore):
+    """The synchronous store on a network database: each call checks a connection out of the pool."""
+
+    def _first(self, statement: Executable, params: dict[str, Any], write: bool = False) -> Any:
+        """The first row of ``statement`` (``None`` if none), in its own transaction."""
+        with self._transaction(write) as conn:
+            result = conn.execute(statement, params)
+            return result.first() if result.returns_rows else None
+
+    @contextmanager
+    def _transaction(self, write: bool = False) -> Iterator[Connection]:
+        """One transaction on a pooled connection, committed on success and rolled back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+
+class PostgresStore(Store):
+    """The store on PostgreSQL: every call made in one of anyio's worker threads."""
+
+    defers_commits = False
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.sync = PostgresSyncStore(url, pool_size)
+
+    async def _call(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
+
+    def inline(self) -> Store:
+        """A view of this store whose calls block the awaiting thread (a worker thread's own loop)."""
+        return InlinePostgresStore(self.sync)
+
+
+class InlinePostgresStore(Store):
+    """The PostgreSQL store called inline: for an event loop that has its thread to itself."""
+
+    defers_commits = False
+
+    def __init__(self, sync: PostgresSyncStore) -> None:
+        self.sync = sync
+
+    async def _call(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return call(*args, **kwargs)
+
+    def inline(self) -> Store:
+        """This view."""
+        return self

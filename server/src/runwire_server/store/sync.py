@@ -1,0 +1,15 @@
+"""The synchronous store: every workflow, run and API-key method, blocking the calling thread.
+
+A backend subclasses it with its transactions (:mod:`.sqlite`, :mod:`.postgres`); the async
+:class:`runwire_server.store.Store` calls it, and sync callers reach it as ``store.sync``.
+"""
+
+from __future__ import annotations
+
+from runwire_server.store.keys import ApiKeyMethods
+from runwire_server.store.runs import RunMethods
+from runwire_server.store.workflows import WorkflowMethods
+
+
+class SyncStore(WorkflowMethods, RunMethods, ApiKeyMethods):
+    """Workflows, runs and API keys, one blocking call each. One instance per process; thread-safe."""
