@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from runwire.errors import NodeFailed
+from runwire import NodeFailed
 from runwire.host import RunAs
 
 CHUNK = 64 * 1024
