@@ -34,9 +34,13 @@ run: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The same checks as .pre-commit-config.yaml. mypy checks core and the plugins strictly (the
+# `files` of [tool.mypy] in pyproject.toml); the server's baseline, `mypy server/src`, is not
+# part of lint yet.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) bench/engine.py

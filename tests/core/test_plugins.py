@@ -7,13 +7,14 @@ import sys
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 import runwire
 from runwire.auth import AuthProvider, AuthServices, Principal
 from runwire.binders import BinderConfig, InputBinder, RequestParts
-from runwire.errors import AuthRefused, PluginConflict
+from runwire.errors import AuthRefused, PluginApiMismatch, PluginConflict
 from runwire.formatters import OutputFormatter
 from runwire.nodes import NodeContext, NodeOutput, NodeType
 from runwire.plugins import Plugins, get_plugin_manager
@@ -128,6 +129,80 @@ def test_cli_lists_plugins_and_load_failures(plugin_dir: Path) -> None:
     assert "node types: shout-node" in out.stdout
     assert "node types: trigger-node, if-else-node, output-node" in out.stdout
     assert "FAILED  plugin 'broken' from distribution 'broken-dist' failed to load" in out.stdout
+
+
+def _module(name: str, **attributes: object) -> ModuleType:
+    module = ModuleType(name)
+    module.__dict__.update(attributes)
+    return module
+
+
+def test_a_plugin_declaring_this_plugin_api_registers() -> None:
+    pm = get_plugin_manager(load_entry_points=False)
+    for declared in (
+        (runwire.PLUGIN_API_VERSION,),
+        runwire.PLUGIN_API_VERSION,
+        [0, runwire.PLUGIN_API_VERSION],
+    ):
+        plugin = _module(
+            "rw_declares_api",
+            RUNWIRE_PLUGIN_API=declared,
+            register_node_types=HelloPlugin().register_node_types,
+        )
+        pm.register(plugin, name="declares-api")
+        try:
+            assert Plugins(pm).node_type("basic-node", "Hello") is not None
+        finally:
+            pm.unregister(name="declares-api")
+
+
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [
+        ((2, 3), "plugin 'future' supports runwire plugin API 2, 3; this runwire provides plugin API 1"),
+        ((), "plugin 'future' supports runwire plugin API none; this runwire provides plugin API 1"),
+        ("1", "plugin 'future': RUNWIRE_PLUGIN_API must be an int or a tuple of ints, not '1'"),
+        ((True,), "RUNWIRE_PLUGIN_API must be an int or a tuple of ints, not (True,)"),
+    ],
+)
+def test_a_plugin_declaring_another_plugin_api_is_refused(declared: object, message: str) -> None:
+    pm = get_plugin_manager(load_entry_points=False)
+    plugin = _module(
+        "rw_future", RUNWIRE_PLUGIN_API=declared, register_node_types=HelloPlugin().register_node_types
+    )
+    with pytest.raises(PluginApiMismatch) as info:
+        pm.register(plugin, name="future")
+    assert message in str(info.value)
+    assert not pm.has_plugin("future")
+    assert Plugins(pm).node_type("basic-node", "Hello") is None
+
+
+FUTURE_PLUGIN = """
+    import runwire
+
+    RUNWIRE_PLUGIN_API = (2,)
+
+    @runwire.hookimpl
+    def register_node_types():
+        raise AssertionError("a plugin for another API version is never called")
+"""
+
+
+def test_an_entry_point_for_another_plugin_api_is_a_load_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_distribution(tmp_path, "future-dist", "future", "rw_future_plugin", FUTURE_PLUGIN)
+    _fake_distribution(tmp_path, "shout-dist", "shout", "rw_shout_plugin", GOOD_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins = Plugins.load(blocked=[])
+    [error] = [e for e in plugins.load_errors if e.name == "future"]
+    assert error.distribution == "future-dist"
+    assert str(error) == (
+        "plugin 'future' from distribution 'future-dist' failed to load: PluginApiMismatch: "
+        "plugin 'future' supports runwire plugin API 2; this runwire provides plugin API 1"
+    )
+    assert "future" not in {info.name for info in plugins.describe()}
+    assert plugins.node_type("shout-node", None) is not None
 
 
 class ReversedText(OutputFormatter):

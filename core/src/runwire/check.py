@@ -18,7 +18,7 @@ once (Jinja's cost, ~1 ms a template, cached by :mod:`runwire.template`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -140,40 +140,40 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
         for end, node_id in (("source", edge.source), ("target", edge.target)):
             if node_id not in nodes:
                 problems.append(f"edge {edge.id or '?'}: {end} {node_id} is not a node")
-    for node in nodes.values():
-        for target in node.raw.data.get("next_nodes") or []:
+    for prepared in nodes.values():
+        for target in prepared.raw.data.get("next_nodes") or []:
             if not isinstance(target, str) or target not in nodes:
-                problems.append(f"node {node.id}: next_nodes names {target!r}, which is not a node")
+                problems.append(f"node {prepared.id}: next_nodes names {target!r}, which is not a node")
             else:
-                _link(nodes, links, node.id, target, None)
+                _link(nodes, links, prepared.id, target, None)
 
     cycle = _find_cycle(nodes)
     if cycle:
         problems.append("workflow: cycle through nodes " + " -> ".join(cycle))
     templates = {node_id: _templates(node) for node_id, node in nodes.items()}
     # with a cycle there is no "upstream": those references are not judged (as before)
-    not_upstream = {} if cycle else _not_upstream(nodes, _references(templates, nodes))
+    not_upstream: dict[str, set[str]] = {} if cycle else _not_upstream(nodes, _references(templates, nodes))
 
     input_fields: list[InputField] = []
-    for node in nodes.values():
-        if node.impl is not None and node.data is not None:
-            problems.extend(f"node {node.id}: {p}" for p in node.impl.check(node))
-        outside = not_upstream.get(node.id, frozenset())
-        for path, syntax, refs in templates[node.id]:
+    for prepared in nodes.values():
+        if prepared.impl is not None and prepared.data is not None:
+            problems.extend(f"node {prepared.id}: {p}" for p in prepared.impl.check(prepared))
+        outside: Set[str] = not_upstream.get(prepared.id, frozenset())
+        for path, syntax, refs in templates[prepared.id]:
             if syntax:
-                problems.append(f"node {node.id}: {path}: {syntax}")
+                problems.append(f"node {prepared.id}: {path}: {syntax}")
                 continue
             for ref in refs:
                 if ref not in nodes:
-                    problems.append(f"node {node.id}: {path} refers to node {ref}, which does not exist")
+                    problems.append(f"node {prepared.id}: {path} refers to node {ref}, which does not exist")
                 elif ref in outside:
-                    problems.append(f"node {node.id}: {path} refers to node {ref}, which is not upstream")
-        if node.type == TRIGGER_TYPE and node.data is not None:
-            fields = getattr(node.data, "input_fields", [])
+                    problems.append(f"node {prepared.id}: {path} refers to node {ref}, which is not upstream")
+        if prepared.type == TRIGGER_TYPE and prepared.data is not None:
+            fields = getattr(prepared.data, "input_fields", [])
             seen: set[str] = set()
             for f in fields:
                 if f.id in seen:
-                    problems.append(f"node {node.id}: input field {f.id!r} is declared twice")
+                    problems.append(f"node {prepared.id}: input field {f.id!r} is declared twice")
                 seen.add(f.id)
             input_fields.extend(fields)
 

@@ -11,6 +11,10 @@ class PluginConflict(RunwireError):
     """Two plugins registered the same name in one registry (node type, binder, formatter, auth)."""
 
 
+class PluginApiMismatch(RunwireError):
+    """A plugin declares plugin API versions (``RUNWIRE_PLUGIN_API``) that exclude this runwire's."""
+
+
 class WorkflowInvalid(RunwireError):
     """A workflow has structural problems; ``problems`` lists every one of them."""
 

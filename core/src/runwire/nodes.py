@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -154,7 +155,8 @@ class NodeType(ABC):
     name: ClassVar[str | None] = None
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    data_model: ClassVar[type[NodeData]] = NodeData
+    # builtins.type: inside this class body, ``type`` is the attribute above
+    data_model: ClassVar[builtins.type[NodeData]] = NodeData
     privileged: ClassVar[bool] = False
     """Whether the node reaches the host (runs programs, reads or writes files). A server lets a
     workflow holding one be created, changed or run only in the projects its operator grants

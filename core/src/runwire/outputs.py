@@ -19,12 +19,15 @@ import fnmatch
 import os
 import stat
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runwire.errors import ConfigInvalid, NodeFailed
 from runwire.formatters import OutputFormatter
+
+if TYPE_CHECKING:
+    from runwire.plugins import Registry
 
 DEFAULT_ATTACHMENTS_MAX_BYTES = 50 * 1024 * 1024
 MAX_RESULTS_FILE_BYTES = 100 * 1024 * 1024
@@ -62,7 +65,7 @@ class ResultsSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
-def build_formatter(spec: ResultsSpec, formatters: Any) -> OutputFormatter:
+def build_formatter(spec: ResultsSpec, formatters: Registry[str, type[OutputFormatter]]) -> OutputFormatter:
     """Instantiate the formatter ``spec`` names with its options.
 
     :param formatters: the output formatter registry (``Plugins.formatters``).

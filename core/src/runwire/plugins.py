@@ -3,6 +3,12 @@
 ``get_plugin_manager()`` returns a *new* manager with core's built-ins and every plugin of the
 ``runwire`` entry point group registered; ``Plugins.load()`` builds the typed registries from
 it. Built-in and third-party plugins go through the same door.
+
+A plugin may declare the plugin API versions it is written for (see
+``runwire.PLUGIN_API_VERSION``) with a ``RUNWIRE_PLUGIN_API`` attribute on the registered
+object, usually its module: ``RUNWIRE_PLUGIN_API = (1,)``. A plugin that declares none is taken
+to work with any version. Registering one whose versions exclude this runwire's raises
+:class:`PluginApiMismatch`; from the entry point group that is a load error like a failed import.
 """
 
 from __future__ import annotations
@@ -17,16 +23,17 @@ from typing import Any, Generic, TypeVar
 
 import pluggy
 
-from runwire import hookspecs
+from runwire import PLUGIN_API_VERSION, hookspecs
 from runwire.auth import AuthProvider
 from runwire.binders import InputBinder
-from runwire.errors import PluginConflict
+from runwire.errors import PluginApiMismatch, PluginConflict
 from runwire.formatters import OutputFormatter
 from runwire.nodes import NodeType
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "runwire"
+API_ATTRIBUTE = "RUNWIRE_PLUGIN_API"
 BLOCKED_ENV = "RUNWIRE_BLOCKED_PLUGINS"
 BUILTIN_MODULES = (
     "runwire.builtin.nodes",
@@ -48,12 +55,54 @@ class PluginLoadError:
         return f"plugin {self.name!r} from distribution {self.distribution!r} failed to load: {self.error}"
 
 
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, refusing plugins written for another plugin API version."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT_NAME)
+        #: Entry-point plugins that could not be imported or registered.
+        self.runwire_load_errors: list[PluginLoadError] = []
+        #: The distribution of each plugin loaded from the entry point group, by plugin name.
+        self.runwire_distributions: dict[str, str] = {}
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` as pluggy does, after checking its ``RUNWIRE_PLUGIN_API``.
+
+        :raises PluginApiMismatch: the plugin declares API versions that exclude this runwire's.
+        """
+        check_plugin_api(plugin, name or self.get_canonical_name(plugin))
+        return super().register(plugin, name)
+
+
+def check_plugin_api(plugin: object, name: str) -> None:
+    """Raise :class:`PluginApiMismatch` unless ``plugin`` supports this runwire's plugin API.
+
+    ``RUNWIRE_PLUGIN_API`` is an int or a collection of ints; a plugin without it passes.
+    """
+    declared = getattr(plugin, API_ATTRIBUTE, None)
+    if declared is None:
+        return
+    versions = (declared,) if isinstance(declared, int) else declared
+    if not isinstance(versions, (tuple, list, set, frozenset)) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in versions
+    ):
+        raise PluginApiMismatch(
+            f"plugin {name!r}: {API_ATTRIBUTE} must be an int or a tuple of ints, not {declared!r}"
+        )
+    if PLUGIN_API_VERSION not in versions:
+        supported = ", ".join(str(v) for v in sorted(versions)) or "none"
+        raise PluginApiMismatch(
+            f"plugin {name!r} supports runwire plugin API {supported}; "
+            f"this runwire provides plugin API {PLUGIN_API_VERSION}"
+        )
+
+
 def get_plugin_manager(
     blocked: Iterable[str] | None = None,
     *,
     load_entry_points: bool = True,
     host_specs: Iterable[ModuleType] = (),
-) -> pluggy.PluginManager:
+) -> PluginManager:
     """Return a new plugin manager with built-ins and entry-point plugins registered.
 
     :param blocked: plugin names not to register; defaults to the comma-separated
@@ -66,12 +115,12 @@ def get_plugin_manager(
         ``register_routes`` met by ``runwire run`` or a plugin's tests) are left uncalled, and
         the host checks them when it adds its specs.
 
-    A plugin that fails to import is logged and recorded on ``pm.runwire_load_errors``
-    with its distribution name; the others still load.
+    A plugin that fails to import, or declares another plugin API version, is logged and
+    recorded on ``pm.runwire_load_errors`` with its distribution name; the others still load.
     """
     import importlib
 
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm = PluginManager()
     pm.add_hookspecs(hookspecs)
     host_specs = list(host_specs)
     for module in host_specs:
@@ -82,19 +131,16 @@ def get_plugin_manager(
         pm.set_blocked(name)
     for module_name in BUILTIN_MODULES:
         pm.register(importlib.import_module(module_name), name=module_name)
-    errors: list[PluginLoadError] = []
     if load_entry_points:
-        errors = _load_entry_points(pm)
-    pm.runwire_load_errors = errors  # type: ignore[attr-defined]
+        _load_entry_points(pm)
     if host_specs:
         pm.check_pending()
     return pm
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginLoadError]:
-    errors: list[PluginLoadError] = []
-    distributions: dict[str, str] = {}
-    pm.runwire_distributions = distributions  # type: ignore[attr-defined]
+def _load_entry_points(pm: PluginManager) -> None:
+    errors = pm.runwire_load_errors
+    distributions = pm.runwire_distributions
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
@@ -107,7 +153,6 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginLoadError]:
             error = PluginLoadError(ep.name, dist, f"{type(exc).__name__}: {exc}")
             log.error("%s", error)
             errors.append(error)
-    return errors
 
 
 K = TypeVar("K")

@@ -106,7 +106,7 @@ class _Sandbox(SandboxedEnvironment):
         self, source: nodes.Template, name: str | None, filename: str | None, defer_init: bool = False
     ) -> str:
         # the one step every compile passes through, with the parsed tree, before code is made
-        return super()._generate(SizedOperations().visit(source), name, filename, defer_init)  # type: ignore[no-any-return]
+        return super()._generate(SizedOperations().visit(source), name, filename, defer_init)
 
 
 def _finalize(value: Any) -> Any:

@@ -135,7 +135,7 @@ def add(left: Any, right: Any) -> Any:
     """``+``: numbers, or the concatenation of strings or lists, sized first."""
     if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
         size = value_size(left) + value_size(right)
-        return charge_built(size, "concatenation", lambda: left + right)
+        return charge_built(size, "concatenation", lambda: operator.add(left, right))
     return left + right
 
 
@@ -415,7 +415,7 @@ class SizedOperations(NodeTransformer):
 
     def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
         if not isinstance(node.arg, nodes.Slice) or node.ctx != "load":
-            return self.generic_visit(node)  # type: ignore[no-any-return]
+            return self.generic_visit(node)
         bounds = [
             self.visit(part) if part is not None else nodes.Const(None, lineno=node.lineno)
             for part in (node.arg.start, node.arg.stop, node.arg.step)

@@ -73,7 +73,7 @@ def test_the_guides_binder_and_formatter_examples_work() -> None:
         "RequestParts": binders.RequestParts,
         "OutputFormatter": formatters.OutputFormatter,
     }
-    binder_source, formatter_source = python_blocks("## 3. The hooks")[:2]
+    binder_source, formatter_source = python_blocks("## 4. The hooks")[:2]
     module = as_module("runwire_header", binder_source + "\n" + formatter_source, **namespace)
     plugins = plugins_with(module, "header")
     binder_class = plugins.binders.get("header")

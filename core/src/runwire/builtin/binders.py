@@ -11,7 +11,7 @@ import re
 
 from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext import parse as parse_jsonpath
+from jsonpath_ng.ext.parser import parse as parse_jsonpath
 from pydantic import Field, field_validator
 
 from runwire.binders import BinderConfig, InputBinder, RequestParts, as_text
@@ -42,7 +42,7 @@ class PathBinder(InputBinder):
     config_model = PathConfig
     config: PathConfig
 
-    def __init__(self, config: PathConfig) -> None:  # type: ignore[override]
+    def __init__(self, config: PathConfig) -> None:
         super().__init__(config)
         self.regex = re.compile(config.path_regex)
         group = config.path_regex_match_group or 0
@@ -108,7 +108,7 @@ class BodyBinder(InputBinder):
     config_model = BodyConfig
     config: BodyConfig
 
-    def __init__(self, config: BodyConfig) -> None:  # type: ignore[override]
+    def __init__(self, config: BodyConfig) -> None:
         super().__init__(config)
         self.path = compile_jsonpath(config.body_jsonpath)
 

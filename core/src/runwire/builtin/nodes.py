@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,15 +71,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
+_Comparable = TypeVar("_Comparable", float, str)
+
+
 def compare(left: Any, operator: str, right: Any) -> bool:
     """Compare numerically when both sides are numbers (or numeric text), else as text."""
     ln, rn = _number(left), _number(right)
-    a: Any
-    b: Any
     if ln is not None and rn is not None:
-        a, b = ln, rn
-    else:
-        a, b = to_text(left), to_text(right)
+        return _compare(ln, operator, rn)
+    return _compare(to_text(left), operator, to_text(right))
+
+
+def _compare(a: _Comparable, operator: str, b: _Comparable) -> bool:
     if operator == "==":
         return a == b
     if operator == "!=":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from runwire.auth import AuthProvider
-from runwire.hookspecs import hookimpl
+from runwire import AuthProvider, hookimpl
 from runwire_auth0.provider import Auth0Auth
+
+#: The runwire plugin API versions this plugin is written for (see ``runwire.PLUGIN_API_VERSION``).
+RUNWIRE_PLUGIN_API = (1,)
 
 
 @hookimpl

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 import jwt
 
-from runwire.errors import AuthRefused
+from runwire import AuthRefused
 
 log = logging.getLogger(__name__)
 MAX_JWKS_BYTES = 1_048_576

@@ -7,8 +7,7 @@ from typing import Any
 
 import jwt
 
-from runwire.auth import AuthProvider, AuthServices, Principal
-from runwire.errors import AuthRefused
+from runwire import AuthProvider, AuthRefused, AuthServices, Principal
 from runwire_auth0.jwks import JwksCache
 from runwire_auth0.settings import Auth0Settings
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runwire.errors import ConfigInvalid
+from runwire import ConfigInvalid
 from runwire.secretfiles import read_secret
 
 PREFIX = "RUNWIRE_AUTH0_"

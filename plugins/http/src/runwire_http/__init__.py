@@ -6,9 +6,11 @@ whole of what runwire sees of the plugin.
 
 from __future__ import annotations
 
-from runwire.hookspecs import hookimpl
-from runwire.nodes import NodeType
+from runwire import NodeType, hookimpl
 from runwire_http.node import HttpRequestNode
+
+#: The runwire plugin API versions this plugin is written for (see ``runwire.PLUGIN_API_VERSION``).
+RUNWIRE_PLUGIN_API = (1,)
 
 
 @hookimpl

@@ -12,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from runwire.errors import NodeFailed
+from runwire import NodeFailed
 from runwire.netguard import AllowList, CheckedUrl, UrlRefused, check_url
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

@@ -9,11 +9,9 @@ from typing import Any
 import httpx
 from pydantic import Field, field_validator
 
-from runwire.errors import NodeFailed
+from runwire import NodeContext, NodeData, NodeFailed, NodeOutput, NodeType, to_text
 from runwire.jsontext import JsonRefused, dumps, has_lone_surrogate, loads
 from runwire.netguard import AllowList, UrlRefused
-from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
-from runwire.template import to_text
 from runwire_http.fetch import Fetched, Outgoing, Policy, fetch
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})

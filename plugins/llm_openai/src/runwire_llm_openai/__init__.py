@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from runwire.hookspecs import hookimpl
-from runwire.nodes import NodeType
+from runwire import NodeType, hookimpl
 from runwire_llm_openai.node import LlmOpenAINode
+
+#: The runwire plugin API versions this plugin is written for (see ``runwire.PLUGIN_API_VERSION``).
+RUNWIRE_PLUGIN_API = (1,)
 
 
 @hookimpl

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from runwire.errors import ConfigInvalid
+from runwire import ConfigInvalid
 from runwire.secretfiles import read_secret
 from runwire_llm_openai.prices import PriceTable
 

@@ -9,9 +9,7 @@ import openai
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field
 
-from runwire.errors import ConfigInvalid, NodeFailed
-from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
-from runwire.template import to_text
+from runwire import ConfigInvalid, NodeContext, NodeData, NodeFailed, NodeOutput, NodeType, to_text
 from runwire_llm_openai.config import API_KEY_ENV, API_KEY_FILE_ENV, LlmConfig
 from runwire_llm_openai.content import NOT_JSON, parse_json_content
 

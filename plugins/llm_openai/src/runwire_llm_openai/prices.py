@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runwire.errors import ConfigInvalid
+from runwire import ConfigInvalid
 
 PRICES_ENV = "RUNWIRE_LLM_PRICES"
 PER_TOKENS = 1_000_000

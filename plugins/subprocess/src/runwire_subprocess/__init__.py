@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from runwire import hookimpl
-from runwire.nodes import NodeType
+from runwire import NodeType, hookimpl
 from runwire_subprocess.node import RunScriptNode
 
 __all__ = ["RunScriptNode"]
+
+
+#: The runwire plugin API versions this plugin is written for (see ``runwire.PLUGIN_API_VERSION``).
+RUNWIRE_PLUGIN_API = (1,)
 
 
 @hookimpl

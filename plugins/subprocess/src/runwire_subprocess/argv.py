@@ -17,8 +17,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from runwire.errors import NodeFailed
-from runwire.template import to_text
+from runwire import NodeFailed, to_text
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _DOLLAR_NAME = re.compile(r"\$(\$|[A-Za-z_][A-Za-z0-9_]*)")

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from runwire.nodes import API_MAX, NodeData, operator_only
+from runwire import NodeData
+from runwire.nodes import API_MAX, operator_only
 from runwire.outputs import DEFAULT_ATTACHMENTS_MAX_BYTES, ResultsSpec
 
 NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")

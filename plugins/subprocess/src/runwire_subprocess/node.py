@@ -6,11 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from runwire.errors import ConfigInvalid, NodeFailed
+from runwire import ConfigInvalid, NodeContext, NodeFailed, NodeOutput, NodeType, to_text
 from runwire.executables import ExecutableRefused, resolve_executable
-from runwire.nodes import NodeContext, NodeOutput, NodeType
 from runwire.outputs import build_formatter, collect_attachments, read_results
-from runwire.template import to_text
 from runwire.workflow import PreparedNode
 from runwire_subprocess.argv import build_argv, unbound_names
 from runwire_subprocess.data import RunScriptData

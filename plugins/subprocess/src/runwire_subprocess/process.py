@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from runwire.errors import NodeFailed
+from runwire import NodeFailed
 from runwire.host import RunAs
 
 CHUNK = 64 * 1024
@@ -140,8 +140,13 @@ async def _exited(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes]
     except (AttributeError, OSError):
         await asyncio.to_thread(proc.wait)
         return
-    exited = loop.create_future()
-    loop.add_reader(fd, lambda: exited.done() or exited.set_result(None))
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(fd, wake)
     try:
         await exited
     finally:
@@ -200,13 +205,15 @@ def _contained(argv: Sequence[str], env: Mapping[str, str], run_as: RunAs) -> li
 def _start(
     argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], stdin: bool, run_as: RunAs | None
 ) -> subprocess.Popen[bytes]:
-    identity: dict[str, object] = {}
+    user: int | None = None
+    group: int | None = None
+    extra_groups: list[int] | None = None
     command = list(argv)
     if run_as is not None and run_as.switches:  # its own user, its own group, no supplementary ones
         if UNSHARE is not None and os.geteuid() == 0:
             command = _contained(argv, env, run_as)  # unshare drops the supplementary groups
         else:
-            identity = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
+            user, group, extra_groups = run_as.uid, run_as.gid, []
     try:
         return subprocess.Popen(
             command,
@@ -217,7 +224,9 @@ def _start(
             stderr=subprocess.PIPE,
             start_new_session=True,
             close_fds=True,
-            **identity,  # type: ignore[arg-type]
+            user=user,
+            group=group,
+            extra_groups=extra_groups,
         )
     except FileNotFoundError:
         raise NodeFailed(f"command not found: {argv[0]!r}", retryable=False) from None

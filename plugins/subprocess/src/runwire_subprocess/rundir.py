@@ -15,7 +15,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from runwire.errors import NodeFailed
+from runwire import NodeFailed
 from runwire.host import RunAs
 
 PREFIX = "results-"
