@@ -36,6 +36,7 @@ from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound, Unprocessable
+from runwire_server.api.openapi import JSON, documented
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
     EXECUTE_CALLBACK_TITLE,
@@ -48,6 +49,7 @@ from runwire_server.frontdoors.boot import (
     ExecuteDoor,
     boot_execute,
 )
+from runwire_server.frontdoors.shapes import ExecuteAccepted, JobState, Versions
 from runwire_server.hookspecs import hookimpl
 from runwire_server.services import Services
 from runwire_server.store import WorkflowRow
@@ -163,7 +165,13 @@ async def record_inline(
     await services.db(create, record.id, row, run_input, record.status, nodes, record.total_cost)
 
 
-@post("/api/execute/", status_code=201, tags=["lso"], summary="Run an executable (LSO)")
+@post(
+    "/api/execute/",
+    status_code=201,
+    tags=["lso"],
+    summary="Run an executable (LSO)",
+    operation_class=documented({JSON: ExecuteRequest}, replies={201: (ExecuteAccepted, "the job")}),
+)
 async def start_execute(
     request: Request[Any, Any, Any],
     services: ServicesDep,
@@ -202,7 +210,12 @@ async def start_execute(
     return Response({"job_id": job_id, "result": None}, status_code=201)
 
 
-@get("/api/execute/{job_id:str}", tags=["lso"], summary="Poll a job (runwire addition to LSO)")
+@get(
+    "/api/execute/{job_id:str}",
+    tags=["lso"],
+    summary="Poll a job (runwire addition to LSO)",
+    operation_class=documented(replies={200: (JobState, "the job's state")}),
+)
 async def poll_execute(
     services: ServicesDep, execute_door: ExecuteDoorDep, principal: PrincipalDep, job_id: FromPath[str]
 ) -> dict[str, Any]:
@@ -236,7 +249,12 @@ async def poll_execute(
     return reply
 
 
-@get("/api/version", tags=["lso"], summary="API and module versions (LSO)")
+@get(
+    "/api/version",
+    tags=["lso"],
+    summary="API and module versions (LSO)",
+    operation_class=documented(replies={200: (Versions, "the versions")}),
+)
 async def version(principal: PrincipalDep) -> dict[str, str]:
     """``{"api": "2.0", "module": <runwire-server version>}``."""
     return {"api": API_VERSION, "module": _module_version()}
