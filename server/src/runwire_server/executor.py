@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from runwire.check import prepare_workflow, size_problem
 from runwire.engine import DEFAULT_MAX_RESULT_BYTES, Engine, RunObserver
 from runwire.errors import WorkflowInvalid
+from runwire.fieldproblems import field_problems
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.plugins import Plugins
 from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
@@ -236,9 +237,7 @@ def parse_data(raw: Any) -> WorkflowData:
     try:
         return parse_workflow_data(raw)
     except ValidationError as exc:
-        raise WorkflowInvalid(
-            [f"data.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
-        ) from None
+        raise WorkflowInvalid([str(problem) for problem in field_problems(exc, "data")]) from None
 
 
 def nodes_json(run: RunRecord) -> dict[str, Any]:

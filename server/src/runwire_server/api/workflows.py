@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from runwire.auth import Principal
 from runwire.check import size_problem
+from runwire.fieldproblems import field_problems
 from runwire.workflow import InputField, parse_workflow_data
 from runwire_server.api.bodies import MAX_DB_INT, check_id, read_model
 from runwire_server.api.deps import PrincipalDep, ServicesDep
@@ -41,10 +42,7 @@ def _valid_data(value: Any, max_nodes: int | None = None, max_edges: int | None 
     try:
         parse_workflow_data(value)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
+        problems = [str(problem) for problem in field_problems(exc)]
         raise ValueError("not a workflow: " + "; ".join(problems[:20])) from None
     return value
 

@@ -30,6 +30,7 @@ from runwire.executables import (
     ExecutablesNotConfigured,
     resolve_executable,
 )
+from runwire.fieldproblems import field_problems
 from runwire.netguard import UrlRefused, check_url, split_url
 from runwire.records import FAILED, SUCCEED, RunRecord
 from runwire_server.api.bodies import off_loop, parse_json, read_text
@@ -123,10 +124,7 @@ async def read_request(request: Request[Any, Any, Any]) -> ExecuteRequest:
     try:
         return ExecuteRequest.model_validate(value)
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
+        errors = [problem.to_json() for problem in field_problems(exc)]
         raise Unprocessable("invalid execute request", errors) from None
 
 
