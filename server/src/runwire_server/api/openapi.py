@@ -36,11 +36,9 @@ ERROR_BODY = Schema(
     description="every error: a message, plus the individual problems when there are several",
 )
 JSON = "application/json"
+REF = "#/components/schemas/"
 ANY_ERROR = "default"
 """The response key OpenAPI gives every status an operation does not list."""
-
-
-REF = "#/components/schemas/"
 
 
 def json_schema(annotation: Any, mode: JsonSchemaMode) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -118,6 +116,16 @@ def documented(
     return Documented
 
 
+def _add_schemas(components: dict[str, Any], named: Mapping[str, Any], operation_id: str | None) -> None:
+    for name, schema in named.items():
+        known = components.setdefault(name, schema)
+        if known != schema:  # two shapes of one name: a client generated from the document would be wrong
+            raise ValueError(
+                f"OpenAPI: operation {operation_id} documents a schema named {name!r} "
+                "that differs from another of that name; give one of the models another name"
+            )
+
+
 def _litestar_error(response: OpenAPIResponse) -> bool:
     media = (response.content or {}).get("application/json")
     schema = media.schema if media is not None else None
@@ -134,7 +142,7 @@ def finish_document(openapi: OpenAPI) -> None:
             if operation is None:
                 continue
             if isinstance(operation, DocumentedOperation):
-                components.update(operation.named_schemas)
+                _add_schemas(components, operation.named_schemas, operation.operation_id)
             responses = operation.responses = operation.responses or {}
             for status, response in responses.items():
                 if isinstance(response, OpenAPIResponse) and _litestar_error(response):
