@@ -32,9 +32,11 @@ DOOR_MODULE = textwrap.dedent(
 
     from litestar import get
     from litestar.params import SkipValidation
+    from pydantic import BaseModel
 
     from runwire import hookimpl
     from runwire_server.api.deps import PrincipalDep
+    from runwire_server.api.openapi import documented
 
     TITLE = "hello door"
 
@@ -49,7 +51,14 @@ DOOR_MODULE = textwrap.dedent(
         """The door is closed."""
 
 
-    @get("/hello")
+    class HelloReply(BaseModel):
+        """What /hello answers."""
+
+        greeting: str
+        workflow: int
+
+
+    @get("/hello", operation_class=documented(replies={200: (HelloReply, "the door's greeting")}))
     async def hello(greeting: SkipValidation[Greeting]) -> dict[str, Any]:
         return {"greeting": greeting.text, "workflow": greeting.workflow_id}
 
@@ -133,8 +142,11 @@ def test_a_third_party_front_door_is_served_behind_authentication(door_path: str
         assert "managed by the server's front door" in patched.json()["detail"]
 
         # documented like every route, for clients generated from /schema
-        paths = httpx.get(f"{server.url}/schema/openapi.json", timeout=10).json()["paths"]
-        assert {"/hello", "/hello/whoami"} <= set(paths)
+        schema = httpx.get(f"{server.url}/schema/openapi.json", timeout=10).json()
+        assert {"/hello", "/hello/whoami"} <= set(schema["paths"])
+        hello_reply = schema["paths"]["/hello"]["get"]["responses"]["200"]["content"]["application/json"]
+        assert hello_reply["schema"] == {"$ref": "#/components/schemas/HelloReply"}
+        assert schema["components"]["schemas"]["HelloReply"]["required"] == ["greeting", "workflow"]
 
 
 def test_the_door_is_listed_among_the_installed_plugins(door_path: str) -> None:

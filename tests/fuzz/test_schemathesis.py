@@ -1,9 +1,8 @@
 """Property-based fuzzing of every documented operation of a live ``runwire serve`` (schemathesis).
 
 The server is a real process with the example task config and executables mounted. Its OpenAPI
-schema does not describe bodies the handlers read themselves, so the bodies of the body-taking
-operations are added here from the server's own request models before fuzzing; then every
-operation gets valid and invalid parameters and bodies. Checks: no response is a 5xx, and
+schema describes every request and response body, so every operation gets valid and invalid
+parameters and bodies straight from ``/schema``. Checks: no response is a 5xx, and
 responses with a documented status conform to the documented schema and content type.
 """
 
@@ -18,14 +17,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from pydantic import BaseModel
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from runwire_server.api.runs import ExecutionUpdate
-from runwire_server.api.workflows import WorkflowCreate, WorkflowPatch
-from runwire_server.frontdoors.execute import ExecuteRequest
 from runwire_server.testing import running_server
 
 from .conftest import KEY, ROOT, SERVICE_KEY, server_env
@@ -35,39 +30,6 @@ HEADERS = {"X-Api-Key": KEY, "X-Service-Api-Key": SERVICE_KEY}
 MAX_EXAMPLES = int(os.environ.get("RUNWIRE_FUZZ_EXAMPLES", "30"))
 """Examples per operation and mode: 30 keeps the module well under a minute; raise it for a deep run."""
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
-BODIES: dict[tuple[str, str], type[BaseModel]] = {
-    ("post", "/api/v1/workflows"): WorkflowCreate,
-    ("patch", "/api/v1/workflows/{workflow_id}"): WorkflowPatch,
-    ("post", "/api/v1/workflows/execution-update/{run_id}"): ExecutionUpdate,
-    ("post", "/api/execute"): ExecuteRequest,
-}
-"""Operations whose handlers parse the body themselves, and the model each validates with."""
-
-
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """A pydantic JSON schema with its ``$defs`` inlined (OpenAPI has no ``$defs`` beside the body)."""
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return walk(defs[ref.removeprefix("#/$defs/")])
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(schema)  # type: ignore[no-any-return]
-
-
-def with_bodies(raw: dict[str, Any]) -> dict[str, Any]:
-    """The server's schema plus the JSON bodies of :data:`BODIES`."""
-    for (method, path), model in BODIES.items():
-        operation = raw["paths"][path][method]
-        body = _inline(model.model_json_schema())
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    return raw
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +50,9 @@ def server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def api_schema(server_url: str) -> Any:
-    """The live server's OpenAPI schema, with bodies, aimed at the live server."""
+    """The live server's OpenAPI schema, aimed at the live server."""
     raw = httpx.get(f"{server_url}/schema/openapi.json").json()
-    loaded = schemathesis.openapi.from_dict(with_bodies(raw))
+    loaded = schemathesis.openapi.from_dict(raw)
     loaded.config.update(base_url=server_url)
     return loaded
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from runwire.errors import WorkflowInvalid
+from runwire.fieldproblems import field_problems
 from runwire.template import check_template, referenced_nodes
 from runwire.workflow import InputField, PreparedNode, PreparedWorkflow, WorkflowData
 
@@ -98,14 +99,6 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _format_validation(node_id: str, exc: ValidationError) -> list[str]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "data"
-        out.append(f"node {node_id}: data.{loc}: {err['msg']}")
-    return out
-
-
 def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | None, list[str]]:
     problems: list[str] = []
     nodes: dict[str, PreparedNode] = {}
@@ -123,7 +116,7 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
             try:
                 parsed = impl.data_model.model_validate(node.data)
             except ValidationError as exc:
-                problems.extend(_format_validation(node.id, exc))
+                problems.extend(f"node {node.id}: {p}" for p in field_problems(exc, "data"))
                 parsed = None
         nodes[node.id] = PreparedNode(id=node.id, type=node.type, impl=impl, data=parsed, raw=node)
 

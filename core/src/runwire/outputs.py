@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runwire.errors import ConfigInvalid, NodeFailed
+from runwire.fieldproblems import field_problems
 from runwire.formatters import OutputFormatter
 
 if TYPE_CHECKING:
@@ -80,9 +81,7 @@ def build_formatter(spec: ResultsSpec, formatters: Registry[str, type[OutputForm
     try:
         options = cls.options_model.model_validate(spec.formatter_options())
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigInvalid(f"outputs.results.{loc}: {first['msg']}") from None
+        raise ConfigInvalid(str(field_problems(exc, "outputs.results")[0])) from None
     return cls(options)
 
 

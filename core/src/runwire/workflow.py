@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runwire import jsontext
+from runwire.fieldproblems import field_problems
 
 
 class _Open(BaseModel):
@@ -91,7 +92,8 @@ def load_workflow_file(path: str | Path) -> WorkflowData:
     try:
         return parse_workflow_data(raw)
     except ValidationError as exc:
-        raise ValueError(f"{path}: not a workflow: {exc}") from exc
+        problems = "; ".join(map(str, field_problems(exc)))
+        raise ValueError(f"{path}: not a workflow: {problems}") from exc
 
 
 @dataclass(slots=True, eq=False)

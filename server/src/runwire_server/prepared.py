@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from runwire.check import prepare_workflow, size_problem
 from runwire.errors import WorkflowInvalid
+from runwire.fieldproblems import field_problems
 from runwire.plugins import Plugins
 from runwire.workflow import PreparedWorkflow, WorkflowData, parse_workflow_data
 from runwire_server.store import Store, WorkflowRow
@@ -217,6 +218,4 @@ def parse_data(raw: Any) -> WorkflowData:
     try:
         return parse_workflow_data(raw)
     except ValidationError as exc:
-        raise WorkflowInvalid(
-            [f"data.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
-        ) from None
+        raise WorkflowInvalid([str(problem) for problem in field_problems(exc, "data")]) from None

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runwire import ConfigInvalid
+from runwire.fieldproblems import field_problems
 from runwire.secretfiles import read_secret
 
 PREFIX = "RUNWIRE_AUTH0_"
@@ -73,9 +74,7 @@ class Auth0Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(f"{PREFIX}{p.field.upper()}: {p.message}" for p in field_problems(exc))
             raise ConfigInvalid(problems) from None
 
 

@@ -25,7 +25,7 @@ from runwire_server.api import health
 from runwire_server.api.commit_barrier import CommitBarrier
 from runwire_server.api.deps import DEPENDENCIES, PUBLIC, authenticate
 from runwire_server.api.errors import exception_handlers
-from runwire_server.api.openapi import document_errors
+from runwire_server.api.openapi import finish_document
 from runwire_server.api.rate_limit import RateLimiter
 from runwire_server.api.runs import RunController
 from runwire_server.api.workflows import WorkflowController
@@ -116,7 +116,7 @@ def create_app(
         debug=False,
         on_app_init=[_quiet],
     )
-    document_errors(app.openapi_schema)
+    finish_document(app.openapi_schema)
     return app
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from runwire.errors import AuthRefused, BindingError, InputInvalid, WorkflowInvalid
+from runwire.fieldproblems import field_problems
 from runwire_server.store import RunFinished
 from runwire_server.trust import RunRefused
 
@@ -114,13 +115,6 @@ def _body(detail: str, errors: list[Any] | None = None) -> dict[str, Any]:
     return {"detail": detail} if errors is None else {"detail": detail, "errors": errors}
 
 
-def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-        for e in exc.errors(include_url=False, include_input=False, include_context=False)
-    ]
-
-
 def handle_error(
     request: Request[Any, Any, Any], exc: Exception, statuses: Mapping[type[Exception], int] = STATUS_OF
 ) -> Response[dict[str, Any]]:
@@ -140,7 +134,7 @@ def handle_error(
     elif isinstance(exc, HTTPException):
         status, body, headers = exc.status_code, _body(exc.detail), exc.headers
     elif isinstance(exc, ValidationError):
-        status, body = 400, _body("invalid request body", _pydantic_errors(exc))
+        status, body = 400, _body("invalid request body", [p.to_json() for p in field_problems(exc)])
     elif isinstance(exc, WorkflowInvalid | InputInvalid):
         status, body = 400, _body(str(exc), list(exc.problems))
     else:

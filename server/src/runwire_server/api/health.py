@@ -7,6 +7,8 @@ from typing import Any
 from litestar import Response, get
 
 from runwire_server.api.deps import PUBLIC, ServicesDep
+from runwire_server.api.openapi import documented
+from runwire_server.api.shapes import Liveness, Readiness
 
 
 @get(
@@ -15,13 +17,22 @@ from runwire_server.api.deps import PUBLIC, ServicesDep
     include_in_schema=True,
     tags=["health"],
     opt={PUBLIC: True},
+    operation_class=documented(replies={200: (Liveness, "the process answers")}),
 )
 async def healthz() -> dict[str, str]:
     """Always ``{"status": "ok"}`` while the process serves requests."""
     return {"status": "ok"}
 
 
-@get("/readyz", summary="Readiness: store and broker reachable", tags=["health"], opt={PUBLIC: True})
+@get(
+    "/readyz",
+    summary="Readiness: store and broker reachable",
+    tags=["health"],
+    opt={PUBLIC: True},
+    operation_class=documented(
+        replies={200: (Readiness, "ready"), 503: (Readiness, "not ready: what failed")}
+    ),
+)
 async def readyz(services: ServicesDep) -> Response[dict[str, Any]]:
     """200 when the store answers and the queue takes runs (the broker answers, or the embedded
     queue runs), else 503 naming what failed."""

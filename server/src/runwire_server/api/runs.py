@@ -26,8 +26,22 @@ from runwire_server.api.bodies import (
 from runwire_server.api.deps import PUBLIC, PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
+from runwire_server.api.openapi import JSON, documented
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
+from runwire_server.api.shapes import (
+    MissingRunError,
+    RunHistoryPage,
+    RunResultEnvelope,
+    RunStart,
+    UpdateAccepted,
+)
 from runwire_server.api.workflows import refuse_managed, visible_workflow
+
+RUN_INPUT: dict[str, Any] = {JSON: Any, "text/plain": str}
+RUN_INPUT_DOC = (
+    "the run input: a JSON object or array; any other body (or text/plain) is "
+    "{'__raw_input__': text}; no body is {}; with a JWT, the value of 'input_data' when the object has it"
+)
 
 
 def run_input(text: str, content_type: str, principal: Principal) -> Any:
@@ -81,7 +95,17 @@ class RunController(Controller):
     path = "/api/v1/workflows"
     tags = ["runs"]
 
-    @post("/{workflow_id:int}/run/", status_code=200, summary="Start a run")
+    @post(
+        "/{workflow_id:int}/run/",
+        status_code=200,
+        summary="Start a run",
+        operation_class=documented(
+            RUN_INPUT,
+            body_required=False,
+            body_description=RUN_INPUT_DOC,
+            replies={200: (RunStart, "started (status 201), or refused (status 400)")},
+        ),
+    )
     async def run(
         self,
         request: Request[Any, Any, Any],
@@ -114,7 +138,16 @@ class RunController(Controller):
         await store_and_enqueue(services, run_id, head, value)
         return _envelope({"id": run_id, "status": "created"}, 201)
 
-    @get("/workflow_result/", summary="Poll a run's status and result")
+    @get(
+        "/workflow_result/",
+        summary="Poll a run's status and result",
+        operation_class=documented(
+            replies={
+                200: (RunResultEnvelope, "the run"),
+                404: (MissingRunError, "no such run (or not the caller's)"),
+            }
+        ),
+    )
     async def workflow_result(
         self,
         services: ServicesDep,
@@ -133,7 +166,11 @@ class RunController(Controller):
             raise NotFound("workflow run not found", extra=_envelope(missing, 404))
         return _envelope(run.result_json(), 200)
 
-    @get("/{workflow_id:int}/history/", summary="A workflow's runs")
+    @get(
+        "/{workflow_id:int}/history/",
+        summary="A workflow's runs",
+        operation_class=documented(replies={200: (RunHistoryPage, "a page of runs")}),
+    )
     async def history(
         self,
         request: Request[Any, Any, Any],
@@ -161,6 +198,9 @@ class RunController(Controller):
         status_code=201,
         summary="Execution service progress (internal)",
         opt={PUBLIC: True},
+        operation_class=documented(
+            {JSON: ExecutionUpdate}, replies={201: (UpdateAccepted, "the update is applied")}
+        ),
     )
     async def execution_update(
         self, request: Request[Any, Any, Any], services: ServicesDep, run_id: FromPath[str]

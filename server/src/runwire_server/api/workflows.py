@@ -13,11 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from runwire.auth import Principal
 from runwire.check import size_problem
+from runwire.fieldproblems import field_problems
 from runwire.workflow import InputField, parse_workflow_data
 from runwire_server.api.bodies import MAX_DB_INT, check_id, read_model
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from runwire_server.api.openapi import JSON, documented
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
+from runwire_server.api.shapes import CheckResult, InputFieldShape, NodeSchema, Workflow, WorkflowPage
 from runwire_server.prepared import is_small
 from runwire_server.services import Services
 from runwire_server.store import WorkflowRow
@@ -39,10 +42,7 @@ def _valid_data(value: Any, max_nodes: int | None = None, max_edges: int | None 
     try:
         parse_workflow_data(value)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
+        problems = [str(problem) for problem in field_problems(exc)]
         raise ValueError("not a workflow: " + "; ".join(problems[:20])) from None
     return value
 
@@ -177,7 +177,12 @@ class WorkflowController(Controller):
     path = "/api/v1/workflows"
     tags = ["workflows"]
 
-    @post("/", status_code=201, summary="Create a workflow")
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a workflow",
+        operation_class=documented({JSON: WorkflowCreate}, replies={201: (Workflow, "the stored workflow")}),
+    )
     async def create(
         self, request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep
     ) -> dict[str, Any]:
@@ -190,7 +195,11 @@ class WorkflowController(Controller):
         row = await services.store.create_workflow(body.project, body.title, body.data)
         return row.to_json()
 
-    @get("/", summary="List workflows")
+    @get(
+        "/",
+        summary="List workflows",
+        operation_class=documented(replies={200: (WorkflowPage, "a page of workflows")}),
+    )
     async def list_workflows(
         self,
         request: Request[Any, Any, Any],
@@ -208,19 +217,31 @@ class WorkflowController(Controller):
         count, rows = await services.store.list_workflows(principal.projects, project, title, offset, limit)
         return paginated(request, count, page, page_size, [r.to_json() for r in rows])
 
-    @get("/get_nodes/", summary="Node schemas of every installed node type")
+    @get(
+        "/get_nodes/",
+        summary="Node schemas of every installed node type",
+        operation_class=documented(replies={200: (list[NodeSchema], "one schema per node type")}),
+    )
     async def get_nodes(self, services: ServicesDep, principal: PrincipalDep) -> list[dict[str, Any]]:
         """One schema per registered node type (from the plugins), for editors."""
         return services.node_schemas
 
-    @get("/{workflow_id:int}/", summary="Read a workflow")
+    @get(
+        "/{workflow_id:int}/",
+        summary="Read a workflow",
+        operation_class=documented(replies={200: (Workflow, "the workflow")}),
+    )
     async def read(
         self, services: ServicesDep, principal: PrincipalDep, workflow_id: FromPath[int]
     ) -> dict[str, Any]:
         """The workflow with ``workflow_id``."""
         return (await visible_workflow(services, principal, workflow_id)).to_json()
 
-    @patch("/{workflow_id:int}/", summary="Update a workflow")
+    @patch(
+        "/{workflow_id:int}/",
+        summary="Update a workflow",
+        operation_class=documented({JSON: WorkflowPatch}, replies={200: (Workflow, "the updated workflow")}),
+    )
     async def update(
         self,
         request: Request[Any, Any, Any],
@@ -251,14 +272,24 @@ class WorkflowController(Controller):
             raise NotFound("workflow not found")
         services.cache.forget(workflow_id)
 
-    @get("/{workflow_id:int}/input-fields/", summary="Input fields of the trigger node")
+    @get(
+        "/{workflow_id:int}/input-fields/",
+        summary="Input fields of the trigger node",
+        operation_class=documented(
+            replies={200: (list[InputFieldShape], "the trigger's input fields, in order")}
+        ),
+    )
     async def input_fields(
         self, services: ServicesDep, principal: PrincipalDep, workflow_id: FromPath[int]
     ) -> list[dict[str, Any]]:
         """What the workflow expects as run input."""
         return input_fields((await visible_workflow(services, principal, workflow_id)).data)
 
-    @get("/{workflow_id:int}/check_workflow/", summary="Validate a workflow's structure")
+    @get(
+        "/{workflow_id:int}/check_workflow/",
+        summary="Validate a workflow's structure",
+        operation_class=documented(replies={200: (CheckResult, "valid, or every problem")}),
+    )
     async def check(
         self, services: ServicesDep, principal: PrincipalDep, workflow_id: FromPath[int]
     ) -> dict[str, Any]:

@@ -33,13 +33,15 @@ def settings_from(**overrides: Any) -> Any:
     from pydantic import ValidationError
 
     from runwire.errors import ConfigInvalid
+    from runwire.fieldproblems import field_problems
     from runwire_server.settings import Settings
 
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**given)
     except ValidationError as exc:
-        raise click.ClickException(f"invalid settings: {exc}") from None
+        problems = "; ".join(map(str, field_problems(exc)))
+        raise click.ClickException(f"invalid settings: {problems}") from None
     except ConfigInvalid as exc:  # a secret file that cannot be read, a secret set twice
         raise click.ClickException(str(exc)) from None
 

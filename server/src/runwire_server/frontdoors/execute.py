@@ -30,12 +30,14 @@ from runwire.executables import (
     ExecutablesNotConfigured,
     resolve_executable,
 )
+from runwire.fieldproblems import field_problems
 from runwire.netguard import UrlRefused, check_url, split_url
 from runwire.records import FAILED, SUCCEED, RunRecord
 from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound, Unprocessable
+from runwire_server.api.openapi import JSON, documented
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
     EXECUTE_CALLBACK_TITLE,
@@ -48,6 +50,7 @@ from runwire_server.frontdoors.boot import (
     ExecuteDoor,
     boot_execute,
 )
+from runwire_server.frontdoors.shapes import ExecuteAccepted, JobState, Versions
 from runwire_server.hookspecs import hookimpl
 from runwire_server.services import Services
 from runwire_server.store import WorkflowRow
@@ -121,10 +124,7 @@ async def read_request(request: Request[Any, Any, Any]) -> ExecuteRequest:
     try:
         return ExecuteRequest.model_validate(value)
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
+        errors = [problem.to_json() for problem in field_problems(exc)]
         raise Unprocessable("invalid execute request", errors) from None
 
 
@@ -164,7 +164,13 @@ async def record_inline(
     )
 
 
-@post("/api/execute/", status_code=201, tags=["lso"], summary="Run an executable (LSO)")
+@post(
+    "/api/execute/",
+    status_code=201,
+    tags=["lso"],
+    summary="Run an executable (LSO)",
+    operation_class=documented({JSON: ExecuteRequest}, replies={201: (ExecuteAccepted, "the job")}),
+)
 async def start_execute(
     request: Request[Any, Any, Any],
     services: ServicesDep,
@@ -203,7 +209,12 @@ async def start_execute(
     return Response({"job_id": job_id, "result": None}, status_code=201)
 
 
-@get("/api/execute/{job_id:str}", tags=["lso"], summary="Poll a job (runwire addition to LSO)")
+@get(
+    "/api/execute/{job_id:str}",
+    tags=["lso"],
+    summary="Poll a job (runwire addition to LSO)",
+    operation_class=documented(replies={200: (JobState, "the job's state")}),
+)
 async def poll_execute(
     services: ServicesDep, execute_door: ExecuteDoorDep, principal: PrincipalDep, job_id: FromPath[str]
 ) -> dict[str, Any]:
@@ -237,7 +248,12 @@ async def poll_execute(
     return reply
 
 
-@get("/api/version", tags=["lso"], summary="API and module versions (LSO)")
+@get(
+    "/api/version",
+    tags=["lso"],
+    summary="API and module versions (LSO)",
+    operation_class=documented(replies={200: (Versions, "the versions")}),
+)
 async def version(principal: PrincipalDep) -> dict[str, str]:
     """``{"api": "2.0", "module": <runwire-server version>}``."""
     return {"api": API_VERSION, "module": _module_version()}

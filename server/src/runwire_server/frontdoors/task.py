@@ -21,6 +21,7 @@ from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
+from runwire_server.api.openapi import JSON, documented
 from runwire_server.frontdoors.boot import (
     FRONT_DOOR_PROJECT,
     SCRIPT_NODE,
@@ -29,6 +30,7 @@ from runwire_server.frontdoors.boot import (
     TaskDoor,
     boot_task,
 )
+from runwire_server.frontdoors.shapes import TaskPending, TaskState
 from runwire_server.hookspecs import hookimpl
 from runwire_server.services import Services
 from runwire_server.store import RunRow
@@ -110,11 +112,20 @@ async def poll_task(
     return task_reply(run)
 
 
+START_DOC = documented(
+    {JSON: Any},
+    body_required=False,
+    body_description="read by the config's body binders (body_args), ignored otherwise",
+    replies={200: (TaskPending, "the task is started")},
+)
+POLL_DOC = documented(replies={200: (TaskState, "not-ready, ready or failed")})
+
+
 def _routes(prefix: str) -> list[Any]:
     name = prefix.strip("/")
 
     @post([prefix, f"{prefix}/{{path:path}}"], status_code=200, name=f"{name}-start", tags=["script-runner"],
-          summary="Start a task (script-runner)")  # fmt: skip
+          summary="Start a task (script-runner)", operation_class=START_DOC)  # fmt: skip
     async def start(
         request: Request[Any, Any, Any],
         services: ServicesDep,
@@ -126,7 +137,7 @@ def _routes(prefix: str) -> list[Any]:
         return await start_task(request, services, task_door, principal, path)  # type: ignore[no-any-return]
 
     @get(f"{prefix}/{{task_id:str}}", name=f"{name}-poll", tags=["script-runner"],
-         summary="Poll a task (script-runner)")  # fmt: skip
+         summary="Poll a task (script-runner)", operation_class=POLL_DOC)  # fmt: skip
     async def poll(
         services: ServicesDep, task_door: TaskDoorDep, principal: PrincipalDep, task_id: FromPath[str]
     ) -> dict[str, Any]:

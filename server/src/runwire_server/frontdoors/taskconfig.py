@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from runwire.binders import InputBinder, RequestParts, bound_text
 from runwire.check import prepare_workflow
 from runwire.errors import ConfigInvalid, WorkflowInvalid
+from runwire.fieldproblems import field_problems
 from runwire.jsontext import JsonRefused, loads
 from runwire.outputs import DEFAULT_ATTACHMENTS_MAX_BYTES, ResultsSpec
 from runwire.workflow import PreparedWorkflow, WorkflowData
@@ -88,11 +89,7 @@ class TaskConfig(BaseModel):
 
 
 def _field_error(exc: ValidationError, prefix: str = "") -> str:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in (*prefix.split("."), *err["loc"]) if p != "")
-        problems.append(f"{loc or 'config'}: {err['msg']}")
-    return "; ".join(problems)
+    return "; ".join(str(problem) for problem in field_problems(exc, prefix))
 
 
 def parse_task_config(raw: Any) -> TaskConfig:
