@@ -16,7 +16,7 @@ from runwire.errors import InputInvalid, NodeFailed, TemplateError
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.inputs import apply_input_fields
 from runwire.nodes import NodeContext, NodeOutput
-from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
+from runwire.records import NodeRecord, RunRecord, Status
 from runwire.sizes import json_size
 from runwire.template import TemplateRenderer
 from runwire.workflow import PreparedNode, PreparedWorkflow
@@ -131,7 +131,7 @@ class _Run:
         self.engine = engine
         self.workflow = workflow
         self.observer = observer
-        self.record = RunRecord(id=run_id, status=IN_PROGRESS)
+        self.record = RunRecord(id=run_id, status=Status.IN_PROGRESS)
         self.results: dict[str, dict[str, Any]] = {}
         self.result_bytes = 0
         self.remaining = {nid: len(n.predecessors) for nid, n in workflow.nodes.items()}
@@ -151,7 +151,7 @@ class _Run:
         try:
             self.input = apply_input_fields(self.workflow.input_fields, raw_input)
         except InputInvalid as exc:
-            node = NodeRecord(id=start, status=FAILED, error=str(exc))
+            node = NodeRecord(id=start, status=Status.FAILED, error=str(exc))
             self.record.nodes[start] = node
             self.failed_node = start
             await self.observer.node_finished(self.record, node)
@@ -173,7 +173,7 @@ class _Run:
 
     async def _finish(self) -> RunRecord:
         rec = self.record
-        rec.status = FAILED if self.failed_node is not None else SUCCEED
+        rec.status = Status.FAILED if self.failed_node is not None else Status.SUCCEED
         if self.failed_node is not None:
             failed = rec.nodes.get(self.failed_node)
             rec.error = f"node {self.failed_node} failed: {failed.error if failed else 'unknown error'}"
@@ -214,7 +214,7 @@ class _Run:
 
     async def _run_node(self, node: PreparedNode) -> list[str] | None:
         """Run one node (with timeout and retries); return successors now ready, or None on failure."""
-        record = NodeRecord(id=node.id, status=IN_PROGRESS)
+        record = NodeRecord(id=node.id, status=Status.IN_PROGRESS)
         self.record.nodes[node.id] = record
         await self.observer.node_started(self.record, node.id)
         data = node.data
@@ -250,7 +250,7 @@ class _Run:
                 if attempt < retries:
                     await asyncio.sleep(min(getattr(data, "retry_delay", 0.5) * 2**attempt, MAX_RETRY_DELAY))
         except asyncio.CancelledError:
-            record.status = FAILED
+            record.status = Status.FAILED
             record.error = f"cancelled because node {self.failed_node} failed"
             await self.observer.node_finished(self.record, record)
             raise
@@ -259,10 +259,10 @@ class _Run:
             if record.error is not None:
                 output = None
         if output is None:
-            record.status = FAILED
+            record.status = Status.FAILED
             await self.observer.node_finished(self.record, record)
             return None
-        record.status = SUCCEED
+        record.status = Status.SUCCEED
         record.error = None
         record.result = output.result
         record.cost = output.cost
@@ -303,7 +303,7 @@ class _Run:
             if target in self.active:
                 ready.append(target)
                 continue
-            skipped = NodeRecord(id=target, status=SKIPPED)
+            skipped = NodeRecord(id=target, status=Status.SKIPPED)
             self.record.nodes[target] = skipped
             await self.observer.node_finished(self.record, skipped)
             stack.extend((t, False) for t, _ in self.workflow.nodes[target].successors)

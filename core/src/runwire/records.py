@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-IN_QUEUE = "in queue"
-IN_PROGRESS = "in progress"
-SUCCEED = "succeed"
-FAILED = "failed"
-SKIPPED = "skipped"
-NOT_FOUND = "not found"
-TERMINAL = frozenset({SUCCEED, FAILED})
+
+class Status(StrEnum):
+    """Every status a run or a node can have, spelled as the ScriptRun wire format spells it."""
+
+    IN_QUEUE = "in queue"
+    """A run stored and waiting for an executor."""
+    IN_PROGRESS = "in progress"
+    """A run or node executing."""
+    SUCCEED = "succeed"
+    """A run or node that finished without error."""
+    FAILED = "failed"
+    """A run or node that finished with an error."""
+    SKIPPED = "skipped"
+    """A node on a branch not taken (nodes only)."""
+    NOT_FOUND = "not found"
+    """The answer about a run that does not exist (``workflow_result`` only; never stored)."""
+
+
+TERMINAL = frozenset({Status.SUCCEED, Status.FAILED})
+"""The statuses a run ends in."""
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from runwire.engine import DEFAULT_MAX_RESULT_BYTES, Engine
 from runwire.errors import WorkflowInvalid
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.plugins import Plugins
-from runwire.records import FAILED
+from runwire.records import Status
 from runwire_server.prepared import PreparedCache
 from runwire_server.progress import StoreObserver, stopped_nodes
 from runwire_server.store import RunRow, Store
@@ -70,14 +70,14 @@ class RunExecutor:
         try:
             prepared = await self.cache.load_async(store, run.workflow_id, run.workflow_version)
         except WorkflowInvalid as exc:
-            await store.save_run(run_id, FAILED, {}, 0.0, f"workflow is invalid: {exc}")
+            await store.save_run(run_id, Status.FAILED, {}, 0.0, f"workflow is invalid: {exc}")
             return
         except RunRefused as exc:
-            await store.save_run(run_id, FAILED, {}, 0.0, f"refused: {exc}")
+            await store.save_run(run_id, Status.FAILED, {}, 0.0, f"refused: {exc}")
             return
         if prepared is None:
             error = "the workflow was deleted before the run started"
-            await store.save_run(run_id, FAILED, {}, 0.0, error)
+            await store.save_run(run_id, Status.FAILED, {}, 0.0, error)
             return
         observer = StoreObserver(store)
         try:
@@ -86,11 +86,11 @@ class RunExecutor:
         except TimeoutError:
             await observer.settle()
             limit = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
-            await store.save_run(run_id, FAILED, stopped_nodes(observer.run, limit), 0.0, limit)
+            await store.save_run(run_id, Status.FAILED, stopped_nodes(observer.run, limit), 0.0, limit)
         except Exception as exc:
             log.exception("run %s stopped by an internal error", run_id)
             error = f"internal error: {type(exc).__name__}: {exc}"
-            await store.save_run(run_id, FAILED, {}, 0.0, error)
+            await store.save_run(run_id, Status.FAILED, {}, 0.0, error)
 
     def __call__(self, run_id: str) -> None:
         """The Dramatiq actor: :meth:`execute` on this worker thread's own event loop, claimed

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from runwire.engine import RunObserver
-from runwire.records import FAILED, IN_PROGRESS, SKIPPED, SUCCEED, NodeRecord, RunRecord
+from runwire.records import NodeRecord, RunRecord, Status
 from runwire_server.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class StoreObserver(RunObserver):
 
     async def _write_progress(self, run: RunRecord) -> None:
         try:
-            await self.store.save_run(run.id, IN_PROGRESS, nodes_json(run), run.total_cost)
+            await self.store.save_run(run.id, Status.IN_PROGRESS, nodes_json(run), run.total_cost)
         except Exception as exc:  # progress is best-effort; the terminal write is not
             log.warning("could not write the progress of run %s: %s", run.id, exc)
 
@@ -81,6 +81,6 @@ def stopped_nodes(run: RunRecord | None, reason: str) -> dict[str, Any]:
     """Node results of a run stopped from outside: unfinished nodes failed with ``reason``."""
     nodes = nodes_json(run) if run is not None else {}
     for node in nodes.values():
-        if node["status"] not in (SUCCEED, SKIPPED):
-            node.update(status=FAILED, error=reason)
+        if node["status"] not in (Status.SUCCEED, Status.SKIPPED):
+            node.update(status=Status.FAILED, error=reason)
     return nodes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from runwire.records import FAILED
+from runwire.records import Status
 from runwire_server.api.errors import ServiceUnavailable
 from runwire_server.queue import LoopQueue
 from runwire_server.services import Services
@@ -47,5 +47,5 @@ async def store_and_enqueue(
     except Exception as exc:
         log.error("could not enqueue run %s: %s", run_id, exc)
         error = f"could not enqueue the run: {type(exc).__name__}"
-        await services.store.save_run(run_id, FAILED, {}, 0.0, error)
+        await services.store.save_run(run_id, Status.FAILED, {}, 0.0, error)
         raise ServiceUnavailable("the run queue is unreachable; try again later") from None

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runwire.auth import Principal
 from runwire.errors import InputInvalid, WorkflowInvalid
 from runwire.inputs import RAW_INPUT_KEY, apply_input_fields
-from runwire.records import NOT_FOUND
+from runwire.records import Status
 from runwire_server.api.bodies import (
     MAX_DB_INT,
     NOT_JSON,
@@ -162,7 +162,12 @@ class RunController(Controller):
             raise BadRequest("'id' must be a workflow run UUID")
         run = await services.store.get_run(canonical)
         if run is None or not run.visible_to(principal):
-            missing = {"id": canonical, "status": NOT_FOUND, "data": {}, "metrics": {"total_cost": 0.0}}
+            missing = {
+                "id": canonical,
+                "status": Status.NOT_FOUND,
+                "data": {},
+                "metrics": {"total_cost": 0.0},
+            }
             raise NotFound("workflow run not found", extra=_envelope(missing, 404))
         return _envelope(run.result_json(), 200)
 

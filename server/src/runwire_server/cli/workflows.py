@@ -14,7 +14,7 @@ from rich.console import Console
 from runwire.check import DEFAULT_MAX_NODES, EDGES_PER_NODE, check_workflow, prepare_workflow, size_problem
 from runwire.engine import Engine, RunObserver
 from runwire.errors import InputInvalid, WorkflowInvalid
-from runwire.records import NodeRecord, RunRecord
+from runwire.records import NodeRecord, RunRecord, Status
 from runwire.workflow import WorkflowData, load_workflow_file
 from runwire_server.cli.base import load_plugins, main
 
@@ -65,7 +65,9 @@ class ConsoleProgress(RunObserver):
         self.console.print(f"[cyan]▶[/] {node_id} [dim]running[/]")
 
     async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
-        style = {"succeed": "green", "failed": "red", "skipped": "yellow"}.get(record.status, "white")
+        style = {Status.SUCCEED: "green", Status.FAILED: "red", Status.SKIPPED: "yellow"}.get(
+            record.status, "white"
+        )
         detail = f" — {record.error}" if record.error else ""
         self.console.print(f"[{style}]■[/] {record.id} [{style}]{record.status}[/]{detail}", highlight=False)
 
@@ -103,7 +105,7 @@ def run(
         raise click.BadParameter("; ".join(exc.problems), param_hint="--input") from None
     record = asyncio.run(Engine().execute(prepared, run_input, observer=observer))
     click.echo(json.dumps(record.to_json(), indent=None if as_json else 2, ensure_ascii=False))
-    sys.exit(0 if record.status == "succeed" else 1)
+    sys.exit(0 if record.status == Status.SUCCEED else 1)
 
 
 @main.command()

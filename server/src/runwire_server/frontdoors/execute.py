@@ -32,7 +32,7 @@ from runwire.executables import (
 )
 from runwire.fieldproblems import field_problems
 from runwire.netguard import UrlRefused, check_url, split_url
-from runwire.records import FAILED, SUCCEED, RunRecord
+from runwire.records import TERMINAL, RunRecord, Status
 from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
@@ -57,6 +57,8 @@ from runwire_server.store import WorkflowRow
 
 API_VERSION = "2.0"
 SUCCESSFUL = "successful"
+UNSUCCESSFUL = "failed"
+"""The execution result's two statuses (LSO's own words, not run statuses)."""
 
 ExecuteDoorDep = SkipValidation[ExecuteDoor]
 """A handler parameter ``execute_door: ExecuteDoorDep`` receives the door's boot-time state."""
@@ -103,13 +105,13 @@ def execution_result(record: dict[str, Any] | None, error: str | None) -> dict[s
     result = record.get("result")
     if not result or not isinstance(result, dict):  # an execution update may store anything
         message = str(record.get("error") or error or "the executable did not run")
-        return {"output": message, "return_code": -1, "status": FAILED}
+        return {"output": message, "return_code": -1, "status": UNSUCCESSFUL}
     output = (
         str(result.get("content", "")) + str(result.get("stderr", "")) + str(result.get("error", "") or "")
     )
     code = result.get("return_code", -1)
     code = code if isinstance(code, int) and not isinstance(code, bool) else -1
-    return {"output": output, "return_code": code, "status": SUCCESSFUL if code == 0 else FAILED}
+    return {"output": output, "return_code": code, "status": SUCCESSFUL if code == 0 else UNSUCCESSFUL}
 
 
 async def read_request(request: Request[Any, Any, Any]) -> ExecuteRequest:
@@ -232,7 +234,7 @@ async def poll_execute(
     ):
         raise NotFound("job not found")
     script = run.nodes.get(SCRIPT_NODE)
-    done = run.status in (SUCCEED, FAILED) or (script is not None and script.get("status") == SUCCEED)
+    done = run.status in TERMINAL or (script is not None and script.get("status") == Status.SUCCEED)
     reply: dict[str, Any] = {
         "job_id": canonical,
         "status": run.status,

@@ -16,7 +16,7 @@ from litestar.params import FromPath, SkipValidation
 
 from runwire.auth import Principal
 from runwire.binders import RequestParts
-from runwire.records import FAILED, SUCCEED
+from runwire.records import Status
 from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
@@ -65,7 +65,7 @@ async def request_parts(request: Request[Any, Any, Any], path: str, door: TaskDo
 
 def task_reply(run: RunRow) -> dict[str, Any]:
     """A run in the reference's task shape."""
-    if run.status == SUCCEED:
+    if run.status == Status.SUCCEED:
         result = (run.nodes.get(SCRIPT_NODE) or {}).get("result") or {}
         if not isinstance(result, dict):  # an execution update may store anything
             result = {}
@@ -76,8 +76,8 @@ def task_reply(run: RunRow) -> dict[str, Any]:
             "attachments": result.get("attachments", {}),
             "stdout": result.get("content", ""),
         }
-    if run.status == FAILED:
-        return {"id": run.id, "status": FAILED, "error": run.error or "the task failed"}
+    if run.status == Status.FAILED:
+        return {"id": run.id, "status": Status.FAILED, "error": run.error or "the task failed"}
     return {"id": run.id, "status": NOT_READY}
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from sqlalchemy.engine import make_url
 
 from runwire.auth import Principal
-from runwire.records import IN_QUEUE
+from runwire.records import Status
 from runwire_server.store.engine import NETWORK_POOL_OVERFLOW, make_engine
 from runwire_server.store.keys import KEY_PREFIX, KEY_USE_WRITE_INTERVAL_S, StoreApiKeys, hash_key
 from runwire_server.store.rows import (
@@ -128,7 +128,7 @@ class Store(ABC):
         run_id: str,
         workflow: WorkflowRow | WorkflowHead,
         input_value: Any,
-        status: str = IN_QUEUE,
+        status: str = Status.IN_QUEUE,
         nodes: dict[str, Any] | None = None,
         total_cost: float = 0.0,
         error: str | None = None,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
-from runwire.records import IN_PROGRESS, IN_QUEUE, TERMINAL
+from runwire.records import TERMINAL, Status
 from runwire_server.store.base import StoreBase
 from runwire_server.store.rows import RunRow, WorkflowHead, WorkflowRow, utcnow
 from runwire_server.store.tables import runs
@@ -53,12 +53,12 @@ _CLAIM_RUN = (
     .where(
         runs.c.id == bindparam("rid"),
         or_(
-            runs.c.status == IN_QUEUE,
-            and_(runs.c.status == IN_PROGRESS, runs.c.claimed_by == bindparam("claimant")),
+            runs.c.status == Status.IN_QUEUE,
+            and_(runs.c.status == Status.IN_PROGRESS, runs.c.claimed_by == bindparam("claimant")),
         ),
     )
     .values(
-        status=IN_PROGRESS,
+        status=Status.IN_PROGRESS,
         nodes={},
         total_cost=0.0,
         error=None,
@@ -88,7 +88,7 @@ class RunMethods(StoreBase):
         run_id: str,
         workflow: WorkflowRow | WorkflowHead,
         input_value: Any,
-        status: str = IN_QUEUE,
+        status: str = Status.IN_QUEUE,
         nodes: dict[str, Any] | None = None,
         total_cost: float = 0.0,
         error: str | None = None,
@@ -201,7 +201,7 @@ class RunMethods(StoreBase):
         with self._transaction() as conn:
             rows = conn.execute(
                 select(runs.c.id)
-                .where(runs.c.status.in_([IN_QUEUE, IN_PROGRESS]))
+                .where(runs.c.status.in_([Status.IN_QUEUE, Status.IN_PROGRESS]))
                 .order_by(runs.c.created_at)
             ).all()
         return [r[0] for r in rows]
@@ -216,7 +216,7 @@ class RunMethods(StoreBase):
                 update(runs)
                 .where(runs.c.id.in_(ids), runs.c.status.not_in(sorted(TERMINAL)))
                 .values(
-                    status=IN_QUEUE,
+                    status=Status.IN_QUEUE,
                     nodes={},
                     total_cost=0.0,
                     error=None,
@@ -236,13 +236,13 @@ class RunMethods(StoreBase):
         with self._transaction(write=True) as conn:
             oldest = (
                 select(runs.c.id)
-                .where(runs.c.status == IN_QUEUE, runs.c.updated_at < cutoff)
+                .where(runs.c.status == Status.IN_QUEUE, runs.c.updated_at < cutoff)
                 .order_by(runs.c.updated_at)
                 .limit(limit)
             )
             rows = conn.execute(
                 update(runs)
-                .where(runs.c.id.in_(oldest), runs.c.status == IN_QUEUE)
+                .where(runs.c.id.in_(oldest), runs.c.status == Status.IN_QUEUE)
                 .values(updated_at=utcnow())
                 .returning(runs.c.id)
             ).all()
