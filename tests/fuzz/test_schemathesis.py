@@ -27,8 +27,7 @@ from runwire_server.api.runs import ExecutionUpdate
 from runwire_server.api.workflows import WorkflowCreate, WorkflowPatch
 from runwire_server.frontdoors.execute import ExecuteRequest
 from runwire_server.testing import running_server
-
-from .conftest import KEY, ROOT, SERVICE_KEY, server_env
+from tests.helpers import KEY, ROOT, SERVICE_KEY, server_env
 
 HEADERS = {"X-Api-Key": KEY, "X-Service-Api-Key": SERVICE_KEY}
 
