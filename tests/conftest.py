@@ -7,7 +7,8 @@ own, e.g. ``tests/server/frontdoors/``); suites across both keep their own folde
 have no ``__init__.py``: pytest runs with ``--import-mode=importlib``, which gives each test module
 a unique name from its path, and shared code is imported absolutely from the top, as
 ``from tests.helpers import ...`` (``tests/fake_nodes.py`` holds the core tests' node plugins).
-Fixtures live here only; a folder ``conftest.py`` is for fixtures nothing else uses.
+A fixture used by more than one test module lives here, one used by one module in that module;
+there is no folder ``conftest.py`` (the plugins, separate distributions, keep their own).
 """
 
 from __future__ import annotations
