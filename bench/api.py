@@ -27,10 +27,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from runwire.records import TERMINAL
 from runwire_server.testing import free_port, running_server, running_worker
 
 KEY = "bench-key"
-TERMINAL = {"succeed", "failed"}
 WORKFLOW = {
     "nodes": [
         {"id": "trigger", "type": "trigger-node", "data": {"name": "Trigger", "input_fields": []}},

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from api import KEY, percentile
+from api import KEY, TERMINAL, percentile
 
 from runwire_server.testing import running_server
 
@@ -71,7 +71,7 @@ def attacks(client: httpx.Client) -> dict[str, Callable[[], int]]:
         run_id = started["data"]["id"]
         while True:
             data_ = client.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()["data"]
-            if data_["status"] in ("succeed", "failed"):
+            if data_["status"] in TERMINAL:
                 return 200 if data_["status"] == "failed" else 299  # 299: the attack was not refused
             time.sleep(0.01)
 

@@ -14,8 +14,7 @@ import pytest
 from runwire.check import check_workflow, prepare_workflow, size_problem
 from runwire.errors import WorkflowInvalid
 from runwire.workflow import parse_workflow_data
-
-from .helpers import plugins_with_test_nodes
+from tests.fake_nodes import plugins_with_test_nodes
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "reference_example.json").read_text())
 

@@ -14,8 +14,7 @@ from runwire.check import prepare_workflow
 from runwire.engine import Engine, RunObserver
 from runwire.records import NodeRecord, RunRecord
 from runwire.workflow import parse_workflow_data
-
-from .helpers import plugins_with_test_nodes
+from tests.fake_nodes import plugins_with_test_nodes
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "reference_example.json").read_text())
 TRUE_LLM = "58a35684-7d25-4dff-b012-609eab065751"

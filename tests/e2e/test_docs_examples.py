@@ -7,8 +7,7 @@ import io
 import re
 
 from runwire_server.testing import running_server
-
-from .conftest import ROOT
+from tests.helpers import ROOT
 
 
 def python_blocks(path: str) -> list[str]:

@@ -8,8 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from runwire_server.testing import running_server
-
-from .conftest import (
+from tests.helpers import (
     KEY,
     api,
     create_workflow,
@@ -17,7 +16,7 @@ from .conftest import (
     sleep_data,
     start_run,
     wait_for_marker,
-    wait_result,
+    wait_for_run,
     with_plugin,
 )
 
@@ -44,7 +43,7 @@ def test_runs_beyond_the_concurrency_limit_wait_for_a_free_slot(
             assert not started, "the second run started while the first ran"
             assert second_status == "in queue"
             time.sleep(0.05)
-        assert wait_result(client, second)["status"] == "succeed"
+        assert wait_for_run(client, second)["status"] == "succeed"
 
 
 def test_stopping_lets_a_running_run_finish(tmp_path: Path, sleep_plugin_path: str) -> None:

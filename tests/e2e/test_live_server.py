@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 
 from runwire_server.testing import free_port, postgres_database, running_server
-
-from .conftest import (
+from tests.helpers import (
     KEY,
     ROOT,
     api,
@@ -24,7 +23,7 @@ from .conftest import (
     sleep_data,
     start_run,
     wait_for_marker,
-    wait_result,
+    wait_for_run,
     with_plugin,
 )
 
@@ -65,7 +64,7 @@ def test_hostile_requests_get_clear_4xx_and_the_server_keeps_serving() -> None:
             assert response.status_code == status, (method, url[:60], response.text[:200])
             assert response.json()["detail"]
         assert (
-            wait_result(client, start_run(client, workflow_id, '{"name": "still here"}'))["status"]
+            wait_for_run(client, start_run(client, workflow_id, '{"name": "still here"}'))["status"]
             == "succeed"
         )
         assert "Traceback" not in server.logs()
@@ -112,7 +111,7 @@ def test_keys_create_makes_a_scoped_key_printed_once(tmp_path: Path) -> None:
         assert scoped.get(f"/api/v1/workflows/{theirs}/").status_code == 404
         assert scoped.get(f"/api/v1/workflows/{mine}/").status_code == 200
         assert (
-            wait_result(scoped, start_run(scoped, mine, '{"name": "Ada", "age": 36}'))["status"] == "succeed"
+            wait_for_run(scoped, start_run(scoped, mine, '{"name": "Ada", "age": 36}'))["status"] == "succeed"
         )
         assert api(server.url, key + "x").get("/api/v1/workflows/").status_code == 401
     bad = subprocess.run([sys.executable, "-m", "runwire_server", "keys", "create", "--project", "x"],
@@ -131,7 +130,7 @@ def test_embedded_restart_finishes_runs_a_crash_left_behind(tmp_path: Path, slee
         first.kill()  # SIGKILL: no clean shutdown, runs stay "in progress"/"in queue"
     with running_server(env=env, data_dir=data_dir) as second, api(second.url) as client:
         for run_id in run_ids:
-            result = wait_result(client, run_id)
+            result = wait_for_run(client, run_id)
             assert result["status"] == "succeed", result
             assert (
                 json.loads(json.dumps(result))["data"][sleep_data(0)["nodes"][1]["id"]]["result"]["pid"]
@@ -196,14 +195,14 @@ def test_a_run_over_its_time_limit_fails_with_its_finished_nodes(sleep_plugin_pa
     )
     with running_server(env=env) as server, api(server.url) as client:
         workflow_id = create_workflow(client, sleep_data(30))
-        result = wait_result(client, start_run(client, workflow_id), timeout=20)
+        result = wait_for_run(client, start_run(client, workflow_id), timeout=20)
         trigger, sleep, output = (n["id"] for n in sleep_data(0)["nodes"])
         assert result["status"] == "failed" and "time limit of 1 s" in result["error"]
         assert result["data"][trigger]["status"] == "succeed"
         assert result["data"][sleep]["status"] == "failed" and "time limit" in result["data"][sleep]["error"]
         assert output not in result["data"]
         quick = create_workflow(client, sleep_data(0.01))  # the server runs the next run normally
-        assert wait_result(client, start_run(client, quick))["status"] == "succeed"
+        assert wait_for_run(client, start_run(client, quick))["status"] == "succeed"
 
 
 def test_a_stalled_key_lookup_does_not_stall_the_server() -> None:

@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 
 from runwire_server.testing import running_server
-
-from .conftest import KEY, api, create_workflow, start_run
+from tests.helpers import KEY, TERMINAL, api, create_workflow, start_run
 
 PY = sys.executable
 MARK = Path(__file__).resolve().parents[1] / "scripts" / "mark_interval.py"
@@ -50,7 +49,7 @@ def healthy_until_done(client: httpx.Client, run_id: str) -> tuple[int, dict[str
         assert client.get("/healthz").status_code == 200
         answered += 1
         reply = client.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()["data"]
-        if reply["status"] in ("succeed", "failed"):
+        if reply["status"] in TERMINAL:
             return answered, reply
 
 

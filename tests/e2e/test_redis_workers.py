@@ -16,8 +16,7 @@ from runwire_server.queue import BrokerQueue, make_broker
 from runwire_server.settings import Settings, store_url
 from runwire_server.store import open_database
 from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
-
-from .conftest import (
+from tests.helpers import (
     KEY,
     SLEEP,
     api,
@@ -25,7 +24,7 @@ from .conftest import (
     sleep_data,
     start_run,
     wait_for_marker,
-    wait_result,
+    wait_for_run,
     with_plugin,
 )
 
@@ -63,7 +62,7 @@ def test_serve_only_enqueues_and_two_workers_share_the_runs(
         )
         with running_worker(env=distributed_env) as one, running_worker(env=distributed_env) as two:
             run_ids = [first, *(start_run(client, workflow_id) for _ in range(9))]
-            results = [wait_result(client, run_id) for run_id in run_ids]
+            results = [wait_for_run(client, run_id) for run_id in run_ids]
         assert all(r["status"] == "succeed" for r in results)
         assert {pid_of(r) for r in results} == {one.process.pid, two.process.pid}
         assert server.process.pid not in {pid_of(r) for r in results}
@@ -92,12 +91,12 @@ def test_a_sigkilled_workers_run_is_finished_by_another_worker(
             "status"
         ]
         assert status == "in progress"
-        result = wait_result(client, run_id, timeout=60)
+        result = wait_for_run(client, run_id, timeout=60)
         assert result["status"] == "succeed", result
         assert pid_of(result) == survivor.process.pid
         assert set(result["data"]) == {n["id"] for n in sleep_data(0)["nodes"]}
         # the survivor keeps taking new work
-        assert pid_of(wait_result(client, start_run(client, workflow_id))) == survivor.process.pid
+        assert pid_of(wait_for_run(client, start_run(client, workflow_id))) == survivor.process.pid
 
 
 def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
@@ -126,7 +125,7 @@ def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
         broker.close()
         with running_worker(env=env), running_worker(env=env):
             for run_id in (orphan, repeated):
-                assert wait_result(client, run_id)["status"] == "succeed"
+                assert wait_for_run(client, run_id)["status"] == "succeed"
         for run_id in (orphan, repeated):
             assert len(list(markers.glob(f"{run_id}.*"))) == 1, sorted(p.name for p in markers.iterdir())
         assert re.search(r"re-enqueued \d+ run\(s\) left in queue", server.logs()), server.logs()[-3000:]

@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 
 from runwire_server.testing import running_server
-
-from .conftest import create_workflow
+from tests.helpers import create_workflow
 
 REFERENCE_BASE_URL = "https://scriptrun.ai"
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 
 from runwire_server.testing import running_server
-
-from .conftest import (
+from tests.helpers import (
     KEY,
     ROOT,
     api,
@@ -21,7 +20,7 @@ from .conftest import (
     sleep_data,
     start_run,
     wait_for_marker,
-    wait_result,
+    wait_for_run,
     with_plugin,
 )
 
@@ -49,7 +48,7 @@ def test_a_full_queue_refuses_new_runs_with_503_and_retry_after(
         assert httpx.get(f"{server.url}/healthz").status_code == 200
 
         for i, run_id in enumerate(waiting):
-            result = wait_result(client, run_id)
+            result = wait_for_run(client, run_id)
             assert result["status"] == "succeed"
             assert any(f"{big}{i}" in json.dumps(node.get("result")) for node in result["data"].values())
         assert start_run(client, hello, '{"name": "now", "age": 1}')  # room again

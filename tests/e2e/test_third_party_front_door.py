@@ -18,8 +18,7 @@ import httpx
 import pytest
 
 from runwire_server.testing import running_server
-
-from .conftest import KEY, api, with_plugin
+from tests.helpers import KEY, api, with_plugin
 
 DOOR_MODULE = textwrap.dedent(
     '''

@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from runwire_server.testing import RunningServer, running_server, wait_for_run
-
-from .conftest import KEY, MAX_BODY, ROOT, SERVICE_KEY, server_env
+from tests.helpers import KEY, MAX_BODY, ROOT, SERVICE_KEY, TERMINAL, server_env
 
 DEEP = ("[" * 10_000 + "]" * 10_000).encode()
 DEEP_OBJECT = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
@@ -79,7 +78,7 @@ def live() -> Iterator[Live]:
         state = Live(server, ids[0], ids[1], other_run, made.stdout.strip().splitlines()[-1], [other_run])
         yield state
         for run_id in state.started:  # nothing lost: every accepted run ends
-            assert wait_for_run(server.url, run_id, headers, timeout=60)["status"] in ("succeed", "failed")
+            assert wait_for_run(server.url, run_id, headers, timeout=60)["status"] in TERMINAL
         assert httpx.get(f"{server.url}/readyz").status_code == 200
         assert "Traceback" not in server.logs(), server.logs()[-6000:]
 

@@ -22,8 +22,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from runwire_server.testing import running_server
-
-from .conftest import KEY, ROOT, SERVICE_KEY, server_env
+from tests.helpers import KEY, ROOT, SERVICE_KEY, server_env
 
 HEADERS = {"X-Api-Key": KEY, "X-Service-Api-Key": SERVICE_KEY}
 

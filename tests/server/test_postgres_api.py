@@ -13,8 +13,7 @@ from litestar.testing import TestClient
 
 from runwire.plugins import Plugins
 from runwire_server.testing import postgres_database
-
-from .conftest import HEADERS, create_workflow, make_app, make_settings, wait_result
+from tests.helpers import HEADERS, create_workflow, make_app, make_settings, wait_for_run
 
 BASE = "/api/v1/workflows/"
 
@@ -37,7 +36,7 @@ def test_runs_and_history_on_postgresql(pg_client: TestClient[Any]) -> None:
         ).json()
         assert reply["status"] == 201, reply
         run_ids.append(reply["data"]["id"])
-    results = [wait_result(pg_client, run_id) for run_id in run_ids]
+    results = [wait_for_run(pg_client, run_id, HEADERS) for run_id in run_ids]
     assert [r["data"]["adult"]["result"]["content"] for r in results] == [
         "Welcome, Ann!", "Welcome, nul\x00byte!", "Welcome, ünï ✓!",
     ]  # fmt: skip

@@ -10,8 +10,7 @@ from litestar.testing import TestClient
 from pydantic import ValidationError
 
 from runwire.plugins import Plugins
-
-from .conftest import HEADERS, make_app, make_settings
+from tests.helpers import HEADERS, make_app, make_settings
 
 
 def test_a_caller_over_the_limit_gets_429_with_retry_after(tmp_path: Path, plugins: Plugins) -> None:

@@ -11,8 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from runwire.plugins import Plugins
-
-from .conftest import HEADERS, TERMINAL, create_workflow, make_app, make_settings
+from tests.helpers import HEADERS, TERMINAL, create_workflow, make_app, make_settings
 
 BASE = "/api/v1/workflows/"
 

@@ -13,8 +13,17 @@ from litestar.testing import TestClient
 
 from runwire.errors import ConfigInvalid
 from runwire.plugins import Plugins
-
-from .conftest import HEADERS, create_workflow, hello_data, make_app, make_settings, wait_result
+from tests.helpers import (
+    HEADERS,
+    KEY,
+    SERVICE_KEY,
+    TERMINAL,
+    create_workflow,
+    hello_data,
+    make_app,
+    make_settings,
+    wait_for_run,
+)
 
 BASE = "/api/v1/workflows/"
 RESULT = "/api/v1/workflows/workflow_result/"
@@ -47,7 +56,7 @@ def output_of(
 ) -> Any:
     reply = run(client, workflow_id, body, content_type)
     assert reply["status"] == 201 and reply["data"]["status"] == "created"
-    result = wait_result(client, reply["data"]["id"])
+    result = wait_for_run(client, reply["data"]["id"], HEADERS)
     assert result["status"] == "succeed", result
     return result["data"]["out"]["result"]["content"]
 
@@ -58,7 +67,7 @@ def test_run_replies_created_envelope_and_result_has_reference_shape(client: Tes
     assert set(reply) == {"data", "status"} and reply["status"] == 201
     run_id = reply["data"]["id"]
     assert str(uuid.UUID(run_id)) == run_id and reply["data"] == {"id": run_id, "status": "created"}
-    result = wait_result(client, run_id)
+    result = wait_for_run(client, run_id, HEADERS)
     assert result["id"] == run_id and result["status"] == "succeed"
     assert result["metrics"] == {"total_cost": 0.0}
     assert result["data"]["adult"] == {
@@ -134,7 +143,7 @@ def test_template_injection_in_workflow_fails_the_run_not_the_server(client: Tes
     if reply["status"] == 400:  # refused up front as a structural problem
         assert reply["data"]["errors"]
         return
-    result = wait_result(client, reply["data"]["id"])
+    result = wait_for_run(client, reply["data"]["id"], HEADERS)
     assert result["status"] == "failed" and "subclasses" not in json.dumps(
         result["data"]["out"].get("result", {})
     )
@@ -203,7 +212,7 @@ def test_terminal_status_is_never_shown_without_every_node_result(client: TestCl
         terminal = 0
         for _ in range(2000):
             data = client.get(RESULT, params={"id": run_id}, headers=HEADERS).json()["data"]
-            if data["status"] in ("succeed", "failed"):
+            if data["status"] in TERMINAL:
                 assert set(data["data"]) == {"trigger", "is-adult", "adult", "minor"}, data
                 assert all(n["status"] in ("succeed", "skipped") for n in data["data"].values())
                 terminal += 1
@@ -220,7 +229,7 @@ def test_history_orders_and_paginates(client: TestClient[Any]) -> None:
     workflow_id = create_workflow(client)
     run_ids = [run(client, workflow_id, f'{{"name": "n{i}"}}')["data"]["id"] for i in range(5)]
     for run_id in run_ids:
-        wait_result(client, run_id)
+        wait_for_run(client, run_id, HEADERS)
     store = client.app.state.services.store.sync
     for cost, run_id in zip([0.5, 0.1, 0.9, 0.3, 0.7], run_ids, strict=True):
         store.save_run(run_id, "succeed", {}, cost)
@@ -255,11 +264,9 @@ def update_body(run_id: str, status: str, data: dict[str, Any] | None = None) ->
 def test_execution_update_needs_the_service_key_and_applies_progress(client: TestClient[Any]) -> None:
     workflow_id = create_workflow(client)
     run_id = run(client, workflow_id, '{"name": "x"}')["data"]["id"]
-    wait_result(client, run_id)
+    done = wait_for_run(client, run_id, HEADERS)
     # as an external execution service's run would be: still going when its progress arrives
-    client.app.state.services.store.sync.save_run(
-        run_id, "in progress", wait_result(client, run_id)["data"], 0.0
-    )
+    client.app.state.services.store.sync.save_run(run_id, "in progress", done["data"], 0.0)
     url = f"{BASE}execution-update/{run_id}/"
     node = {"id": "n1", "status": "succeed", "result": {"content": "Hi! How can I help you today?"}}
     body = update_body(run_id, "succeed", {"n1": node})
@@ -268,11 +275,11 @@ def test_execution_update_needs_the_service_key_and_applies_progress(client: Tes
     assert (
         client.post(url, json=body, headers={**HEADERS}).status_code == 403
     )  # a user key is not the service key
-    ok = client.post(url, json=body, headers={"X-Service-Api-Key": "service-secret"})
+    ok = client.post(url, json=body, headers={"X-Service-Api-Key": SERVICE_KEY})
     assert ok.status_code == 201 and ok.json() == {"status": "created", "detail": {"msg": "ok"}}
     result = client.get(RESULT, params={"id": run_id}, headers=HEADERS).json()["data"]
     assert result["data"]["n1"] == node and "adult" in result["data"]
-    service = {"X-Service-Api-Key": "service-secret"}
+    service = {"X-Service-Api-Key": SERVICE_KEY}
     for unfinished in ("in queue", "in progress"):  # a finished run is never re-opened (and re-run)
         refused = client.post(url, json=update_body(run_id, unfinished), headers=service)
         assert refused.status_code == 409 and "already succeed" in refused.json()["detail"]
@@ -316,7 +323,7 @@ def test_execution_update_is_closed_without_a_configured_service_key(
 
 def test_missing_or_wrong_credentials_are_401(client: TestClient[Any]) -> None:
     workflow_id = create_workflow(client)
-    for headers in ({}, {"X-Api-Key": "wrong"}, {"X-Api-Key": ""}, {"X-Api-Key": "test-bootstrap-key "}):
+    for headers in ({}, {"X-Api-Key": "wrong"}, {"X-Api-Key": ""}, {"X-Api-Key": f"{KEY} "}):
         for method, url in (("GET", BASE), ("GET", f"{BASE}{workflow_id}/"), ("POST", f"{BASE}{workflow_id}/run/"),
                             ("GET", f"{RESULT}?id={uuid.uuid4()}"), ("GET", f"{BASE}get_nodes/")):  # fmt: skip
             response = client.request(method, url, headers=headers)
@@ -346,7 +353,7 @@ def test_scoped_keys_see_only_their_projects(client: TestClient[Any]) -> None:
     assert refused.status_code == 403
     assert client.post(BASE, json={"project": 2, "title": "x", "data": {}}, headers=scoped).status_code == 201
     own_run = run(client, mine, '{"name": "Zed"}')["data"]["id"]
-    assert wait_result(client, own_run, headers=scoped)["status"] == "succeed"
+    assert wait_for_run(client, own_run, scoped)["status"] == "succeed"
 
 
 def test_api_keys_are_stored_hashed(client: TestClient[Any]) -> None:

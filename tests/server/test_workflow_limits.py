@@ -19,8 +19,7 @@ from runwire_server.prepared import PreparedCache, is_small
 from runwire_server.services import Services, build_services
 from runwire_server.store import WorkflowRow
 from runwire_server.testing import running_server
-
-from .conftest import HEADERS, KEY, make_app, make_settings, wait_result
+from tests.helpers import HEADERS, KEY, make_app, make_settings, wait_for_run
 
 BASE = "/api/v1/workflows/"
 MAX_NODES = 10
@@ -87,7 +86,7 @@ def test_a_workflow_exactly_at_the_limits_is_accepted_and_runs(limited: TestClie
     workflow_id = create_valid(limited, data)
     started = limited.post(f"{BASE}{workflow_id}/run/", json={}, headers=HEADERS).json()
     assert started["status"] == 201
-    assert wait_result(limited, started["data"]["id"])["status"] == "succeed"
+    assert wait_for_run(limited, started["data"]["id"], HEADERS)["status"] == "succeed"
 
 
 def test_edge_limit_defaults_to_four_per_node(tmp_path: Path, plugins: Plugins) -> None:

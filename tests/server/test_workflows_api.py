@@ -9,8 +9,7 @@ import pytest
 from litestar.testing import TestClient
 
 from runwire.plugins import Plugins
-
-from .conftest import HEADERS, create_workflow, hello_data, make_app, make_settings, reference_data
+from tests.helpers import HEADERS, create_workflow, hello_data, make_app, make_settings, reference_data
 
 BASE = "/api/v1/workflows/"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import MakeServer, Server, output_workflow, script_workflow
+from tests.helpers import MakeServer, Server, output_workflow, script_workflow
 
 WHO = ("bootstrap", "p0", "p0b", "p1", "p2", "forged", "anonymous")
 W = "/api/v1/workflows"

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .conftest import MakeServer, Server, output_workflow, script_workflow
+from tests.helpers import MakeServer, Server, output_workflow, script_workflow
 
 WORKFLOWS = "/api/v1/workflows/"
 
@@ -147,7 +147,7 @@ def test_run_directories_kept_for_debugging_outlive_the_server(
 ) -> None:
     import json
 
-    from .conftest import echo_task
+    from tests.helpers import echo_task
 
     config = tmp_path / "debug-task.json"
     config.write_text(json.dumps({**echo_task(), "debug": True}))

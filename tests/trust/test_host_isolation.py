@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from runwire_server.testing import ProcessFailed, running_server, service_unavailable, wait_for_run
-
-from .conftest import script_workflow
+from tests.helpers import script_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_AS = "runwire-test"

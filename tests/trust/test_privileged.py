@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .conftest import RUN_SCRIPT, MakeServer, output_workflow, script_workflow
+from tests.helpers import KEY, RUN_SCRIPT, SERVICE_KEY, MakeServer, output_workflow, script_workflow
 
 WORKFLOWS = "/api/v1/workflows/"
 
@@ -117,5 +117,5 @@ def test_the_child_environment_holds_no_server_secret(make_server: MakeServer, m
     run_id = server.client.post(f"{WORKFLOWS}{made}/run/", json={}, headers=server.headers("p1")).json()
     shown = server.wait(run_id["data"]["id"], "p1")["data"]["o"]["result"]["content"]
     assert "PATH=" in shown
-    for secret in ("sk-server-secret", "leaked-bootstrap", "trust-bootstrap-key", "trust-service-key"):
+    for secret in ("sk-server-secret", "leaked-bootstrap", KEY, SERVICE_KEY):
         assert secret not in shown

@@ -9,7 +9,8 @@ Use from any test (core, plugins, front doors)::
             assert httpx.get(f"{server.url}/healthz").status_code == 200
 
 What it offers: :func:`running_server` and :func:`running_worker` (live processes),
-:func:`free_port`, :func:`wait_for_run` (poll a run until it is terminal),
+:func:`free_port`, :func:`wait_for_run` (poll a run until it is terminal, by URL or through
+any client, a test client too),
 :func:`postgres_database` (a fresh database, dropped afterwards),
 :func:`redis_namespace` (a fresh key prefix on Redis DB 11, deleted afterwards) and
 :func:`service_unavailable` (skip, or fail under ``CI=true``, when a service is missing).
@@ -36,19 +37,43 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Protocol
 
 import httpx
 
+from runwire.records import TERMINAL as TERMINAL_STATUSES
 from runwire_server.cli.processes import WORKER_READY_LINE
+from runwire_server.testing_services import (
+    DEFAULT_POSTGRES_ADMIN_URL,
+    DEFAULT_REDIS_URL,
+    POSTGRES_ADMIN_URL_ENV,
+    REDIS_URL_ENV,
+    postgres_database,
+    redis_namespace,
+    service_unavailable,
+)
 
-POSTGRES_ADMIN_URL_ENV = "RUNWIRE_TEST_POSTGRES_URL"
-DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL_ENV = "RUNWIRE_TEST_REDIS_URL"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
+RESULT_PATH = "/api/v1/workflows/workflow_result/"
 
-TERMINAL_STATUSES = frozenset({"succeed", "failed"})
-"""Run statuses after which nothing changes any more."""
+__all__ = [
+    "DEFAULT_POSTGRES_ADMIN_URL",
+    "DEFAULT_REDIS_URL",
+    "POSTGRES_ADMIN_URL_ENV",
+    "REDIS_URL_ENV",
+    "TERMINAL_STATUSES",
+    "WORKER_READY_LINE",
+    "HttpGetter",
+    "ProcessFailed",
+    "RunningProcess",
+    "RunningServer",
+    "free_port",
+    "postgres_database",
+    "redis_namespace",
+    "running_server",
+    "running_worker",
+    "service_unavailable",
+    "wait_for_run",
+]
 
 
 class ProcessFailed(RuntimeError):
@@ -235,8 +260,14 @@ def running_worker(
             worker.stop()
 
 
+class HttpGetter(Protocol):
+    """Anything with httpx's ``get``: an ``httpx.Client`` or Litestar's ``TestClient``."""
+
+    def get(self, url: str, *, params: Any = ..., headers: Any = ...) -> httpx.Response: ...
+
+
 def wait_for_run(
-    server_url: str,
+    server: str | HttpGetter,
     run_id: str,
     headers: Mapping[str, str] | None = None,
     timeout: float = 60.0,
@@ -245,80 +276,25 @@ def wait_for_run(
 ) -> dict[str, Any]:
     """Poll ``GET /api/v1/workflows/workflow_result/?id=run_id`` until the run is terminal.
 
+    :param server: the server's base URL, or a client to poll with (an ``httpx.Client`` with a
+        ``base_url``, or a test client); ``headers`` are added to the client's own.
     :param logs: e.g. ``server.logs``: its tail is added to a failure's message.
     :returns: the reply's ``data`` object (``id``, ``status``, ``data``, ``metrics`` ...).
     :raises AssertionError: a poll answered other than 200, or the run was not terminal after
         ``timeout`` seconds (the message carries the last reply).
     """
+    if isinstance(server, str):
+        with httpx.Client(base_url=server, timeout=10.0) as client:
+            return wait_for_run(client, run_id, headers, timeout, interval, logs)
     tail = (lambda: f"\n--- server output ---\n{logs()[-3000:]}") if logs else (lambda: "")
     deadline = time.monotonic() + timeout
-    url = f"{server_url.rstrip('/')}/api/v1/workflows/workflow_result/"
-    with httpx.Client(timeout=10.0, headers=dict(headers or {})) as client:
-        while True:
-            reply = client.get(url, params={"id": run_id})
-            if reply.status_code != 200:
-                raise AssertionError(f"polling run {run_id}: {reply.status_code} {reply.text}{tail()}")
-            data: dict[str, Any] = reply.json()["data"]
-            if data["status"] in TERMINAL_STATUSES:
-                return data
-            if time.monotonic() > deadline:
-                raise AssertionError(f"run {run_id} not terminal after {timeout:g} s: {data}{tail()}")
-            time.sleep(interval)
-
-
-def service_unavailable(reason: str) -> NoReturn:
-    """Skip the current test because a service is missing, or fail it when ``CI=true``."""
-    import pytest
-
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: service-backed tests must run)", pytrace=False)
-    pytest.skip(reason)
-
-
-@contextmanager
-def postgres_database(admin_url: str | None = None) -> Iterator[str]:
-    """Create a fresh database ``runwire_test_<random>`` and drop it afterwards; yield its URL.
-
-    ``admin_url`` (default ``$RUNWIRE_TEST_POSTGRES_URL`` or ``postgresql://postgres@127.0.0.1:5432/postgres``)
-    must be allowed to create databases. Unreachable: :func:`service_unavailable`.
-    """
-    import psycopg
-
-    admin = admin_url or os.environ.get(POSTGRES_ADMIN_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
-    name = f"runwire_test_{uuid.uuid4().hex[:12]}"
-    try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        service_unavailable(f"PostgreSQL not reachable at {admin}: {exc}".strip())
-    try:
-        conn.execute(f'CREATE DATABASE "{name}"')
-        base = admin.rsplit("/", 1)[0]
-        yield f"{base}/{name}"
-    finally:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
-
-
-@contextmanager
-def redis_namespace(url: str | None = None) -> Iterator[tuple[str, str]]:
-    """Yield ``(redis_url, namespace)`` with a fresh key namespace; delete its keys afterwards.
-
-    ``url`` defaults to ``$RUNWIRE_TEST_REDIS_URL`` or DB 11 on 127.0.0.1:6379.
-    Unreachable: :func:`service_unavailable`.
-    """
-    import redis
-
-    url = url or os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL)
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        service_unavailable(f"Redis not reachable at {url}: {exc}")
-    namespace = f"runwire-test-{uuid.uuid4().hex[:10]}"
-    try:
-        yield url, namespace
-    finally:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    while True:
+        reply = server.get(RESULT_PATH, params={"id": run_id}, headers=dict(headers or {}))
+        if reply.status_code != 200:
+            raise AssertionError(f"polling run {run_id}: {reply.status_code} {reply.text}{tail()}")
+        data: dict[str, Any] = reply.json()["data"]
+        if data["status"] in TERMINAL_STATUSES:
+            return data
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} not terminal after {timeout:g} s: {data}{tail()}")
+        time.sleep(interval)

@@ -1,7 +1,8 @@
 """A test plugin: a ``basic-node`` named ``Test Sleep`` that sleeps, marking where it runs.
 
 Installed for test processes through a ``*.dist-info`` with a ``runwire`` entry point on
-``PYTHONPATH`` (see ``tests/e2e/conftest.py``), exactly as a third-party package registers.
+``PYTHONPATH`` (the ``sleep_plugin_path`` fixture of ``tests/conftest.py``), exactly as a
+third-party package registers.
 """
 
 from __future__ import annotations

@@ -26,11 +26,6 @@ REMAP = [
 ]
 
 
-@pytest.fixture(scope="module")
-def plugins() -> Plugins:
-    return Plugins.load()
-
-
 def fmt(plugins: Plugins, **spec: Any) -> Any:
     return build_formatter(ResultsSpec.model_validate({"kind": "stdout", **spec}), plugins.formatters)
 

@@ -1,4 +1,4 @@
-"""Test plugins for the core tests, registered through the real plugin manager."""
+"""Test plugins (nodes that echo, wait, fail or crash), registered through the real plugin manager."""
 
 from __future__ import annotations
 

@@ -17,8 +17,7 @@ from runwire_server.api.deps import is_public
 from runwire_server.extensions import ServerHooks
 from runwire_server.services import build_services
 from runwire_server.settings import Settings
-
-from .conftest import HEADERS, MakeClient
+from tests.helpers import HEADERS, MakeClient
 
 PUBLIC_PATHS = {"/healthz", "/readyz", "/api/v1/workflows/execution-update/{run_id:str}"}
 

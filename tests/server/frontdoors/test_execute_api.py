@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from .conftest import HEADERS, MakeClient, echo_config, poll_job
+from tests.helpers import HEADERS, TERMINAL, MakeClient, echo_config, poll_job
 
 HOSTILE = ["; rm -rf /", "$(id)", "`id`", "a\nb", "'q' \"d\"", "$RUNDIR", "{{ ''.__class__ }}", "--x=$(id)"]
 
@@ -122,7 +122,7 @@ def test_async_returns_job_id_then_poll_gives_the_result(make_client: MakeClient
 
 
 def test_poll_unknown_and_foreign_ids_are_404(make_client: MakeClient) -> None:
-    from .conftest import lims_config
+    from tests.helpers import lims_config
 
     client = make_client(lims_config())
     for job_id in ("00000000-0000-4000-8000-000000000000", "nope"):
@@ -285,7 +285,7 @@ def test_odd_results_from_the_execution_service_never_break_a_poll(
     store = client.app.state.services.store.sync
     for run_id in (job, task):
         deadline = time.monotonic() + 30
-        while store.get_run(run_id).status not in ("succeed", "failed"):
+        while store.get_run(run_id).status not in TERMINAL:
             assert time.monotonic() < deadline
             time.sleep(0.01)
         store.save_run(run_id, "in progress", {}, 0.0)

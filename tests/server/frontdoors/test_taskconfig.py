@@ -19,13 +19,7 @@ from runwire_server.frontdoors.taskconfig import (
     load_task_config,
     parse_task_config,
 )
-
-from .conftest import LIMS_RESULTS, PY, lims_config
-
-
-@pytest.fixture(scope="module")
-def plugins() -> Plugins:
-    return Plugins.load()
+from tests.helpers import LIMS_RESULTS, PY, lims_config
 
 
 async def test_reference_example_end_to_end(plugins: Plugins) -> None:

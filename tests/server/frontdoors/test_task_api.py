@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from runwire.errors import ConfigInvalid
-
-from .conftest import HEADERS, LIMS_RESULTS, PY, SCRIPTS, MakeClient, echo_config, lims_config, poll_task
+from tests.helpers import HEADERS, LIMS_RESULTS, PY, SCRIPTS, MakeClient, echo_config, lims_config, poll_task
 
 
 @pytest.mark.parametrize("prefix", ["/task", "/script"])

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from .conftest import HEADERS, SCRIPTS, MakeClient, poll_task
+from tests.helpers import HEADERS, SCRIPTS, MakeClient, poll_task
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
-
-from .conftest import HEADERS, KEY, lims_config
+from tests.helpers import HEADERS, KEY, lims_config
 
 REDIS_URL = "redis://127.0.0.1:6379/12"  # this test module's own database index
 
