@@ -18,11 +18,10 @@ import pytest
 from litestar.testing import TestClient
 
 from runwire.plugins import Plugins
-
-from .conftest import HEADERS, ROOT, hello_data, make_app, make_settings
+from tests.helpers import HEADERS, ROOT, SERVICE_KEY, hello_data, make_app, make_settings
 
 SCRIPTS = ROOT / "tests" / "scripts"
-SERVICE = {"X-Service-Api-Key": "service-secret"}
+SERVICE = {"X-Service-Api-Key": SERVICE_KEY}
 TASK_CONFIG = {
     "command": [sys.executable, str(SCRIPTS / "show_args.py"), "$P", "$CITY"],
     "inputs": {
