@@ -12,7 +12,7 @@ import anyio.to_thread
 from sqlalchemy import Connection
 from sqlalchemy.sql.expression import Executable
 
-from runwire_server.store import Store
+from runwire_server.store.protocol import Store
 from runwire_server.store.sync import SyncStore
 
 P = ParamSpec("P")

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.expression import Executable
 
-from runwire_server.store import Store
+from runwire_server.store.protocol import Store
 from runwire_server.store.sqlite_fast import SqliteStatement
 from runwire_server.store.sync import SyncStore
 
