@@ -34,9 +34,8 @@ run: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The same checks as .pre-commit-config.yaml. mypy checks core and the plugins strictly (the
-# `files` of [tool.mypy] in pyproject.toml); the server's baseline, `mypy server/src`, is not
-# part of lint yet.
+# The same checks as .pre-commit-config.yaml. mypy checks the `files` of [tool.mypy] in
+# pyproject.toml: core and the plugins strictly, the server on its baseline.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -48,7 +48,8 @@ def _node_types(data: Any, plugins: Plugins) -> list[tuple[str, dict[str, Any], 
     for node in nodes if isinstance(nodes, list) else []:
         if not isinstance(node, dict):
             continue
-        raw = node.get("data") if isinstance(node.get("data"), dict) else {}
+        data_of_node = node.get("data")
+        raw: dict[str, Any] = data_of_node if isinstance(data_of_node, dict) else {}
         name = raw.get("name") if isinstance(raw.get("name"), str) else None
         impl = plugins.node_type(str(node.get("type")), name)
         if impl is not None:

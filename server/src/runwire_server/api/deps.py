@@ -47,7 +47,8 @@ def is_public(handler: BaseRouteHandler) -> bool:
     automatic ``OPTIONS`` answer (which tells only the allowed methods)."""
     if handler.opt.get(PUBLIC):
         return True
-    return handler.http_methods == {"OPTIONS"} and handler.handler_name == "options_handler"
+    methods = getattr(handler, "http_methods", None)  # HTTP handlers only (not websockets, ASGI)
+    return methods == {"OPTIONS"} and handler.handler_name == "options_handler"
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

@@ -156,13 +156,15 @@ async def visible_workflow(services: Services, principal: Principal, workflow_id
 
 def input_fields(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The input fields declared by the workflow's trigger node(s), with defaults filled in."""
-    nodes = data.get("nodes") if isinstance(data.get("nodes"), list) else []
+    listed = data.get("nodes")
+    nodes: list[Any] = listed if isinstance(listed, list) else []
     triggers = [n for n in nodes if isinstance(n, dict) and n.get("type") == TRIGGER_TYPE]
     start = data.get("start_node")
     triggers.sort(key=lambda n: n.get("id") != start)
     fields: list[dict[str, Any]] = []
     for node in triggers:
-        node_data = node.get("data") if isinstance(node.get("data"), dict) else {}
+        given = node.get("data")
+        node_data: dict[str, Any] = given if isinstance(given, dict) else {}
         for raw in node_data.get("input_fields") or []:
             try:
                 fields.append(InputField.model_validate(raw).model_dump(mode="json"))

@@ -65,9 +65,8 @@ class ConsoleProgress(RunObserver):
         self.console.print(f"[cyan]▶[/] {node_id} [dim]running[/]")
 
     async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
-        style = {Status.SUCCEED: "green", Status.FAILED: "red", Status.SKIPPED: "yellow"}.get(
-            record.status, "white"
-        )
+        styles: dict[str, str] = {Status.SUCCEED: "green", Status.FAILED: "red", Status.SKIPPED: "yellow"}
+        style = styles.get(record.status, "white")
         detail = f" — {record.error}" if record.error else ""
         self.console.print(f"[{style}]■[/] {record.id} [{style}]{record.status}[/]{detail}", highlight=False)
 

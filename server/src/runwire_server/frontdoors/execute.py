@@ -196,7 +196,7 @@ async def start_execute(
         recording = BackgroundTask(record_inline, services, row, run_input, record, principal.identity)
         return Response(reply, status_code=201, background=recording)
     callback = body.callback is not None
-    if callback:
+    if body.callback is not None:
         if services.plugins.node_type("basic-node", HTTP_REQUEST) is None:
             raise NotConfigured(
                 "callbacks need the runwire-http plugin (HTTP Request node), which is not installed"

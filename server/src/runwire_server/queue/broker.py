@@ -88,14 +88,14 @@ class BrokerQueue:
 
 def declare_run_actor(broker: dramatiq.Broker, execute: Callable[[str], None], time_limit_s: int) -> Any:
     """Declare the actor that executes a run by id on ``broker`` (the workers' side)."""
-    return dramatiq.actor(
-        execute,
+    declare = dramatiq.actor(
         broker=broker,
         actor_name=ACTOR_NAME,
         queue_name=QUEUE_NAME,
         max_retries=MAX_RETRIES,
         time_limit=time_limit_s * 1000,
     )
+    return declare(execute)
 
 
 def start_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:

@@ -77,10 +77,12 @@ class ApiKeyMethods(StoreBase):
         now = utcnow()
         with self._transaction(write=True) as conn:
             new_id = conn.execute(
-                insert(api_keys).values(
+                insert(api_keys)
+                .values(
                     name=name, key_hash=hash_key(key), projects=scoped, created_at=now, expires_at=expires_at
                 )
-            ).inserted_primary_key[0]
+                .returning(api_keys.c.id)
+            ).scalar_one()
         return key, ApiKeyRow(int(new_id), name, scoped, now, expires_at, None, None)
 
     def lookup_api_key(self, key: str) -> Principal | None:

@@ -40,6 +40,8 @@ class PostgresStore(Store):
 
     defers_commits = False
 
+    sync: PostgresSyncStore
+
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.sync = PostgresSyncStore(url, pool_size)
 

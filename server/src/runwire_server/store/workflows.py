@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
 
 from runwire_server.store.base import StoreBase
 from runwire_server.store.rows import WorkflowHead, WorkflowRow, utcnow
@@ -25,10 +25,10 @@ class WorkflowMethods(StoreBase):
         now = utcnow()
         with self._transaction(write=True) as conn:
             new_id = conn.execute(
-                insert(workflows).values(
-                    project=project, title=title, data=data, version=1, created_at=now, updated_at=now
-                )
-            ).inserted_primary_key[0]
+                insert(workflows)
+                .values(project=project, title=title, data=data, version=1, created_at=now, updated_at=now)
+                .returning(workflows.c.id)
+            ).scalar_one()
         return WorkflowRow(int(new_id), project, title, data, 1, now, now)
 
     def get_workflow(self, workflow_id: int) -> WorkflowRow | None:
@@ -51,7 +51,7 @@ class WorkflowMethods(StoreBase):
         limit: int = 20,
     ) -> tuple[int, list[WorkflowRow]]:
         """Workflows visible to ``projects`` (``None``: all), filtered; returns (count, page)."""
-        where = []
+        where: list[ColumnElement[bool]] = []
         if projects is not None:
             where.append(workflows.c.project.in_(sorted(projects)))
         if project is not None:
