@@ -48,9 +48,15 @@ def one_node(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-FIFO = {"id": "s", "type": "basic-node", "data": {
-    "name": "Run Script", "command": ["sh", "-c", "mkfifo out/r.csv"],
-    "results": {"kind": "file", "format": "csv", "input_path": "out/r.csv"}}}  # fmt: skip
+FIFO = {
+    "id": "s",
+    "type": "basic-node",
+    "data": {
+        "name": "Run Script",
+        "command": ["sh", "-c", "mkfifo out/r.csv"],
+        "results": {"kind": "file", "format": "csv", "input_path": "out/r.csv"},
+    },
+}
 BOMBS = ['{{ "%300000000d" % 1 }}', '{{ ["a"*1000000]*30 }}', '{{ (["a"*1000000]*300)|join }}']
 
 
@@ -100,13 +106,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=2, help="attacking processes at once")
     args = parser.parse_args()
-    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_PRIVILEGED_PROJECTS": "1",
-           "RUNWIRE_RUN_AS_USER": pwd.getpwuid(os.geteuid()).pw_name}  # fmt: skip
+    env = {
+        "RUNWIRE_API_KEYS": KEY,
+        "RUNWIRE_PRIVILEGED_PROJECTS": "1",
+        "RUNWIRE_RUN_AS_USER": pwd.getpwuid(os.geteuid()).pw_name,
+    }
     with running_server(env=env, timeout=60) as server, multiprocessing.Manager() as manager:
         for name in attacks(httpx.Client(base_url=server.url, headers={"X-Api-Key": KEY})):
             stop, answers = manager.Event(), manager.dict()
-            workers = [multiprocessing.Process(target=attacker, args=(server.url, name, stop, answers))
-                       for _ in range(args.clients)]  # fmt: skip
+            workers = [
+                multiprocessing.Process(target=attacker, args=(server.url, name, stop, answers))
+                for _ in range(args.clients)
+            ]
             for worker in workers:
                 worker.start()
             time.sleep(1.0)  # let the attack get going
@@ -121,9 +132,11 @@ def main() -> None:
             stop.set()
             for worker in workers:
                 worker.join()
-            print(f"{name}: answers {dict(answers)}; /healthz over {len(latencies)} probes: "
-                  f"p50 {percentile(latencies, 0.5):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms, "
-                  f"max {max(latencies):.1f} ms (target p99 <= 50)")  # fmt: skip
+            print(
+                f"{name}: answers {dict(answers)}; /healthz over {len(latencies)} probes: "
+                f"p50 {percentile(latencies, 0.5):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms, "
+                f"max {max(latencies):.1f} ms (target p99 <= 50)"
+            )
             sys.stdout.flush()
 
 

@@ -100,8 +100,14 @@ class Http:
             self.writer.close()
 
 
-async def measure(name: str, call: Callable[[Any], Awaitable[None]], make_state: Callable[[], Any],
-                  sequential: int, total: int, concurrency: int) -> Figures:  # fmt: skip
+async def measure(
+    name: str,
+    call: Callable[[Any], Awaitable[None]],
+    make_state: Callable[[], Any],
+    sequential: int,
+    total: int,
+    concurrency: int,
+) -> Figures:
     """p50/p95 of ``sequential`` calls one by one; throughput of ``total`` calls by ``concurrency`` clients"""
     state = make_state()
     for _ in range(5):  # warm-up
@@ -146,8 +152,14 @@ async def run(args: argparse.Namespace) -> None:
         shutil.copy2(SCRIPT, executables / SCRIPT.name)
         script = str(executables / SCRIPT.name)
         config = work / "config.json"
-        config.write_text(json.dumps({"command": [script, "$RUNDIR"], "outputs": {
-            "results": {"kind": "file", "format": "csv", "input_path": "results.csv"}}}))  # fmt: skip
+        config.write_text(
+            json.dumps(
+                {
+                    "command": [script, "$RUNDIR"],
+                    "outputs": {"results": {"kind": "file", "format": "csv", "input_path": "results.csv"}},
+                }
+            )
+        )
         counts = (args.sequential, args.total, args.concurrency)
 
         def new_dir() -> str:

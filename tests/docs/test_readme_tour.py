@@ -39,8 +39,12 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
     env["RUNWIRE_DATA_DIR"] = str(tmp_path / "data")
     server = subprocess.Popen(
         ["make", "--no-print-directory", "run", f"PORT={port}"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -55,8 +59,12 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
         script = tour_script().replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
         out = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", f"timeout 60 bash -euo pipefail <<'TOUR'\n{script}\nTOUR"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=90,
-        )  # fmt: skip
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
         assert out.returncode == 0, out.stderr
         expected = expected_output(script)
         assert len(expected) == 6

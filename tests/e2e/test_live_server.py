@@ -96,8 +96,11 @@ def test_keys_create_makes_a_scoped_key_printed_once(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}
     made = subprocess.run(
         [sys.executable, "-m", "runwire_server", "keys", "create", "--project", "2", "--name", "ci"],
-        env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)}, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     key = made.stdout.strip()
     assert key.startswith("rw_") and "\n" not in key and "shown only this once" in made.stderr
     assert key.encode() not in (tmp_path / "runwire.db").read_bytes()
@@ -114,8 +117,12 @@ def test_keys_create_makes_a_scoped_key_printed_once(tmp_path: Path) -> None:
             wait_for_run(scoped, start_run(scoped, mine, '{"name": "Ada", "age": 36}'))["status"] == "succeed"
         )
         assert api(server.url, key + "x").get("/api/v1/workflows/").status_code == 401
-    bad = subprocess.run([sys.executable, "-m", "runwire_server", "keys", "create", "--project", "x"],
-                         env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)}, capture_output=True, text=True)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "runwire_server", "keys", "create", "--project", "x"],
+        env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "project" in bad.stderr.lower()
 
 
@@ -141,8 +148,13 @@ def test_embedded_restart_finishes_runs_a_crash_left_behind(tmp_path: Path, slee
 
 def test_worker_needs_a_broker_url(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}
-    done = subprocess.run([sys.executable, "-m", "runwire_server", "worker"], env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)},
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "runwire_server", "worker"],
+        env={**env, "RUNWIRE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1 and "RUNWIRE_BROKER_URL" in done.stderr
 
 

@@ -79,16 +79,31 @@ def poll_workflow_result(run_id: str, api_key: str, timeout_seconds: int = 180):
 
 GREETER = {
     "nodes": [
-        {"id": "93e9822b-63a4-4553-adb4-79029db3c09b", "type": "trigger-node",
-         "data": {"name": "Trigger", "input_fields": [
-             {"id": "user_name", "title": "User Name", "type": "text", "input_requirements": True}]}},
-        {"id": "a7bf1234-0000-0000-0000-000000000001", "type": "output-node",
-         "data": {"output": "Hi {{ input.user_name }}! How can I help you today?"}},
+        {
+            "id": "93e9822b-63a4-4553-adb4-79029db3c09b",
+            "type": "trigger-node",
+            "data": {
+                "name": "Trigger",
+                "input_fields": [
+                    {"id": "user_name", "title": "User Name", "type": "text", "input_requirements": True}
+                ],
+            },
+        },
+        {
+            "id": "a7bf1234-0000-0000-0000-000000000001",
+            "type": "output-node",
+            "data": {"output": "Hi {{ input.user_name }}! How can I help you today?"},
+        },
     ],
-    "edges": [{"id": "e", "source": "93e9822b-63a4-4553-adb4-79029db3c09b",
-               "target": "a7bf1234-0000-0000-0000-000000000001"}],
+    "edges": [
+        {
+            "id": "e",
+            "source": "93e9822b-63a4-4553-adb4-79029db3c09b",
+            "target": "a7bf1234-0000-0000-0000-000000000001",
+        }
+    ],
     "start_node": "93e9822b-63a4-4553-adb4-79029db3c09b",
-}  # fmt: skip
+}
 OUTPUT_NODE = "a7bf1234-0000-0000-0000-000000000001"
 
 

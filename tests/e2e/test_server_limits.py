@@ -28,9 +28,16 @@ from tests.helpers import (
 def test_a_full_queue_refuses_new_runs_with_503_and_retry_after(
     tmp_path: Path, sleep_plugin_path: str
 ) -> None:
-    env = with_plugin({"RUNWIRE_API_KEYS": KEY, "RUNWIRE_WORKER_THREADS": "1", "RUNWIRE_QUEUE_MAX": "2",
-                       "RUNWIRE_TASK_CONFIG": str(ROOT / "examples" / "task" / "config.json"),
-                       "RUNWIRE_EXECUTABLES_DIR": str(ROOT / "examples" / "bin")}, sleep_plugin_path)  # fmt: skip
+    env = with_plugin(
+        {
+            "RUNWIRE_API_KEYS": KEY,
+            "RUNWIRE_WORKER_THREADS": "1",
+            "RUNWIRE_QUEUE_MAX": "2",
+            "RUNWIRE_TASK_CONFIG": str(ROOT / "examples" / "task" / "config.json"),
+            "RUNWIRE_EXECUTABLES_DIR": str(ROOT / "examples" / "bin"),
+        },
+        sleep_plugin_path,
+    )
     big = "x" * 500_000  # waiting runs hold their input in the store, not in the server
     with running_server(env=env) as server, api(server.url) as client:
         blocker = start_run(client, create_workflow(client, sleep_data(3.0, tmp_path)))
@@ -55,15 +62,22 @@ def test_a_full_queue_refuses_new_runs_with_503_and_retry_after(
 
 
 def test_slow_clients_are_dropped_and_the_server_keeps_answering() -> None:
-    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_HTTP_HEADER_TIMEOUT_S": "1", "RUNWIRE_HTTP_REQUEST_TIMEOUT_S": "1",
-           "RUNWIRE_HTTP_KEEPALIVE_TIMEOUT_S": "1"}  # fmt: skip
+    env = {
+        "RUNWIRE_API_KEYS": KEY,
+        "RUNWIRE_HTTP_HEADER_TIMEOUT_S": "1",
+        "RUNWIRE_HTTP_REQUEST_TIMEOUT_S": "1",
+        "RUNWIRE_HTTP_KEEPALIVE_TIMEOUT_S": "1",
+    }
     with running_server(env=env) as server:
         address = ("127.0.0.1", server.port)
         trickle_headers = socket.create_connection(address)
         trickle_headers.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         trickle_body = socket.create_connection(address)
-        trickle_body.sendall(b"POST /api/v1/workflows/ HTTP/1.1\r\nHost: x\r\nX-Api-Key: " + KEY.encode()
-                             + b"\r\nContent-Length: 1000\r\n\r\n{")  # fmt: skip
+        trickle_body.sendall(
+            b"POST /api/v1/workflows/ HTTP/1.1\r\nHost: x\r\nX-Api-Key: "
+            + KEY.encode()
+            + b"\r\nContent-Length: 1000\r\n\r\n{"
+        )
         silent = socket.create_connection(address)
         idle = socket.create_connection(address)
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -39,9 +39,10 @@ def server_url() -> Iterator[str]:
         hello = (ROOT / "examples" / "hello.json").read_text()
         for project in (0, 1):
             created = httpx.post(
-                f"{server.url}/api/v1/workflows/", headers=HEADERS,
+                f"{server.url}/api/v1/workflows/",
+                headers=HEADERS,
                 content=f'{{"project": {project}, "title": "fuzz", "data": {hello}}}',
-            )  # fmt: skip
+            )
             assert created.status_code == 201, created.text
         yield server.url
         assert "Traceback" not in server.logs(), server.logs()[-4000:]
@@ -60,8 +61,13 @@ def fuzz(operation: Any, mode: GenerationMode) -> None:
     """Send ``MAX_EXAMPLES`` generated requests to ``operation``; raise on the first failed check."""
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case: Any) -> None:
         case.call_and_validate(headers=HEADERS, timeout=30, checks=CHECKS)
 

@@ -48,9 +48,13 @@ def listed(database_url: str) -> dict[int, dict[str, Any]]:
 
 @pytest.mark.parametrize(
     ("given", "length"),
-    [("90m", timedelta(minutes=90)), ("12h", timedelta(hours=12)), ("30d", timedelta(days=30)),
-     ("2w", timedelta(weeks=2))],
-)  # fmt: skip
+    [
+        ("90m", timedelta(minutes=90)),
+        ("12h", timedelta(hours=12)),
+        ("30d", timedelta(days=30)),
+        ("2w", timedelta(weeks=2)),
+    ],
+)
 def test_create_with_an_expiry(database_url: str, given: str, length: timedelta) -> None:
     key, key_id, said = create_key(database_url, "--project", "3", "--name", "ci", "--expires", given)
     assert key.startswith("rw_") and key not in said and "expires 20" in said
@@ -104,8 +108,16 @@ def test_list_shows_keys_but_never_their_secret(database_url: str) -> None:
     assert "expired" in rows[str(expired_id)] and "never" in rows[str(expired_id)]  # never used
     items = json.loads(machine.stdout)
     assert [item["status"] for item in items] == ["active", "revoked", "expired"]
-    assert set(items[0]) == {"id", "name", "projects", "created_at", "last_used_at", "expires_at",
-                             "revoked_at", "status"}  # fmt: skip
+    assert set(items[0]) == {
+        "id",
+        "name",
+        "projects",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "status",
+    }
     assert items[1]["projects"] == [2, 5] and items[1]["revoked_at"] is not None
 
 
@@ -184,10 +196,12 @@ def test_a_store_made_before_key_lifecycle_gets_its_columns(database_url: str) -
     with old.engine.begin() as conn:
         conn.execute(text(OLD_TABLE[old.engine.dialect.name]))
         conn.execute(
-            text("INSERT INTO runwire_api_keys (name, key_hash, projects, created_at) "
-                 "VALUES ('old', :hash, '[7]', :now)"),
+            text(
+                "INSERT INTO runwire_api_keys (name, key_hash, projects, created_at) "
+                "VALUES ('old', :hash, '[7]', :now)"
+            ),
             {"hash": hash_key(key), "now": utcnow()},
-        )  # fmt: skip
+        )
     old.dispose()
     store = open_database(database_url).sync
     try:

@@ -38,8 +38,10 @@ def test_runs_and_history_on_postgresql(pg_client: TestClient[Any]) -> None:
         run_ids.append(reply["data"]["id"])
     results = [wait_for_run(pg_client, run_id, HEADERS) for run_id in run_ids]
     assert [r["data"]["adult"]["result"]["content"] for r in results] == [
-        "Welcome, Ann!", "Welcome, nul\x00byte!", "Welcome, ünï ✓!",
-    ]  # fmt: skip
+        "Welcome, Ann!",
+        "Welcome, nul\x00byte!",
+        "Welcome, ünï ✓!",
+    ]
     history = pg_client.get(
         f"{BASE}{workflow_id}/history/", params={"ordering": "created_at"}, headers=HEADERS
     )

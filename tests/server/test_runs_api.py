@@ -120,10 +120,23 @@ def test_run_bodies_follow_the_reference_api_key_mode(
 
 
 def test_reference_nested_example_renders(client: TestClient[Any]) -> None:
-    body = json.dumps({"company": {"name": "Acme Inc", "departments": [
-        {"name": "IT", "employees": [{"name": "Alice", "role": "Developer"}, {"name": "Bob", "role": "DevOps"}]},
-        {"name": "HR", "employees": [{"name": "Charlie", "role": "Manager"}]},
-    ]}})  # fmt: skip
+    body = json.dumps(
+        {
+            "company": {
+                "name": "Acme Inc",
+                "departments": [
+                    {
+                        "name": "IT",
+                        "employees": [
+                            {"name": "Alice", "role": "Developer"},
+                            {"name": "Bob", "role": "DevOps"},
+                        ],
+                    },
+                    {"name": "HR", "employees": [{"name": "Charlie", "role": "Manager"}]},
+                ],
+            }
+        }
+    )
     template = "{{ input.company.departments[0].employees[1].role }} {{ input.company.departments[1].employees[0].name }}"
     assert output_of(client, create_workflow(client, echo_data(template)), body) == "DevOps Charlie"
 
@@ -324,8 +337,13 @@ def test_execution_update_is_closed_without_a_configured_service_key(
 def test_missing_or_wrong_credentials_are_401(client: TestClient[Any]) -> None:
     workflow_id = create_workflow(client)
     for headers in ({}, {"X-Api-Key": "wrong"}, {"X-Api-Key": ""}, {"X-Api-Key": f"{KEY} "}):
-        for method, url in (("GET", BASE), ("GET", f"{BASE}{workflow_id}/"), ("POST", f"{BASE}{workflow_id}/run/"),
-                            ("GET", f"{RESULT}?id={uuid.uuid4()}"), ("GET", f"{BASE}get_nodes/")):  # fmt: skip
+        for method, url in (
+            ("GET", BASE),
+            ("GET", f"{BASE}{workflow_id}/"),
+            ("POST", f"{BASE}{workflow_id}/run/"),
+            ("GET", f"{RESULT}?id={uuid.uuid4()}"),
+            ("GET", f"{BASE}get_nodes/"),
+        ):
             response = client.request(method, url, headers=headers)
             assert response.status_code == 401, (method, url, headers)
             assert "detail" in response.json() and "data" not in response.json()
@@ -340,9 +358,15 @@ def test_scoped_keys_see_only_their_projects(client: TestClient[Any]) -> None:
     scoped = {"X-Api-Key": key}
     assert [w["id"] for w in client.get(BASE, headers=scoped).json()["results"]] == [mine]
     assert client.get(BASE, params={"project": 1}, headers=scoped).json()["count"] == 0
-    for method, url in (("GET", f"{BASE}{theirs}/"), ("PATCH", f"{BASE}{theirs}/"), ("DELETE", f"{BASE}{theirs}/"),
-                        ("POST", f"{BASE}{theirs}/run/"), ("GET", f"{BASE}{theirs}/history/"),
-                        ("GET", f"{BASE}{theirs}/input-fields/"), ("GET", f"{BASE}{theirs}/check_workflow/")):  # fmt: skip
+    for method, url in (
+        ("GET", f"{BASE}{theirs}/"),
+        ("PATCH", f"{BASE}{theirs}/"),
+        ("DELETE", f"{BASE}{theirs}/"),
+        ("POST", f"{BASE}{theirs}/run/"),
+        ("GET", f"{BASE}{theirs}/history/"),
+        ("GET", f"{BASE}{theirs}/input-fields/"),
+        ("GET", f"{BASE}{theirs}/check_workflow/"),
+    ):
         response = client.request(
             method, url, headers=scoped, json={"title": "x"} if method == "PATCH" else None
         )

@@ -47,8 +47,11 @@ def test_serve_refuses_bad_settings_before_listening(tmp_path: Path) -> None:
     ):
         done = subprocess.run(
             [sys.executable, "-m", "runwire_server", "serve", "--port", "1", *extra],
-            env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 1, done.stderr
         assert message in done.stderr and "Traceback" not in done.stderr
 

@@ -207,9 +207,15 @@ def test_input_fields_come_from_the_trigger(client: TestClient[Any]) -> None:
     fields = client.get(f"{BASE}{workflow_id}/input-fields/", headers=HEADERS).json()
     assert [f["id"] for f in fields] == ["name", "age"]
     assert fields[0] == {
-        "id": "name", "title": "Name", "type": "text", "input_requirements": True,
-        "placeholder": "", "tooltip": "", "default_value": "", "options": [],
-    }  # fmt: skip
+        "id": "name",
+        "title": "Name",
+        "type": "text",
+        "input_requirements": True,
+        "placeholder": "",
+        "tooltip": "",
+        "default_value": "",
+        "options": [],
+    }
     assert fields[1]["type"] == "number" and fields[1]["default_value"] == "30"
 
 

@@ -38,8 +38,11 @@ def requests(
     wf, run, task, job = ids["workflow"], ids["run"], ids["task"], ids["job"]
 
     def fresh_workflow() -> int:  # DELETE needs one of its own each time
-        made = c.post(f"{W}/", json={"project": 1, "title": "del", "data": output_workflow("x")},
-                      headers=server.headers("bootstrap"))  # fmt: skip
+        made = c.post(
+            f"{W}/",
+            json={"project": 1, "title": "del", "data": output_workflow("x")},
+            headers=server.headers("bootstrap"),
+        )
         return int(made.json()["id"])
 
     privileged = {"project": 1, "title": "p", "data": script_workflow(["id"])}
@@ -48,33 +51,67 @@ def requests(
         ("GET /api/version", lambda h: c.get("/api/version", headers=h), EVERYONE),
         ("GET workflows", lambda h: c.get(f"{W}/", headers=h), EVERYONE),
         ("GET get_nodes", lambda h: c.get(f"{W}/get_nodes/", headers=h), EVERYONE),
-        ("POST workflow p1", lambda h: c.post(f"{W}/", json={"project": 1, "title": "n", "data": output_workflow("n")}, headers=h),
-         row(201, 403, 403, 201, 403)),
-        ("POST privileged p1", lambda h: c.post(f"{W}/", json=privileged, headers=h),
-         row(201, 403, 403, 201, 403) if granted else row(403, 403, 403, 403, 403)),
-        ("POST privileged p2", lambda h: c.post(f"{W}/", json={**privileged, "project": 2}, headers=h),
-         row(403, 403, 403, 403, 403)),
+        (
+            "POST workflow p1",
+            lambda h: c.post(
+                f"{W}/", json={"project": 1, "title": "n", "data": output_workflow("n")}, headers=h
+            ),
+            row(201, 403, 403, 201, 403),
+        ),
+        (
+            "POST privileged p1",
+            lambda h: c.post(f"{W}/", json=privileged, headers=h),
+            row(201, 403, 403, 201, 403) if granted else row(403, 403, 403, 403, 403),
+        ),
+        (
+            "POST privileged p2",
+            lambda h: c.post(f"{W}/", json={**privileged, "project": 2}, headers=h),
+            row(403, 403, 403, 403, 403),
+        ),
         ("GET workflow", lambda h: c.get(f"{W}/{wf}/", headers=h), PROJECT_1),
         ("PATCH workflow", lambda h: c.patch(f"{W}/{wf}/", json={"title": "renamed"}, headers=h), PROJECT_1),
         ("GET input-fields", lambda h: c.get(f"{W}/{wf}/input-fields/", headers=h), PROJECT_1),
         ("GET check_workflow", lambda h: c.get(f"{W}/{wf}/check_workflow/", headers=h), PROJECT_1),
         ("POST run", lambda h: c.post(f"{W}/{wf}/run/", json={}, headers=h), PROJECT_1),
-        ("GET workflow_result", lambda h: c.get(f"{W}/workflow_result/", params={"id": run}, headers=h),
-         PROJECT_1),
+        (
+            "GET workflow_result",
+            lambda h: c.get(f"{W}/workflow_result/", params={"id": run}, headers=h),
+            PROJECT_1,
+        ),
         ("GET history", lambda h: c.get(f"{W}/{wf}/history/", headers=h), PROJECT_1),
-        ("DELETE workflow", lambda h: c.delete(f"{W}/{fresh_workflow()}/", headers=h),
-         row(204, 404, 404, 204, 404)),
-        ("POST execution-update", lambda h: c.post(f"{W}/execution-update/{run}/",
-                                                   json={"payload": {"status": "failed"}}, headers=h),
-         row(403, 403, 403, 403, 403, 403, 403)),
+        (
+            "DELETE workflow",
+            lambda h: c.delete(f"{W}/{fresh_workflow()}/", headers=h),
+            row(204, 404, 404, 204, 404),
+        ),
+        (
+            "POST execution-update",
+            lambda h: c.post(
+                f"{W}/execution-update/{run}/", json={"payload": {"status": "failed"}}, headers=h
+            ),
+            row(403, 403, 403, 403, 403, 403, 403),
+        ),
         ("POST /task", lambda h: c.post("/task?who=x", headers=h), row(200, 200, 200, 403, 403)),
         ("POST /script", lambda h: c.post("/script?who=x", headers=h), row(200, 200, 200, 403, 403)),
         ("GET /task/{id}", lambda h: c.get(f"/task/{task}", headers=h), row(200, 200, 404, 403, 403)),
-        ("GET /task/{unknown}", lambda h: c.get(f"/task/{uuid.uuid4()}", headers=h), row(404, 404, 404, 403, 403)),
-        ("POST /api/execute/", lambda h: c.post("/api/execute/", json={"executable_name": "hello.sh", "is_async": False},
-                                                headers=h), row(201, 201, 201, 403, 403)),
-        ("GET /api/execute/{id}", lambda h: c.get(f"/api/execute/{job}", headers=h), row(200, 200, 404, 403, 403)),
-    ]  # fmt: skip
+        (
+            "GET /task/{unknown}",
+            lambda h: c.get(f"/task/{uuid.uuid4()}", headers=h),
+            row(404, 404, 404, 403, 403),
+        ),
+        (
+            "POST /api/execute/",
+            lambda h: c.post(
+                "/api/execute/", json={"executable_name": "hello.sh", "is_async": False}, headers=h
+            ),
+            row(201, 201, 201, 403, 403),
+        ),
+        (
+            "GET /api/execute/{id}",
+            lambda h: c.get(f"/api/execute/{job}", headers=h),
+            row(200, 200, 404, 403, 403),
+        ),
+    ]
 
 
 @pytest.mark.parametrize("granted", [False, True], ids=["not-granted", "project-1-granted"])
@@ -84,13 +121,15 @@ def test_every_endpoint_answers_each_principal_as_the_trust_model_says(
     server = make_server(privileged_projects="1" if granted else "")
     server.keys["forged"] = "rw_" + "A" * 43
     boot = server.headers("bootstrap")
-    workflow = server.client.post(f"{W}/", json={"project": 1, "title": "w", "data": output_workflow("hi")},
-                                  headers=boot).json()["id"]  # fmt: skip
+    workflow = server.client.post(
+        f"{W}/", json={"project": 1, "title": "w", "data": output_workflow("hi")}, headers=boot
+    ).json()["id"]
     run = server.client.post(f"{W}/{workflow}/run/", json={}, headers=boot).json()["data"]["id"]
     server.wait(run)
     task = server.client.post("/task?who=p0", headers=server.headers("p0")).json()["id"]
-    job = server.client.post("/api/execute/", json={"executable_name": "hello.sh", "is_async": False},
-                             headers=server.headers("p0")).json()["job_id"]  # fmt: skip
+    job = server.client.post(
+        "/api/execute/", json={"executable_name": "hello.sh", "is_async": False}, headers=server.headers("p0")
+    ).json()["job_id"]
     ids = {"workflow": workflow, "run": run, "task": task, "job": job}
 
     mismatches = []

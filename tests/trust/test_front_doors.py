@@ -30,7 +30,7 @@ def test_front_door_workflows_refuse_the_generic_api(make_server: MakeServer) ->
     server = make_server()
     server.client.post(
         "/api/execute/", json={"executable_name": "hello.sh", "is_async": False}, headers=server.headers("p0")
-    )  # fmt: skip  (makes the execute workflow)
+    )
     doors = front_door_workflows(server)
     assert len(doors) == 2, doors  # the task's and execute's (blocking) workflows
     exploit = {"executable": "/bin/sh", "args": ["-c", "id"], "job_id": "x"}
@@ -49,9 +49,10 @@ def test_front_door_workflows_refuse_the_generic_api(make_server: MakeServer) ->
 def test_execute_jobs_keep_the_callers_name_and_resolve_it_when_they_run(make_server: MakeServer) -> None:
     server = make_server()
     reply = server.client.post(
-        "/api/execute/", json={"executable_name": "hello.sh", "args": ["Ada"], "is_async": False},
+        "/api/execute/",
+        json={"executable_name": "hello.sh", "args": ["Ada"], "is_async": False},
         headers=server.headers("p0"),
-    )  # fmt: skip
+    )
     assert reply.json()["result"]["output"] == "hello, Ada\n"
     queued = server.client.post(
         "/api/execute/", json={"executable_name": "hello.sh", "args": ["Bob"]}, headers=server.headers("p0")
@@ -86,8 +87,11 @@ def test_the_run_script_node_checks_its_executables_dir_when_it_runs(
         workflow.write_text(json.dumps(data))
         done = subprocess.run(
             [sys.executable, "-m", "runwire_server", "run", str(workflow), "--json"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         record = json.loads(done.stdout)
         node = record["data"]["s"]
         if expected is None:  # refused as a program that cannot start: a result, as check_exit is off
@@ -102,14 +106,16 @@ def test_a_front_door_run_is_seen_only_by_whoever_started_it(make_server: MakeSe
     task_id = server.client.post("/task?who=alice", headers=server.headers("p0")).json()["id"]
     assert wait_task(server, task_id, "p0")["status"] == "ready"
     job_id = server.client.post(
-        "/api/execute/", json={"executable_name": "hello.sh", "args": ["secret"], "is_async": False},
+        "/api/execute/",
+        json={"executable_name": "hello.sh", "args": ["secret"], "is_async": False},
         headers=server.headers("p0"),
-    ).json()["job_id"]  # fmt: skip
+    ).json()["job_id"]
     for who, visible in (("p0", True), ("bootstrap", True), ("p0b", False), ("p1", False)):
         task = server.client.get(f"/task/{task_id}", headers=server.headers(who))
         job = server.client.get(f"/api/execute/{job_id}", headers=server.headers(who))
-        result = server.client.get(f"{WORKFLOWS}workflow_result/", params={"id": task_id},
-                                   headers=server.headers(who))  # fmt: skip
+        result = server.client.get(
+            f"{WORKFLOWS}workflow_result/", params={"id": task_id}, headers=server.headers(who)
+        )
         if visible:
             assert (task.status_code, job.status_code, result.status_code) == (200, 200, 200), who
         else:
@@ -121,20 +127,28 @@ def test_a_front_door_run_is_seen_only_by_whoever_started_it(make_server: MakeSe
     wait_task(server, own, "p0b")
     task_workflow = front_door_workflows(server)["runwire front door: script-runner task"]
     url = f"{WORKFLOWS}{task_workflow}/history/"
-    seen = {who: [r["id"] for r in server.client.get(url, headers=server.headers(who)).json()["results"]]
-            for who in ("p0", "p0b", "bootstrap")}  # fmt: skip
+    seen = {
+        who: [r["id"] for r in server.client.get(url, headers=server.headers(who)).json()["results"]]
+        for who in ("p0", "p0b", "bootstrap")
+    }
     assert seen["p0"] == [task_id] and seen["p0b"] == [own] and set(seen["bootstrap"]) == {task_id, own}
 
 
 def test_ids_are_never_reused_and_the_cache_never_runs_a_deleted_graph(make_server: MakeServer) -> None:
     server = make_server()
-    first = server.client.post(WORKFLOWS, json={"project": 1, "title": "a", "data": output_workflow("old")},
-                               headers=server.headers("p1")).json()["id"]  # fmt: skip
+    first = server.client.post(
+        WORKFLOWS,
+        json={"project": 1, "title": "a", "data": output_workflow("old")},
+        headers=server.headers("p1"),
+    ).json()["id"]
     run = server.client.post(f"{WORKFLOWS}{first}/run/", json={}, headers=server.headers("p1")).json()
     assert server.wait(run["data"]["id"], "p1")["data"]["o"]["result"]["content"] == "old"
     assert server.client.delete(f"{WORKFLOWS}{first}/", headers=server.headers("p1")).status_code == 204
-    second = server.client.post(WORKFLOWS, json={"project": 2, "title": "b", "data": output_workflow("new")},
-                                headers=server.headers("p2")).json()["id"]  # fmt: skip
+    second = server.client.post(
+        WORKFLOWS,
+        json={"project": 2, "title": "b", "data": output_workflow("new")},
+        headers=server.headers("p2"),
+    ).json()["id"]
     assert second > first
     run = server.client.post(f"{WORKFLOWS}{second}/run/", json={}, headers=server.headers("p2")).json()
     assert server.wait(run["data"]["id"], "p2")["data"]["o"]["result"]["content"] == "new"

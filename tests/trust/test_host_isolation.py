@@ -38,8 +38,11 @@ def run_as_user() -> Iterator[pwd.struct_passwd]:
     try:
         entry = pwd.getpwnam(RUN_AS)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", RUN_AS],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", RUN_AS],
+            check=True,
+            capture_output=True,
+        )
         entry, made = pwd.getpwnam(RUN_AS), True
     yield entry
     if made:
@@ -49,11 +52,22 @@ def run_as_user() -> Iterator[pwd.struct_passwd]:
 def make_key(data_dir: Path, project: int) -> str:
     """``runwire keys create --project N`` on the server's store, as an operator would."""
     done = subprocess.run(
-        [sys.executable, "-m", "runwire_server", "keys", "create", "--project", str(project),
-         "--data-dir", str(data_dir)],
-        capture_output=True, text=True, check=True, env={k: v for k, v in os.environ.items()
-                                                         if not k.startswith("RUNWIRE_")},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "runwire_server",
+            "keys",
+            "create",
+            "--project",
+            str(project),
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")},
+    )
     return done.stdout.strip().splitlines()[0]
 
 
@@ -106,16 +120,22 @@ def test_a_scoped_keys_program_reads_no_secret_and_runs_unprivileged(
 
         # the LSO workflow is no back door to any program: its generic /run/ is refused
         headers = {"X-Api-Key": BOOTSTRAP}
-        httpx.post(f"{server.url}/api/execute/", json={"executable_name": "hello.sh", "is_async": False},
-                   headers=headers)  # fmt: skip
+        httpx.post(
+            f"{server.url}/api/execute/",
+            json={"executable_name": "hello.sh", "is_async": False},
+            headers=headers,
+        )
         doors = httpx.get(f"{server.url}{W}/", params={"project": 0}, headers=headers).json()["results"]
         exploit = {"executable": "/bin/sh", "args": ["-c", "id"]}
         for door in doors:
             reply = httpx.post(f"{server.url}{W}/{door['id']}/run/", json=exploit, headers=headers)
             assert reply.status_code == 403, reply.text
         # nor is another project: the scoped key cannot see or run project 2's workflows
-        other = httpx.post(f"{server.url}{W}/", headers=headers,
-                           json={"project": 2, "title": "other", "data": script_workflow(["id"])})  # fmt: skip
+        other = httpx.post(
+            f"{server.url}{W}/",
+            headers=headers,
+            json={"project": 2, "title": "other", "data": script_workflow(["id"])},
+        )
         assert other.status_code == 403  # not granted to project 2, even for the bootstrap key
 
 
@@ -139,9 +159,11 @@ def test_secrets_are_read_from_files(tmp_path: Path) -> None:
         listed = httpx.get(f"{server.url}{W}/", headers={"X-Api-Key": "from-a-file"})
         assert listed.status_code == 200, listed.text
         assert httpx.get(f"{server.url}{W}/", headers={"X-Api-Key": str(keys)}).status_code == 401
-        update = httpx.post(f"{server.url}{W}/execution-update/{'0' * 8}-0000-4000-8000-{'0' * 12}/",
-                            json={"payload": {"status": "failed"}},
-                            headers={"X-Service-Api-Key": "service-from-a-file"})  # fmt: skip
+        update = httpx.post(
+            f"{server.url}{W}/execution-update/{'0' * 8}-0000-4000-8000-{'0' * 12}/",
+            json={"payload": {"status": "failed"}},
+            headers={"X-Service-Api-Key": "service-from-a-file"},
+        )
         assert update.status_code == 404  # accepted as the service, and no such run
     said = refused_start({**env, "RUNWIRE_API_KEYS": "also-here"})
     assert "both RUNWIRE_API_KEYS and RUNWIRE_API_KEYS_FILE are set" in said
@@ -154,14 +176,21 @@ def test_run_directories_left_by_a_killed_server_are_removed_at_the_next_start(t
     gone = subprocess.Popen(["true"])
     gone.wait()  # a process id that no longer runs: its directories are leftovers
     (rundirs / f"{gone.pid}-old" / "results-x").mkdir(parents=True)
-    env = {"RUNWIRE_API_KEYS": BOOTSTRAP, "RUNWIRE_PRIVILEGED_PROJECTS": "1", "RUNWIRE_RUNDIR_ROOT": str(rundirs),
-           "RUNWIRE_RUN_AS_USER": pwd.getpwuid(os.geteuid()).pw_name}  # fmt: skip
+    env = {
+        "RUNWIRE_API_KEYS": BOOTSTRAP,
+        "RUNWIRE_PRIVILEGED_PROJECTS": "1",
+        "RUNWIRE_RUNDIR_ROOT": str(rundirs),
+        "RUNWIRE_RUN_AS_USER": pwd.getpwuid(os.geteuid()).pw_name,
+    }
     headers = {"X-Api-Key": BOOTSTRAP}
     with running_server(env=env, data_dir=data_dir) as server:
         assert not (rundirs / f"{gone.pid}-old").exists()
         assert oct(rundirs.stat().st_mode & 0o777) == oct(0o711)
-        made = httpx.post(f"{server.url}{W}/", headers=headers,
-                          json={"project": 1, "title": "s", "data": script_workflow(["sleep", "30"])})  # fmt: skip
+        made = httpx.post(
+            f"{server.url}{W}/",
+            headers=headers,
+            json={"project": 1, "title": "s", "data": script_workflow(["sleep", "30"])},
+        )
         httpx.post(f"{server.url}{W}/{made.json()['id']}/run/", json={}, headers=headers)
         deadline = time.monotonic() + 20
         while not list(rundirs.glob(f"{server.process.pid}-*/results-*")):

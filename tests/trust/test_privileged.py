@@ -103,9 +103,10 @@ def test_operator_only_settings_are_refused_through_the_api(make_server: MakeSer
     assert create(server, "p1", 1, lowered).status_code == 201
     ok = create(server, "p1", 1, output_workflow("x")).json()["id"]
     patched = server.client.patch(
-        f"{WORKFLOWS}{ok}/", json={"data": script_workflow(["env"], env_allowlist=["HOME"])},
+        f"{WORKFLOWS}{ok}/",
+        json={"data": script_workflow(["env"], env_allowlist=["HOME"])},
         headers=server.headers("p1"),
-    )  # fmt: skip
+    )
     assert patched.status_code == 422 and "data.env_allowlist" in patched.json()["detail"]
 
 

@@ -48,13 +48,44 @@ _SINGLE = re.compile(r"\A\{\{((?:(?!\}\}).)*)\}\}\Z", re.DOTALL)
 _NODE_REF = re.compile(r"(?<![\w.\-'\"\]\)])([0-9A-Za-z_][\w\-]*)(?=\s*\.\s*result\b)")
 _SAFE_STR_METHODS = frozenset(
     {
-        "capitalize", "casefold", "count", "endswith", "find", "index", "isalnum", "isalpha",
-        "isdecimal", "isdigit", "islower", "isnumeric", "isspace", "istitle", "isupper",
-        "lower", "lstrip", "partition", "removeprefix", "removesuffix", "rfind", "rindex",
-        "rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip",
-        "swapcase", "title", "upper", "get", "keys", "values", "items",
+        "capitalize",
+        "casefold",
+        "count",
+        "endswith",
+        "find",
+        "index",
+        "isalnum",
+        "isalpha",
+        "isdecimal",
+        "isdigit",
+        "islower",
+        "isnumeric",
+        "isspace",
+        "istitle",
+        "isupper",
+        "lower",
+        "lstrip",
+        "partition",
+        "removeprefix",
+        "removesuffix",
+        "rfind",
+        "rindex",
+        "rpartition",
+        "rsplit",
+        "rstrip",
+        "split",
+        "splitlines",
+        "startswith",
+        "strip",
+        "swapcase",
+        "title",
+        "upper",
+        "get",
+        "keys",
+        "values",
+        "items",
     }
-)  # fmt: skip
+)
 _HTML_FILTERS = ("xmlattr", "urlize")
 _SCALARS = (int, float, type(None))
 

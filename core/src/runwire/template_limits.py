@@ -357,10 +357,30 @@ _GROWING: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
 _EXPANDING = ("e", "escape", "forceescape", "urlencode", "tojson", "string", "pprint")
 # lazy (generators) or small: nothing to charge until something consumes them
 _UNCHARGED = frozenset(
-    {"map", "select", "reject", "selectattr", "rejectattr", "length", "count", "wordcount", "first",
-     "last", "abs", "int", "float", "round", "default", "d", "attr", "random", "min", "max",
-     "filesizeformat"}
-)  # fmt: skip
+    {
+        "map",
+        "select",
+        "reject",
+        "selectattr",
+        "rejectattr",
+        "length",
+        "count",
+        "wordcount",
+        "first",
+        "last",
+        "abs",
+        "int",
+        "float",
+        "round",
+        "default",
+        "d",
+        "attr",
+        "random",
+        "min",
+        "max",
+        "filesizeformat",
+    }
+)
 
 
 def bounded_filters(filters: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:

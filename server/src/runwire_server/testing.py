@@ -197,8 +197,14 @@ def running_server(
             log_path = path / f"serve-{port}-{uuid.uuid4().hex[:6]}.log"
             child_env = _child_env(env, path)
             argv = ["serve", "--host", "127.0.0.1", "--port", str(port), *args]
-            server = RunningServer(_spawn(argv, child_env, log_path), path, log_path, child_env,
-                                   url=f"http://127.0.0.1:{port}", port=port)  # fmt: skip
+            server = RunningServer(
+                _spawn(argv, child_env, log_path),
+                path,
+                log_path,
+                child_env,
+                url=f"http://127.0.0.1:{port}",
+                port=port,
+            )
             try:
                 if _wait_healthy(server, timeout):
                     break

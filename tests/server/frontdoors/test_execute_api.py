@@ -292,8 +292,11 @@ def test_odd_results_from_the_execution_service_never_break_a_poll(
         update = {
             "payload": {"status": "succeed", "data": {"script": {"status": "succeed", "result": stored}}}
         }
-        applied = client.post(f"/api/v1/workflows/execution-update/{run_id}/", json=update,
-                              headers={"X-Service-Api-Key": "service-key"})  # fmt: skip
+        applied = client.post(
+            f"/api/v1/workflows/execution-update/{run_id}/",
+            json=update,
+            headers={"X-Service-Api-Key": "service-key"},
+        )
         assert applied.status_code == 201, applied.text
     polled = client.get(f"/api/execute/{job}", headers=HEADERS)
     assert polled.status_code == 200, polled.text

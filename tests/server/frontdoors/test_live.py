@@ -88,8 +88,10 @@ def exercise(url: str, callback_url: str, received: list[Any]) -> None:
         assert sync.status_code == 201
         assert sync.json()["result"]["status"] == "successful"
 
-        job = client.post("/api/execute/", json={"executable_name": "show_args.py", "args": ["$(id)"],
-                                                 "callback": callback_url})  # fmt: skip
+        job = client.post(
+            "/api/execute/",
+            json={"executable_name": "show_args.py", "args": ["$(id)"], "callback": callback_url},
+        )
         assert job.status_code == 201 and job.json()["result"] is None
         job_id = job.json()["job_id"]
         wait_for(lambda: received, lambda r: len(r) > 0)
@@ -124,10 +126,22 @@ def test_serve_refuses_an_invalid_task_config(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"command": ["x"], "inputs": {"query_args": [{"env_var_name": "A"}]}}))
     proc = subprocess.run(
-        [sys.executable, "-m", "runwire_server", "serve", "--port", "0", "--task-config", str(config),
-         "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "runwire_server",
+            "serve",
+            "--port",
+            "0",
+            "--task-config",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     assert "inputs.query_args.0.query_var_name" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -46,12 +46,14 @@ def test_path_query_and_body_reach_argv_byte_for_byte(make_client: MakeClient) -
 
 def test_repeated_query_binds_a_json_array_and_missing_ones_are_empty(make_client: MakeClient) -> None:
     client = make_client(echo_config())
-    reply = client.post("/task", params=[("season", "a"), ("season", "b")], json={"city": "c", "tags": []},
-                        headers=HEADERS)  # fmt: skip
+    reply = client.post(
+        "/task", params=[("season", "a"), ("season", "b")], json={"city": "c", "tags": []}, headers=HEADERS
+    )
     assert reply.status_code == 400  # $.tags[*] of [] matches nothing
     assert "variable TAGS" in reply.json()["detail"]
-    reply = client.post("/task", params=[("season", "a"), ("season", "b")], json={"city": "c", "tags": [1]},
-                        headers=HEADERS)  # fmt: skip
+    reply = client.post(
+        "/task", params=[("season", "a"), ("season", "b")], json={"city": "c", "tags": [1]}, headers=HEADERS
+    )
     done = poll_task(client, reply.json()["id"])
     assert done["results"]["argv"] == ["", '--season=["a","b"]', "c", "1"]
 

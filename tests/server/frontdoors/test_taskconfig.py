@@ -55,10 +55,15 @@ def test_timeout_debug_and_rundir_reach_the_node(plugins: Plugins, tmp_path: Pat
 
 
 def test_body_args_bind_and_missing_body_is_a_binding_error(plugins: Plugins) -> None:
-    cfg = {"command": [PY, "-c", "pass", "$CITY", "$IDS"], "inputs": {"body_args": [
-        {"env_var_name": "CITY", "body_jsonpath": "$.city"},
-        {"env_var_name": "IDS", "body_jsonpath": "$.items[*].id"},
-    ]}}  # fmt: skip
+    cfg = {
+        "command": [PY, "-c", "pass", "$CITY", "$IDS"],
+        "inputs": {
+            "body_args": [
+                {"env_var_name": "CITY", "body_jsonpath": "$.city"},
+                {"env_var_name": "IDS", "body_jsonpath": "$.items[*].id"},
+            ]
+        },
+    }
     task = compile_task_config(parse_task_config(cfg), plugins)
     assert task.bind(RequestParts(body={"city": "Oslo", "items": [{"id": 1}, {"id": 2}]})) == {
         "vars": {"CITY": "Oslo", "IDS": "[1,2]"}
@@ -119,8 +124,15 @@ def test_dollar_name_bound_by_nothing_is_a_startup_error(plugins: Plugins) -> No
 
 
 def test_duplicate_variable_is_refused(plugins: Plugins) -> None:
-    cfg = {"command": [PY], "inputs": {"query_args": [
-        {"env_var_name": "A", "query_var_name": "a"}, {"env_var_name": "A", "query_var_name": "b"}]}}  # fmt: skip
+    cfg = {
+        "command": [PY],
+        "inputs": {
+            "query_args": [
+                {"env_var_name": "A", "query_var_name": "a"},
+                {"env_var_name": "A", "query_var_name": "b"},
+            ]
+        },
+    }
     with pytest.raises(ConfigInvalid, match="bound twice"):
         compile_task_config(parse_task_config(cfg), plugins)
 
