@@ -435,7 +435,15 @@ def test_cli_plugins_shows_every_problem_and_strict_fails(troubled_dir: Path, tm
     assert "problem" not in env_ok.stdout + env_ok.stderr
 
 
-@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["check", "WORKFLOW"], ["run", "WORKFLOW"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "0"],
+        ["worker", "--broker-url", "redis://127.0.0.1:1/0"],
+        ["check", "WORKFLOW"],
+        ["run", "WORKFLOW"],
+    ],
+)
 def test_commands_refuse_a_conflict_with_the_fix(
     troubled_dir: Path, tmp_path: Path, command: list[str]
 ) -> None:
