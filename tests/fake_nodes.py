@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 from runwire.errors import NodeFailed
 from runwire.hookspecs import hookimpl
@@ -12,6 +12,9 @@ from runwire.plugins import Plugins, get_plugin_manager
 
 
 class EchoData(NodeData):
+    # it stands in for the LLM node, whose keys (messages, settings) it reads as extras
+    extra_keys: ClassVar[frozenset[str] | None] = None
+
     message: str = ""
     cost: float = 0.0
 

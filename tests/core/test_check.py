@@ -13,6 +13,7 @@ import pytest
 
 from runwire.check import check_workflow, prepare_workflow, size_problem
 from runwire.errors import WorkflowInvalid
+from runwire.nodes import EDITOR_KEYS
 from runwire.workflow import parse_workflow_data
 from tests.fake_nodes import plugins_with_test_nodes
 
@@ -114,6 +115,30 @@ def test_next_nodes_to_unknown_node() -> None:
         "start_node": "t",
     }
     assert problems(data) == ["node t: next_nodes names 'zzz', which is not a node"]
+
+
+def test_unknown_keys_in_node_data_are_named_with_a_suggestion() -> None:
+    data = {
+        "nodes": [{"id": "t", "type": "trigger-node", "data": {"tmeout": 3, "retires": 1, "zzz": 0}}],
+        "start_node": "t",
+    }
+    assert problems(data) == [
+        "node t: data.tmeout: unknown field (did you mean 'timeout'?)",
+        "node t: data.retires: unknown field (did you mean 'retries'?)",
+        "node t: data.zzz: unknown field (known: id, input_fields, label, name, next_nodes, retries, "
+        "retry_delay, timeout, version)",
+    ]
+
+
+def test_editor_keys_in_node_data_pass_and_are_kept() -> None:
+    editor = {key: "x" for key in sorted(EDITOR_KEYS)}
+    data = {
+        "nodes": [{"id": "t", "type": "trigger-node", "data": {"name": "Trigger", **editor}}],
+        "start_node": "t",
+    }
+    prepared = prepare_workflow(parse_workflow_data(data), plugins_with_test_nodes())
+    assert prepared.nodes["t"].data.model_extra == editor
+    assert {"description", "title"} <= EDITOR_KEYS
 
 
 def test_prepare_raises_with_all_problems() -> None:

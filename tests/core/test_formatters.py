@@ -74,7 +74,10 @@ def test_config_errors_name_the_field(plugins: Plugins) -> None:
         build_formatter(ResultsSpec(kind="file", format="csv"), plugins.formatters)
     with pytest.raises(ConfigInvalid, match=r"outputs\.results\.remapped_columns"):
         fmt(plugins, format="csv", remapped_columns=[{"input_name": "a"}])
-    with pytest.raises(ConfigInvalid, match="remaped_columns: Extra inputs"):
+    with pytest.raises(
+        ConfigInvalid,
+        match=r"outputs\.results\.remaped_columns: unknown field \(did you mean 'remapped_columns'\?\)",
+    ):
         fmt(plugins, format="csv", remaped_columns=[])
 
 

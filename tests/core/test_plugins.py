@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -199,9 +200,11 @@ def test_an_entry_point_for_another_plugin_api_is_a_load_error(
     assert error.distribution == "future-dist"
     assert str(error) == (
         "plugin 'future' from distribution 'future-dist' failed to load: PluginApiMismatch: "
-        "plugin 'future' supports runwire plugin API 2; this runwire provides plugin API 1"
+        "plugin 'future' supports runwire plugin API 2; this runwire provides plugin API 1 "
+        "(it is left out; fix or upgrade it, or block it: RUNWIRE_BLOCKED_PLUGINS=future)"
     )
-    assert "future" not in {info.name for info in plugins.describe()}
+    [info] = [i for i in plugins.describe() if i.name == "future"]
+    assert info.node_types == [] and info.problems == [str(error)]
     assert plugins.node_type("shout-node", None) is not None
 
 
@@ -289,3 +292,165 @@ async def test_builtin_api_key_provider() -> None:
     for bad in ("k3", "", "k1 ", "\udcff"):
         with pytest.raises(AuthRefused):
             await provider.authenticate({"x-api-key": bad})
+
+
+class Nameless(NodeType):
+    async def run(self, data: object, ctx: NodeContext) -> NodeOutput:
+        return NodeOutput({})
+
+
+class KindlessBinder(InputBinder):
+    def bind(self, request: RequestParts) -> str:
+        return ""
+
+
+@pytest.mark.parametrize(
+    ("hook", "returned", "message"),
+    [
+        (
+            "register_node_types",
+            lambda: [Nameless],
+            "NodeType subclass Nameless does not set 'type' to a name",
+        ),
+        ("register_input_binders", lambda: [KindlessBinder], "KindlessBinder does not set 'kind' to a name"),
+        ("register_input_binders", lambda: [Hello], "Hello'>, which is not a subclass of InputBinder"),
+        ("register_output_formatters", lambda: ReversedText, "must return a list of classes, not ABCMeta"),
+        ("register_auth_providers", lambda: 1 / 0, "register_auth_providers failed: ZeroDivisionError"),
+    ],
+)
+def test_a_plugin_whose_hook_fails_is_left_out_whole(hook: str, returned: object, message: str) -> None:
+    pm = get_plugin_manager(load_entry_points=False)
+    hooks = {"register_node_types": HelloPlugin().register_node_types, hook: runwire.hookimpl(returned)}
+    pm.register(_module("rw_faulty", **hooks), name="faulty")
+    pm.register(EverythingPlugin(), name="everything")
+    plugins = Plugins(pm)
+    [error] = plugins.load_errors
+    assert error.name == "faulty" and message in error.error
+    assert "(it is left out; fix or upgrade it, or block it: RUNWIRE_BLOCKED_PLUGINS=faulty)" in str(error)
+    assert error.traceback.startswith("Traceback")
+    assert not pm.has_plugin("faulty")
+    assert plugins.node_type("basic-node", "Hello") is None  # its other classes are left out too
+    assert plugins.binders.get("header-test") is HeaderBinder  # the others load
+    assert plugins.formatters.get("reversed-text") is ReversedText
+
+
+def test_a_conflict_names_both_plugins_their_distributions_and_the_fix() -> None:
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(EverythingPlugin(), name="everything-1")
+    pm.register(EverythingPlugin(), name="everything-2")
+    with pytest.raises(PluginConflict) as info:
+        Plugins(pm)
+    assert (
+        "output formatter 'reversed-text' is registered by both plugin 'everything-1' (distribution "
+        "'runwire (built-in)') and plugin 'everything-2' (distribution 'runwire (built-in)'); "
+        "uninstall one, or block one: RUNWIRE_BLOCKED_PLUGINS=everything-2"
+    ) in str(info.value)
+    kept = Plugins(pm, keep_conflicts=True)
+    assert len(kept.conflicts) == 3 and kept.problems == kept.conflicts
+    assert kept.auth_providers.owners["token-test"] == "everything-1"
+    second = next(i for i in kept.describe() if i.name == "everything-2")
+    assert len(second.problems) == 3 and second.auth_providers == []
+
+
+CLASH_PLUGIN = GOOD_PLUGIN.replace('"HEY"', '"HO"')
+BROKEN_HOOK_PLUGIN = """
+    import runwire
+
+    @runwire.hookimpl
+    def register_input_binders():
+        raise RuntimeError("binders are broken")
+"""
+MISSPELT_PLUGIN = """
+    import runwire
+
+    @runwire.hookimpl
+    def register_node_typs():
+        return []
+"""
+
+
+@pytest.fixture
+def troubled_dir(tmp_path: Path) -> Path:
+    """Distributions with every kind of problem: two claiming ``shout-node``, a raising hook, a
+    misspelt hook."""
+    _fake_distribution(tmp_path, "shout-dist", "shout", "rw_shout_plugin", GOOD_PLUGIN)
+    _fake_distribution(tmp_path, "clash-dist", "clash", "rw_clash_plugin", CLASH_PLUGIN)
+    _fake_distribution(tmp_path, "hooky-dist", "hooky", "rw_hooky_plugin", BROKEN_HOOK_PLUGIN)
+    _fake_distribution(tmp_path, "typo-dist", "typo", "rw_typo_plugin", MISSPELT_PLUGIN)
+    return tmp_path
+
+
+def _runwire(args: list[str], plugin_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    runwire_cli = Path(sys.executable).parent / "runwire"
+    env = {"PYTHONPATH": str(plugin_dir), "PATH": "/usr/bin:/bin", "RUNWIRE_DATA_DIR": str(tmp_path / "data")}
+    return subprocess.run([str(runwire_cli), *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_cli_plugins_shows_every_problem_and_strict_fails(troubled_dir: Path, tmp_path: Path) -> None:
+    out = _runwire(["plugins"], troubled_dir, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    assert "shout  (shout-dist)" in out.stdout and "node types: shout-node" in out.stdout
+    [conflict] = [line for line in out.stdout.splitlines() if line.startswith("CONFLICT  ")]
+    assert "node type 'shout-node' is registered by both plugin " in conflict
+    assert "(distribution 'shout-dist')" in conflict and "(distribution 'clash-dist')" in conflict
+    assert conflict.endswith(("RUNWIRE_BLOCKED_PLUGINS=clash", "RUNWIRE_BLOCKED_PLUGINS=shout"))
+    assert (
+        "FAILED  plugin 'hooky' from distribution 'hooky-dist' failed to load: register_input_binders "
+        "failed: RuntimeError: binders are broken (it is left out; fix or upgrade it, or block it: "
+        "RUNWIRE_BLOCKED_PLUGINS=hooky)"
+    ) in out.stdout
+    assert (
+        "FAILED  plugin 'typo' from distribution 'typo-dist' failed to load: it implements hook "
+        "'register_node_typs', which no runwire hook spec declares (did you mean 'register_node_types'?)"
+    ) in out.stdout
+    assert "3 plugin problem(s)" in out.stderr
+    assert "Traceback" not in out.stdout
+
+    strict = _runwire(["plugins", "--strict", "-v"], troubled_dir, tmp_path)
+    assert strict.returncode == 1
+    assert "    Traceback (most recent call last):" in strict.stdout
+    assert 'RuntimeError("binders are broken")' in strict.stdout
+
+    as_json = json.loads(_runwire(["plugins", "--json"], troubled_dir, tmp_path).stdout)
+    hooky = next(i for i in as_json if i["name"] == "hooky")
+    assert hooky["distribution"] == "hooky-dist" and "binders are broken" in hooky["problems"][0]
+
+    (troubled_dir / "rw_clash_plugin.py").unlink()
+    (troubled_dir / "clash-dist-0.1.dist-info" / "entry_points.txt").write_text("")
+    blocked = _runwire(["plugins", "--strict"], troubled_dir, tmp_path)
+    assert blocked.returncode == 1  # hooky and typo are still there
+    env_ok = subprocess.run(
+        [str(Path(sys.executable).parent / "runwire"), "plugins", "--strict"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PYTHONPATH": str(troubled_dir),
+            "PATH": "/usr/bin:/bin",
+            "RUNWIRE_BLOCKED_PLUGINS": "hooky,typo",
+        },
+    )
+    assert env_ok.returncode == 0, env_ok.stdout + env_ok.stderr
+    assert "problem" not in env_ok.stdout + env_ok.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "0"],
+        ["worker", "--broker-url", "redis://127.0.0.1:1/0"],
+        ["check", "WORKFLOW"],
+        ["run", "WORKFLOW"],
+    ],
+)
+def test_commands_refuse_a_conflict_with_the_fix(
+    troubled_dir: Path, tmp_path: Path, command: list[str]
+) -> None:
+    workflow = Path(__file__).parents[1] / "data" / "reference_example.json"
+    args = [str(workflow) if a == "WORKFLOW" else a for a in command]
+    out = _runwire(args, troubled_dir, tmp_path)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert "Error: node type 'shout-node' is registered by both plugin" in out.stderr
+    assert "RUNWIRE_BLOCKED_PLUGINS=" in out.stderr

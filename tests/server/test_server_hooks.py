@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+import runwire
 from runwire.errors import PluginConflict
+from runwire.nodes import NodeContext, NodeOutput, NodeType
 from runwire.plugins import Plugins, get_plugin_manager
 from runwire_server import hookspecs
 from runwire_server.api.app import create_app
@@ -83,16 +85,53 @@ def test_two_plugins_claiming_one_name_conflict_naming_both(tmp_path: Path) -> N
         pm.unregister(name="clashing")
 
 
-def test_a_misspelt_server_hook_fails_start_up() -> None:
+def test_a_misspelt_server_hook_leaves_the_plugin_out_named() -> None:
     class Misspelt:
         @hookspecs.hookimpl
         def register_route(self) -> list[Any]:
             return []
 
+        @runwire.hookimpl
+        def register_node_types(self) -> list[type[NodeType]]:
+            return [Hello]
+
     pm = get_plugin_manager()
     pm.register(Misspelt(), name="misspelt")
-    with pytest.raises(Exception, match="register_route"):
-        ServerHooks(Plugins(pm))
+    plugins = Plugins(pm)
+    assert plugins.node_type("basic-node", "Hello") is not None
+    hooks = ServerHooks(plugins)
+    [error] = [e for e in plugins.load_errors if e.name == "misspelt"]
+    assert "implements hook 'register_route', which no runwire hook spec declares" in str(error)
+    assert "(did you mean 'register_routes'?)" in str(error)
+    assert "RUNWIRE_BLOCKED_PLUGINS=misspelt" in str(error)
+    assert not pm.has_plugin("misspelt")
+    assert plugins.node_type("basic-node", "Hello") is None
+    assert hooks.routes()  # the other plugins still load
+
+
+def test_a_server_hook_that_raises_leaves_its_plugin_out() -> None:
+    class Raising:
+        @hookspecs.hookimpl
+        def register_routes(self) -> list[Any]:
+            raise RuntimeError("no routes today")
+
+    pm = get_plugin_manager()
+    pm.register(Raising(), name="raising")
+    plugins = Plugins(pm)
+    hooks = ServerHooks(plugins)
+    paths = {path for handler in hooks.routes() for path in handler.paths}  # type: ignore[union-attr]
+    assert "/task" in paths
+    [error] = [e for e in plugins.load_errors if e.name == "raising"]
+    assert "register_routes failed: RuntimeError: no routes today" in str(error)
+    assert "no routes today" in error.traceback and not pm.has_plugin("raising")
+
+
+class Hello(NodeType):
+    type = "basic-node"
+    name = "Hello"
+
+    async def run(self, data: object, ctx: NodeContext) -> NodeOutput:
+        return NodeOutput({"content": "hello"})
 
 
 def test_a_core_only_manager_leaves_server_hooks_uncalled() -> None:

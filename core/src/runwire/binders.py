@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from runwire.errors import BindingError
 from runwire.jsontext import JsonRefused, dumps, has_lone_surrogate
+from runwire.knownkeys import KnownKeys
 
 
 @dataclass(slots=True)
@@ -29,8 +30,12 @@ class RequestParts:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class BinderConfig(BaseModel):
-    """Configuration shared by every binder: the variable it binds."""
+class BinderConfig(KnownKeys):
+    """Configuration shared by every binder: the variable it binds.
+
+    A key the model does not declare is a configuration error naming it, with a suggestion:
+    ``inputs.query_args.0.env_var_nme: unknown field (did you mean 'env_var_name'?)``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

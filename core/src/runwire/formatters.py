@@ -5,13 +5,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from runwire.knownkeys import KnownKeys
 
 
-class FormatterOptions(BaseModel):
-    """Options shared by every formatter; subclasses add their own (e.g. column remaps)."""
+class FormatterOptions(KnownKeys):
+    """Options shared by every formatter; subclasses add their own (e.g. column remaps).
 
-    model_config = ConfigDict(extra="allow")
+    An option the model does not declare is a configuration error naming it, with a suggestion:
+    ``outputs.results.seperator: unknown field (did you mean 'separator'?)``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class OutputFormatter(ABC):

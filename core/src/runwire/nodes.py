@@ -8,9 +8,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from runwire.host import DEFAULT_HOST, HostPolicy
+from runwire.knownkeys import KnownKeys
 
 if TYPE_CHECKING:
     from runwire.plugins import Plugins
@@ -43,14 +44,23 @@ def _number(value: Any) -> float:
     return float("-inf")
 
 
-class NodeData(BaseModel):
+EDITOR_KEYS = frozenset({"description", "title", "icon", "color", "notes", "comment"})
+"""Keys of a node's ``data`` that editors store for themselves (besides ``id``, ``name``,
+``label``, ``version`` and ``next_nodes``, which are fields): accepted and kept on every node."""
+
+
+class NodeData(KnownKeys):
     """Fields every node's ``data`` may carry; a node type's own model subclasses this.
 
-    Unknown fields are kept (the editor stores its own), so a workflow round-trips unchanged.
-    ``timeout`` (seconds) and ``retries`` are runwire's per-node execution settings.
+    A key that is neither a field of the model nor in :data:`EDITOR_KEYS` is a problem naming
+    it, with a suggestion: ``data.tmeout: unknown field (did you mean 'timeout'?)``. Editor keys
+    are kept (pydantic extras), so a workflow round-trips unchanged. A subclass may accept more
+    with ``extra_keys`` (``None``: any key). ``timeout`` (seconds) and ``retries`` are runwire's
+    per-node execution settings.
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+    extra_keys: ClassVar[frozenset[str] | None] = EDITOR_KEYS
 
     id: str | None = None
     name: str | None = None

@@ -21,7 +21,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from runwire.errors import ConfigInvalid, NodeFailed
 from runwire.fieldproblems import field_problems
@@ -61,9 +61,21 @@ class ResultsSpec(BaseModel):
     format: str = Field(min_length=1)
     input_path: str | None = None
 
+    _built: tuple[object, OutputFormatter] | None = PrivateAttr(default=None)
+
     def formatter_options(self) -> dict[str, Any]:
         """The fields meant for the formatter."""
         return dict(self.model_extra or {})
+
+    def formatter(self, formatters: Registry[str, type[OutputFormatter]]) -> OutputFormatter:
+        """This spec's formatter, built on first use and kept: one per configuration (a
+        prepared workflow, a config.json task), not one per run.
+
+        :raises ConfigInvalid: as :func:`build_formatter` (and again on each call until fixed).
+        """
+        if self._built is None or self._built[0] is not formatters:
+            self._built = (formatters, build_formatter(self, formatters))
+        return self._built[1]
 
 
 def build_formatter(spec: ResultsSpec, formatters: Registry[str, type[OutputFormatter]]) -> OutputFormatter:
@@ -81,7 +93,7 @@ def build_formatter(spec: ResultsSpec, formatters: Registry[str, type[OutputForm
     try:
         options = cls.options_model.model_validate(spec.formatter_options())
     except ValidationError as exc:
-        raise ConfigInvalid(str(field_problems(exc, "outputs.results")[0])) from None
+        raise ConfigInvalid("; ".join(map(str, field_problems(exc, "outputs.results")))) from None
     return cls(options)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runwire.errors import PluginConflict
+from runwire.errors import ConfigInvalid, PluginConflict
 from runwire.plugins import Plugins
 from runwire_server import hookspecs
+
+log = logging.getLogger("runwire.server")
 
 if TYPE_CHECKING:
     from litestar.types import ControllerRouterHandler
@@ -21,7 +24,9 @@ class ServerHooks:
 
     The manager may have been built without the server's specs (``Plugins.load()`` in a test,
     or by core): they are added here, and then every hook name is checked (pluggy's
-    ``check_pending``), so a misspelt hook fails start-up instead of being ignored.
+    ``check_pending``): a plugin implementing a misspelt hook is left out and logged, with its
+    distribution and the fix, instead of being silently half-used; so is a plugin whose server
+    hook raises (except :class:`~runwire.errors.ConfigInvalid`, which stops start-up).
     """
 
     def __init__(self, plugins: Plugins) -> None:
@@ -29,16 +34,27 @@ class ServerHooks:
         spec = getattr(pm.hook, "register_routes", None)
         if spec is None or not spec.has_spec():
             pm.add_hookspecs(hookspecs)
-        pm.check_pending()
+        for failure in plugins.leave_out_unknown_hooks():
+            log.error("%s", failure)
+        self.plugins = plugins
         self.hook = pm.hook
 
     def _each(self, hook: Any, **kwargs: Any) -> list[tuple[str, Any]]:
-        # one implementation at a time, so a conflict can name both plugins
-        return [
-            (impl.plugin_name, result)
-            for impl in reversed(hook.get_hookimpls())
-            if (result := impl.function(**kwargs)) is not None
-        ]
+        # One implementation at a time, so a conflict can name both plugins. A plugin whose hook
+        # raises is left out (ConfigInvalid is a plugin's deliberate "do not start").
+        results = []
+        for impl in reversed(hook.get_hookimpls()):
+            try:
+                result = impl.function(**kwargs)
+            except ConfigInvalid:
+                raise
+            except Exception as exc:
+                message = f"{hook.name} failed: {type(exc).__name__}: {exc}"
+                log.error("%s", self.plugins.leave_out(impl.plugin_name, message, exc))
+                continue
+            if result is not None:
+                results.append((impl.plugin_name, result))
+        return results
 
     def routes(self) -> list[ControllerRouterHandler]:
         """Every route handler the plugins contribute."""

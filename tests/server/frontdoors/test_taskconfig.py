@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from runwire.binders import RequestParts
+from runwire.builtin.formatters import CsvFormatter
 from runwire.engine import Engine
 from runwire.errors import BindingError, ConfigInvalid
-from runwire.plugins import Plugins
+from runwire.formatters import OutputFormatter
+from runwire.hookspecs import hookimpl
+from runwire.plugins import Plugins, get_plugin_manager
 from runwire_server.frontdoors.taskconfig import (
     SCRIPT_NODE,
     compile_task_config,
@@ -165,3 +168,52 @@ def test_without_the_subprocess_plugin_start_up_says_what_to_install() -> None:
     plugins = Plugins.load(blocked=["subprocess"])
     with pytest.raises(ConfigInvalid, match="runwire-subprocess"):
         compile_task_config(parse_task_config(lims_config()), plugins)
+
+
+class CountedCsv(CsvFormatter):
+    """The csv formatter, counting how many times it is built."""
+
+    format = "counted-csv"
+    built: ClassVar[int] = 0
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        CountedCsv.built += 1
+
+
+class CountedPlugin:
+    @hookimpl
+    def register_output_formatters(self) -> list[type[OutputFormatter]]:
+        return [CountedCsv]
+
+
+async def test_the_formatter_is_built_once_per_configuration_not_per_run() -> None:
+    pm = get_plugin_manager()
+    pm.register(CountedPlugin(), name="counted")
+    cfg = lims_config()
+    cfg["outputs"]["results"]["format"] = "counted-csv"
+    task = compile_task_config(parse_task_config(cfg), Plugins(pm))
+    assert CountedCsv.built == 1
+    for plate in ("p1", "p2"):
+        record = await Engine().execute(task.prepared, task.bind(RequestParts(path=plate)))
+        assert record.status == "succeed", record.error
+        assert record.nodes[SCRIPT_NODE].result["results"] == LIMS_RESULTS
+    assert CountedCsv.built == 1
+
+
+def test_a_misspelt_formatter_option_is_named_with_a_suggestion(plugins: Plugins) -> None:
+    cfg = lims_config()
+    cfg["outputs"]["results"]["remaped_columns"] = cfg["outputs"]["results"].pop("remapped_columns")
+    with pytest.raises(ConfigInvalid) as info:
+        compile_task_config(parse_task_config(cfg), plugins)
+    assert "outputs.results.remaped_columns: unknown field (did you mean 'remapped_columns'?)" in str(
+        info.value
+    )
+
+
+def test_a_misspelt_binder_key_is_named_with_a_suggestion(plugins: Plugins) -> None:
+    cfg = lims_config()
+    cfg["inputs"]["path_args"][0]["path_regex_match_grop"] = 1
+    with pytest.raises(ConfigInvalid) as info:
+        compile_task_config(parse_task_config(cfg), plugins)
+    assert "path_regex_match_grop: unknown field (did you mean 'path_regex_match_group'?)" in str(info.value)

@@ -8,7 +8,7 @@ from typing import Any
 
 from runwire import ConfigInvalid, NodeContext, NodeFailed, NodeOutput, NodeType, to_text
 from runwire.executables import ExecutableRefused, resolve_executable
-from runwire.outputs import build_formatter, collect_attachments, read_results
+from runwire.outputs import collect_attachments, read_results
 from runwire.workflow import PreparedNode
 from runwire_subprocess.argv import build_argv, unbound_names
 from runwire_subprocess.data import RunScriptData
@@ -40,8 +40,8 @@ class RunScriptNode(NodeType):
         for name in unbound_names(data.command, names):
             problems.append(f"data.command: ${name} is not bound by any variable (declared: {sorted(names)})")
         if data.results is not None and self.plugins is not None:
-            try:
-                build_formatter(data.results, self.plugins.formatters)
+            try:  # built once here, at prepare time; runs reuse it
+                data.results.formatter(self.plugins.formatters)
             except ConfigInvalid as exc:
                 problems.append(f"data.results: {exc}")
         return problems
@@ -57,7 +57,7 @@ class RunScriptNode(NodeType):
             if self.plugins is None:
                 raise NodeFailed("output formatting needs the node to be loaded through a plugin registry")
             try:
-                formatter = build_formatter(data.results, self.plugins.formatters)
+                formatter = data.results.formatter(self.plugins.formatters)
             except ConfigInvalid as exc:
                 raise NodeFailed(str(exc)) from None
         values = {name: to_text(ctx.render(value)) for name, value in data.variables.items()}

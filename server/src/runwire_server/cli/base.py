@@ -17,14 +17,22 @@ def main() -> None:
     """runwire: turn scripts and node graphs into authenticated HTTP APIs."""
 
 
-def load_plugins() -> Plugins:
-    """The installed plugins; load errors printed as warnings, a conflict as a click error."""
+def load_plugins(*, warn: bool = True, keep_conflicts: bool = False) -> Plugins:
+    """The installed plugins, with the server's hookspecs (so a misspelt hook is caught).
+
+    A plugin that fails is left out and, with ``warn``, printed as a warning (``serve`` and
+    ``worker`` log them instead); a conflict is a click error naming both plugins and the fix,
+    unless ``keep_conflicts`` (``runwire plugins`` shows it as a problem).
+    """
+    from runwire_server import hookspecs
+
     try:
-        plugins = Plugins.load()
+        plugins = Plugins.load(host_specs=[hookspecs], keep_conflicts=keep_conflicts)
     except PluginConflict as exc:
         raise click.ClickException(str(exc)) from None
-    for error in plugins.load_errors:
-        click.echo(f"warning: {error}", err=True)
+    if warn:
+        for error in plugins.load_errors:
+            click.echo(f"warning: {error}", err=True)
     return plugins
 
 
@@ -63,7 +71,7 @@ def build_process_services(settings: Any) -> Any:
     from runwire_server.services import build_services
 
     try:
-        return build_services(settings, load_plugins())
+        return build_services(settings, load_plugins(warn=False))
     except ConfigInvalid as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -126,22 +127,34 @@ def check(file: Path, max_nodes: int, max_edges: int | None) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def plugins(as_json: bool) -> None:
-    """List installed plugins with their node types, binders, formatters and auth providers."""
-    loaded = load_plugins()
+@click.option("--strict", is_flag=True, help="Exit 1 if any plugin failed or conflicts (for CI).")
+@click.option("-v", "--verbose", is_flag=True, help="Add the traceback of each failure.")
+def plugins(as_json: bool, strict: bool, verbose: bool) -> None:
+    """List installed plugins with their node types, binders, formatters and auth providers,
+    and every problem: a plugin left out (with why and the fix), two plugins claiming one name."""
+    loaded = load_plugins(warn=False, keep_conflicts=True)
     infos = loaded.describe()
     if as_json:
         click.echo(json.dumps([vars(i) for i in infos], indent=2))
-        return
-    for info in infos:
-        click.echo(f"{info.name}  ({info.distribution})")
-        for label, items in (
-            ("node types", info.node_types),
-            ("input binders", info.binders),
-            ("output formatters", info.formatters),
-            ("auth providers", info.auth_providers),
-        ):
-            if items:
-                click.echo(f"    {label}: {', '.join(items)}")
-    for error in loaded.load_errors:
-        click.echo(f"FAILED  {error}")
+    else:
+        for info in infos:
+            click.echo(f"{info.name}  ({info.distribution})")
+            for label, items in (
+                ("node types", info.node_types),
+                ("input binders", info.binders),
+                ("output formatters", info.formatters),
+                ("auth providers", info.auth_providers),
+            ):
+                if items:
+                    click.echo(f"    {label}: {', '.join(items)}")
+        for error in loaded.load_errors:
+            click.echo(f"FAILED  {error}")
+            if verbose and error.traceback:
+                click.echo(textwrap.indent(error.traceback.rstrip(), "    "))
+        for conflict in loaded.conflicts:
+            click.echo(f"CONFLICT  {conflict}")
+    problems = len(loaded.problems)
+    if problems:
+        click.echo(f"{problems} plugin problem(s)", err=True)
+    if strict and problems:
+        sys.exit(1)
