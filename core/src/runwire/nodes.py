@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
@@ -161,6 +162,9 @@ class NodeType(ABC):
     """Whether the node reaches the host (runs programs, reads or writes files). A server lets a
     workflow holding one be created, changed or run only in the projects its operator grants
     (``RUNWIRE_PRIVILEGED_PROJECTS``)."""
+    blocking: ClassVar[bool] = False
+    """Whether ``run`` blocks (set by :class:`BlockingNodeType`, whose ``run`` goes to a thread);
+    ``get_nodes`` shows it."""
     #: The registries this instance was loaded into (set by :class:`runwire.plugins.Plugins`),
     #: so a node can use other plugins' formatters or binders; ``None`` outside a registry.
     plugins: Plugins | None = None
@@ -196,5 +200,33 @@ class NodeType(ABC):
             "title": cls.title or cls.name or cls.type,
             "description": cls.description,
             "privileged": cls.privileged,
+            "blocking": cls.blocking,
             "schema": cls.data_model.model_json_schema(),
         }
+
+
+class BlockingNodeType(NodeType):
+    """Base class of a node type whose work blocks (a synchronous client, CPU work, ``time.sleep``).
+
+    Implement :meth:`run_blocking`, a plain function; the host calls it in a worker thread
+    (``asyncio.to_thread``), so the event loop, and with it the embedded server and the other
+    branches of the run, keeps going. It gets a context whose ``results`` are a snapshot taken
+    when the node started. A thread cannot be interrupted: when the node's ``timeout`` passes or
+    the run is cancelled, the node is recorded as such at once, but the thread runs on until
+    ``run_blocking`` returns and its result is dropped. Threads come from the loop's default
+    executor (``min(32, CPUs + 4)`` of them); more blocking nodes at once wait for one.
+    """
+
+    blocking: ClassVar[bool] = True
+
+    async def run(self, data: Any, ctx: NodeContext) -> NodeOutput:
+        """Call :meth:`run_blocking` in a worker thread."""
+        snapshot = NodeContext(ctx.run_id, ctx.node, ctx.input, dict(ctx.results), ctx._renderer, ctx.host)
+        return await asyncio.to_thread(self.run_blocking, data, snapshot)
+
+    @abstractmethod
+    def run_blocking(self, data: Any, ctx: NodeContext) -> NodeOutput:
+        """Execute the node once, in a worker thread, and return its output (as :meth:`NodeType.run`).
+
+        :raises runwire.errors.NodeFailed: with a message for the node's record.
+        """
