@@ -7,16 +7,19 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from runwire.host import DEFAULT_HOST, HostPolicy
 
 if TYPE_CHECKING:
+    from runwire.plugin_settings import PluginSettings
     from runwire.plugins import Plugins
     from runwire.workflow import PreparedNode
 
+
+S = TypeVar("S", bound="PluginSettings")
 
 OPERATOR_ONLY = "operator_only"
 """Key of a field's ``json_schema_extra`` marking a setting that widens what a program may see
@@ -185,6 +188,18 @@ class NodeType(ABC):
         :param ctx: the run's input, upstream results and the template renderer.
         :raises runwire.errors.NodeFailed: with a message for the node's record.
         """
+
+    def plugin_settings(self, model: builtins.type[S]) -> S:
+        """This plugin's settings (its ``settings_model``), as the host built them at load time;
+        outside a registry, built from the process environment.
+
+        :raises runwire.errors.ConfigInvalid: the settings are invalid, naming the variable.
+        """
+        if self.plugins is None:
+            from runwire.plugin_settings import build_settings
+
+            return build_settings(model)
+        return self.plugins.settings.of(model)
 
     @classmethod
     def key(cls) -> tuple[str, str | None]:

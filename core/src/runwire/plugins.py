@@ -29,6 +29,7 @@ from runwire.binders import InputBinder
 from runwire.errors import PluginApiMismatch, PluginConflict
 from runwire.formatters import OutputFormatter
 from runwire.nodes import NodeType
+from runwire.settingstable import SettingsTable
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,7 @@ class Plugins:
         self._collect(pm.hook.register_auth_providers, lambda c, o: self.auth_providers.add(c.name, c, o))
         for _, node_type in self.node_types:
             node_type.plugins = self
+        self.settings = SettingsTable.collect(pm)  # each plugin's settings_model, built once
 
     @classmethod
     def load(cls, blocked: Iterable[str] | None = None, *, host_specs: Iterable[ModuleType] = ()) -> Plugins:
