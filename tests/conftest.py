@@ -26,6 +26,7 @@ import pytest
 from litestar.testing import TestClient
 
 from runwire.plugins import Plugins
+from runwire.settingstable import SettingsTable
 from runwire_server.api.app import create_app
 from runwire_server.services import build_services
 from runwire_server.settings import store_url
@@ -103,6 +104,7 @@ def make_client(tmp_path: Path, plugins: Plugins, executables: Path) -> Iterator
         if config is not None:
             values["task_config"] = str(write_config(tmp_path, config))
         settings = make_settings(**{**values, **overrides})
+        plugins.settings = SettingsTable.collect(plugins.pm)  # plugin settings, as at a server's boot
         client = TestClient(make_app(settings, plugins))
         client.__enter__()
         clients.append(client)
@@ -136,6 +138,7 @@ def make_server(tmp_path: Path, plugins: Plugins, executables: Path) -> Iterator
         }
         values.update(overrides)
         settings = make_settings(data_dir or tmp_path / f"data-{len(made)}", **values)
+        plugins.settings = SettingsTable.collect(plugins.pm)  # plugin settings, as at a server's boot
         services = build_services(settings, plugins)
         keys = {"bootstrap": KEY}
         for name, project in (("p0", 0), ("p0b", 0), ("p1", 1), ("p2", 2)):

@@ -91,3 +91,19 @@ def test_body_bad_jsonpath_is_a_config_error(plugins: Plugins) -> None:
 def test_unknown_config_key_is_refused(plugins: Plugins) -> None:
     with pytest.raises(ValueError, match=r"query_name\n  unknown field \(did you mean 'query_var_name'\?\)"):
         binder(plugins, "query", query_var_name="a", query_name="typo")
+
+
+def test_the_raw_body_is_parsed_once_on_first_read() -> None:
+    parts = RequestParts(raw_body=b'{"a": [1]}')
+    first = parts.body
+    assert first == {"a": [1]} and parts.body is first
+    assert RequestParts(raw_body=b" \n").body is None
+    assert RequestParts().body is None
+
+
+def test_a_bad_raw_body_is_a_binding_error_each_time_it_is_read() -> None:
+    parts = RequestParts(path="p", raw_body=b"{nope")
+    assert parts.path == "p"  # nothing is parsed until the body is read
+    for _ in range(2):
+        with pytest.raises(BindingError, match="malformed JSON"):
+            _ = parts.body

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from runwire.auth import AuthProvider, AuthServices, Principal
     from runwire.binders import BinderConfig, InputBinder, RequestParts
     from runwire.formatters import FormatterOptions, OutputFormatter
-    from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
+    from runwire.nodes import BlockingNodeType, NodeContext, NodeData, NodeOutput, NodeType
     from runwire.template import to_text
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "AuthServices",
     "BinderConfig",
     "BindingError",
+    "BlockingNodeType",
     "ConfigInvalid",
     "FormatterOptions",
     "InputBinder",
@@ -73,6 +74,7 @@ _LAZY = {
     "RequestParts": "runwire.binders",
     "FormatterOptions": "runwire.formatters",
     "OutputFormatter": "runwire.formatters",
+    "BlockingNodeType": "runwire.nodes",
     "NodeContext": "runwire.nodes",
     "NodeData": "runwire.nodes",
     "NodeOutput": "runwire.nodes",

@@ -5,7 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from runwire.plugin_settings import PluginSettings
+    from runwire.settingstable import SettingsTable
+
+S = TypeVar("S", bound="PluginSettings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +59,24 @@ class AuthServices:
 
     :param settings: configuration values (the process environment by default).
     :param api_keys: the server's API-key store, when it has one.
+    :param plugin_settings: every plugin's settings, built by the host (``Plugins.settings``).
     """
 
     settings: Mapping[str, str] = field(default_factory=dict)
     api_keys: ApiKeyStore | None = None
+    plugin_settings: SettingsTable | None = None
+
+    def settings_of(self, model: type[S]) -> S:
+        """A plugin's settings (its ``settings_model``): as the host built them at load time
+        (:attr:`plugin_settings`), else built from :attr:`settings` (``<NAME>_FILE`` files too).
+
+        :raises runwire.errors.ConfigInvalid: the settings are invalid, naming the variable.
+        """
+        if self.plugin_settings is not None and model in self.plugin_settings.models.values():
+            return self.plugin_settings.of(model)
+        from runwire.plugin_settings import build_settings
+
+        return build_settings(model, self.settings)
 
 
 class AuthProvider(ABC):

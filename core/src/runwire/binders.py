@@ -4,30 +4,79 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict
 
 from runwire.errors import BindingError
-from runwire.jsontext import JsonRefused, dumps, has_lone_surrogate
+from runwire.jsontext import JsonRefused, dumps, has_lone_surrogate, loads
 from runwire.knownkeys import KnownKeys
 
 
-@dataclass(slots=True)
 class RequestParts:
     """The parts of an HTTP request a binder may read; built by the server, web-library free.
 
+    Every binder gets the same instance, so the body is parsed at most once per request.
+
     :param path: the request path below the route's prefix (``/task/a/b`` → ``"a/b"``).
     :param query: every query parameter in order; a name may repeat.
-    :param body: the parsed JSON body, or ``None`` when there was none.
+    :param body: the parsed JSON body, or ``None`` when there was none (for callers that have
+        parsed it already, such as tests).
     :param headers: request headers, lower-cased names.
+    :param raw_body: the request's body bytes, as the host passes them: parsed strictly
+        (:mod:`runwire.jsontext`) the first time a binder reads :attr:`body`.
     """
 
-    path: str = ""
-    query: list[tuple[str, str]] = field(default_factory=list)
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    __slots__ = ("_body", "_raw", "headers", "path", "query")
+
+    def __init__(
+        self,
+        path: str = "",
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        raw_body: bytes | None = None,
+    ) -> None:
+        self.path = path
+        self.query: list[tuple[str, str]] = list(query) if query is not None else []
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self._body = body
+        self._raw = raw_body if body is None and raw_body else None
+
+    @property
+    def body(self) -> Any:
+        """The JSON body, parsed on first read; ``None`` when the request has no body.
+
+        :raises BindingError: (a 400) the body is not UTF-8, not JSON, or holds a value strict
+            JSON refuses; only a request whose binders read the body can fail this way.
+        """
+        if self._raw is not None:
+            self._body = parse_body(self._raw)
+            self._raw = None
+        return self._body
+
+    def __repr__(self) -> str:
+        body = f"<{len(self._raw)} unparsed bytes>" if self._raw is not None else repr(self._body)
+        return f"RequestParts(path={self.path!r}, query={self.query!r}, body={body}, headers=...)"
+
+
+def parse_body(raw: bytes) -> Any:
+    """A request body as JSON: ``None`` when it is empty or blank.
+
+    :raises BindingError: not UTF-8, malformed JSON, or a value strict JSON refuses (nesting,
+        digits, ``NaN``, a lone surrogate, a duplicate key), with the reason.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BindingError(f"request body is not valid UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        return None
+    try:
+        return loads(text)
+    except JsonRefused as exc:
+        raise BindingError(str(exc)) from None
 
 
 class BinderConfig(KnownKeys):
@@ -45,9 +94,13 @@ class BinderConfig(KnownKeys):
 class InputBinder(ABC):
     """Base class of input binders.
 
-    Subclasses set ``kind`` (the config key they serve, e.g. ``"query"``) and
-    ``config_model`` (a :class:`BinderConfig` subclass); an instance is built per configured
-    variable with its validated config, at start-up, so configuration errors surface early.
+    Subclasses set ``kind`` and ``config_model`` (a :class:`BinderConfig` subclass). A task's
+    ``config.json`` configures a binder under ``inputs.<kind>_args``: a list with one object per
+    variable, validated by ``config_model``; e.g. ``kind = "header"`` is configured as
+    ``"inputs": {"header_args": [{"env_var_name": "TOKEN", "header": "x-token"}]}``. An
+    instance is built per entry, once, when the server compiles the task
+    at start-up, so configuration errors surface early; ``bind`` is then called on the
+    event loop for every request (or in a worker thread for a large body): keep it quick.
     """
 
     kind: ClassVar[str]

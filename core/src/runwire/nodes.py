@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import ConfigDict, Field
 
@@ -14,9 +15,12 @@ from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.knownkeys import KnownKeys
 
 if TYPE_CHECKING:
+    from runwire.plugin_settings import PluginSettings
     from runwire.plugins import Plugins
     from runwire.workflow import PreparedNode
 
+
+S = TypeVar("S", bound="PluginSettings")
 
 OPERATOR_ONLY = "operator_only"
 """Key of a field's ``json_schema_extra`` marking a setting that widens what a program may see
@@ -171,6 +175,9 @@ class NodeType(ABC):
     """Whether the node reaches the host (runs programs, reads or writes files). A server lets a
     workflow holding one be created, changed or run only in the projects its operator grants
     (``RUNWIRE_PRIVILEGED_PROJECTS``)."""
+    blocking: ClassVar[bool] = False
+    """Whether ``run`` blocks (set by :class:`BlockingNodeType`, whose ``run`` goes to a thread);
+    ``get_nodes`` shows it."""
     #: The registries this instance was loaded into (set by :class:`runwire.plugins.Plugins`),
     #: so a node can use other plugins' formatters or binders; ``None`` outside a registry.
     plugins: Plugins | None = None
@@ -192,6 +199,18 @@ class NodeType(ABC):
         :raises runwire.errors.NodeFailed: with a message for the node's record.
         """
 
+    def plugin_settings(self, model: builtins.type[S]) -> S:
+        """This plugin's settings (its ``settings_model``), as the host built them at load time;
+        outside a registry, built from the process environment.
+
+        :raises runwire.errors.ConfigInvalid: the settings are invalid, naming the variable.
+        """
+        if self.plugins is None:
+            from runwire.plugin_settings import build_settings
+
+            return build_settings(model)
+        return self.plugins.settings.of(model)
+
     @classmethod
     def key(cls) -> tuple[str, str | None]:
         """The registry key: ``(type, name)``."""
@@ -206,5 +225,33 @@ class NodeType(ABC):
             "title": cls.title or cls.name or cls.type,
             "description": cls.description,
             "privileged": cls.privileged,
+            "blocking": cls.blocking,
             "schema": cls.data_model.model_json_schema(),
         }
+
+
+class BlockingNodeType(NodeType):
+    """Base class of a node type whose work blocks (a synchronous client, CPU work, ``time.sleep``).
+
+    Implement :meth:`run_blocking`, a plain function; the host calls it in a worker thread
+    (``asyncio.to_thread``), so the event loop, and with it the embedded server and the other
+    branches of the run, keeps going. It gets a context whose ``results`` are a snapshot taken
+    when the node started. A thread cannot be interrupted: when the node's ``timeout`` passes or
+    the run is cancelled, the node is recorded as such at once, but the thread runs on until
+    ``run_blocking`` returns and its result is dropped. Threads come from the loop's default
+    executor (``min(32, CPUs + 4)`` of them); more blocking nodes at once wait for one.
+    """
+
+    blocking: ClassVar[bool] = True
+
+    async def run(self, data: Any, ctx: NodeContext) -> NodeOutput:
+        """Call :meth:`run_blocking` in a worker thread."""
+        snapshot = NodeContext(ctx.run_id, ctx.node, ctx.input, dict(ctx.results), ctx._renderer, ctx.host)
+        return await asyncio.to_thread(self.run_blocking, data, snapshot)
+
+    @abstractmethod
+    def run_blocking(self, data: Any, ctx: NodeContext) -> NodeOutput:
+        """Execute the node once, in a worker thread, and return its output (as :meth:`NodeType.run`).
+
+        :raises runwire.errors.NodeFailed: with a message for the node's record.
+        """

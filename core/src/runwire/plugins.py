@@ -31,6 +31,7 @@ from runwire.binders import InputBinder
 from runwire.errors import PluginApiMismatch, PluginConflict
 from runwire.formatters import OutputFormatter
 from runwire.nodes import NodeType
+from runwire.settingstable import SettingsTable
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +353,7 @@ class Plugins:
             raise PluginConflict("; ".join(self.conflicts))
         for _, node_type in self.node_types:
             node_type.plugins = self
+        self.settings = SettingsTable.collect(pm)  # each plugin's settings_model, built once
 
     def _call_hooks(self) -> dict[str, list[tuple[str, list[tuple[Any, Any]]]]]:
         """Every family's ``(plugin, pairs)``, in registration order, failing plugins left out."""

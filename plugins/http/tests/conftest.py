@@ -12,6 +12,7 @@ from runwire.check import prepare_workflow
 from runwire.engine import Engine
 from runwire.plugins import Plugins
 from runwire.records import RunRecord
+from runwire.settingstable import SettingsTable
 from runwire.workflow import parse_workflow_data
 
 TRIGGER_ID = "trigger"
@@ -73,6 +74,7 @@ def run_http(plugins: Plugins) -> RunHttp:
     """Run a trigger → "HTTP Request" workflow through the engine and return the run record."""
 
     async def run(node_data: dict[str, Any], run_input: Any = None) -> RunRecord:
+        plugins.settings = SettingsTable.collect(plugins.pm)  # the environment as this test set it
         prepared = prepare_workflow(parse_workflow_data(http_workflow(node_data)), plugins)
         return await Engine().execute(prepared, {} if run_input is None else run_input)
 

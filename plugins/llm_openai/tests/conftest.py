@@ -12,6 +12,7 @@ from runwire.check import prepare_workflow
 from runwire.engine import Engine
 from runwire.plugins import Plugins
 from runwire.records import RunRecord
+from runwire.settingstable import SettingsTable
 from runwire.workflow import parse_workflow_data
 
 from .fake_openai import FakeOpenAI
@@ -46,6 +47,13 @@ def plugins() -> Plugins:
     return Plugins.load()
 
 
+def with_current_settings(plugins: Plugins) -> Plugins:
+    """``plugins`` with its plugins' settings built again from the environment as it is now
+    (the host builds them once, at load time; these tests change the environment as they go)."""
+    plugins.settings = SettingsTable.collect(plugins.pm)
+    return plugins
+
+
 def llm_node(messages: list[dict[str, str]], **settings: Any) -> dict[str, Any]:
     """``data`` of an "LLM OpenAI" node (model gpt-4o unless ``model_name`` is given)."""
     return {
@@ -73,7 +81,7 @@ def run_llm(plugins: Plugins) -> RunLlm:
             ],
             "edges": [{"id": "e1", "source": "trigger", "target": LLM_NODE}],
         }
-        prepared = prepare_workflow(parse_workflow_data(workflow), plugins)
+        prepared = prepare_workflow(parse_workflow_data(workflow), with_current_settings(plugins))
         return await Engine().execute(prepared, {} if run_input is None else run_input)
 
     return run

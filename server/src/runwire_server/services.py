@@ -122,7 +122,9 @@ def build_auth_providers(settings: Settings, plugins: Plugins, store: Store) -> 
 
     :raises ConfigInvalid: a configured provider is not installed.
     """
-    services = AuthServices(settings=settings.provider_settings(), api_keys=StoreApiKeys(store))
+    services = AuthServices(
+        settings=settings.provider_settings(), api_keys=StoreApiKeys(store), plugin_settings=plugins.settings
+    )
     providers = []
     for name in settings.provider_names:
         cls = plugins.auth_providers.get(name)

@@ -256,6 +256,7 @@ def test_callback_to_a_private_address_obeys_the_allow_list(
         assert reply.status_code == 422, reply.text
         assert "non-public address" in reply.json()["detail"]
     monkeypatch.setenv("RUNWIRE_HTTP_ALLOW", "127.0.0.1")
+    client = make_client()  # the HTTP plugin's settings are read when a server boots
     receiver.expect_request("/hook", method="POST").respond_with_data("ok")
     job_id = execute(client, executable_name="show_args.py", callback=receiver.url_for("/hook")).json()[
         "job_id"

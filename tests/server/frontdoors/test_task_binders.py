@@ -98,3 +98,77 @@ def test_a_binder_value_that_is_not_text_is_a_400_naming_the_binder(
     if returned != "nul":
         assert detail.startswith("input binder 'typed' (variable V) ")
     assert typed_client.get("/healthz").status_code == 200
+
+
+# --- every binder gets the parsed body, whichever kinds the config uses -----------------------
+
+
+class PeekBinder(InputBinder):
+    """Binds the whole JSON body (``""`` without one): a third-party binder reading ``request.body``."""
+
+    kind = "peek"
+
+    def bind(self, request: RequestParts) -> Any:
+        return "" if request.body is None else request.body
+
+
+class PeekPlugin:
+    @hookimpl
+    def register_input_binders(self) -> list[type[InputBinder]]:
+        return [PeekBinder]
+
+
+@pytest.fixture(scope="module")
+def peek_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
+    """A server whose task binds ``$B`` with :class:`PeekBinder` and has no built-in body binder."""
+    pm = get_plugin_manager()
+    pm.register(PeekPlugin(), name="peek-binder")
+    tmp = tmp_path_factory.mktemp("peek")
+    config = {
+        "command": [PY, str(SCRIPTS / "show_args.py"), "$B"],
+        "inputs": {"peek_args": [{"env_var_name": "B"}]},
+        "outputs": {"results": {"kind": "stdout", "format": "json"}},
+    }
+    settings = Settings(data_dir=tmp / "data", api_keys=KEY, auth_providers="api-key",
+                        task_config=str(write_config(tmp, config)))  # fmt: skip
+    with TestClient(create_app(settings, services=build_services(settings, Plugins(pm)))) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "body,argv",
+    [(b'{"n": 1, "s": "\\u00e9"}', '{"n":1,"s":"é"}'), (b"7", "7"), (b"", ""), (b"  \n", "")],
+)
+def test_a_third_party_binder_gets_the_parsed_body_without_a_body_binder(
+    peek_client: TestClient[Any], body: bytes, argv: str
+) -> None:
+    started = peek_client.post("/task", content=body, headers={**HEADERS, "Content-Type": "application/json"})
+    assert started.status_code == 200, started.text
+    result = poll_task(peek_client, started.json()["id"])
+    assert result["status"] == "ready", result
+    assert result["results"]["argv"] == [argv]
+
+
+def test_a_large_body_reaches_the_binder_parsed(peek_client: TestClient[Any]) -> None:
+    pad = "x" * 80_000  # over OFF_LOOP_CHARS: bound in a worker thread
+    started = peek_client.post("/task", json={"pad": pad}, headers=HEADERS)
+    assert started.status_code == 200, started.text
+    result = poll_task(peek_client, started.json()["id"])
+    assert result["results"]["argv"] == [f'{{"pad":"{pad}"}}']
+
+
+@pytest.mark.parametrize(
+    "body,detail",
+    [(b"{not json", "malformed JSON"), (b'{"a": 1, "a": 2}', "duplicate"), (b"\xff", "UTF-8")],
+)
+def test_a_bad_body_is_a_400_when_a_binder_reads_it(
+    peek_client: TestClient[Any], body: bytes, detail: str
+) -> None:
+    refused = peek_client.post("/task", content=body, headers={**HEADERS, "Content-Type": "application/json"})
+    assert refused.status_code == 400, refused.text
+    assert detail in refused.json()["detail"]
+
+
+def test_a_bad_body_is_ignored_when_no_binder_reads_it(typed_client: TestClient[Any]) -> None:
+    started = typed_client.post("/task/x", params={"as": "str"}, content=b"{not json", headers=HEADERS)
+    assert started.status_code == 200, started.text

@@ -74,7 +74,7 @@ class Auth0Auth(AuthProvider):
     def __init__(self, services: AuthServices) -> None:
         """Read ``RUNWIRE_AUTH0_*`` settings; raises ``ConfigInvalid`` when they are incomplete."""
         super().__init__(services)
-        self.settings = Auth0Settings.from_mapping(services.settings)
+        self.settings = services.settings_of(Auth0Settings).complete()
         self.keys = JwksCache(
             self.settings.jwks_url, ttl=self.settings.jwks_ttl, min_interval=self.settings.jwks_min_interval
         )

@@ -1,23 +1,24 @@
-"""Configuration of the auth0 provider, from the settings mapping runwire hands providers."""
+"""Configuration of the auth0 provider: its settings model, built by the host from the environment."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, model_validator
 
 from runwire import ConfigInvalid
-from runwire.fieldproblems import field_problems
-from runwire.secretfiles import read_secret
+from runwire.plugin_settings import NoDecode, PluginSettings, SettingsConfigDict, build_settings
 
 PREFIX = "RUNWIRE_AUTH0_"
 DEFAULT_PROJECTS_CLAIM = "https://runwire/projects"
 
 
-class Auth0Settings(BaseModel):
+class Auth0Settings(PluginSettings):
     """What the provider needs; each field is the env var ``RUNWIRE_AUTH0_<FIELD>``, or the content
-    of the file ``RUNWIRE_AUTH0_<FIELD>_FILE`` names (container secrets).
+    of the file ``RUNWIRE_AUTH0_<FIELD>_FILE`` names (container secrets). The host builds it when
+    it loads the plugins; the provider checks it is complete (:meth:`complete`) when it starts.
 
     :param domain: the tenant domain (``example.eu.auth0.com``); gives the issuer
         ``https://<domain>/`` and the JWKS URL ``https://<domain>/.well-known/jwks.json``.
@@ -31,51 +32,53 @@ class Auth0Settings(BaseModel):
         triggers a fetch, so this bounds what forged tokens can make runwire do).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = SettingsConfigDict(env_prefix=PREFIX)
 
     domain: str = ""
-    audience: tuple[str, ...] = Field(min_length=1)
-    jwks_url: str
-    issuer: str
+    audience: Annotated[tuple[str, ...], NoDecode] = ()
+    jwks_url: str = ""
+    issuer: str = ""
     projects_claim: str = Field(default=DEFAULT_PROJECTS_CLAIM, min_length=1)
     leeway: float = Field(default=10.0, ge=0, le=300)
     jwks_ttl: float = Field(default=600.0, ge=0)
     jwks_min_interval: float = Field(default=30.0, ge=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        domain = _domain(str(values.get("domain") or "").strip())
+        values["domain"] = domain
+        if domain:
+            values["jwks_url"] = values.get("jwks_url") or f"https://{domain}/.well-known/jwks.json"
+            values["issuer"] = values.get("issuer") or f"https://{domain}/"
+        audience = values.get("audience")
+        if isinstance(audience, str):
+            values["audience"] = tuple(a.strip() for a in audience.split(",") if a.strip())
+        return values
+
+    def complete(self) -> Auth0Settings:
+        """These settings, checked to be enough to verify tokens.
+
+        :raises ConfigInvalid: the domain (or both JWKS URL and issuer) or the audience is missing.
+        """
+        if not (self.jwks_url and self.issuer):
+            raise ConfigInvalid(f"{PREFIX}DOMAIN is required by the auth0 provider")
+        if not self.audience:
+            raise ConfigInvalid(f"{PREFIX}AUDIENCE is required by the auth0 provider")
+        return self
+
     @classmethod
     def from_mapping(cls, settings: Mapping[str, str]) -> Auth0Settings:
-        """Read ``RUNWIRE_AUTH0_*`` values, each also from a ``RUNWIRE_AUTH0_*_FILE`` file.
+        """Read ``RUNWIRE_AUTH0_*`` values from ``settings``, each also from a
+        ``RUNWIRE_AUTH0_*_FILE`` file, and check them (:meth:`complete`).
 
-        :raises ConfigInvalid: the domain (or both JWKS URL and issuer) or the audience is
-            missing, a value is malformed, a setting is given both directly and as a file, or a
-            file cannot be read; raised when the server starts.
+        :raises ConfigInvalid: a value is missing or malformed, a setting is given both directly
+            and as a file, or a file cannot be read; raised when the server starts.
         """
-
-        def get(name: str) -> str:
-            return (read_secret(settings, PREFIX + name.upper()) or "").strip()
-
-        domain = _domain(get("domain"))
-        jwks_url = get("jwks_url") or (f"https://{domain}/.well-known/jwks.json" if domain else "")
-        issuer = get("issuer") or (f"https://{domain}/" if domain else "")
-        if not (jwks_url and issuer):
-            raise ConfigInvalid(f"{PREFIX}DOMAIN is required by the auth0 provider")
-        audience = tuple(a.strip() for a in get("audience").split(",") if a.strip())
-        if not audience:
-            raise ConfigInvalid(f"{PREFIX}AUDIENCE is required by the auth0 provider")
-        values: dict[str, object] = {
-            "domain": domain,
-            "audience": audience,
-            "jwks_url": jwks_url,
-            "issuer": issuer,
-        }
-        for name in ("projects_claim", "leeway", "jwks_ttl", "jwks_min_interval"):
-            if get(name):
-                values[name] = get(name)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(f"{PREFIX}{p.field.upper()}: {p.message}" for p in field_problems(exc))
-            raise ConfigInvalid(problems) from None
+        return build_settings(cls, settings, plugin="auth0").complete()
 
 
 def _domain(raw: str) -> str:
@@ -84,5 +87,5 @@ def _domain(raw: str) -> str:
         return ""
     parts = urlsplit(raw if "://" in raw else f"https://{raw}")
     if not parts.hostname or parts.path.strip("/") or parts.query:
-        raise ConfigInvalid(f"{PREFIX}DOMAIN must be a host name like example.eu.auth0.com, not {raw!r}")
+        raise ValueError(f"{PREFIX}DOMAIN must be a host name like example.eu.auth0.com, not {raw!r}")
     return parts.netloc.lower()

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from runwire import NodeType, hookimpl
 from runwire_http.node import HttpRequestNode
+from runwire_http.settings import HttpSettings
 
 #: The runwire plugin API versions this plugin is written for (see ``runwire.PLUGIN_API_VERSION``).
 RUNWIRE_PLUGIN_API = (1,)
+
+#: Built by the host from the environment when it loads the plugins (``RUNWIRE_HTTP_ALLOW``).
+settings_model = HttpSettings
 
 
 @hookimpl

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from pydantic import Field, field_validator
 
-from runwire import NodeContext, NodeData, NodeFailed, NodeOutput, NodeType, to_text
+from runwire import ConfigInvalid, NodeContext, NodeData, NodeFailed, NodeOutput, NodeType, to_text
 from runwire.jsontext import JsonRefused, dumps, has_lone_surrogate, loads
-from runwire.netguard import AllowList, UrlRefused
 from runwire_http.fetch import Fetched, Outgoing, Policy, fetch
+from runwire_http.settings import HttpSettings
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -152,8 +152,8 @@ class HttpRequestNode(NodeType):
     async def run(self, data: HttpRequestData, ctx: NodeContext) -> NodeOutput:
         """Render, send and return ``{content, status_code, headers, url, json?}``."""
         try:
-            allow = AllowList.from_env()
-        except UrlRefused as exc:
+            allow = self.plugin_settings(HttpSettings).allow_list
+        except ConfigInvalid as exc:
             raise NodeFailed(str(exc), retryable=False) from None
         request = build_request(data, ctx)
         policy = Policy(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from runwire import NodeType, hookimpl
+from runwire_llm_openai.config import OpenAISettings
 from runwire_llm_openai.node import LlmOpenAINode
 
 #: The runwire plugin API versions this plugin is written for (see ``runwire.PLUGIN_API_VERSION``).
 RUNWIRE_PLUGIN_API = (1,)
+
+#: Built by the host from the environment when it loads the plugins (``OPENAI_API_KEY``, ...).
+settings_model = OpenAISettings
 
 
 @hookimpl

@@ -1,14 +1,12 @@
-"""Process-wide settings of the LLM node, read from the environment when a node runs."""
+"""The LLM node's settings: a pydantic-settings model the host builds once (``settings_model``)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from pydantic import Field, SecretStr, field_validator
 
 from runwire import ConfigInvalid
-from runwire.secretfiles import read_secret
-from runwire_llm_openai.prices import PriceTable
+from runwire.plugin_settings import PluginSettings, SettingsConfigDict
+from runwire_llm_openai.prices import PRICES_ENV, PriceTable
 
 API_KEY_ENV = "OPENAI_API_KEY"
 API_KEY_FILE_ENV = "OPENAI_API_KEY_FILE"
@@ -20,39 +18,47 @@ def _normal(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-@dataclass(frozen=True, slots=True)
-class LlmConfig:
+class OpenAISettings(PluginSettings):
     """What the operator configured.
 
     :param api_key: ``OPENAI_API_KEY``, or the content of the file ``OPENAI_API_KEY_FILE`` names.
     :param base_url: ``OPENAI_BASE_URL`` (``None``: the SDK's default, api.openai.com).
-    :param allowed_base_urls: ``RUNWIRE_LLM_BASE_URLS``, the base URLs a node may pick with
-        ``settings.base_url``. The API key is sent to whatever base URL a node uses, so a
+    :param base_urls: ``RUNWIRE_LLM_BASE_URLS``, the base URLs (comma-separated) a node may pick
+        with ``settings.base_url``. The API key is sent to whatever base URL a node uses, so a
         workflow may not name one the operator did not list.
-    :param prices: the price table (defaults + ``RUNWIRE_LLM_PRICES``).
+    :param prices: ``RUNWIRE_LLM_PRICES``, prices added to the defaults (:attr:`price_table`).
     """
 
-    api_key: str | None
-    base_url: str | None
-    allowed_base_urls: frozenset[str]
-    prices: PriceTable
+    model_config = SettingsConfigDict(env_prefix="RUNWIRE_LLM_")
 
+    api_key: SecretStr | None = Field(default=None, validation_alias=API_KEY_ENV)
+    base_url: str | None = Field(default=None, validation_alias=BASE_URL_ENV)
+    base_urls: str = Field(default="", validation_alias=ALLOWED_BASE_URLS_ENV)
+    prices: str = Field(default="", validation_alias=PRICES_ENV)
+
+    @field_validator("base_url")
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> LlmConfig:
-        """Read the configuration.
+    def _normal_base_url(cls, value: str | None) -> str | None:
+        return (_normal(value) or None) if value is not None else None
 
-        :raises ConfigInvalid: a bad price table, both ``OPENAI_API_KEY`` and
-            ``OPENAI_API_KEY_FILE`` set, or an unreadable key file.
-        """
-        env = os.environ if environ is None else environ
-        base_url = _normal(env.get(BASE_URL_ENV, "")) or None
-        allowed = {_normal(u) for u in env.get(ALLOWED_BASE_URLS_ENV, "").split(",") if u.strip()}
-        return cls(
-            api_key=read_secret(env, API_KEY_ENV) or None,
-            base_url=base_url,
-            allowed_base_urls=frozenset(allowed),
-            prices=PriceTable.from_env(env),
-        )
+    @field_validator("prices")
+    @classmethod
+    def _valid_prices(cls, value: str) -> str:
+        try:
+            PriceTable.parse(value)
+        except ConfigInvalid as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def allowed_base_urls(self) -> frozenset[str]:
+        """The base URLs of ``RUNWIRE_LLM_BASE_URLS``, normalised."""
+        return frozenset(_normal(u) for u in self.base_urls.split(",") if u.strip())
+
+    @property
+    def price_table(self) -> PriceTable:
+        """The price table: the defaults updated with ``RUNWIRE_LLM_PRICES``."""
+        return PriceTable.parse(self.prices)
 
     def base_url_for(self, requested: str | None) -> str | None:
         """The base URL a node with ``settings.base_url = requested`` talks to.

@@ -10,7 +10,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field
 
 from runwire import ConfigInvalid, NodeContext, NodeData, NodeFailed, NodeOutput, NodeType, to_text
-from runwire_llm_openai.config import API_KEY_ENV, API_KEY_FILE_ENV, LlmConfig
+from runwire_llm_openai.config import API_KEY_ENV, API_KEY_FILE_ENV, OpenAISettings
 from runwire_llm_openai.content import NOT_JSON, parse_json_content
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class LlmOpenAINode(NodeType):
         """Call the API; return ``{content, usage, model, finish_reason, json?}`` and the cost."""
         settings = data.settings
         try:
-            config = LlmConfig.from_env()
+            config = self.plugin_settings(OpenAISettings)
             base_url = config.base_url_for(settings.base_url)
         except ConfigInvalid as exc:  # the operator's or the node's own settings: no retry fixes it
             raise NodeFailed(str(exc), retryable=False) from None
@@ -109,7 +109,7 @@ class LlmOpenAINode(NodeType):
         if settings.response_format != "text":
             request["response_format"] = {"type": settings.response_format}
         client = openai.AsyncOpenAI(
-            api_key=config.api_key,
+            api_key=config.api_key.get_secret_value(),
             base_url=base_url,
             max_retries=settings.max_retries,
             timeout=settings.request_timeout,
@@ -147,9 +147,11 @@ class LlmOpenAINode(NodeType):
         parsed = parse_json_content(content)
         if parsed is not NOT_JSON:
             result["json"] = parsed
-        cost = config.prices.cost(model, usage["prompt_tokens"], usage["completion_tokens"])
+        cost = config.price_table.cost(model, usage["prompt_tokens"], usage["completion_tokens"])
         if cost is None:
-            cost = config.prices.cost(settings.model_name, usage["prompt_tokens"], usage["completion_tokens"])
+            cost = config.price_table.cost(
+                settings.model_name, usage["prompt_tokens"], usage["completion_tokens"]
+            )
         if cost is None:
             log.warning("no price for model %r: its cost is counted as 0", model)
         return NodeOutput(result, cost=cost or 0.0)

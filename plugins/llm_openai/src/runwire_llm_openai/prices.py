@@ -7,7 +7,6 @@ overrides entries as JSON: ``{"my-model": {"input": 0.2, "output": 0.6}}``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -57,14 +56,13 @@ class PriceTable:
     prices: Mapping[str, Price]
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PriceTable:
-        """The defaults updated with ``RUNWIRE_LLM_PRICES``.
+    def parse(cls, raw: str) -> PriceTable:
+        """The defaults updated with ``raw``, the value of ``RUNWIRE_LLM_PRICES`` (``""``: none).
 
-        :raises ConfigInvalid: the variable is not a JSON object of ``{"input", "output"}`` prices.
+        :raises ConfigInvalid: ``raw`` is not a JSON object of ``{"input", "output"}`` prices.
         """
-        env = os.environ if environ is None else environ
         prices = dict(DEFAULT_PRICES)
-        raw = env.get(PRICES_ENV, "").strip()
+        raw = raw.strip()
         if raw:
             try:
                 loaded = json.loads(raw)
@@ -77,6 +75,11 @@ class PriceTable:
                     f"(USD per million tokens): {exc}"
                 ) from None
         return cls(prices)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> PriceTable:
+        """The defaults updated with ``environ["RUNWIRE_LLM_PRICES"]`` (see :meth:`parse`)."""
+        return cls.parse(environ.get(PRICES_ENV, ""))
 
     def price(self, model: str) -> Price | None:
         """The price of ``model``: an exact entry, else the longest entry it starts with + ``-``."""

@@ -52,6 +52,7 @@ class NodeSchema(Shape):
     title: str
     description: str
     privileged: bool
+    blocking: bool = Field(False, description="the node's work runs in a worker thread")
     schema_: dict[str, Any] = Field(alias="schema", description="JSON schema of the node's ``data``")
 
 

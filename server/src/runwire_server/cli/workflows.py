@@ -15,6 +15,7 @@ from rich.console import Console
 from runwire.check import DEFAULT_MAX_NODES, EDGES_PER_NODE, check_workflow, prepare_workflow, size_problem
 from runwire.engine import Engine, RunObserver
 from runwire.errors import InputInvalid, WorkflowInvalid
+from runwire.plugins import Plugins
 from runwire.records import NodeRecord, RunRecord, Status
 from runwire.workflow import WorkflowData, load_workflow_file
 from runwire_server.cli.base import load_plugins, main
@@ -125,6 +126,18 @@ def check(file: Path, max_nodes: int, max_edges: int | None) -> None:
     click.echo("ok: no problems found")
 
 
+def shown_settings(plugins: Plugins, name: str) -> dict[str, str] | None:
+    """Plugin ``name``'s settings as ``runwire plugins`` shows them: secrets as ``****``, an
+    invalid setting as ``{"error": ...}``; ``None`` when the plugin declares no settings."""
+    from runwire.plugin_settings import masked
+
+    problem = plugins.settings.problem(name)
+    if problem is not None:
+        return {"error": problem}
+    model = plugins.settings.models.get(name)
+    return None if model is None else masked(plugins.settings.of(model))
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any plugin failed or conflicts (for CI).")
@@ -135,7 +148,9 @@ def plugins(as_json: bool, strict: bool, verbose: bool) -> None:
     loaded = load_plugins(warn=False, keep_conflicts=True)
     infos = loaded.describe()
     if as_json:
-        click.echo(json.dumps([vars(i) for i in infos], indent=2))
+        click.echo(
+            json.dumps([{**vars(i), "settings": shown_settings(loaded, i.name)} for i in infos], indent=2)
+        )
     else:
         for info in infos:
             click.echo(f"{info.name}  ({info.distribution})")
@@ -147,6 +162,9 @@ def plugins(as_json: bool, strict: bool, verbose: bool) -> None:
             ):
                 if items:
                     click.echo(f"    {label}: {', '.join(items)}")
+            if (shown := shown_settings(loaded, info.name)) is not None:
+                text = shown.get("error") or ", ".join(f"{k}={v}" for k, v in shown.items()) or "(none)"
+                click.echo(f"    settings: {text}")
         for error in loaded.load_errors:
             click.echo(f"FAILED  {error}")
             if verbose and error.traceback:

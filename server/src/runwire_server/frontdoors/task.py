@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import anyio.to_thread
 from litestar import Request, get, post
 from litestar.params import FromPath, SkipValidation
 
 from runwire.auth import Principal
 from runwire.binders import RequestParts
 from runwire.records import Status
-from runwire_server.api.bodies import off_loop, parse_json, read_text
+from runwire_server.api.bodies import OFF_LOOP_CHARS
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
@@ -31,6 +32,7 @@ from runwire_server.frontdoors.boot import (
     boot_task,
 )
 from runwire_server.frontdoors.shapes import TaskPending, TaskState
+from runwire_server.frontdoors.taskconfig import CompiledTask
 from runwire_server.hookspecs import hookimpl
 from runwire_server.services import Services
 from runwire_server.store import RunRow
@@ -51,16 +53,19 @@ def usable_task_door(door: TaskDoor | None, principal: Principal) -> TaskDoor:
     return door
 
 
-async def request_parts(request: Request[Any, Any, Any], path: str, door: TaskDoor) -> RequestParts:
-    """The parts of ``request`` the binders read; the body is parsed only when a binder needs it."""
-    body: Any = None
-    if any(b.kind == "body" for b in door.task.binders):
-        text = await read_text(request)
-        body = await off_loop(parse_json, text) if text.strip() else None
-    else:
-        await request.body()  # unused, but a body over RUNWIRE_MAX_BODY_BYTES is still a 413
+async def request_parts(request: Request[Any, Any, Any], path: str) -> RequestParts:
+    """The parts of ``request`` the binders read; the body is parsed when a binder first reads it."""
+    raw = await request.body()  # a body over RUNWIRE_MAX_BODY_BYTES is a 413 even when unread
     query = [(k, v) for k, v in request.query_params.multi_items()]
-    return RequestParts(path=path.lstrip("/"), query=query, body=body, headers=dict(request.headers))
+    return RequestParts(path=path.lstrip("/"), query=query, headers=dict(request.headers), raw_body=raw)
+
+
+async def bind_request(task: CompiledTask, parts: RequestParts, body_size: int) -> dict[str, Any]:
+    """``task.bind(parts)``, in a worker thread when the body is large enough that parsing it
+    would hold the event loop."""
+    if body_size <= OFF_LOOP_CHARS:
+        return task.bind(parts)
+    return await anyio.to_thread.run_sync(task.bind, parts)
 
 
 def task_reply(run: RunRow) -> dict[str, Any]:
@@ -90,7 +95,8 @@ async def start_task(
 ) -> Any:
     """Bind, store, enqueue; reply ``{"id", "status": "not-ready"}``."""
     door = usable_task_door(door, principal)
-    run_input = door.task.bind(await request_parts(request, path, door))
+    parts = await request_parts(request, path)
+    run_input = await bind_request(door.task, parts, len(await request.body()))
     run_id = str(uuid.uuid4())
     await store_and_enqueue(services, run_id, door.workflow, run_input, principal.identity)
     return {"id": run_id, "status": NOT_READY}
@@ -115,7 +121,7 @@ async def poll_task(
 START_DOC = documented(
     {JSON: Any},
     body_required=False,
-    body_description="read by the config's body binders (body_args), ignored otherwise",
+    body_description="JSON, parsed when a binder of the config reads it (body_args, or a plugin binder)",
     replies={200: (TaskPending, "the task is started")},
 )
 POLL_DOC = documented(replies={200: (TaskState, "not-ready, ready or failed")})
