@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from runwire.errors import ConfigInvalid
 from runwire_server.queue import BrokerQueue, make_broker, queue_name
 from runwire_server.queue.rabbitmq import with_defaults
 from runwire_server.settings import Settings
-from runwire_server.testing import free_port
+from runwire_server.testing import free_port, rabbitmq_namespace
 
 
 def queue_for(broker_env: dict[str, str], max_waiting: int | None = None) -> BrokerQueue:
@@ -78,3 +79,24 @@ def test_an_unreachable_broker_fails_ping_but_is_not_full(scheme: str) -> None:
     with pytest.raises(Exception, match=r"(?i)connect"):
         queue.ping()
     assert not queue.full()
+
+
+def test_a_rabbitmq_connection_dropped_while_idle_is_replaced_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """pika answers heartbeats only during calls, so RabbitMQ closes the API's idle connection:
+    the next ping, count and enqueue work on a new one, and nothing is logged as an error."""
+    with rabbitmq_namespace() as (url, namespace):
+        queue = queue_for(
+            {"RUNWIRE_BROKER_URL": f"{url}?heartbeat=1", "RUNWIRE_BROKER_NAMESPACE": namespace}, 5
+        )
+        try:
+            queue.ping()
+            time.sleep(4)  # RabbitMQ gives up on a connection after two missed heartbeats
+            with caplog.at_level(logging.WARNING):
+                queue.ping()
+                queue.enqueue("a")
+                assert not queue.full()
+            assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+        finally:
+            queue.broker.close()

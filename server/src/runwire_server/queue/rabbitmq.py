@@ -8,6 +8,7 @@ messages go back to the queue the moment its connection drops; no heartbeat of o
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pika.exceptions
@@ -34,7 +35,16 @@ def with_defaults(url: str) -> str:
 
 
 def make_rabbitmq_broker(url: str, middleware: list[Middleware]) -> RabbitmqBroker:
-    """A RabbitMQ broker on ``url`` (``amqp://`` or ``amqps://``) with ``middleware``."""
+    """A RabbitMQ broker on ``url`` (``amqp://`` or ``amqps://``) with ``middleware``.
+
+    pika logs every dropped connection as an error with a traceback, also the publishing
+    connections RabbitMQ closes while they idle (pika answers heartbeats only during calls),
+    which Dramatiq and :func:`queue_depth` replace on their next use; failures that matter are
+    logged by Dramatiq and runwire. So pika logs only critical records unless its level is set.
+    """
+    pika_log = logging.getLogger("pika")
+    if pika_log.level == logging.NOTSET:
+        pika_log.setLevel(logging.CRITICAL)
     return RabbitmqBroker(url=with_defaults(url), middleware=middleware)
 
 
@@ -42,11 +52,17 @@ def queue_depth(broker: RabbitmqBroker, queue_name: str) -> int:
     """Messages ready in ``queue_name`` (declared first if this process has not yet), by a passive
     declare on this thread's channel: one round trip, so it doubles as a ping.
 
+    A connection RabbitMQ dropped while it idled (its heartbeats go unanswered between calls)
+    is replaced once, as Dramatiq's enqueue does.
+
     :raises ConnectionClosed: RabbitMQ is unreachable (the next call connects again).
     """
-    try:
-        broker.declare_queue(queue_name, ensure=True)
-        return int(broker.channel.queue_declare(queue=queue_name, passive=True).method.message_count)
-    except pika.exceptions.AMQPError as exc:
-        del broker.connection  # Dramatiq's own way to drop this thread's channel and connection
-        raise ConnectionClosed(exc) from None
+    for attempt in range(2):
+        try:
+            broker.declare_queue(queue_name, ensure=True)
+            return int(broker.channel.queue_declare(queue=queue_name, passive=True).method.message_count)
+        except pika.exceptions.AMQPError as exc:
+            del broker.connection  # Dramatiq's own way to drop this thread's channel and connection
+            if attempt:
+                raise ConnectionClosed(exc) from None
+    raise AssertionError("unreachable")
