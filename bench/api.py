@@ -2,6 +2,7 @@
 
     python bench/api.py                     # embedded and Redis modes, the floor, RSS
     python bench/api.py --runs 100 --throughput-runs 1000 --modes embedded
+    python bench/api.py --modes redis,rabbitmq  # the distributed mode on each broker
 
 A trigger → output workflow runs through real ``runwire serve`` (and ``runwire worker``)
 processes on 127.0.0.1. Latency: ``POST /run/`` until ``workflow_result`` shows a terminal
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from runwire.records import TERMINAL
-from runwire_server.testing import free_port, running_server, running_worker
+from runwire_server.testing import free_port, rabbitmq_namespace, running_server, running_worker
 
 KEY = "bench-key"
 WORKFLOW = {
@@ -204,6 +205,18 @@ def bench_floor(args: argparse.Namespace) -> dict[str, Any]:
         return {"p50_ms": statistics.median(latencies), "requests_per_s": rps, "rss_mb": rss_mb(pid)}
 
 
+def rabbitmq_ready(url: str) -> bool:
+    """Whether RabbitMQ answers at ``url``."""
+    import pika
+    import pika.exceptions
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+        return True
+    except pika.exceptions.AMQPError:
+        return False
+
+
 def redis_ready(url: str) -> bool:
     """Whether Redis answers at ``url``."""
     import redis
@@ -228,9 +241,17 @@ def mode_processes(mode: str, args: argparse.Namespace) -> Iterator[tuple[int, d
                 "RUNWIRE_DATABASE_URL": f"sqlite:///{data_dir}/bench.db",
             }
             stack.callback(_clean_redis, args.redis_url, namespace)
+        if mode == "rabbitmq":
+            url, namespace = stack.enter_context(rabbitmq_namespace(args.rabbitmq_url))
+            data_dir = stack.enter_context(_temp_dir())
+            env |= {
+                "RUNWIRE_BROKER_URL": url,
+                "RUNWIRE_BROKER_NAMESPACE": namespace,
+                "RUNWIRE_DATABASE_URL": f"sqlite:///{data_dir}/bench.db",
+            }
         server = stack.enter_context(running_server(env=env))
         pids = {"server": server.process.pid}
-        if mode == "redis":
+        if mode in ("redis", "rabbitmq"):
             worker = stack.enter_context(running_worker(env=env))
             pids["worker"] = worker.process.pid
         time.sleep(2.0)
@@ -273,9 +294,15 @@ def main() -> None:
     parser.add_argument(
         "--idle-samples", type=int, default=10, help="runs after 1.2 s idle each (default 10)"
     )
-    parser.add_argument("--modes", default="embedded,redis", help="comma-separated: embedded, redis")
+    parser.add_argument(
+        "--modes", default="embedded,redis", help="comma-separated: embedded, redis, rabbitmq"
+    )
     parser.add_argument(
         "--redis-url", default=os.environ.get("RUNWIRE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+    )
+    parser.add_argument(
+        "--rabbitmq-url",
+        default=os.environ.get("RUNWIRE_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
     )
     args = parser.parse_args()
 
@@ -286,6 +313,9 @@ def main() -> None:
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         if mode == "redis" and not redis_ready(args.redis_url):
             print(f"redis: skipped, no Redis at {args.redis_url}")
+            continue
+        if mode == "rabbitmq" and not rabbitmq_ready(args.rabbitmq_url):
+            print(f"rabbitmq: skipped, no RabbitMQ at {args.rabbitmq_url}")
             continue
         print(
             f"{mode}: {args.runs} sequential runs, {args.throughput_runs} runs with {args.clients} clients",

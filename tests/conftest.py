@@ -31,7 +31,7 @@ from runwire_server.api.app import create_app
 from runwire_server.services import build_services
 from runwire_server.settings import store_url
 from runwire_server.store import Store, open_database
-from runwire_server.testing import postgres_database
+from runwire_server.testing import postgres_database, rabbitmq_namespace, redis_namespace
 from tests.helpers import (
     KEY,
     SCRIPTS,
@@ -59,6 +59,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     with postgres_database() as url:
         yield store_url(url, tmp_path)
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """``RUNWIRE_BROKER_URL`` and ``RUNWIRE_BROKER_NAMESPACE`` of a fresh queue on Redis, or on
+    RabbitMQ (the distributed mode's two brokers), removed afterwards."""
+    namespace = redis_namespace if request.param == "redis" else rabbitmq_namespace
+    with namespace() as (url, name):
+        yield {"RUNWIRE_BROKER_URL": url, "RUNWIRE_BROKER_NAMESPACE": name}
 
 
 @pytest.fixture

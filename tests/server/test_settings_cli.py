@@ -42,7 +42,7 @@ def test_serve_refuses_bad_settings_before_listening(tmp_path: Path) -> None:
     env["RUNWIRE_DATA_DIR"] = str(tmp_path)
     for extra, message in (
         (["--auth-providers", "nope"], "not installed"),
-        (["--broker-url", "amqp://guest@localhost//"], "unsupported scheme"),
+        (["--broker-url", "kafka://localhost:9092"], "unsupported scheme 'kafka'; use one of redis://"),
         (["--worker-threads", "0"], "invalid settings"),
     ):
         done = subprocess.run(

@@ -27,6 +27,7 @@ from runwire_server.queue import (
     RunQueue,
     declare_run_actor,
     make_broker,
+    queue_name,
     start_worker,
 )
 from runwire_server.settings import Settings
@@ -81,8 +82,9 @@ class Services:
         """Start Dramatiq worker threads in this process (``runwire worker``)."""
         if self.broker is None:
             raise ConfigInvalid("worker threads need a broker (RUNWIRE_BROKER_URL)")
-        declare_run_actor(self.broker, self.executor, self.settings.run_time_limit_s + BACKSTOP_S)
-        self.worker = start_worker(self.broker, self.settings.worker_threads)
+        name = queue_name(self.settings)
+        declare_run_actor(self.broker, self.executor, self.settings.run_time_limit_s + BACKSTOP_S, name)
+        self.worker = start_worker(self.broker, self.settings.worker_threads, name)
 
     async def execute_here(self, run_id: str, claimant: str, stored: RunRow | None) -> None:
         """Execute a run on this event loop (embedded mode)."""
@@ -162,7 +164,9 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
             "RUNWIRE_API_KEYS is empty: only keys made by `runwire keys create --project N` are accepted"
         )
     queue: RunQueue = (
-        BrokerQueue(broker) if broker is not None else LoopQueue(settings.worker_threads, settings.queue_max)
+        BrokerQueue(broker, queue_name(settings), settings.queue_max)
+        if broker is not None
+        else LoopQueue(settings.worker_threads, settings.queue_max)
     )
     services = Services(
         settings=settings,

@@ -22,11 +22,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".runwire"), description="Where the default SQLite store lives.")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty: SQLite in data_dir.")
     database_url_file: str = Field(default="", description="A file holding RUNWIRE_DATABASE_URL instead.")
-    broker_url: str = Field(default="", description="redis://... for distributed workers; empty: embedded.")
+    broker_url: str = Field(
+        default="", description="redis://... or amqp://... for distributed workers; empty: embedded."
+    )
     broker_url_file: str = Field(default="", description="A file holding RUNWIRE_BROKER_URL instead.")
-    broker_namespace: str = Field(default="runwire", description="Prefix of every Redis key of the queue.")
+    broker_namespace: str = Field(
+        default="runwire", description="Prefix of every Redis key of the queue; RabbitMQ: of its queue name."
+    )
     broker_heartbeat_timeout_ms: int = Field(
-        default=60_000, ge=1000, description="A worker silent this long is dead; its runs go to others."
+        default=60_000,
+        ge=1000,
+        description="Redis: a worker silent this long is dead; its runs go to others.",
     )
     api_keys: str = Field(default="", description="Comma-separated bootstrap keys (every project).")
     api_keys_file: str = Field(default="", description="A file holding RUNWIRE_API_KEYS instead.")
@@ -44,7 +50,7 @@ class Settings(BaseSettings):
     )
     worker_threads: int = Field(default=8, ge=1, le=256, description="Runs executed at once per process.")
     queue_max: int = Field(
-        default=10_000, ge=1, description="Embedded mode: runs that may wait; past it, submits get 503."
+        default=10_000, ge=1, description="Runs that may wait in the queue; past it, submits get 503."
     )
     rate_limit: str = Field(
         default="", description="Requests per caller, e.g. '100/second' (second|minute|hour|day); empty: off."

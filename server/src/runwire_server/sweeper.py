@@ -2,7 +2,7 @@
 
 ``runwire serve`` stores a run before it enqueues its id; if the process dies in between (or
 the broker loses the message), nothing would ever execute that run. A sweeper thread in each
-``runwire serve`` with a Redis broker enqueues again every run that has been ``in queue`` for
+``runwire serve`` with a broker (Redis or RabbitMQ) enqueues again every run that has been ``in queue`` for
 ``RUNWIRE_REQUEUE_AFTER_S`` — at start-up and then every half of that. A duplicate message is
 harmless: a run is claimed atomically by one message (:meth:`runwire_server.store.Store.claim_run`),
 and a run re-enqueued is not re-enqueued again before another grace period.

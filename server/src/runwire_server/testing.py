@@ -12,7 +12,8 @@ What it offers: :func:`running_server` and :func:`running_worker` (live processe
 :func:`free_port`, :func:`wait_for_run` (poll a run until it is terminal, by URL or through
 any client, a test client too),
 :func:`postgres_database` (a fresh database, dropped afterwards),
-:func:`redis_namespace` (a fresh key prefix on Redis DB 11, deleted afterwards) and
+:func:`redis_namespace` (a fresh key prefix on Redis DB 11, deleted afterwards),
+:func:`rabbitmq_namespace` (a fresh run queue on RabbitMQ, deleted afterwards) and
 :func:`service_unavailable` (skip, or fail under ``CI=true``, when a service is missing).
 
 Each process gets a fresh temporary data dir (removed afterwards) unless one is given,
@@ -49,6 +50,7 @@ from runwire_server.testing_services import (
     POSTGRES_ADMIN_URL_ENV,
     REDIS_URL_ENV,
     postgres_database,
+    rabbitmq_namespace,
     redis_namespace,
     service_unavailable,
 )
@@ -68,6 +70,7 @@ __all__ = [
     "RunningServer",
     "free_port",
     "postgres_database",
+    "rabbitmq_namespace",
     "redis_namespace",
     "running_server",
     "running_worker",

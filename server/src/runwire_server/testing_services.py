@@ -1,4 +1,4 @@
-"""Services for tests: a fresh PostgreSQL database or Redis namespace, or a skip without one.
+"""Services for tests: a fresh PostgreSQL database, Redis or RabbitMQ namespace, or a skip without one.
 
 Re-exported by :mod:`runwire_server.testing`; import from there.
 """
@@ -15,6 +15,8 @@ POSTGRES_ADMIN_URL_ENV = "RUNWIRE_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL_ENV = "RUNWIRE_TEST_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
+RABBITMQ_URL_ENV = "RUNWIRE_TEST_RABBITMQ_URL"
+DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 def service_unavailable(reason: str) -> NoReturn:
@@ -73,3 +75,33 @@ def redis_namespace(url: str | None = None) -> Iterator[tuple[str, str]]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+@contextmanager
+def rabbitmq_namespace(url: str | None = None) -> Iterator[tuple[str, str]]:
+    """Yield ``(amqp_url, namespace)`` with a fresh namespace (so a fresh run queue,
+    ``<namespace>-runs``); delete the queues named after it afterwards.
+
+    ``url`` defaults to ``$RUNWIRE_TEST_RABBITMQ_URL`` or guest on 127.0.0.1:5672 (vhost ``/``).
+    Unreachable: :func:`service_unavailable`.
+    """
+    import pika
+    import pika.exceptions
+
+    url = url or os.environ.get(RABBITMQ_URL_ENV, DEFAULT_RABBITMQ_URL)
+    params = pika.URLParameters(url)
+    params.socket_timeout = params.stack_timeout = 3
+    try:
+        pika.BlockingConnection(params).close()
+    except pika.exceptions.AMQPError as exc:
+        service_unavailable(f"RabbitMQ not reachable at {url}: {exc!r}")
+    namespace = f"runwire-test-{uuid.uuid4().hex[:10]}"
+    try:
+        yield url, namespace
+    finally:
+        connection = pika.BlockingConnection(params)
+        try:
+            for suffix in ("-runs", "-runs.DQ", "-runs.XQ"):
+                connection.channel().queue_delete(f"{namespace}{suffix}")
+        finally:
+            connection.close()

@@ -15,10 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
+from runwire_server.testing import postgres_database, running_server, running_worker
 from tests.helpers import HEADERS, KEY, lims_config
-
-REDIS_URL = "redis://127.0.0.1:6379/12"  # this test module's own database index
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -108,15 +106,11 @@ def test_embedded_server(tmp_path: Path, executables: Path, receiver: tuple[str,
         exercise(server.url, *receiver)
 
 
-def test_redis_workers(tmp_path: Path, executables: Path, receiver: tuple[str, list[Any]]) -> None:
-    with redis_namespace(REDIS_URL) as (redis_url, namespace), postgres_database() as database_url:
-        env = env_for(
-            tmp_path,
-            executables,
-            RUNWIRE_BROKER_URL=redis_url,
-            RUNWIRE_BROKER_NAMESPACE=namespace,
-            RUNWIRE_DATABASE_URL=database_url,
-        )
+def test_distributed_workers(
+    tmp_path: Path, executables: Path, receiver: tuple[str, list[Any]], broker_env: dict[str, str]
+) -> None:
+    with postgres_database() as database_url:
+        env = env_for(tmp_path, executables, RUNWIRE_DATABASE_URL=database_url, **broker_env)
         with running_server(env=env) as server, running_worker(env=env) as worker:
             exercise(server.url, *receiver)
             assert "runwire worker" in worker.logs()

@@ -6,6 +6,7 @@
 - :mod:`~runwire_server.queue.broker`: :class:`BrokerQueue` on a Dramatiq broker, the run actor and
   the worker threads (the distributed mode, ``runwire worker``).
 - :mod:`~runwire_server.queue.redis`: Dramatiq's Redis broker with wake-up notifications.
+- :mod:`~runwire_server.queue.rabbitmq`: Dramatiq's RabbitMQ broker with timeouts, the queue's depth.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from runwire_server.queue.broker import (
     declare_run_actor,
     make_broker,
     middleware,
+    queue_name,
     start_worker,
 )
 from runwire_server.queue.embedded import LoopQueue
@@ -33,5 +35,6 @@ __all__ = [
     "declare_run_actor",
     "make_broker",
     "middleware",
+    "queue_name",
     "start_worker",
 ]

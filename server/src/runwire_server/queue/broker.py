@@ -1,4 +1,4 @@
-"""The distributed run queue: a Dramatiq broker on Redis, the run actor and the worker.
+"""The distributed run queue: a Dramatiq broker on Redis or RabbitMQ, the run actor and the worker.
 
 Embedded mode (no broker URL) queues runs on the server's own event loop instead
 (:mod:`runwire_server.queue.embedded`); both satisfy :class:`~runwire_server.queue.base.RunQueue`.
@@ -18,6 +18,7 @@ from runwire.errors import ConfigInvalid
 from runwire_server.settings import Settings
 
 QUEUE_NAME = "runwire-runs"
+"""The run queue's name on Redis (inside the key namespace); RabbitMQ's is :func:`queue_name`."""
 ACTOR_NAME = "runwire_execute_run"
 MAX_RETRIES = 3
 REDIS_CONNECT_TIMEOUT_S = 5.0
@@ -26,6 +27,8 @@ REDIS_COMMAND_TIMEOUT_S = 5.0
 """Seconds a Redis command may go unanswered before it fails (the idle wait is 1 s at most).
 
 Both are redis-py 8's defaults, set explicitly: older redis-py waited forever."""
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+AMQP_SCHEMES = ("amqp://", "amqps://")
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +39,27 @@ def middleware() -> list[Middleware]:
     return [TimeLimit(), ShutdownNotifications(), Retries(max_retries=MAX_RETRIES), CurrentMessage()]
 
 
+def is_amqp(url: str) -> bool:
+    """Whether ``url`` names a RabbitMQ broker."""
+    return url.startswith(AMQP_SCHEMES)
+
+
+def queue_name(settings: Settings) -> str:
+    """The run queue's name: ``runwire-runs`` inside Redis's key namespace; on RabbitMQ, whose
+    queues share one virtual host, ``<namespace>-runs`` (``runwire-runs`` by default)."""
+    if is_amqp(settings.broker_url):
+        return f"{settings.broker_namespace}-runs"
+    return QUEUE_NAME
+
+
 def make_broker(settings: Settings) -> dramatiq.Broker:
-    """The broker ``settings.broker_url`` names (``redis://``, ``rediss://``, ``unix://``).
+    """The broker ``settings.broker_url`` names: Redis (``redis://``, ``rediss://``, ``unix://``)
+    or RabbitMQ (``amqp://``, ``amqps://``).
 
     :raises ConfigInvalid: the URL is empty or of another scheme.
     """
     url = settings.broker_url
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(REDIS_SCHEMES):
         from runwire_server.queue.redis import WakingRedisBroker
 
         return WakingRedisBroker(
@@ -56,54 +73,90 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
             socket_timeout=REDIS_COMMAND_TIMEOUT_S,
         )
+    if is_amqp(url):
+        from runwire_server.queue.rabbitmq import make_rabbitmq_broker
+
+        return make_rabbitmq_broker(url, middleware())
     if not url:
         raise ConfigInvalid("RUNWIRE_BROKER_URL is empty: embedded mode has no broker")
-    raise ConfigInvalid(f"RUNWIRE_BROKER_URL: unsupported scheme in {url.split('://')[0]!r}; use redis://")
+    supported = ", ".join(REDIS_SCHEMES + AMQP_SCHEMES)
+    raise ConfigInvalid(
+        f"RUNWIRE_BROKER_URL: unsupported scheme {url.split('://')[0]!r}; use one of {supported}"
+    )
 
 
 class BrokerQueue:
-    """Enqueues runs by id on a Dramatiq broker (the API's side of the distributed queue)."""
+    """Enqueues runs by id on a Dramatiq broker (the API's side of the distributed queue).
 
-    def __init__(self, broker: dramatiq.Broker) -> None:
+    ``max_waiting`` (``RUNWIRE_QUEUE_MAX``) bounds the messages waiting in the broker's queue:
+    past it, :meth:`full` says so and the API refuses new runs (503).
+    """
+
+    def __init__(
+        self, broker: dramatiq.Broker, name: str = QUEUE_NAME, max_waiting: int | None = None
+    ) -> None:
         self.broker = broker
-        broker.declare_queue(QUEUE_NAME)
+        self.name = name
+        self.max_waiting = max_waiting
+        broker.declare_queue(name)
 
     def enqueue(self, run_id: str) -> None:
         """Ask a worker to execute run ``run_id`` (already stored, unclaimed); a worker claims it
         by its message id when it starts it."""
         self.broker.enqueue(
-            Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
+            Message(queue_name=self.name, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
         )
 
+    def waiting(self) -> int:
+        """How many messages wait in the run queue (not yet delivered to a worker).
+
+        :raises Exception: the broker is unreachable.
+        """
+        from runwire_server.queue.rabbitmq import RabbitmqBroker, queue_depth
+
+        if isinstance(self.broker, RabbitmqBroker):
+            return queue_depth(self.broker, self.name)
+        client: Any = getattr(self.broker, "client", None)
+        if client is None:
+            return 0
+        return int(client.llen(f"{self.broker.namespace}:{self.name}"))  # type: ignore[attr-defined]
+
     def full(self) -> bool:
-        """Never: the broker holds the backlog (its own limits apply)."""
-        return False
+        """Whether ``max_waiting`` messages wait already (never without a bound; a broker that does
+        not answer is not full: the enqueue then fails and the API answers 503 itself)."""
+        if self.max_waiting is None:
+            return False
+        try:
+            return self.waiting() >= self.max_waiting
+        except Exception as exc:
+            log.warning("could not count the waiting runs: %s", exc)
+            return False
 
     def ping(self) -> None:
-        """Raise if the broker is unreachable (Redis ``PING``; in-process always answers)."""
-        client: Any = getattr(self.broker, "client", None)
-        if client is not None:
-            client.ping()
+        """Raise if the broker is unreachable (a Redis ``PING``, a RabbitMQ passive queue declare)."""
+        self.waiting()
 
 
-def declare_run_actor(broker: dramatiq.Broker, execute: Callable[[str], None], time_limit_s: int) -> Any:
-    """Declare the actor that executes a run by id on ``broker`` (the workers' side)."""
+def declare_run_actor(
+    broker: dramatiq.Broker, execute: Callable[[str], None], time_limit_s: int, name: str = QUEUE_NAME
+) -> Any:
+    """Declare the actor that executes a run by id on ``broker``'s queue ``name`` (the workers' side)."""
     declare = dramatiq.actor(
         broker=broker,
         actor_name=ACTOR_NAME,
-        queue_name=QUEUE_NAME,
+        queue_name=name,
         max_retries=MAX_RETRIES,
         time_limit=time_limit_s * 1000,
     )
     return declare(execute)
 
 
-def start_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
-    """Start Dramatiq worker threads consuming the run queue of ``broker``.
+def start_worker(broker: dramatiq.Broker, threads: int, name: str = QUEUE_NAME) -> dramatiq.Worker:
+    """Start Dramatiq worker threads consuming the run queue ``name`` of ``broker``.
 
     The idle timeout bounds how long stopping takes; Redis consumers also fetch (and so send
     their heartbeat) at least that often, so it stays well below the heartbeat timeout.
     """
-    worker = dramatiq.Worker(broker, queues={QUEUE_NAME}, worker_threads=threads, worker_timeout=1000)
+    worker = dramatiq.Worker(broker, queues={name}, worker_timeout=1000, worker_threads=threads)
     worker.start()
     return worker

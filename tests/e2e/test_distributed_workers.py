@@ -1,5 +1,6 @@
-"""Distributed mode: ``runwire serve`` enqueues on a real Redis, two ``runwire worker`` processes
-execute, on a PostgreSQL store; a worker SIGKILLed mid-run has its run finished by the other.
+"""Distributed mode: ``runwire serve`` enqueues on a real Redis or RabbitMQ, two ``runwire worker``
+processes execute, on a PostgreSQL store; a worker SIGKILLed mid-run has its run finished by the
+other (Redis: once its heartbeat is stale; RabbitMQ: once its connection drops).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runwire_server.queue import BrokerQueue, make_broker
+from runwire_server.queue import BrokerQueue, make_broker, queue_name
 from runwire_server.settings import Settings, store_url
 from runwire_server.store import open_database
-from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
+from runwire_server.testing import postgres_database, running_server, running_worker
 from tests.helpers import (
     KEY,
     SLEEP,
@@ -30,14 +31,14 @@ from tests.helpers import (
 
 
 @pytest.fixture
-def distributed_env(sleep_plugin_path: str) -> Iterator[dict[str, str]]:
-    """Settings shared by the server and its workers: Redis queue, PostgreSQL store, short heartbeat."""
-    with postgres_database() as database_url, redis_namespace() as (redis_url, namespace):
+def distributed_env(sleep_plugin_path: str, broker_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Settings shared by the server and its workers: a Redis or RabbitMQ queue, a PostgreSQL
+    store, a short (Redis) heartbeat."""
+    with postgres_database() as database_url:
         env = {
             "RUNWIRE_API_KEYS": KEY,
             "RUNWIRE_DATABASE_URL": database_url,
-            "RUNWIRE_BROKER_URL": redis_url,
-            "RUNWIRE_BROKER_NAMESPACE": namespace,
+            **broker_env,
             "RUNWIRE_BROKER_HEARTBEAT_TIMEOUT_MS": "3000",
             "RUNWIRE_WORKER_THREADS": "1",
         }
@@ -116,10 +117,11 @@ def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
         store.sync.create_run(orphan, head, {})  # stored, never enqueued (the server "died")
         store.dispose()
         repeated = start_run(client, workflow_id)
-        broker = make_broker(
-            Settings(broker_url=env["RUNWIRE_BROKER_URL"], broker_namespace=env["RUNWIRE_BROKER_NAMESPACE"])
+        settings = Settings(
+            broker_url=env["RUNWIRE_BROKER_URL"], broker_namespace=env["RUNWIRE_BROKER_NAMESPACE"]
         )
-        queue = BrokerQueue(broker)
+        broker = make_broker(settings)
+        queue = BrokerQueue(broker, queue_name(settings))
         queue.enqueue(repeated)  # two duplicate messages for one run
         queue.enqueue(repeated)
         broker.close()

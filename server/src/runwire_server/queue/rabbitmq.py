@@ -1,0 +1,68 @@
+"""Dramatiq's RabbitMQ broker, with timeouts so an unanswering RabbitMQ fails requests (503)
+instead of holding them, and the run queue's depth for readiness and ``RUNWIRE_QUEUE_MAX``.
+
+RabbitMQ pushes messages to consumers (up to their prefetch), so an idle worker starts a new run
+as soon as it is enqueued with no wake-up channel of ours, and a killed worker's unacknowledged
+messages go back to the queue the moment its connection drops; no heartbeat of ours is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pika.exceptions
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.errors import ConnectionClosed
+from dramatiq.middleware import Middleware
+
+__all__ = ["RabbitmqBroker", "make_rabbitmq_broker", "queue_depth"]
+
+CONNECTION_DEFAULTS = {
+    # seconds; pika's own defaults are 10 and 15, and no limit while RabbitMQ blocks publishers
+    "socket_timeout": "5",
+    "stack_timeout": "5",
+    "blocked_connection_timeout": "5",
+}
+"""Connection parameters (pika's URL query) set unless the URL sets them."""
+
+
+def with_defaults(url: str) -> str:
+    """``url`` with :data:`CONNECTION_DEFAULTS` added to its query where it does not set them."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    return urlunsplit(parts._replace(query=urlencode({**CONNECTION_DEFAULTS, **query})))
+
+
+def make_rabbitmq_broker(url: str, middleware: list[Middleware]) -> RabbitmqBroker:
+    """A RabbitMQ broker on ``url`` (``amqp://`` or ``amqps://``) with ``middleware``.
+
+    pika logs every dropped connection as an error with a traceback, also the publishing
+    connections RabbitMQ closes while they idle (pika answers heartbeats only during calls),
+    which Dramatiq and :func:`queue_depth` replace on their next use; failures that matter are
+    logged by Dramatiq and runwire. So pika logs only critical records unless its level is set.
+    """
+    pika_log = logging.getLogger("pika")
+    if pika_log.level == logging.NOTSET:
+        pika_log.setLevel(logging.CRITICAL)
+    return RabbitmqBroker(url=with_defaults(url), middleware=middleware)
+
+
+def queue_depth(broker: RabbitmqBroker, queue_name: str) -> int:
+    """Messages ready in ``queue_name`` (declared first if this process has not yet), by a passive
+    declare on this thread's channel: one round trip, so it doubles as a ping.
+
+    A connection RabbitMQ dropped while it idled (its heartbeats go unanswered between calls)
+    is replaced once, as Dramatiq's enqueue does.
+
+    :raises ConnectionClosed: RabbitMQ is unreachable (the next call connects again).
+    """
+    for attempt in range(2):
+        try:
+            broker.declare_queue(queue_name, ensure=True)
+            return int(broker.channel.queue_declare(queue=queue_name, passive=True).method.message_count)
+        except pika.exceptions.AMQPError as exc:
+            del broker.connection  # Dramatiq's own way to drop this thread's channel and connection
+            if attempt:
+                raise ConnectionClosed(exc) from None
+    raise AssertionError("unreachable")
