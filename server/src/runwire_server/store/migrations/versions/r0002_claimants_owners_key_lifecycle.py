@@ -4,7 +4,8 @@ Runs remember the queue message that claimed them (``claimed_by``) and a front-d
 principal (``owner``); API keys get their lifecycle (``expires_at``, ``revoked_at``,
 ``last_used_at``); runs made by the first runwire get ``workflow_version``. An SQLite workflows
 table made without AUTOINCREMENT (a deleted highest id would be reused) is rebuilt keeping
-every row and id. Each step checks first: a store made by an older runwire may have any of them.
+every row and id, and missing indexes are made. Each step checks first: a store made by an
+older runwire may have any of them.
 
 Revision ID: 0002
 Revises: 0001
@@ -39,6 +40,14 @@ def added_columns() -> list[tuple[str, sa.Column[Any]]]:
     ]
 
 
+INDEXES: tuple[tuple[str, str, list[str]], ...] = (
+    ("ix_runwire_workflows_project", "runwire_workflows", ["project"]),
+    ("ix_runwire_runs_workflow_created", "runwire_runs", ["workflow_id", "created_at"]),
+    ("ix_runwire_runs_workflow_cost", "runwire_runs", ["workflow_id", "total_cost"]),
+    ("ix_runwire_runs_status", "runwire_runs", ["status"]),
+)
+"""The baseline's indexes, made where a store lacks them."""
+
 WORKFLOWS = sa.Table(
     "runwire_workflows",
     sa.MetaData(),
@@ -55,7 +64,8 @@ WORKFLOWS = sa.Table(
 
 
 def upgrade() -> None:
-    """Add the missing columns; rebuild an SQLite workflows table without AUTOINCREMENT."""
+    """Add the missing columns; rebuild an SQLite workflows table without AUTOINCREMENT; make
+    the missing indexes."""
     bind = op.get_bind()
     inspector = sa.inspect(bind)
     for table, column in added_columns():
@@ -63,6 +73,10 @@ def upgrade() -> None:
             op.add_column(table, column)
     if bind.dialect.name == "sqlite":
         _sqlite_ids_never_reused(bind)
+    inspector = sa.inspect(bind)  # afresh: the rebuild changed the workflows table
+    for name, table, columns in INDEXES:
+        if name not in {i["name"] for i in inspector.get_indexes(table)}:
+            op.create_index(name, table, columns)
 
 
 def _sqlite_ids_never_reused(bind: sa.Connection) -> None:
