@@ -209,6 +209,10 @@ def test_a_store_upgraded_by_a_newer_runwire_is_refused(database_url: str, tmp_p
         assert result.exit_code == 1, result.output
         assert "'9999_from_the_future', which this runwire does not know" in result.output
         assert "a newer runwire has upgraded it" in result.output
+    current = runner.invoke(
+        main, ["db", "current", "--database-url", database_url, "--data-dir", str(tmp_path)]
+    )
+    assert current.exit_code == 0 and "9999_from_the_future (unknown to this runwire" in current.output
     serve = subprocess.run([sys.executable, "-m", "runwire_server", "serve", "--port", str(free_port())],
                            env=_env(database_url, tmp_path), capture_output=True, text=True, timeout=60)  # fmt: skip
     assert serve.returncode == 1 and "which this runwire does not know" in serve.stderr

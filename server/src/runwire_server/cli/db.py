@@ -44,7 +44,7 @@ def current(**overrides: Any) -> None:
     """Print the store's schema revision (changing nothing)."""
     from runwire_server.hostsetup import secure_data_dir
     from runwire_server.store import open_database
-    from runwire_server.store.schema import current_revision, head_revision
+    from runwire_server.store.schema import current_revision, head_revision, script_directory
 
     settings = settings_from(**overrides)
     if not settings.database_url:
@@ -60,6 +60,10 @@ def current(**overrides: Any) -> None:
         click.echo(f"{revision} (the newest)")
     elif revision is None:
         click.echo("no revision: an empty store, or one made before revisions (run `runwire db upgrade`)")
+    elif revision not in {r.revision for r in script_directory().walk_revisions()}:
+        click.echo(
+            f"{revision} (unknown to this runwire, whose newest is {head}: a newer runwire upgraded it)"
+        )
     else:
         click.echo(f"{revision} (the newest is {head}: run `runwire db upgrade`)")
 

@@ -12,19 +12,21 @@ database), looks again, and upgrades what another process has not upgraded meanw
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 from runwire.errors import ConfigInvalid
+
+if TYPE_CHECKING:  # Alembic is imported when a store is opened (it takes a quarter of a second)
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 """The Alembic script directory: ``env.py``, ``script.py.mako`` and ``versions/``."""
@@ -56,14 +58,19 @@ class SchemaUpgrade:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration for the store's revisions, migrating on ``connection``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
 
 
+@functools.cache
 def script_directory() -> ScriptDirectory:
-    """The store's revisions."""
+    """The store's revisions (read once per process)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -76,6 +83,8 @@ def head_revision() -> str:
 
 def current_revision(conn: Connection) -> str | None:
     """The revision ``conn``'s database is at (``None`` if none is recorded)."""
+    from alembic.runtime.migration import MigrationContext
+
     context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
     return context.get_current_revision()
 
@@ -99,6 +108,8 @@ def upgrade_schema(engine: Engine) -> SchemaUpgrade:
 
     :raises SchemaTooNew: the store is at a revision newer than this runwire knows.
     """
+    from alembic import command
+
     head = head_revision()
     with engine.connect() as conn:
         before = current_revision(conn)
