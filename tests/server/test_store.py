@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from runwire_server.settings import store_url
 from runwire_server.store import Store, hash_key, open_database
+from runwire_server.store.schema import VERSION_TABLE
 from runwire_server.store.tables import runs
 
 
@@ -211,8 +212,9 @@ async def test_stale_queued_runs_are_found_once_per_grace_period(store: Store) -
 async def test_a_store_made_before_claimants_gets_the_column(database_url: str) -> None:
     made = open_database(database_url)
     made.create_schema()
-    with made.sync.engine.begin() as conn:
+    with made.sync.engine.begin() as conn:  # as an older runwire made it: no column, no revision
         conn.execute(text("ALTER TABLE runwire_runs DROP COLUMN claimed_by"))
+        conn.execute(text(f"DROP TABLE {VERSION_TABLE}"))
     made.dispose()
     again = open_database(database_url)
     again.create_schema()
@@ -242,6 +244,7 @@ async def test_an_sqlite_workflows_table_made_without_autoincrement_is_rebuilt_k
             " created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);"
             "INSERT INTO plain SELECT * FROM runwire_workflows;"
             "DROP TABLE runwire_workflows; ALTER TABLE plain RENAME TO runwire_workflows;"
+            f"DROP TABLE {VERSION_TABLE};"
         )
     again = open_database(f"sqlite:///{db}")
     again.create_schema()

@@ -15,7 +15,7 @@ from pathlib import Path
 from runwire.errors import ConfigInvalid
 from runwire.host import HostPolicy, RunAs
 from runwire_server.settings import Settings
-from runwire_server.store import Store, open_database
+from runwire_server.store import SchemaUpgrade, Store, open_database
 
 log = logging.getLogger("runwire.server")
 
@@ -77,13 +77,27 @@ def resolve_run_as(settings: Settings, grants_privileged: bool) -> RunAs | None:
 def open_store(settings: Settings, pool_size: int = 10) -> Store:
     """The configured store, its schema up to date, readable by this process's user alone: the
     default data dir 0700, an SQLite database file 0600. Every process that opens the store
-    (``serve``, ``worker``, ``runwire keys``) opens it here."""
+    (``serve``, ``worker``, ``runwire keys``) opens it here.
+
+    :raises SchemaTooNew: a newer runwire has upgraded the store's schema.
+    """
+    return open_upgraded_store(settings, pool_size)[0]
+
+
+def open_upgraded_store(settings: Settings, pool_size: int = 10) -> tuple[Store, SchemaUpgrade]:
+    """:func:`open_store`, and what bringing its schema to the newest revision did."""
     if not settings.database_url:
         secure_data_dir(settings.data_dir)
     store = open_database(settings.store_url, pool_size=pool_size)
-    store.create_schema()
+    try:
+        upgrade = store.create_schema()
+    except BaseException:
+        store.dispose()
+        raise
+    if upgrade.changed:
+        log.info("store schema upgraded from revision %s to %s", upgrade.before or "(none)", upgrade.after)
     secure_sqlite_file(settings.store_url)
-    return store
+    return store, upgrade
 
 
 def secure_data_dir(data_dir: Path) -> None:

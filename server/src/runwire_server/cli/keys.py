@@ -51,9 +51,13 @@ class Duration(click.ParamType):
 def _key_store(overrides: dict[str, Any]) -> Iterator[SyncStore]:
     """The configured store (its blocking form: no event loop here), its schema brought up to
     date; disposed of afterwards."""
+    from runwire.errors import ConfigInvalid
     from runwire_server.hostsetup import open_store
 
-    store = open_store(settings_from(**overrides))
+    try:
+        store = open_store(settings_from(**overrides))
+    except ConfigInvalid as exc:  # a store upgraded by a newer runwire
+        raise click.ClickException(str(exc)) from None
     try:
         yield store.sync
     finally:

@@ -10,9 +10,10 @@ async at its boundary: callers write
 - :mod:`.postgres`: pooled connections, each call made in a worker thread.
 
 The SQL is shared: :mod:`.rows` (row types), :mod:`.tables` (the schema), :mod:`.schema`
-(creating it, changing older stores in place), :mod:`.engine` (engines, SQLite pragmas), and the
-synchronous methods by subject (:mod:`.workflows`, :mod:`.runs`, :mod:`.keys`) over
-:mod:`.base`, composed as :class:`~runwire_server.store.sync.SyncStore`.
+(bringing a store to it: the Alembic revisions of :mod:`.migrations`, applied under a lock),
+:mod:`.engine` (engines, SQLite pragmas), and the synchronous methods by subject
+(:mod:`.workflows`, :mod:`.runs`, :mod:`.keys`) over :mod:`.base`, composed as
+:class:`~runwire_server.store.sync.SyncStore`.
 
 Sync access: every backend is a synchronous store (``store.sync``) plus a way of calling it.
 Code with no event loop (the CLI, start-up, the sweeper thread, the group-commit barrier's loop
@@ -39,13 +40,13 @@ from runwire_server.store.rows import (
     utcnow,
 )
 from runwire_server.store.runs import HistoryOrdering, RunFinished
-from runwire_server.store.schema import ADDED_COLUMNS, create_schema
+from runwire_server.store.schema import SchemaTooNew, SchemaUpgrade, upgrade_schema
 
 
 def open_database(url: str, pool_size: int = 10) -> Store:
     """The store at SQLAlchemy ``url``: SQLite for ``sqlite://``, else the pooled network backend.
 
-    The schema is not created (:meth:`Store.create_schema`).
+    The schema is not created or upgraded (:meth:`Store.create_schema`).
     """
     if make_url(url).get_backend_name() == "sqlite":
         from runwire_server.store.sqlite import SqliteStore
@@ -57,7 +58,6 @@ def open_database(url: str, pool_size: int = 10) -> Store:
 
 
 __all__ = [
-    "ADDED_COLUMNS",
     "KEY_PREFIX",
     "KEY_USE_WRITE_INTERVAL_S",
     "NETWORK_POOL_OVERFLOW",
@@ -66,15 +66,17 @@ __all__ = [
     "HistoryOrdering",
     "RunFinished",
     "RunRow",
+    "SchemaTooNew",
+    "SchemaUpgrade",
     "Store",
     "StoreApiKeys",
     "WorkflowHead",
     "WorkflowRow",
-    "create_schema",
     "hash_key",
     "iso",
     "key_status",
     "make_engine",
     "open_database",
+    "upgrade_schema",
     "utcnow",
 ]

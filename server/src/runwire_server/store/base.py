@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.sql.expression import Executable
 
 from runwire_server.store.engine import make_engine
-from runwire_server.store.schema import create_schema
+from runwire_server.store.schema import SchemaUpgrade, upgrade_schema
 
 
 class StoreBase(ABC):
@@ -46,9 +46,10 @@ class StoreBase(ABC):
         """Commit writes left uncommitted by :meth:`defer_commits` (nothing if none)."""
         return None
 
-    def create_schema(self) -> None:
-        """Create missing tables and indexes, and columns added since (idempotent)."""
-        create_schema(self.engine)
+    def create_schema(self) -> SchemaUpgrade:
+        """Bring the schema to the newest revision, under the migration lock (see
+        :func:`~runwire_server.store.schema.upgrade_schema`)."""
+        return upgrade_schema(self.engine)
 
     def dispose(self) -> None:
         """Close every connection (pooled or not) of this store."""

@@ -14,6 +14,7 @@ from runwire_server.store.rows import ApiKeyRow, RunRow, WorkflowHead, WorkflowR
 from runwire_server.store.runs import HistoryOrdering
 
 if TYPE_CHECKING:
+    from runwire_server.store.schema import SchemaUpgrade
     from runwire_server.store.sync import SyncStore
 
 P = ParamSpec("P")
@@ -41,9 +42,10 @@ class Store(ABC):
     def inline(self) -> Store:
         """This store with every call made inline (for an event loop that has its thread to itself)."""
 
-    def create_schema(self) -> None:
-        """Create missing tables and indexes, and columns added since (idempotent; blocking)."""
-        self.sync.create_schema()
+    def create_schema(self) -> SchemaUpgrade:
+        """Bring the schema to the newest revision, under the migration lock (blocking; see
+        :func:`~runwire_server.store.schema.upgrade_schema`)."""
+        return self.sync.create_schema()
 
     def dispose(self) -> None:
         """Commit deferred writes and close every connection (blocking)."""
