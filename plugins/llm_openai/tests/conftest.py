@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from runwire.check import prepare_workflow
-from runwire.engine import Engine
+import runwire_llm_openai
 from runwire.plugins import Plugins
-from runwire.records import RunRecord
-from runwire.workflow import parse_workflow_data
+from runwire.testing import NodeRunner, node_runner, plugins_from
 
 from .fake_openai import FakeOpenAI
 
 API_KEY = "sk-test-key"
 LLM_NODE = "llm-1"
 
-RunLlm = Callable[..., Awaitable[RunRecord]]
+RunLlm = NodeRunner
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +40,8 @@ def openai_server(_llm_server: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> F
 
 @pytest.fixture(scope="module")
 def plugins() -> Plugins:
-    """A fresh plugin manager: built-ins plus every installed entry point."""
-    return Plugins.load()
+    """Core's built-ins and this plugin (registered as its entry point does), nothing else."""
+    return plugins_from(named={"llm_openai": runwire_llm_openai})
 
 
 def llm_node(messages: list[dict[str, str]], **settings: Any) -> dict[str, Any]:
@@ -58,22 +56,6 @@ def llm_node(messages: list[dict[str, str]], **settings: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def run_llm(plugins: Plugins) -> RunLlm:
-    """Run trigger → "LLM OpenAI" (node id ``llm-1``) through the engine."""
-
-    async def run(node_data: dict[str, Any], run_input: Any = None) -> RunRecord:
-        workflow = {
-            "start_node": "trigger",
-            "nodes": [
-                {
-                    "id": "trigger",
-                    "type": "trigger-node",
-                    "data": {"name": "Trigger", "next_nodes": [LLM_NODE]},
-                },
-                {"id": LLM_NODE, "type": "basic-node", "data": node_data},
-            ],
-            "edges": [{"id": "e1", "source": "trigger", "target": LLM_NODE}],
-        }
-        prepared = prepare_workflow(parse_workflow_data(workflow), plugins)
-        return await Engine().execute(prepared, {} if run_input is None else run_input)
-
-    return run
+    """Run trigger → "LLM OpenAI" (node id ``llm-1``) through the engine; ``data`` is the
+    node's whole ``data`` (see :func:`llm_node`)."""
+    return node_runner(plugins, node_id=LLM_NODE)
