@@ -6,7 +6,7 @@ the group :func:`main` of :mod:`.base` (the ``runwire`` console script).
 
 from __future__ import annotations
 
-from runwire_server.cli import keys, processes, workflows
+from runwire_server.cli import keys, new_plugin, processes, workflows
 from runwire_server.cli.base import main
 
-__all__ = ["keys", "main", "processes", "workflows"]
+__all__ = ["keys", "main", "new_plugin", "processes", "workflows"]
