@@ -2,7 +2,9 @@
 
 The templates are package data (``runwire_server/templates/new_plugin/``), rendered with
 Jinja2 using ``[[ ]]``/``[% %]`` delimiters so the ``{{ }}`` of runwire's own templates pass
-through untouched. ``src/module/`` becomes ``src/<module>/``.
+through untouched. Every template ends in ``.tmpl`` (so no tool takes them for source: they are
+not valid Python or TOML before rendering), dropped on writing; ``src/module/`` becomes
+``src/<module>/``.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ def render_plugin(names: PluginNames, *, binder: bool, formatter: bool, auth: bo
     }
     out: dict[str, str] = {}
     for relative, entry in _walk(_templates()):
+        relative = relative.removesuffix(".tmpl")
         if relative in skipped:
             continue
         target = relative.replace("src/module/", f"src/{names.module}/", 1)
