@@ -1,7 +1,7 @@
 """``runwire new-plugin NAME``: write a ready plugin distribution from the templates.
 
 The templates are package data (``runwire_server/templates/new_plugin/``), rendered with
-Jinja2 using ``[[ ]]``/``[% %]`` delimiters so the ``{{ }}`` of runwire's own templates pass
+Jinja2 using ``<< >>``/``<% %>`` delimiters so the ``{{ }}`` of runwire's own templates pass
 through untouched. Every template ends in ``.tmpl`` (so no tool takes them for source: they are
 not valid Python or TOML before rendering), dropped on writing; ``src/module/`` becomes
 ``src/<module>/``.
@@ -91,12 +91,12 @@ def render_plugin(names: PluginNames, *, binder: bool, formatter: bool, auth: bo
     flags = {"binder": binder, "formatter": formatter, "auth": auth}
     skipped = {path for flag, paths in OPTIONAL.items() if not flags[flag] for path in paths}
     env = jinja2.Environment(
-        variable_start_string="[[",
-        variable_end_string="]]",
-        block_start_string="[%",
-        block_end_string="%]",
-        comment_start_string="[#",
-        comment_end_string="#]",
+        variable_start_string="<<",
+        variable_end_string=">>",
+        block_start_string="<%",
+        block_end_string="%>",
+        comment_start_string="<#",
+        comment_end_string="#>",
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -107,6 +107,7 @@ def render_plugin(names: PluginNames, *, binder: bool, formatter: bool, auth: bo
         **vars(names),
         **flags,
         "node_name": names.title,
+        "class_prefix": names.title.replace(" ", ""),
         "title_dashed": names.title.replace(" ", "-"),
         "env": names.ident.upper(),
         "description": f"the {names.title!r} node" + (", and more" if any(flags.values()) else ""),
