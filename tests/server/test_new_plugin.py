@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 
 from runwire_server.cli import main
 from runwire_server.testing import running_server, wait_for_run
+from tests.helpers import scratch_venv
 
 REPO = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
@@ -41,16 +41,6 @@ def test_the_default_directory_is_named_after_the_distribution(tmp_path: Path) -
         written = Path("runwire-reverse", "src", "runwire_reverse")
         assert (written / "node.py").is_file()
         assert not (written / "binder.py").exists()
-
-
-def scratch_venv(root: Path) -> Path:
-    """A virtual environment seeing this project's packages (no download), with nothing else."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    site = root / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-    project_site = sysconfig.get_paths()["purelib"]
-    # addsitedir: the project's own .pth files (its editable installs) are read too
-    (site / "_runwire_project.pth").write_text(f"import site; site.addsitedir({project_site!r})\n")
-    return root / "bin" / "python"
 
 
 def test_a_new_plugin_installs_passes_its_tests_and_serves(tmp_path: Path) -> None:
