@@ -1,5 +1,5 @@
-"""``runwire new-plugin``: the distribution it writes installs, passes its own tests, lints,
-type-checks and runs inside a real ``runwire serve``."""
+"""``runwire new-plugin``: the distribution it writes installs, passes its own tests and runs
+inside a real ``runwire serve`` (tests/docs/test_plugins_guide.py lints and type-checks one)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from runwire_server.testing import running_server, wait_for_run
 from tests.helpers import scratch_venv
 
 REPO = Path(__file__).parents[2]
-BIN = Path(sys.executable).parent
 
 
 def test_an_invalid_name_or_a_used_directory_is_refused(tmp_path: Path) -> None:
@@ -33,14 +32,15 @@ def test_an_invalid_name_or_a_used_directory_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / "used" / "keep.txt").read_text() == "mine"
 
 
-def test_the_default_directory_is_named_after_the_distribution(tmp_path: Path) -> None:
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(main, ["new-plugin", "runwire-reverse"], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        written = Path("runwire-reverse", "src", "runwire_reverse")
-        assert (written / "node.py").is_file()
-        assert not (written / "binder.py").exists()
+def test_the_default_directory_is_named_after_the_distribution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["new-plugin", "runwire-reverse"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "runwire-reverse" / "src" / "runwire_reverse"
+    assert (written / "node.py").is_file()
+    assert not (written / "binder.py").exists()
 
 
 def test_a_new_plugin_installs_passes_its_tests_and_serves(tmp_path: Path) -> None:
@@ -50,10 +50,6 @@ def test_a_new_plugin_installs_passes_its_tests_and_serves(tmp_path: Path) -> No
         main, ["new-plugin", "shout", "--dir", str(plugin), "--binder", "--formatter", "--auth"]
     )
     assert made.exit_code == 0, made.output
-    for check in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
-        done = subprocess.run([str(BIN / check[0]), *check[1:]], cwd=plugin, capture_output=True, text=True)
-        assert done.returncode == 0, f"{check}: {done.stdout}{done.stderr}"
-
     python = scratch_venv(tmp_path / "venv")
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
     subprocess.run([*pip, "--no-deps", "--no-build-isolation", "--no-index", "-e", str(plugin)], check=True)
