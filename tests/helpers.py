@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -324,3 +326,18 @@ def wait_for_marker(marker_dir: Path, run_id: str, timeout: float = 20.0) -> int
             return int(found[0].suffix[1:])
         time.sleep(0.02)
     raise AssertionError(f"run {run_id} never started its sleep node")
+
+
+# --- a scratch virtual environment -------------------------------------------------------------
+
+
+def scratch_venv(root: Path) -> Path:
+    """A virtual environment at ``root`` seeing this project's packages (nothing downloaded);
+    what is installed into it (``pip --python <it> install``) stays out of the project's.
+    Returns its interpreter."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    site = root / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    project_site = sysconfig.get_paths()["purelib"]
+    # addsitedir: the project's own .pth files (its editable installs) are read too
+    (site / "_runwire_project.pth").write_text(f"import site; site.addsitedir({project_site!r})\n")
+    return root / "bin" / "python"

@@ -1,4 +1,5 @@
-"""Fixtures of the runwire-http tests: a real target server on 127.0.0.1 and a one-node runner."""
+"""Fixtures of the runwire-http tests: a real target server on 127.0.0.1 and a one-node runner
+(runwire.testing's)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,11 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from runwire.check import prepare_workflow
-from runwire.engine import Engine
+import runwire_http
 from runwire.plugins import Plugins
 from runwire.records import RunRecord
-from runwire.settingstable import SettingsTable
-from runwire.workflow import parse_workflow_data
+from runwire.testing import node_runner, node_workflow, plugins_from, reload_settings
 
-TRIGGER_ID = "trigger"
 NODE_ID = "http-1"
 
 RunHttp = Callable[..., Awaitable[RunRecord]]
@@ -53,29 +51,22 @@ def allow_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def plugins() -> Plugins:
-    """A fresh plugin manager: built-ins plus every installed entry point."""
-    return Plugins.load()
+    """Core's built-ins and this plugin (registered as its entry point does), nothing else."""
+    return plugins_from(named={"http": runwire_http})
 
 
 def http_workflow(node_data: dict[str, Any]) -> dict[str, Any]:
     """A workflow ``data``: a trigger followed by one "HTTP Request" node."""
-    return {
-        "start_node": TRIGGER_ID,
-        "nodes": [
-            {"id": TRIGGER_ID, "type": "trigger-node", "data": {"name": "Trigger", "next_nodes": [NODE_ID]}},
-            {"id": NODE_ID, "type": "basic-node", "data": {"name": "HTTP Request", **node_data}},
-        ],
-        "edges": [{"id": "e1", "source": TRIGGER_ID, "target": NODE_ID}],
-    }
+    return node_workflow({"name": "HTTP Request", **node_data}, node_id=NODE_ID)
 
 
 @pytest.fixture
 def run_http(plugins: Plugins) -> RunHttp:
     """Run a trigger → "HTTP Request" workflow through the engine and return the run record."""
+    runner = node_runner(plugins, "HTTP Request", node_id=NODE_ID)
 
     async def run(node_data: dict[str, Any], run_input: Any = None) -> RunRecord:
-        plugins.settings = SettingsTable.collect(plugins.pm)  # the environment as this test set it
-        prepared = prepare_workflow(parse_workflow_data(http_workflow(node_data)), plugins)
-        return await Engine().execute(prepared, {} if run_input is None else run_input)
+        reload_settings(plugins)  # the environment as this test set it
+        return await runner(node_data, run_input)
 
     return run

@@ -8,12 +8,10 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from runwire.check import prepare_workflow
-from runwire.engine import Engine
+import runwire_llm_openai
 from runwire.plugins import Plugins
 from runwire.records import RunRecord
-from runwire.settingstable import SettingsTable
-from runwire.workflow import parse_workflow_data
+from runwire.testing import node_runner, plugins_from, reload_settings
 
 from .fake_openai import FakeOpenAI
 
@@ -43,15 +41,8 @@ def openai_server(_llm_server: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> F
 
 @pytest.fixture(scope="module")
 def plugins() -> Plugins:
-    """A fresh plugin manager: built-ins plus every installed entry point."""
-    return Plugins.load()
-
-
-def with_current_settings(plugins: Plugins) -> Plugins:
-    """``plugins`` with its plugins' settings built again from the environment as it is now
-    (the host builds them once, at load time; these tests change the environment as they go)."""
-    plugins.settings = SettingsTable.collect(plugins.pm)
-    return plugins
+    """Core's built-ins and this plugin (registered as its entry point does), nothing else."""
+    return plugins_from(named={"llm_openai": runwire_llm_openai})
 
 
 def llm_node(messages: list[dict[str, str]], **settings: Any) -> dict[str, Any]:
@@ -66,22 +57,12 @@ def llm_node(messages: list[dict[str, str]], **settings: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def run_llm(plugins: Plugins) -> RunLlm:
-    """Run trigger → "LLM OpenAI" (node id ``llm-1``) through the engine."""
+    """Run trigger → "LLM OpenAI" (node id ``llm-1``) through the engine; ``data`` is the
+    node's whole ``data`` (see :func:`llm_node`)."""
+    runner = node_runner(plugins, node_id=LLM_NODE)
 
     async def run(node_data: dict[str, Any], run_input: Any = None) -> RunRecord:
-        workflow = {
-            "start_node": "trigger",
-            "nodes": [
-                {
-                    "id": "trigger",
-                    "type": "trigger-node",
-                    "data": {"name": "Trigger", "next_nodes": [LLM_NODE]},
-                },
-                {"id": LLM_NODE, "type": "basic-node", "data": node_data},
-            ],
-            "edges": [{"id": "e1", "source": "trigger", "target": LLM_NODE}],
-        }
-        prepared = prepare_workflow(parse_workflow_data(workflow), with_current_settings(plugins))
-        return await Engine().execute(prepared, {} if run_input is None else run_input)
+        reload_settings(plugins)  # the environment as this test set it
+        return await runner(node_data, run_input)
 
     return run

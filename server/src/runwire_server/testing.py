@@ -146,10 +146,12 @@ def _child_env(env: Mapping[str, str] | None, data_dir: Path) -> dict[str, str]:
     return child
 
 
-def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    argv: list[str], env: dict[str, str], log_path: Path, python: str | None = None
+) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "runwire_server", *argv],
+            [python or sys.executable, "-m", "runwire_server", *argv],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -182,6 +184,7 @@ def running_server(
     args: Sequence[str] = (),
     data_dir: str | Path | None = None,
     timeout: float = 30.0,
+    python: str | None = None,
 ) -> Iterator[RunningServer]:
     """Run ``runwire serve --host 127.0.0.1 --port <free> *args`` until the block ends.
 
@@ -192,6 +195,8 @@ def running_server(
     :param data_dir: use this data dir (kept afterwards) instead of a fresh temporary one;
         pass the same one twice to restart a server on the same store.
     :param timeout: seconds to wait for readiness.
+    :param python: the interpreter to run it with (another virtual environment's); default
+        this process's.
     :raises ProcessFailed: the server exited or did not answer in time (with its output).
     """
     with _data_dir(data_dir) as path:
@@ -201,7 +206,7 @@ def running_server(
             child_env = _child_env(env, path)
             argv = ["serve", "--host", "127.0.0.1", "--port", str(port), *args]
             server = RunningServer(
-                _spawn(argv, child_env, log_path),
+                _spawn(argv, child_env, log_path, python),
                 path,
                 log_path,
                 child_env,

@@ -6,7 +6,7 @@ the group :func:`main` of :mod:`.base` (the ``runwire`` console script).
 
 from __future__ import annotations
 
-from runwire_server.cli import db, keys, processes, workflows
+from runwire_server.cli import db, keys, new_plugin, processes, workflows
 from runwire_server.cli.base import main
 
-__all__ = ["db", "keys", "main", "processes", "workflows"]
+__all__ = ["db", "keys", "main", "new_plugin", "processes", "workflows"]
