@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import runwire_http
-from runwire import NodeOutput, NodeType, hookimpl
+from runwire import NodeData, NodeOutput, NodeType, hookimpl
 from runwire.errors import PluginConflict, WorkflowInvalid
 from runwire.plugins import Plugins
 from runwire.testing import node_runner, node_workflow, plugins_from, run_node, run_workflow
@@ -20,12 +20,16 @@ from runwire.testing import node_runner, node_workflow, plugins_from, run_node, 
 def echo_module(name: str = "echo_plugin") -> types.ModuleType:
     """A plugin module made here: a "Echo" node returning its rendered ``text``."""
 
+    class EchoData(NodeData):
+        text: str = ""
+
     class EchoNode(NodeType):
         type = "basic-node"
         name = "Echo"
+        data_model = EchoData
 
         async def run(self, data, ctx):  # type: ignore[no-untyped-def]
-            return NodeOutput({"content": ctx.render(data.model_extra["text"])})
+            return NodeOutput({"content": ctx.render(data.text)})
 
     module = types.ModuleType(name)
 
@@ -49,7 +53,7 @@ def test_a_manager_from_modules_holds_the_builtins_and_those_modules_only() -> N
 
 
 def test_a_conflict_between_given_modules_names_both() -> None:
-    with pytest.raises(PluginConflict, match=r"'one' and 'two'|'two' and 'one'"):
+    with pytest.raises(PluginConflict, match=r"plugin 'one' .* and plugin 'two'"):
         plugins_from(named={"one": echo_module("a"), "two": echo_module("b")})
 
 
