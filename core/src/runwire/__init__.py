@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from runwire.binders import BinderConfig, InputBinder, RequestParts
     from runwire.formatters import FormatterOptions, OutputFormatter
     from runwire.nodes import BlockingNodeType, NodeContext, NodeData, NodeOutput, NodeType
+    from runwire.plugin_settings import PluginSettings, SettingsConfigDict
     from runwire.template import to_text
 
 __all__ = [
@@ -49,9 +50,11 @@ __all__ = [
     "NodeOutput",
     "NodeType",
     "OutputFormatter",
+    "PluginSettings",
     "Principal",
     "RequestParts",
     "RunwireError",
+    "SettingsConfigDict",
     "TemplateError",
     "__version__",
     "hookimpl",
@@ -79,6 +82,8 @@ _LAZY = {
     "NodeData": "runwire.nodes",
     "NodeOutput": "runwire.nodes",
     "NodeType": "runwire.nodes",
+    "PluginSettings": "runwire.plugin_settings",
+    "SettingsConfigDict": "runwire.plugin_settings",
     "to_text": "runwire.template",
 }
 

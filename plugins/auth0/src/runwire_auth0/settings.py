@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
-from runwire import ConfigInvalid
-from runwire.plugin_settings import NoDecode, PluginSettings, SettingsConfigDict, build_settings
+from runwire import ConfigInvalid, PluginSettings, SettingsConfigDict
+from runwire.plugin_settings import NoDecode, build_settings
 
 PREFIX = "RUNWIRE_AUTH0_"
 DEFAULT_PROJECTS_CLAIM = "https://runwire/projects"

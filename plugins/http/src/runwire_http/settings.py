@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from runwire import PluginSettings
 from runwire.netguard import ALLOW_ENV, AllowList, UrlRefused
-from runwire.plugin_settings import PluginSettings
 
 
 class HttpSettings(PluginSettings):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from runwire import ConfigInvalid
-from runwire.plugin_settings import PluginSettings, SettingsConfigDict
+from runwire import ConfigInvalid, PluginSettings, SettingsConfigDict
 from runwire_llm_openai.prices import PRICES_ENV, PriceTable
 
 API_KEY_ENV = "OPENAI_API_KEY"
