@@ -4,7 +4,8 @@ The executable is resolved inside ``RUNWIRE_EXECUTABLES_DIR`` (refusals map to t
 statuses through :func:`register_error_statuses`). Every request is a run of a stored one-node (or,
 with a callback, two-node) workflow: async requests are enqueued like any run; a blocking
 request (``is_async: false``) is executed right here by the same engine and recorded in the same
-store, which keeps its latency that of the program (the reference does the same in its API).
+store as it goes (stored before its program starts; never run again after a crash), which keeps
+its latency that of the program (the reference does the same in its API).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from importlib import metadata
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, SkipValidation
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,7 +32,7 @@ from runwire.executables import (
 )
 from runwire.fieldproblems import field_problems
 from runwire.netguard import UrlRefused, check_url, split_url
-from runwire.records import TERMINAL, RunRecord, Status
+from runwire.records import TERMINAL, NodeRecord, RunRecord, Status
 from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
@@ -40,6 +40,7 @@ from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound,
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
+    EXECUTE_BLOCKING_TITLE,
     EXECUTE_CALLBACK_TITLE,
     EXECUTE_KEY,
     EXECUTE_TITLE,
@@ -52,8 +53,9 @@ from runwire_server.frontdoors.boot import (
 )
 from runwire_server.frontdoors.shapes import ExecuteAccepted, JobState, Versions
 from runwire_server.hookspecs import hookimpl
+from runwire_server.interrupted import unsafe_nodes
+from runwire_server.progress import StoreObserver
 from runwire_server.services import Services
-from runwire_server.store import WorkflowRow
 
 API_VERSION = "2.0"
 SUCCESSFUL = "successful"
@@ -140,30 +142,27 @@ def usable_execute_door(services: Services, door: ExecuteDoor, principal: Princi
 
 
 async def run_inline(
-    services: Services, door: ExecuteDoor, run_id: str, run_input: dict[str, Any]
-) -> tuple[WorkflowRow, RunRecord]:
-    """Execute a blocking request here, by the same engine; return its workflow and record.
+    services: Services, door: ExecuteDoor, run_id: str, run_input: dict[str, Any], owner: str
+) -> RunRecord:
+    """Execute a blocking request here, by the same engine, recording it as it goes; return its record.
 
-    The caller records the run (:func:`record_inline`) once it has replied. It is not stored
-    before it runs: a run left unfinished by a crash would be re-executed by start-up recovery,
-    long after its caller gave up (an executable that deploys something must not run twice).
+    The run is stored ``in progress`` before anything runs, its trigger already started, and
+    each node's start is written before the node runs: its workflow says no node may run again
+    after an interruption, so a run a crash left unfinished ends ``failed`` (interrupted) at the
+    next start-up recovery instead of running the program again long after its caller gave up.
     """
-    row = await door.workflow(services.store, False)
+    row = await door.workflow(services.store, False, blocking=True)
     try:
         prepared = services.cache.prepare(row)
     except WorkflowInvalid as exc:  # pragma: no cover - the stored workflow is ours
         raise NotConfigured(str(exc)) from None
-    return row, await services.executor.engine.execute(prepared, run_input, run_id=run_id)
-
-
-async def record_inline(
-    services: Services, row: WorkflowRow, run_input: dict[str, Any], record: RunRecord, owner: str
-) -> None:
-    """Store a finished blocking run, terminal at once (sent after the reply, off its latency)."""
-    nodes = {node_id: rec.to_json() for node_id, rec in record.nodes.items()}
+    started = {prepared.start_node: NodeRecord(id=prepared.start_node, status=Status.IN_PROGRESS).to_json()}
     await services.store.create_run(
-        record.id, row, run_input, record.status, nodes, record.total_cost, record.error, owner=owner
+        run_id, row, run_input, Status.IN_PROGRESS, started, claimed_by=f"inline:{run_id}", owner=owner
     )
+    executor = services.executor
+    observer = StoreObserver(services.store, unsafe=unsafe_nodes(prepared, executor.rerun_policy))
+    return await executor.engine.execute(prepared, run_input, run_id=run_id, observer=observer)
 
 
 @post(
@@ -187,14 +186,13 @@ async def start_execute(
     # the caller's name: the node resolves it in the executables directory again when it runs
     run_input: dict[str, Any] = {"job_id": job_id, "executable": body.executable_name, "args": body.args}
     if not body.is_async:
-        row, record = await run_inline(services, door, job_id, run_input)
+        record = await run_inline(services, door, job_id, run_input, principal.identity)
         script = record.nodes.get(SCRIPT_NODE)
         reply = {
             "job_id": job_id,
             "result": execution_result(script.to_json() if script else None, record.error),
         }
-        recording = BackgroundTask(record_inline, services, row, run_input, record, principal.identity)
-        return Response(reply, status_code=201, background=recording)
+        return Response(reply, status_code=201)
     callback = body.callback is not None
     if body.callback is not None:
         if services.plugins.node_type("basic-node", HTTP_REQUEST) is None:
@@ -297,4 +295,8 @@ def register_error_statuses() -> dict[type[Exception], int]:
 @hookimpl
 def register_managed_workflows() -> list[tuple[int, str]]:
     """The execute workflows are the server's, made on first use."""
-    return [(FRONT_DOOR_PROJECT, EXECUTE_TITLE), (FRONT_DOOR_PROJECT, EXECUTE_CALLBACK_TITLE)]
+    return [
+        (FRONT_DOOR_PROJECT, EXECUTE_TITLE),
+        (FRONT_DOOR_PROJECT, EXECUTE_CALLBACK_TITLE),
+        (FRONT_DOOR_PROJECT, EXECUTE_BLOCKING_TITLE),
+    ]
