@@ -69,6 +69,7 @@ class StoreObserver(RunObserver):
         self.run = run
         await self.settle()
         await self.store.save_run(run.id, Status.IN_PROGRESS, nodes_json(run), run.total_cost)
+        self.store.sync.commit_pending()  # durable now, not at the end of this loop iteration
 
     async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
         """Schedule a progress write."""
