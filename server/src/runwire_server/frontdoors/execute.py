@@ -20,7 +20,6 @@ from litestar.params import FromPath, SkipValidation
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runwire.auth import Principal
-from runwire.errors import WorkflowInvalid
 from runwire.executables import (
     ExecutableIsDirectory,
     ExecutableNameInvalid,
@@ -32,12 +31,13 @@ from runwire.executables import (
 )
 from runwire.fieldproblems import field_problems
 from runwire.netguard import UrlRefused, check_url, split_url
-from runwire.records import TERMINAL, NodeRecord, RunRecord, Status
+from runwire.records import TERMINAL, Status
 from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound, Unprocessable
 from runwire_server.api.openapi import JSON, documented
+from runwire_server.frontdoors.blocking import run_inline
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
     EXECUTE_BLOCKING_TITLE,
@@ -53,8 +53,6 @@ from runwire_server.frontdoors.boot import (
 )
 from runwire_server.frontdoors.shapes import ExecuteAccepted, JobState, Versions
 from runwire_server.hookspecs import hookimpl
-from runwire_server.interrupted import unsafe_nodes
-from runwire_server.progress import StoreObserver
 from runwire_server.services import Services
 
 API_VERSION = "2.0"
@@ -139,30 +137,6 @@ def usable_execute_door(services: Services, door: ExecuteDoor, principal: Princi
     if services.plugins.node_type("basic-node", RUN_SCRIPT) is None:
         raise NotConfigured("the runwire-subprocess plugin (Run Script node) is not installed")
     return door
-
-
-async def run_inline(
-    services: Services, door: ExecuteDoor, run_id: str, run_input: dict[str, Any], owner: str
-) -> RunRecord:
-    """Execute a blocking request here, by the same engine, recording it as it goes; return its record.
-
-    The run is stored ``in progress`` before anything runs, its trigger already started, and
-    each node's start is written before the node runs: its workflow says no node may run again
-    after an interruption, so a run a crash left unfinished ends ``failed`` (interrupted) at the
-    next start-up recovery instead of running the program again long after its caller gave up.
-    """
-    row = await door.workflow(services.store, False, blocking=True)
-    try:
-        prepared = services.cache.prepare(row)
-    except WorkflowInvalid as exc:  # pragma: no cover - the stored workflow is ours
-        raise NotConfigured(str(exc)) from None
-    started = {prepared.start_node: NodeRecord(id=prepared.start_node, status=Status.IN_PROGRESS).to_json()}
-    await services.store.create_run(
-        run_id, row, run_input, Status.IN_PROGRESS, started, claimed_by=f"inline:{run_id}", owner=owner
-    )
-    executor = services.executor
-    observer = StoreObserver(services.store, unsafe=unsafe_nodes(prepared, executor.rerun_policy))
-    return await executor.engine.execute(prepared, run_input, run_id=run_id, observer=observer)
 
 
 @post(
