@@ -125,7 +125,7 @@ def test_unknown_keys_in_node_data_are_named_with_a_suggestion() -> None:
     assert problems(data) == [
         "node t: data.tmeout: unknown field (did you mean 'timeout'?)",
         "node t: data.retires: unknown field (did you mean 'retries'?)",
-        "node t: data.zzz: unknown field (known: id, input_fields, label, name, next_nodes, retries, "
+        "node t: data.zzz: unknown field (known: id, input_fields, label, name, next_nodes, rerun_if_interrupted, retries, "
         "retry_delay, timeout, version)",
     ]
 

@@ -288,6 +288,27 @@ async def test_observer_sees_every_step_in_order() -> None:
     assert recorder.events[1][2] == "in progress"
 
 
+class RefusesToRecord(Recorder):
+    """An observer that cannot record node ``a``'s start (as a store that is down)."""
+
+    async def node_started(self, run: RunRecord, node_id: str) -> None:
+        await super().node_started(run, node_id)
+        if node_id == "a":
+            raise OSError("store down")
+
+
+async def test_a_node_whose_start_cannot_be_recorded_fails_without_running() -> None:
+    data = {
+        "nodes": [node("t", "trigger-node"), node("a"), node("b"), node("o", "output-node")],
+        "edges": edges(("t", "a"), ("t", "b"), ("a", "o")),
+        "start_node": "t",
+    }
+    record = await run(data, observer=RefusesToRecord())
+    assert record.status == "failed"
+    assert record.nodes["a"].status == "failed" and record.nodes["a"].result is None
+    assert record.nodes["a"].error == "not started: its start could not be recorded: OSError: store down"
+
+
 async def test_long_chain_and_wide_fan_out() -> None:
     n = 2000
     chain = {

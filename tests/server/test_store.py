@@ -95,7 +95,9 @@ async def test_unfinished_runs_are_found_and_requeued(store: Store) -> None:
     assert sorted(await store.unfinished_runs()) == sorted(ids[:2])
     await store.requeue_runs(await store.unfinished_runs())
     requeued = await store.get_run(ids[1])
-    assert requeued is not None and requeued.status == "in queue" and requeued.nodes == {}
+    # the node records stay: the executor that claims it decides whether it may start over
+    assert requeued is not None and requeued.status == "in queue"
+    assert requeued.nodes == {"a": {"id": "a", "status": "succeed"}}
     failed = await store.get_run(ids[2])
     assert failed is not None and failed.status == "failed" and failed.error == "boom"
 
@@ -183,8 +185,10 @@ async def test_a_run_is_claimed_once_and_only_its_claimant_can_claim_it_again(st
     assert await store.claim_run(run_id, "message-a") is not None
     assert await store.claim_run(run_id, "message-b") is None  # a duplicate while it runs: no-op
     assert await store.claim_run(run_id) is None
+    await store.save_run(run_id, "in progress", {"s": {"id": "s", "status": "in progress"}}, 0.5)
     again = await store.claim_run(run_id, "message-a")  # message-a redelivered: its worker died
     assert again is not None and again.status == "in progress"
+    assert again.nodes == {"s": {"id": "s", "status": "in progress"}}  # what was in flight
     await store.save_run(run_id, "succeed", {}, 0.0)
     assert await store.claim_run(run_id, "message-a") is None
     # start-up recovery puts a run back in the queue for any new message

@@ -42,7 +42,8 @@ class RunObserver:
         """The run began executing (status ``in progress``)."""
 
     async def node_started(self, run: RunRecord, node_id: str) -> None:
-        """A node began executing (its record is ``in progress``)."""
+        """A node is about to run (its record is ``in progress``). An exception fails the node
+        without running it (for an observer that must record the start first)."""
 
     async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
         """A node reached ``succeed``, ``failed`` or ``skipped``."""
@@ -216,7 +217,13 @@ class _Run:
         """Run one node (with timeout and retries); return successors now ready, or None on failure."""
         record = NodeRecord(id=node.id, status=Status.IN_PROGRESS)
         self.record.nodes[node.id] = record
-        await self.observer.node_started(self.record, node.id)
+        try:
+            await self.observer.node_started(self.record, node.id)
+        except Exception as exc:  # its start could not be recorded (a store down): it must not run
+            record.status = Status.FAILED
+            record.error = f"not started: its start could not be recorded: {type(exc).__name__}: {exc}"
+            await self.observer.node_finished(self.record, record)
+            return None
         data = node.data
         retries: int = getattr(data, "retries", 0)
         timeout: float | None = getattr(data, "timeout", None)

@@ -74,6 +74,13 @@ class NodeData(KnownKeys):
     timeout: float | None = Field(default=None, gt=0, description="Seconds before the node is failed.")
     retries: int = Field(default=0, ge=0, le=10, description="Extra attempts after a failure.")
     retry_delay: float = Field(default=0.5, ge=0, le=300, description="Seconds between attempts.")
+    rerun_if_interrupted: bool | None = Field(
+        default=None,
+        description=(
+            "Whether a run interrupted (worker or server stopped) after this node started may be "
+            "run again from the start; unset: the node type's default (see NodeType.rerun_safe)."
+        ),
+    )
 
     @classmethod
     def operator_only_problems(cls, raw: Mapping[str, Any]) -> list[str]:
@@ -178,6 +185,12 @@ class NodeType(ABC):
     blocking: ClassVar[bool] = False
     """Whether ``run`` blocks (set by :class:`BlockingNodeType`, whose ``run`` goes to a thread);
     ``get_nodes`` shows it."""
+    rerun_safe: ClassVar[bool] = True
+    """Whether running the node again is harmless (it changes nothing outside the run, or the
+    same way twice). A run interrupted (its worker killed, its server stopped) after a node that
+    is not safe started is not run again: it ends ``failed``, saying so. Override
+    :meth:`safe_to_rerun` when it depends on the node's data; a node's
+    ``rerun_if_interrupted`` field overrides both."""
     #: The registries this instance was loaded into (set by :class:`runwire.plugins.Plugins`),
     #: so a node can use other plugins' formatters or binders; ``None`` outside a registry.
     plugins: Plugins | None = None
@@ -211,6 +224,11 @@ class NodeType(ABC):
             return build_settings(model)
         return self.plugins.settings.of(model)
 
+    def safe_to_rerun(self, data: Any) -> bool:
+        """Whether a node with this validated ``data`` may run again after an interruption
+        (default: :attr:`rerun_safe`)."""
+        return self.rerun_safe
+
     @classmethod
     def key(cls) -> tuple[str, str | None]:
         """The registry key: ``(type, name)``."""
@@ -226,6 +244,7 @@ class NodeType(ABC):
             "description": cls.description,
             "privileged": cls.privileged,
             "blocking": cls.blocking,
+            "rerun_safe": cls.rerun_safe,
             "schema": cls.data_model.model_json_schema(),
         }
 

@@ -14,6 +14,7 @@ from runwire.errors import WorkflowInvalid
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.plugins import Plugins
 from runwire.records import Status
+from runwire_server.interrupted import RerunPolicy, interrupted_nodes, interruption, unsafe_nodes
 from runwire_server.prepared import PreparedCache
 from runwire_server.progress import StoreObserver, stopped_nodes
 from runwire_server.store import RunRow, Store
@@ -40,6 +41,7 @@ class RunExecutor:
         host: HostPolicy = DEFAULT_HOST,
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
         max_run_bytes: int | None = None,
+        rerun_policy: RerunPolicy = "safe",
     ) -> None:
         self.store = store
         self.inline_store = store.inline()
@@ -48,6 +50,8 @@ class RunExecutor:
         self.cache = cache or PreparedCache(plugins)
         self.time_limit_s = time_limit_s
         self.engine = Engine(host=host, max_result_bytes=max_result_bytes, max_run_bytes=max_run_bytes)
+        self.rerun_policy: RerunPolicy = rerun_policy
+        """Which interrupted runs start over (``RUNWIRE_RERUN_INTERRUPTED``)."""
         self._local = threading.local()
 
     async def execute(
@@ -56,7 +60,9 @@ class RunExecutor:
         """Execute run ``run_id`` unless another claimant has it, or it is terminal or gone.
 
         ``claimant`` identifies this delivery of the run (a queue message): duplicates are
-        no-ops, while the same delivery repeated (its worker died) starts the run over. A run
+        no-ops, while the same delivery repeated (its worker died) or a run put back in the
+        queue by recovery starts over, unless a node not safe to repeat had started: then it
+        ends ``failed``, interrupted (:mod:`runwire_server.interrupted`). A run
         passed as ``stored`` was stored claimed by ``claimant`` (embedded mode, the process that
         stored it): it is neither claimed again nor read back, and shows ``in queue`` until its
         first progress write. Store calls go to ``store`` (default: :attr:`store`). Every failure
@@ -79,7 +85,14 @@ class RunExecutor:
             error = "the workflow was deleted before the run started"
             await store.save_run(run_id, Status.FAILED, {}, 0.0, error)
             return
-        observer = StoreObserver(store)
+        if run.nodes:  # an interrupted execution left these: start over only when that is safe
+            stop = interruption(prepared, run.nodes, self.rerun_policy)
+            if stop is not None:
+                log.warning("run %s %s", run_id, stop)
+                await store.save_run(run_id, Status.FAILED, interrupted_nodes(run.nodes, stop), 0.0, stop)
+                return
+            await store.save_run(run_id, Status.IN_PROGRESS, {}, 0.0)
+        observer = StoreObserver(store, unsafe=unsafe_nodes(prepared, self.rerun_policy))
         try:
             async with asyncio.timeout(self.time_limit_s):
                 await self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)

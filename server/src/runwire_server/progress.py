@@ -24,12 +24,17 @@ class StoreObserver(RunObserver):
     """Persists a run's progress: changes at most every ``interval``, the terminal state always.
 
     A run that ends within ``interval`` of a change is written once, when it is terminal; a
-    longer one shows its finished and running nodes to pollers while it goes on.
+    longer one shows its finished and running nodes to pollers while it goes on. The start of a
+    node in ``unsafe`` (not safe to run twice) is written before the node runs, so a crash
+    after it started leaves the trace that keeps the run from starting over.
     """
 
-    def __init__(self, store: Store, interval: float = PROGRESS_INTERVAL_S) -> None:
+    def __init__(
+        self, store: Store, interval: float = PROGRESS_INTERVAL_S, unsafe: frozenset[str] = frozenset()
+    ) -> None:
         self.store = store
         self.interval = interval
+        self.unsafe = unsafe
         self.run: RunRecord | None = None
         """The run as last reported (what was done when a run is stopped from outside)."""
         self._pending: asyncio.TimerHandle | None = None
@@ -54,8 +59,17 @@ class StoreObserver(RunObserver):
             log.warning("could not write the progress of run %s: %s", run.id, exc)
 
     async def node_started(self, run: RunRecord, node_id: str) -> None:
-        """Schedule a progress write."""
-        self._changed(run)
+        """Schedule a progress write; for a node in :attr:`unsafe`, write it now.
+
+        :raises Exception: the store failed to record an unsafe node's start (it must not run).
+        """
+        if node_id not in self.unsafe:
+            self._changed(run)
+            return
+        self.run = run
+        await self.settle()
+        await self.store.save_run(run.id, Status.IN_PROGRESS, nodes_json(run), run.total_cost)
+        self.store.sync.commit_pending()  # durable now, not at the end of this loop iteration
 
     async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
         """Schedule a progress write."""

@@ -184,6 +184,7 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
             host,
             max_result_bytes=settings.max_result_bytes,
             max_run_bytes=settings.max_run_bytes,
+            rerun_policy=settings.rerun_interrupted,
         ),
         trust=trust,
         host=host,

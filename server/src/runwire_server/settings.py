@@ -12,6 +12,7 @@ from runwire.check import DEFAULT_MAX_NODES
 from runwire.engine import DEFAULT_MAX_RESULT_BYTES
 from runwire.host import DEFAULT_MAX_PARALLEL_NODES, DEFAULT_MAX_PROCESSES
 from runwire.secretfiles import read_secret
+from runwire_server.interrupted import RerunPolicy
 
 
 class Settings(BaseSettings):
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="An idle kept-alive connection is closed after this."
     )
     run_time_limit_s: int = Field(default=3600, ge=1, description="A run still going after this is stopped.")
+    rerun_interrupted: RerunPolicy = Field(
+        default="safe",
+        description="Re-run a run a crash or stop interrupted: never, safe (no unsafe node started), always.",
+    )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body.")
     max_result_bytes: int = Field(
         default=DEFAULT_MAX_RESULT_BYTES, ge=1024, description="Largest node result, as JSON; larger fails."

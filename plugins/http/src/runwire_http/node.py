@@ -137,6 +137,10 @@ def response_result(fetched: Fetched) -> dict[str, Any]:
     return result
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods a run interrupted while sending may send again (RFC 9110 safe methods)."""
+
+
 class HttpRequestNode(NodeType):
     """Sends one HTTP request (SSRF-guarded, retried, size-capped) and returns the response."""
 
@@ -148,6 +152,11 @@ class HttpRequestNode(NodeType):
         "and link-local targets are refused unless allowed by RUNWIRE_HTTP_ALLOW."
     )
     data_model = HttpRequestData
+    rerun_safe = False
+
+    def safe_to_rerun(self, data: HttpRequestData) -> bool:
+        """GET, HEAD and OPTIONS (literal, not templated) are safe to send again; others are not."""
+        return data.method in SAFE_METHODS
 
     async def run(self, data: HttpRequestData, ctx: NodeContext) -> NodeOutput:
         """Render, send and return ``{content, status_code, headers, url, json?}``."""

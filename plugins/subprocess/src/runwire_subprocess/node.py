@@ -31,6 +31,7 @@ class RunScriptNode(NodeType):
     )
     data_model = RunScriptData
     privileged = True
+    rerun_safe = False  # a program may deploy, pay or delete: running it twice is the operator's call
 
     def check(self, node: PreparedNode) -> list[str]:
         """Every ``$NAME`` must be declared; the results format must be installed."""

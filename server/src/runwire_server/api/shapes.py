@@ -53,6 +53,11 @@ class NodeSchema(Shape):
     description: str
     privileged: bool
     blocking: bool = Field(False, description="the node's work runs in a worker thread")
+    rerun_safe: bool = Field(
+        True,
+        description="a run interrupted after this node started may start over (by default; "
+        "an HTTP Request's depends on its method, a node's rerun_if_interrupted overrides it)",
+    )
     schema_: dict[str, Any] = Field(alias="schema", description="JSON schema of the node's ``data``")
 
 

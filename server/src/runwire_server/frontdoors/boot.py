@@ -27,6 +27,7 @@ FRONT_DOOR_PROJECT = 0
 TASK_TITLE = "runwire front door: script-runner task"
 EXECUTE_TITLE = "runwire front door: LSO execute"
 EXECUTE_CALLBACK_TITLE = "runwire front door: LSO execute with callback"
+EXECUTE_BLOCKING_TITLE = "runwire front door: LSO blocking execute"
 SCRIPT_NODE = "script"
 CALLBACK_NODE = "callback"
 TASK_KEY = "task_door"
@@ -48,10 +49,13 @@ class TaskDoor:
     workflow: WorkflowRow
 
 
-def execute_workflow(timeout: float, callback: bool, executables_dir: str = "") -> dict[str, Any]:
+def execute_workflow(
+    timeout: float, callback: bool, executables_dir: str = "", blocking: bool = False
+) -> dict[str, Any]:
     """An LSO execute run: the executable named by the caller, resolved inside ``executables_dir``
     when it runs, with its args, never failing on its exit code; with ``callback``, then POST
-    ``{"job_id", "result"}`` to ``input.callback``."""
+    ``{"job_id", "result"}`` to ``input.callback``. A ``blocking`` one is never run again after
+    an interruption (its caller is gone): every node says ``rerun_if_interrupted: false``."""
     nodes: list[dict[str, Any]] = [
         {"id": "trigger", "type": "trigger-node", "data": {"name": "Trigger"}},
         {
@@ -68,6 +72,9 @@ def execute_workflow(timeout: float, callback: bool, executables_dir: str = "") 
             },
         },
     ]
+    if blocking:
+        for node in nodes:
+            node["data"]["rerun_if_interrupted"] = False
     edges = [{"id": "trigger-script", "source": "trigger", "target": SCRIPT_NODE}]
     if callback:
         script = f"{SCRIPT_NODE}.result"
@@ -102,30 +109,33 @@ def execute_workflow(timeout: float, callback: bool, executables_dir: str = "") 
 
 @dataclass
 class ExecuteDoor:
-    """LSO execute settings and its two stored workflows (made on first use)."""
+    """LSO execute settings and its three stored workflows (made on first use)."""
 
     root: Path | None
     timeout: float
-    _rows: dict[bool, WorkflowRow] = field(default_factory=dict)
+    _rows: dict[tuple[bool, bool], WorkflowRow] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def workflow(self, store: Store, callback: bool) -> WorkflowRow:
-        """The stored workflow for runs with or without a callback."""
-        row = self._rows.get(callback)
+    async def workflow(self, store: Store, callback: bool, blocking: bool = False) -> WorkflowRow:
+        """The stored workflow for async runs with or without a callback, or blocking runs."""
+        key = (callback and not blocking, blocking)
+        row = self._rows.get(key)
         if row is None:
             async with self._lock:
-                row = self._rows.get(callback)
+                row = self._rows.get(key)
                 if row is None:
-                    title = EXECUTE_CALLBACK_TITLE if callback else EXECUTE_TITLE
+                    title = EXECUTE_CALLBACK_TITLE if key[0] else EXECUTE_TITLE
+                    title = EXECUTE_BLOCKING_TITLE if blocking else title
                     root = str(self.root.resolve()) if self.root is not None else ""
-                    data = execute_workflow(self.timeout, callback, root)
+                    data = execute_workflow(self.timeout, key[0], root, blocking)
                     row = await store.ensure_workflow(FRONT_DOOR_PROJECT, title, data)
-                    self._rows[callback] = row
+                    self._rows[key] = row
         return row
 
     async def workflow_ids(self, store: Store) -> set[int]:
         """Ids of the workflows whose runs are LSO jobs."""
-        return {(await self.workflow(store, False)).id, (await self.workflow(store, True)).id}
+        kinds = ((False, False), (True, False), (False, True))
+        return {(await self.workflow(store, callback, blocking)).id for callback, blocking in kinds}
 
 
 def boot_task(services: Services) -> TaskDoor | None:

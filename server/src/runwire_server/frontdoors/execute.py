@@ -4,7 +4,8 @@ The executable is resolved inside ``RUNWIRE_EXECUTABLES_DIR`` (refusals map to t
 statuses through :func:`register_error_statuses`). Every request is a run of a stored one-node (or,
 with a callback, two-node) workflow: async requests are enqueued like any run; a blocking
 request (``is_async: false``) is executed right here by the same engine and recorded in the same
-store, which keeps its latency that of the program (the reference does the same in its API).
+store as it goes (stored before its program starts; never run again after a crash), which keeps
+its latency that of the program (the reference does the same in its API).
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from importlib import metadata
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, SkipValidation
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runwire.auth import Principal
-from runwire.errors import WorkflowInvalid
 from runwire.executables import (
     ExecutableIsDirectory,
     ExecutableNameInvalid,
@@ -32,14 +31,16 @@ from runwire.executables import (
 )
 from runwire.fieldproblems import field_problems
 from runwire.netguard import UrlRefused, check_url, split_url
-from runwire.records import TERMINAL, RunRecord, Status
+from runwire.records import TERMINAL, Status
 from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound, Unprocessable
 from runwire_server.api.openapi import JSON, documented
+from runwire_server.frontdoors.blocking import run_inline
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
+    EXECUTE_BLOCKING_TITLE,
     EXECUTE_CALLBACK_TITLE,
     EXECUTE_KEY,
     EXECUTE_TITLE,
@@ -53,7 +54,6 @@ from runwire_server.frontdoors.boot import (
 from runwire_server.frontdoors.shapes import ExecuteAccepted, JobState, Versions
 from runwire_server.hookspecs import hookimpl
 from runwire_server.services import Services
-from runwire_server.store import WorkflowRow
 
 API_VERSION = "2.0"
 SUCCESSFUL = "successful"
@@ -139,33 +139,6 @@ def usable_execute_door(services: Services, door: ExecuteDoor, principal: Princi
     return door
 
 
-async def run_inline(
-    services: Services, door: ExecuteDoor, run_id: str, run_input: dict[str, Any]
-) -> tuple[WorkflowRow, RunRecord]:
-    """Execute a blocking request here, by the same engine; return its workflow and record.
-
-    The caller records the run (:func:`record_inline`) once it has replied. It is not stored
-    before it runs: a run left unfinished by a crash would be re-executed by start-up recovery,
-    long after its caller gave up (an executable that deploys something must not run twice).
-    """
-    row = await door.workflow(services.store, False)
-    try:
-        prepared = services.cache.prepare(row)
-    except WorkflowInvalid as exc:  # pragma: no cover - the stored workflow is ours
-        raise NotConfigured(str(exc)) from None
-    return row, await services.executor.engine.execute(prepared, run_input, run_id=run_id)
-
-
-async def record_inline(
-    services: Services, row: WorkflowRow, run_input: dict[str, Any], record: RunRecord, owner: str
-) -> None:
-    """Store a finished blocking run, terminal at once (sent after the reply, off its latency)."""
-    nodes = {node_id: rec.to_json() for node_id, rec in record.nodes.items()}
-    await services.store.create_run(
-        record.id, row, run_input, record.status, nodes, record.total_cost, record.error, owner=owner
-    )
-
-
 @post(
     "/api/execute/",
     status_code=201,
@@ -187,14 +160,13 @@ async def start_execute(
     # the caller's name: the node resolves it in the executables directory again when it runs
     run_input: dict[str, Any] = {"job_id": job_id, "executable": body.executable_name, "args": body.args}
     if not body.is_async:
-        row, record = await run_inline(services, door, job_id, run_input)
+        record = await run_inline(services, door, job_id, run_input, principal.identity)
         script = record.nodes.get(SCRIPT_NODE)
         reply = {
             "job_id": job_id,
             "result": execution_result(script.to_json() if script else None, record.error),
         }
-        recording = BackgroundTask(record_inline, services, row, run_input, record, principal.identity)
-        return Response(reply, status_code=201, background=recording)
+        return Response(reply, status_code=201)
     callback = body.callback is not None
     if body.callback is not None:
         if services.plugins.node_type("basic-node", HTTP_REQUEST) is None:
@@ -297,4 +269,8 @@ def register_error_statuses() -> dict[type[Exception], int]:
 @hookimpl
 def register_managed_workflows() -> list[tuple[int, str]]:
     """The execute workflows are the server's, made on first use."""
-    return [(FRONT_DOOR_PROJECT, EXECUTE_TITLE), (FRONT_DOOR_PROJECT, EXECUTE_CALLBACK_TITLE)]
+    return [
+        (FRONT_DOOR_PROJECT, EXECUTE_TITLE),
+        (FRONT_DOOR_PROJECT, EXECUTE_CALLBACK_TITLE),
+        (FRONT_DOOR_PROJECT, EXECUTE_BLOCKING_TITLE),
+    ]

@@ -72,7 +72,8 @@ class TaskConfig(BaseModel):
     """A script-runner ``config.json``; every key of the reference is accepted.
 
     ``celery_broker_url`` and ``celery_result_backend`` are accepted and ignored: runwire runs
-    tasks on its own queue. ``timeout`` (seconds) is runwire's addition.
+    tasks on its own queue. ``timeout`` (seconds) and ``rerun_if_interrupted`` (the Run Script
+    node's field: a run interrupted while the command ran starts over) are runwire's additions.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -84,6 +85,7 @@ class TaskConfig(BaseModel):
     inputs: InputsConfig = Field(default_factory=InputsConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0)
+    rerun_if_interrupted: bool = False
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
 
@@ -184,6 +186,8 @@ def task_workflow(config: TaskConfig, variables: list[str]) -> WorkflowData:
         "attachments_max_bytes": config.outputs.attachments_max_bytes,
         "command_timeout": config.timeout,
     }
+    if config.rerun_if_interrupted:
+        script["rerun_if_interrupted"] = True
     if config.outputs.results is not None:
         script["results"] = config.outputs.results.model_dump(mode="json", exclude_none=True)
     return WorkflowData.model_validate(

@@ -160,7 +160,9 @@ class LoopQueue:
             delay = RETRY_DELAYS_S[attempt]
             log.warning("run %s: attempt %d failed (%s); retrying in %g s", run_id, attempt + 1, exc, delay)
             assert self._loop is not None
-            self._loop.call_later(delay, self._add, (run_id, claimant, stored, attempt + 1))
+            # claimed again (same claimant), not handed over: the executor must see what the
+            # failed attempt had started (a node not safe to repeat is not run twice)
+            self._loop.call_later(delay, self._add, (run_id, claimant, None, attempt + 1))
         finally:  # hand the slot on now, not a loop iteration later in a done-callback
             self._running -= 1
             self._fill()

@@ -57,9 +57,8 @@ _CLAIM_RUN = (
             and_(runs.c.status == Status.IN_PROGRESS, runs.c.claimed_by == bindparam("claimant")),
         ),
     )
-    .values(
+    .values(  # nodes are kept: what a run interrupted had started decides whether it starts over
         status=Status.IN_PROGRESS,
-        nodes={},
         total_cost=0.0,
         error=None,
         updated_at=bindparam("now"),
@@ -130,9 +129,11 @@ class RunMethods(StoreBase):
         """Mark a run ``in progress`` for ``claimant`` (the queue message's id); ``None`` if not claimed.
 
         Atomic: a run ``in queue`` goes to exactly one claimant. A run ``in progress`` can be
-        claimed again only by the message that claimed it (redelivered because its worker died),
-        and then starts over from a clean record; any other message (a duplicate) gets ``None``,
-        as do terminal and unknown runs.
+        claimed again only by the message that claimed it (redelivered because its worker died);
+        any other message (a duplicate) gets ``None``, as do terminal and unknown runs. The run
+        returned keeps the node records it had (those of an interrupted execution, empty for a
+        run never started): the claimant decides from them whether it may start over
+        (:mod:`runwire_server.interrupted`).
         """
         params = {"rid": run_id, "now": utcnow(), "claimant": claimant}
         row = self._first(_CLAIM_RUN, params, write=True)
@@ -207,7 +208,8 @@ class RunMethods(StoreBase):
         return [r[0] for r in rows]
 
     def requeue_runs(self, run_ids: Iterable[str]) -> None:
-        """Put runs back ``in queue`` with no node results (before enqueueing them again)."""
+        """Put runs back ``in queue`` (before enqueueing them again), keeping their node records:
+        the executor that claims one decides from them whether it may start over."""
         ids = list(run_ids)
         if not ids:
             return
@@ -217,7 +219,6 @@ class RunMethods(StoreBase):
                 .where(runs.c.id.in_(ids), runs.c.status.not_in(sorted(TERMINAL)))
                 .values(
                     status=Status.IN_QUEUE,
-                    nodes={},
                     total_cost=0.0,
                     error=None,
                     updated_at=utcnow(),

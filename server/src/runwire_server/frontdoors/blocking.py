@@ -1,0 +1,42 @@
+"""A blocking ``/api/execute/`` (``is_async: false``): executed in the API process, recorded as it goes."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from runwire.records import NodeRecord, RunRecord, Status
+from runwire_server.frontdoors.boot import ExecuteDoor
+from runwire_server.interrupted import unsafe_nodes
+from runwire_server.progress import StoreObserver, stopped_nodes
+from runwire_server.services import Services
+
+
+async def run_inline(
+    services: Services, door: ExecuteDoor, run_id: str, run_input: dict[str, Any], owner: str
+) -> RunRecord:
+    """Execute a blocking request here, by the same engine, recording it as it goes; return its record.
+
+    The run is stored ``in progress`` before anything runs, its trigger already started, and
+    each node's start is written before the node runs: its workflow says no node may run again
+    after an interruption, so a run a crash left unfinished ends ``failed`` (interrupted) at the
+    next start-up recovery instead of running the program again long after its caller gave up.
+    """
+    row = await door.workflow(services.store, False, blocking=True)
+    prepared = services.cache.prepare(row)  # the stored workflow is ours: valid
+    started = {prepared.start_node: NodeRecord(id=prepared.start_node, status=Status.IN_PROGRESS).to_json()}
+    await services.store.create_run(
+        run_id, row, run_input, Status.IN_PROGRESS, started, claimed_by=f"inline:{run_id}", owner=owner
+    )
+    executor = services.executor
+    observer = StoreObserver(services.store, unsafe=unsafe_nodes(prepared, executor.rerun_policy))
+    try:
+        return await executor.engine.execute(prepared, run_input, run_id=run_id, observer=observer)
+    except BaseException as exc:  # an internal error or a cancellation: end the stored run now
+        error = f"internal error: {type(exc).__name__}: {exc}"
+        await observer.settle()
+        with contextlib.suppress(Exception):
+            await services.store.save_run(
+                run_id, Status.FAILED, stopped_nodes(observer.run, error), 0.0, error
+            )
+        raise
