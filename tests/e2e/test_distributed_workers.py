@@ -129,7 +129,7 @@ def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
         with running_worker(env=env) as one, running_worker(env=env) as two:
             for run_id in (orphan, repeated):
                 assert wait_for_run(client, run_id)["status"] == "succeed"
+            logs = server.logs() + one.logs() + two.logs()
         for run_id in (orphan, repeated):
             assert len(list(markers.glob(f"{run_id}.*"))) == 1, sorted(p.name for p in markers.iterdir())
-        logs = server.logs() + one.logs() + two.logs()
         assert re.search(r"re-enqueued \d+ run\(s\) left in queue", logs), logs[-3000:]
