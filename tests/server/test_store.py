@@ -356,3 +356,14 @@ async def test_only_runs_of_dead_processes_are_released_keeping_their_nodes(stor
     store.sync.forget_process(live)  # a clean stop: what it holds is released at once
     assert sorted(await store.release_orphaned_runs(10)) == sorted([held, orphaned, waiting])
     assert await store.queue_state(10) == (0, 3)
+
+
+async def test_a_retried_message_adopts_its_runs_claim_on_another_process(store: Store) -> None:
+    workflow = await store.create_workflow(1, "w", {})
+    run_id = str(uuid.uuid4())
+    await store.create_run(run_id, workflow, {})
+    await store.claim_run(run_id, "aaaaaaaaaaaa:message-1")
+    assert not await store.adopt_claim(run_id, "message-2", "bbbbbbbbbbbb:message-2")  # another message
+    assert await store.claim_run(run_id, "bbbbbbbbbbbb:message-1") is None  # not before adopting
+    assert await store.adopt_claim(run_id, "message-1", "bbbbbbbbbbbb:message-1")
+    assert await store.claim_run(run_id, "bbbbbbbbbbbb:message-1") is not None

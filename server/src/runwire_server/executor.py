@@ -102,7 +102,11 @@ class RunExecutor:
         message = CurrentMessage.get_current_message()
         loop = self._loop()
         try:
-            claimant = f"{self.process_id}:{message.message_id if message is not None else ''}"
+            delivery = message.message_id if message is not None else ""
+            claimant = f"{self.process_id}:{delivery}"
+            if message is not None and message.options.get("retries"):
+                # Dramatiq retries a message on any worker: the run it claimed becomes this one's
+                loop.run_until_complete(self.inline_store.adopt_claim(run_id, delivery, claimant))
             loop.run_until_complete(self.execute(run_id, claimant, store=self.inline_store))
         except BaseException:
             self._local.loop = None  # a loop an exception went through is not reused

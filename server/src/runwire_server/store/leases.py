@@ -56,6 +56,21 @@ class LeaseMethods(StoreBase):
             ).scalar_one()
         return int(workers), int(queued)
 
+    def adopt_claim(self, run_id: str, delivery: str, claimant: str) -> bool:
+        """Hand a run ``in progress`` claimed for ``delivery`` (a queue message's id, by any
+        process) to ``claimant``, the same message retried here; ``False`` if it is not so held."""
+        with self._transaction(write=True) as conn:
+            adopted = conn.execute(
+                update(runs)
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.status == Status.IN_PROGRESS,
+                    runs.c.claimed_by.endswith(f":{delivery}", autoescape=True),
+                )
+                .values(claimed_by=claimant)
+            ).rowcount
+        return bool(adopted)
+
     def release_orphaned_runs(
         self, timeout_s: float, unowned: bool = False, claim_as: str | None = None, limit: int = 1000
     ) -> list[str]:

@@ -160,6 +160,11 @@ class Store(ABC):
         """``(workers alive, runs in queue)``: workers that heartbeated within ``timeout_s``."""
         return await self._call(self.sync.queue_state, timeout_s)
 
+    async def adopt_claim(self, run_id: str, delivery: str, claimant: str) -> bool:
+        """Hand a run claimed for queue message ``delivery`` (by any process) to ``claimant``, the
+        same message retried here; ``False`` if it is not so held."""
+        return await self._call(self.sync.adopt_claim, run_id, delivery, claimant)
+
     async def release_orphaned_runs(
         self, timeout_s: float, unowned: bool = False, claim_as: str | None = None, limit: int = 1000
     ) -> list[str]:
