@@ -134,9 +134,12 @@ class Reconciler:
         return self.lease.requeue_after_s
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception as exc:  # store or broker down: try again next time
-                log.error("reconciler round failed: %s: %s", type(exc).__name__, exc)
-            self._stop.wait(self.lease.heartbeat_s)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.tick()
+                except Exception as exc:  # store or broker down: try again next time
+                    log.error("reconciler round failed: %s: %s", type(exc).__name__, exc)
+                self._stop.wait(self.lease.heartbeat_s)
+        finally:
+            self.store.close_thread_connection()

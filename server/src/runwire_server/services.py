@@ -5,7 +5,6 @@ Built once at boot (the plugin registry is never rebuilt per request or per run)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from functools import cached_property
@@ -127,11 +126,10 @@ class Services:
         self.reconciler.start()
 
     async def recover_unfinished_runs(self) -> int:
-        """Embedded start-up: take over and enqueue the runs left ``in queue``/``in progress`` by
-        dead processes (their lease expired; a live server's runs on a shared store are left
-        alone); return how many."""
-        lease = self.lease("serve")
-        return await asyncio.to_thread(release_orphaned_runs, self.store.sync, self.queue, lease)
+        """Embedded start-up (blocking, before the server listens): take over and enqueue the
+        runs left ``in queue``/``in progress`` by dead processes (their lease expired; a live
+        server's runs on a shared store are left alone); return how many."""
+        return release_orphaned_runs(self.store.sync, self.queue, self.lease("serve"))
 
     def close(self) -> None:
         """Stop worker threads and the reconciler (dropping the lease), close the broker and the

@@ -8,7 +8,6 @@ plugin manager as everything else. Every route is behind the app's authenticatio
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -80,8 +79,9 @@ def create_app(
     barrier = CommitBarrier(services.store.sync)
 
     async def start(app: Litestar) -> None:
-        # the lease first: no run is claimed (or recovered) by a process without one
-        await asyncio.to_thread(services.start_reconciler, "serve")
+        # the lease first: no run is claimed (or recovered) by a process without one (blocking
+        # calls, made once before the server listens)
+        services.start_reconciler("serve")
         if services.embedded:
             recovered = await services.recover_unfinished_runs()
             if recovered:
