@@ -104,7 +104,8 @@ def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
     distributed_env: dict[str, str], tmp_path: Path
 ) -> None:
     """A server that died between storing a run and enqueueing it leaves it ``in queue``: the
-    sweeper of any ``runwire serve`` enqueues it again; extra messages for a run are no-ops."""
+    reconciler of any ``runwire serve`` or ``runwire worker`` enqueues it again; extra messages
+    for a run are no-ops."""
     env = {**distributed_env, "RUNWIRE_REQUEUE_AFTER_S": "1"}
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -125,9 +126,10 @@ def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
         queue.enqueue(repeated)  # two duplicate messages for one run
         queue.enqueue(repeated)
         broker.close()
-        with running_worker(env=env), running_worker(env=env):
+        with running_worker(env=env) as one, running_worker(env=env) as two:
             for run_id in (orphan, repeated):
                 assert wait_for_run(client, run_id)["status"] == "succeed"
+            logs = server.logs() + one.logs() + two.logs()
         for run_id in (orphan, repeated):
             assert len(list(markers.glob(f"{run_id}.*"))) == 1, sorted(p.name for p in markers.iterdir())
-        assert re.search(r"re-enqueued \d+ run\(s\) left in queue", server.logs()), server.logs()[-3000:]
+        assert re.search(r"re-enqueued \d+ run\(s\) left in queue", logs), logs[-3000:]

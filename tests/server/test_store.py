@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import insert, text, update
 from sqlalchemy.exc import IntegrityError
 
 from runwire_server.settings import store_url
 from runwire_server.store import Store, hash_key, open_database
 from runwire_server.store.schema import VERSION_TABLE
-from runwire_server.store.tables import runs
+from runwire_server.store.tables import processes, runs
 
 
 def test_store_url_resolution(tmp_path: Path) -> None:
@@ -328,3 +328,46 @@ async def test_a_workflow_write_commits_deferred_run_writes_first(sqlite_file: t
     await store.create_run(run_id, workflow, {})
     await store.update_workflow(workflow.id, title="renamed")
     assert not store.sync.uncommitted and _other_connection_sees(db, run_id) == "in queue"
+
+
+async def test_only_runs_of_dead_processes_are_released_keeping_their_nodes(store: Store) -> None:
+    workflow = await store.create_workflow(1, "w", {})
+    live, dead = "a" * 12, "b" * 12
+    store.sync.heartbeat(live, "worker", "here", 1)
+    store.sync.heartbeat(dead, "worker", "there", 2)
+    with store.sync.engine.begin() as conn:  # the dead process's lease expired a minute ago
+        conn.execute(
+            update(processes)
+            .where(processes.c.id == dead)
+            .values(last_seen=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    held, orphaned, waiting = (str(uuid.uuid4()) for _ in range(3))
+    for run_id in (held, orphaned, waiting):
+        await store.create_run(run_id, workflow, {})
+    await store.claim_run(held, f"{live}:m1")
+    await store.claim_run(orphaned, f"{dead}:m2")
+    await store.apply_update(orphaned, "in progress", {"n1": {"status": "in progress"}})
+    assert await store.queue_state(10) == (1, 1)
+    assert await store.release_orphaned_runs(10) == [orphaned]
+    assert await store.release_orphaned_runs(10) == []  # released once
+    released = await store.get_run(orphaned)
+    assert released is not None and released.status == "in queue"
+    assert released.nodes == {"n1": {"status": "in progress"}}  # what was in flight, for the claim
+    assert await store.claim_run(orphaned, f"{live}:m3") is not None  # any new delivery may claim it
+    # embedded mode also takes runs held by no process, and holds them itself
+    assert await store.release_orphaned_runs(10, unowned=True, claim_as=f"{live}:recovered") == [waiting]
+    assert await store.release_orphaned_runs(10, unowned=True) == []
+    store.sync.forget_process(live)  # a clean stop: what it holds is released at once
+    assert sorted(await store.release_orphaned_runs(10)) == sorted([held, orphaned, waiting])
+    assert await store.queue_state(10) == (0, 3)
+
+
+async def test_a_retried_message_adopts_its_runs_claim_on_another_process(store: Store) -> None:
+    workflow = await store.create_workflow(1, "w", {})
+    run_id = str(uuid.uuid4())
+    await store.create_run(run_id, workflow, {})
+    await store.claim_run(run_id, "aaaaaaaaaaaa:message-1")
+    assert not await store.adopt_claim(run_id, "message-2", "bbbbbbbbbbbb:message-2")  # another message
+    assert await store.claim_run(run_id, "bbbbbbbbbbbb:message-1") is None  # not before adopting
+    assert await store.adopt_claim(run_id, "message-1", "bbbbbbbbbbbb:message-1")
+    assert await store.claim_run(run_id, "bbbbbbbbbbbb:message-1") is not None

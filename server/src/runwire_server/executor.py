@@ -42,8 +42,11 @@ class RunExecutor:
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
         max_run_bytes: int | None = None,
         rerun_policy: RerunPolicy = "safe",
+        process_id: str = "",
     ) -> None:
         self.store = store
+        self.process_id = process_id
+        """This process's lease id: a worker's claims are ``<process id>:<message id>``."""
         self.inline_store = store.inline()
         """The store as worker threads call it: inline, each on its own event loop."""
         self.plugins = plugins
@@ -107,11 +110,16 @@ class RunExecutor:
 
     def __call__(self, run_id: str) -> None:
         """The Dramatiq actor: :meth:`execute` on this worker thread's own event loop, claimed
-        for the current queue message."""
+        for the current queue message by this process (``<process id>:<message id>``: the
+        run's owner is dead once this process's lease expires)."""
         message = CurrentMessage.get_current_message()
         loop = self._loop()
         try:
-            claimant = message.message_id if message is not None else ""
+            delivery = message.message_id if message is not None else ""
+            claimant = f"{self.process_id}:{delivery}"
+            if message is not None and message.options.get("retries"):
+                # Dramatiq retries a message on any worker: the run it claimed becomes this one's
+                loop.run_until_complete(self.inline_store.adopt_claim(run_id, delivery, claimant))
             loop.run_until_complete(self.execute(run_id, claimant, store=self.inline_store))
         except BaseException:
             self._local.loop = None  # a loop an exception went through is not reused

@@ -30,6 +30,7 @@ from runwire_server.queue import (
     queue_name,
     start_worker,
 )
+from runwire_server.reconciler import Lease, Reconciler, new_process_id, release_orphaned_runs
 from runwire_server.settings import Settings
 from runwire_server.store import RunRow, Store, StoreApiKeys
 from runwire_server.trust import Trust, parse_projects
@@ -65,8 +66,12 @@ class Services:
     """The operator's grants: where privileged nodes may be, what the API may not set."""
     host: HostPolicy
     """The operator's terms for programs: run-as user, this process's run-directory root."""
+    process_id: str = ""
+    """This process's id: its lease's row, the prefix of every claim it makes."""
     worker: dramatiq.Worker | None = None
     """``runwire worker``'s Dramatiq worker threads, once started."""
+    reconciler: Reconciler | None = None
+    """The lease and recovery thread, once started (:meth:`start_reconciler`)."""
 
     @cached_property
     def node_schemas(self) -> list[dict[str, Any]]:
@@ -82,6 +87,7 @@ class Services:
         """Start Dramatiq worker threads in this process (``runwire worker``)."""
         if self.broker is None:
             raise ConfigInvalid("worker threads need a broker (RUNWIRE_BROKER_URL)")
+        self.start_reconciler("worker")
         name = queue_name(self.settings)
         declare_run_actor(self.broker, self.executor, self.settings.run_time_limit_s + BACKSTOP_S, name)
         self.worker = start_worker(self.broker, self.settings.worker_threads, name)
@@ -100,19 +106,40 @@ class Services:
         if isinstance(self.queue, LoopQueue):
             await self.queue.stop(timeout_s=STOP_GRACE_S)
 
+    def lease(self, kind: str) -> Lease:
+        """This process's lease terms, as a ``kind`` (``serve`` or ``worker``) process."""
+        settings = self.settings
+        return Lease(
+            self.process_id,
+            kind,
+            settings.heartbeat_s,
+            settings.process_timeout_s,
+            settings.requeue_after_s,
+            self.embedded,
+        )
+
+    def start_reconciler(self, kind: str) -> None:
+        """Take this process's lease (blocking: before it claims any run) and start the
+        reconciler thread keeping it and recovering the runs of dead processes."""
+        self.reconciler = Reconciler(self.store.sync, self.queue, self.lease(kind))
+        self.reconciler.renew()
+        self.reconciler.start()
+
     async def recover_unfinished_runs(self) -> int:
-        """Re-enqueue runs a previous process left ``in queue``/``in progress``; return how many."""
-        run_ids = await self.store.unfinished_runs()
-        await self.store.requeue_runs(run_ids)
-        for run_id in run_ids:
-            self.queue.enqueue(run_id)
-        return len(run_ids)
+        """Embedded start-up (blocking, before the server listens): take over and enqueue the
+        runs left ``in queue``/``in progress`` by dead processes (their lease expired; a live
+        server's runs on a shared store are left alone); return how many."""
+        return release_orphaned_runs(self.store.sync, self.queue, self.lease("serve"))
 
     def close(self) -> None:
-        """Stop worker threads, close the broker and the store's connections."""
+        """Stop worker threads and the reconciler (dropping the lease), close the broker and the
+        store's connections."""
         if self.worker is not None:
             self.worker.stop(timeout=int(STOP_GRACE_S * 1000))
             self.worker = None
+        if self.reconciler is not None:
+            self.reconciler.stop()
+            self.reconciler = None
         if self.broker is not None:
             self.broker.close()
         self.store.dispose()
@@ -163,10 +190,11 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         log.info(
             "RUNWIRE_API_KEYS is empty: only keys made by `runwire keys create --project N` are accepted"
         )
+    process_id = new_process_id()
     queue: RunQueue = (
         BrokerQueue(broker, queue_name(settings), settings.queue_max)
         if broker is not None
-        else LoopQueue(settings.worker_threads, settings.queue_max)
+        else LoopQueue(settings.worker_threads, settings.queue_max, owner=process_id)
     )
     services = Services(
         settings=settings,
@@ -185,8 +213,10 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
             max_result_bytes=settings.max_result_bytes,
             max_run_bytes=settings.max_run_bytes,
             rerun_policy=settings.rerun_interrupted,
+            process_id=process_id,
         ),
         trust=trust,
         host=host,
+        process_id=process_id,
     )
     return services

@@ -91,7 +91,15 @@ class Settings(BaseSettings):
     executables_dir: str = Field(default="", description="Where /api/execute/ runs programs from.")
     execute_timeout: float = Field(default=3600.0, gt=0, description="Seconds per /api/execute/ program.")
     requeue_after_s: float = Field(
-        default=300.0, gt=0, description="Redis mode: a run in queue this long is enqueued again."
+        default=300.0,
+        gt=0,
+        description="Distributed: a run in queue this long is enqueued again (sooner if the queue is empty).",
+    )
+    heartbeat_s: float = Field(
+        default=3.0, gt=0, description="How often every serve and worker process renews its lease."
+    )
+    process_timeout_s: float = Field(
+        default=10.0, gt=0, description="A process silent this long is dead: its runs are enqueued again."
     )
 
     @field_validator("rate_limit")
@@ -107,6 +115,15 @@ class Settings(BaseSettings):
         if not [p for p in value.split(",") if p.strip()]:
             raise ValueError("RUNWIRE_AUTH_PROVIDERS is empty; use 'none' to open the API")
         return value
+
+    @model_validator(mode="after")
+    def _lease(self) -> Settings:
+        if self.process_timeout_s < 2 * self.heartbeat_s:
+            raise ValueError(
+                "RUNWIRE_PROCESS_TIMEOUT_S must be at least twice RUNWIRE_HEARTBEAT_S "
+                "(a live process must not look dead between two heartbeats)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secret_files(self) -> Settings:

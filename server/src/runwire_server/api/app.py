@@ -32,7 +32,6 @@ from runwire_server.api.workflows import WorkflowController
 from runwire_server.extensions import ServerHooks
 from runwire_server.services import Services, build_services
 from runwire_server.settings import Settings
-from runwire_server.sweeper import StaleRunSweeper
 
 log = logging.getLogger("runwire.server")
 
@@ -77,22 +76,21 @@ def create_app(
     services = services or build_services(settings)
     hooks = ServerHooks(services.plugins)
 
-    sweeper = StaleRunSweeper(services.store.sync, services.queue, settings.requeue_after_s)
     barrier = CommitBarrier(services.store.sync)
 
     async def start(app: Litestar) -> None:
+        # the lease first: no run is claimed (or recovered) by a process without one (blocking
+        # calls, made once before the server listens)
+        services.start_reconciler("serve")
         if services.embedded:
             recovered = await services.recover_unfinished_runs()
             if recovered:
-                log.warning("re-enqueued %d run(s) left unfinished by a previous server", recovered)
+                log.warning("re-enqueued %d run(s) left unfinished by a dead process", recovered)
             if services.store.defers_commits:
                 barrier.start()
             await services.start_embedded()
-        else:  # runs stored by a server that died before enqueueing them
-            sweeper.start()
 
     async def stop(app: Litestar) -> None:
-        sweeper.stop()
         await services.stop_embedded()
         services.close()
 

@@ -26,7 +26,7 @@ async def healthz() -> dict[str, str]:
 
 @get(
     "/readyz",
-    summary="Readiness: store and broker reachable",
+    summary="Readiness: store and broker reachable, a worker alive",
     tags=["health"],
     opt={PUBLIC: True},
     operation_class=documented(
@@ -34,12 +34,19 @@ async def healthz() -> dict[str, str]:
     ),
 )
 async def readyz(services: ServicesDep) -> Response[dict[str, Any]]:
-    """200 when the store answers and the queue takes runs (the broker answers, or the embedded
-    queue runs), else 503 naming what failed."""
+    """200 when the store answers and the queue takes runs (the broker answers and a worker
+    process heartbeated within ``RUNWIRE_PROCESS_TIMEOUT_S``, or the embedded queue runs), else
+    503 naming what failed; the body counts the live workers and the runs ``in queue``."""
     checks: dict[str, str] = {}
+    counts: dict[str, int | None] = {"runs_queued": None}
+    if not services.embedded:
+        counts["workers_alive"] = None
     try:
         await services.store.ping()
         checks["store"] = "ok"
+        workers, counts["runs_queued"] = await services.store.queue_state(services.settings.process_timeout_s)
+        if not services.embedded:
+            counts["workers_alive"] = workers
     except Exception as exc:
         checks["store"] = f"unreachable: {type(exc).__name__}"
     queue = "workers" if services.embedded else "broker"
@@ -48,10 +55,9 @@ async def readyz(services: ServicesDep) -> Response[dict[str, Any]]:
         checks[queue] = "ok"
     except Exception as exc:
         checks[queue] = "not running" if services.embedded else f"unreachable: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return Response(
-        {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
-    )
+    ready = all(v == "ok" for v in checks.values()) and counts.get("workers_alive") != 0
+    body = {"status": "ready" if ready else "not ready", **checks, **counts}
+    return Response(body, status_code=200 if ready else 503)
 
 
 ROUTES = [healthz, readyz]

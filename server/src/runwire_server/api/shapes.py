@@ -191,3 +191,11 @@ class Readiness(BaseModel):
 
     status: Literal["ready", "not ready"]
     store: str = Field(description="``ok`` or what failed")
+    workers_alive: int | None = Field(
+        default=None,
+        description="distributed mode: worker processes that heartbeated within RUNWIRE_PROCESS_TIMEOUT_S "
+        "(none: not ready); absent in embedded mode, ``null`` when the store did not answer",
+    )
+    runs_queued: int | None = Field(
+        default=None, description="runs ``in queue`` in the store; ``null`` when the store did not answer"
+    )

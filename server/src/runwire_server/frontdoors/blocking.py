@@ -26,7 +26,13 @@ async def run_inline(
     prepared = services.cache.prepare(row)  # the stored workflow is ours: valid
     started = {prepared.start_node: NodeRecord(id=prepared.start_node, status=Status.IN_PROGRESS).to_json()}
     await services.store.create_run(
-        run_id, row, run_input, Status.IN_PROGRESS, started, claimed_by=f"inline:{run_id}", owner=owner
+        run_id,
+        row,
+        run_input,
+        Status.IN_PROGRESS,
+        started,
+        claimed_by=f"{services.process_id}:inline",
+        owner=owner,
     )
     executor = services.executor
     observer = StoreObserver(services.store, unsafe=unsafe_nodes(prepared, executor.rerun_policy))

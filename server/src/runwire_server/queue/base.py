@@ -1,4 +1,4 @@
-"""The run queue's protocol: what the API, recovery and the sweeper ask of any queue."""
+"""The run queue's protocol: what the API and the reconciler ask of any queue."""
 
 from __future__ import annotations
 

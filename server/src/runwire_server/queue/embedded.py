@@ -49,7 +49,7 @@ class LoopQueue:
     new ones (503).
     """
 
-    def __init__(self, concurrency: int, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
+    def __init__(self, concurrency: int, max_waiting: int = DEFAULT_MAX_WAITING, owner: str = "") -> None:
         self._execute: Execute | None = None
         self.concurrency = concurrency
         self.max_waiting = max_waiting
@@ -60,7 +60,8 @@ class LoopQueue:
         self._thread_id: int | None = None
         self._stopping = False
         self._claims = itertools.count()
-        self._prefix = f"loop-{os.getpid()}-{os.urandom(4).hex()}-"
+        # a claim names the process holding the run (``owner``, its lease's id)
+        self._prefix = f"{owner}:" if owner else f"loop-{os.getpid()}-{os.urandom(4).hex()}-"
 
     @property
     def running(self) -> bool:

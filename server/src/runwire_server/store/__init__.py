@@ -16,7 +16,7 @@ The SQL is shared: :mod:`.rows` (row types), :mod:`.tables` (the schema), :mod:`
 :class:`~runwire_server.store.sync.SyncStore`.
 
 Sync access: every backend is a synchronous store (``store.sync``) plus a way of calling it.
-Code with no event loop (the CLI, start-up, the sweeper thread, the group-commit barrier's loop
+Code with no event loop (the CLI, start-up, the reconciler thread, the group-commit barrier's loop
 callbacks) calls ``store.sync`` directly. An event loop that has its thread to itself (a
 Dramatiq worker thread's) uses ``store.inline()``: the same async API, called without a
 thread hop. Everything else awaits the store itself.

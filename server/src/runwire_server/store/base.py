@@ -46,6 +46,11 @@ class StoreBase(ABC):
         """Commit writes left uncommitted by :meth:`defer_commits` (nothing if none)."""
         return None
 
+    def close_thread_connection(self) -> None:
+        """Close the calling thread's own connection, where the backend keeps one (a thread
+        that is about to end); else nothing."""
+        return None
+
     def create_schema(self) -> SchemaUpgrade:
         """Bring the schema to the newest revision, under the migration lock (see
         :func:`~runwire_server.store.schema.upgrade_schema`)."""

@@ -156,6 +156,23 @@ class Store(ABC):
         """Ids of runs ``in queue`` untouched for ``older_than_s`` seconds, marked touched now."""
         return await self._call(self.sync.touch_stale_queued_runs, older_than_s, limit)
 
+    async def queue_state(self, timeout_s: float) -> tuple[int, int]:
+        """``(workers alive, runs in queue)``: workers that heartbeated within ``timeout_s``."""
+        return await self._call(self.sync.queue_state, timeout_s)
+
+    async def adopt_claim(self, run_id: str, delivery: str, claimant: str) -> bool:
+        """Hand a run claimed for queue message ``delivery`` (by any process) to ``claimant``, the
+        same message retried here; ``False`` if it is not so held."""
+        return await self._call(self.sync.adopt_claim, run_id, delivery, claimant)
+
+    async def release_orphaned_runs(
+        self, timeout_s: float, unowned: bool = False, claim_as: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        """Put back ``in queue`` the unfinished runs whose owner process is dead; return their ids
+        (see :meth:`SyncStore.release_orphaned_runs
+        <runwire_server.store.leases.LeaseMethods.release_orphaned_runs>`)."""
+        return await self._call(self.sync.release_orphaned_runs, timeout_s, unowned, claim_as, limit)
+
     async def create_api_key(
         self, projects: Iterable[int], name: str = "", expires_at: datetime | None = None
     ) -> str:

@@ -124,14 +124,18 @@ class SqliteSyncStore(SyncStore):
                 raise
             conn.commit()
 
-    def dispose(self) -> None:
-        """Commit deferred writes; close this thread's connection and every pooled one."""
-        self.commit_pending()
-        self._schedule_commit = None
+    def close_thread_connection(self) -> None:
+        """Close the calling thread's own connection (opened again on its next use)."""
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    def dispose(self) -> None:
+        """Commit deferred writes; close this thread's connection and every pooled one."""
+        self.commit_pending()
+        self._schedule_commit = None
+        self.close_thread_connection()
         with self._write_lock:
             if self._shared is not None:
                 self._shared.close()

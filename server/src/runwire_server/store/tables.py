@@ -1,4 +1,4 @@
-"""The store's SQLAlchemy tables: workflows, runs and API keys, with their indexes."""
+"""The store's SQLAlchemy tables: workflows, runs, API keys and live processes, with their indexes."""
 
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ runs = Table(
     Column("error", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    # the queue message that claimed the run: only its redelivery may claim it again
+    # who holds the run: ``<process id>:<delivery>`` (the process's row in runwire_processes is
+    # its lease); only the same delivery may claim it again while the lease holds
     Column("claimed_by", String(64), nullable=True),
     # a front-door run's principal (provider:subject): only it (and all-project principals) sees it
     Column("owner", String(300), nullable=True),
@@ -92,4 +93,20 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
     # written at most once a minute per key per process (see Store.lookup_api_key)
     Column("last_used_at", UTCDateTime(), nullable=True),
+)
+
+PROCESS_ID_LENGTH = 12
+"""Length of a process id (hex): the prefix of every ``claimed_by`` the process writes."""
+
+processes = Table(
+    "runwire_processes",
+    metadata,
+    # a random id per process start; ``runs.claimed_by`` starts with it
+    Column("id", String(PROCESS_ID_LENGTH), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    # the lease: renewed every RUNWIRE_HEARTBEAT_S; older than RUNWIRE_PROCESS_TIMEOUT_S = dead
+    Column("last_seen", UTCDateTime(), nullable=False),
 )
