@@ -47,6 +47,7 @@ bench: install
 	$(PY) bench/api.py
 	$(PY) bench/tasks.py
 	$(PY) bench/limits.py
+	$(PY) bench/scaling.py --runs 200  # needs Redis and PostgreSQL; ~2 min
 	$(PY) bench/queue_memory.py --runs 1000  # the 10,000-run figure: no --runs (~20 min)
 
 clean:
