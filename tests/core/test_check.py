@@ -263,10 +263,12 @@ def test_size_problem_counts_nodes_then_edges(
     nodes: int, edges: int, linked: int, problem: str | None
 ) -> None:
     data = {
-        "nodes": [{"id": f"n{i}", "type": "output-node", "data": {"next_nodes": ["n0"] * (linked if i == 0 else 0)}}
-                  for i in range(nodes)],
+        "nodes": [
+            {"id": f"n{i}", "type": "output-node", "data": {"next_nodes": ["n0"] * (linked if i == 0 else 0)}}
+            for i in range(nodes)
+        ],
         "edges": [{"source": "n0", "target": "n1"}] * edges,
-    }  # fmt: skip
+    }
     assert size_problem(data, 10) == problem
     assert size_problem(parse_workflow_data(data), 10) == problem
     assert size_problem(data, None) is None

@@ -67,8 +67,11 @@ def test_run_refuses_an_invalid_workflow_and_bad_files(tmp_path: Path) -> None:
 
 def test_hostile_json_is_refused_clearly_by_run_and_check(tmp_path: Path) -> None:
     huge = "1" + "0" * 5000
-    for text, said in ((f'{{"name": {huge}}}', "digits"), ('{"name": NaN}', "NaN"),
-                       ('{"name": "a", "name": "b"}', "duplicate key")):  # fmt: skip
+    for text, said in (
+        (f'{{"name": {huge}}}', "digits"),
+        ('{"name": NaN}', "NaN"),
+        ('{"name": "a", "name": "b"}', "duplicate key"),
+    ):
         out = runwire("run", HELLO, "--input", text)
         assert out.returncode == 2 and said in out.stderr and "Traceback" not in out.stderr, out.stderr
         workflow = tmp_path / "hostile.json"

@@ -128,9 +128,13 @@ async def test_skip_propagates_but_joins_still_run() -> None:
     record = await run(data)
     statuses = {k: v.status for k, v in record.nodes.items()}
     assert statuses == {
-        "t": "succeed", "if": "succeed", "yes": "succeed", "no": "skipped",
-        "after_no": "skipped", "join": "succeed",
-    }  # fmt: skip
+        "t": "succeed",
+        "if": "succeed",
+        "yes": "succeed",
+        "no": "skipped",
+        "after_no": "skipped",
+        "join": "succeed",
+    }
     assert record.nodes["join"].result == {"content": "yes"}
 
 
@@ -281,8 +285,13 @@ async def test_observer_sees_every_step_in_order() -> None:
     recorder = Recorder()
     record = await run(data, observer=recorder)
     assert [e[:2] for e in recorder.events[1:-1]] == [
-        ("start", "t"), ("end", "t"), ("start", "a"), ("end", "a"), ("start", "o"), ("end", "o"),
-    ]  # fmt: skip
+        ("start", "t"),
+        ("end", "t"),
+        ("start", "a"),
+        ("end", "a"),
+        ("start", "o"),
+        ("end", "o"),
+    ]
     assert recorder.events[0] == ("run", record.id, "in progress")
     assert recorder.events[-1] == ("done", record.id, "succeed")
     assert recorder.events[1][2] == "in progress"

@@ -48,8 +48,12 @@ FIELDS = [
 
 def test_defaults_and_number_coercion() -> None:
     assert apply_input_fields(FIELDS, {"name": "Ann", "age": "42", "extra": True}) == {
-        "name": "Ann", "age": 42, "lang": "en", "note": "", "extra": True,
-    }  # fmt: skip
+        "name": "Ann",
+        "age": 42,
+        "lang": "en",
+        "note": "",
+        "extra": True,
+    }
     assert apply_input_fields(FIELDS, {"name": "Ann", "age": "4.5"})["age"] == 4.5
     assert apply_input_fields(FIELDS, {"name": "Ann"})["age"] == 18
 

@@ -267,8 +267,10 @@ async def test_every_family_registers_through_the_manager_and_works() -> None:
             await provider.authenticate({"x-token": "forged"})
         info = next(i for i in plugins.describe() if i.name == "everything")
         assert (info.formatters, info.binders, info.auth_providers) == (
-            ["reversed-text"], ["header-test"], ["token-test"],
-        )  # fmt: skip
+            ["reversed-text"],
+            ["header-test"],
+            ["token-test"],
+        )
     finally:
         pm.unregister(name="everything")
 

@@ -22,15 +22,20 @@ def test_visual_and_unknown_fields_are_kept() -> None:
     data = {
         "nodes": [
             {
-                "id": "n", "type": "trigger-node", "position": {"x": 1.5, "y": 2}, "measured": {"width": 10},
-                "selected": True, "dragging": False, "data": {"input_fields": [], "custom": {"deep": [1]}},
+                "id": "n",
+                "type": "trigger-node",
+                "position": {"x": 1.5, "y": 2},
+                "measured": {"width": 10},
+                "selected": True,
+                "dragging": False,
+                "data": {"input_fields": [], "custom": {"deep": [1]}},
             }
         ],
         "edges": [{"id": "e", "source": "n", "target": "n", "style": {"stroke": "#fff"}, "zIndex": 3}],
         "viewport": {"x": 0, "y": 0, "zoom": 0.75},
         "start_node": "n",
         "something_new": {"from": "a newer editor"},
-    }  # fmt: skip
+    }
     assert dump_workflow_data(parse_workflow_data(data)) == data
 
 

@@ -119,7 +119,9 @@ def test_the_guide_runs_as_written(tmp_path: Path) -> None:
         elif block.lang == "python":
             script = work / f"guide_block_{number}.py"
             script.write_text(block.body, encoding="utf-8")
-            done = subprocess.run([str(python), script.name], cwd=work, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+            done = subprocess.run(
+                [str(python), script.name], cwd=work, env=env, capture_output=True, text=True, timeout=120
+            )
             assert done.returncode == 0, f"guide line {block.line}:\n{done.stdout}{done.stderr}"
         else:
             run_console(block, work, env)

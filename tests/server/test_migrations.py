@@ -28,14 +28,24 @@ from runwire_server.testing import WORKER_READY_LINE, free_port, redis_namespace
 
 def _env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}
-    return {**env, "PYTHONUNBUFFERED": "1", "RUNWIRE_DATA_DIR": str(data_dir),
-            "RUNWIRE_DATABASE_URL": database_url, **extra}  # fmt: skip
+    return {
+        **env,
+        "PYTHONUNBUFFERED": "1",
+        "RUNWIRE_DATA_DIR": str(data_dir),
+        "RUNWIRE_DATABASE_URL": database_url,
+        **extra,
+    }
 
 
 def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "runwire_server", *argv], env=env,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "runwire_server", *argv],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @pytest.fixture
@@ -69,8 +79,14 @@ def test_serve_and_four_workers_started_at_once_on_a_fresh_store_all_come_up(
     """The race that killed processes with ``table runwire_workflows already exists`` (SQLite)
     or a duplicate key on ``pg_type_typname_nsp_index`` (PostgreSQL)."""
     with redis_namespace() as (redis_url, namespace):
-        env = _env(database_url, tmp_path, RUNWIRE_BROKER_URL=redis_url, RUNWIRE_BROKER_NAMESPACE=namespace,
-                   RUNWIRE_WORKER_THREADS="1", RUNWIRE_AUTH_PROVIDERS="none")  # fmt: skip
+        env = _env(
+            database_url,
+            tmp_path,
+            RUNWIRE_BROKER_URL=redis_url,
+            RUNWIRE_BROKER_NAMESPACE=namespace,
+            RUNWIRE_WORKER_THREADS="1",
+            RUNWIRE_AUTH_PROVIDERS="none",
+        )
         port = free_port()
         logs = [tmp_path / f"p{i}.log" for i in range(5)]
         argvs = [["serve", "--host", "127.0.0.1", "--port", str(port)]] + [["worker"]] * 4
@@ -213,8 +229,13 @@ def test_a_store_upgraded_by_a_newer_runwire_is_refused(database_url: str, tmp_p
         main, ["db", "current", "--database-url", database_url, "--data-dir", str(tmp_path)]
     )
     assert current.exit_code == 0 and "9999_from_the_future (unknown to this runwire" in current.output
-    serve = subprocess.run([sys.executable, "-m", "runwire_server", "serve", "--port", str(free_port())],
-                           env=_env(database_url, tmp_path), capture_output=True, text=True, timeout=60)  # fmt: skip
+    serve = subprocess.run(
+        [sys.executable, "-m", "runwire_server", "serve", "--port", str(free_port())],
+        env=_env(database_url, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert serve.returncode == 1 and "which this runwire does not know" in serve.stderr
 
 

@@ -56,8 +56,12 @@ def test_a_new_plugin_installs_passes_its_tests_and_serves(tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWIRE_", "PYTEST_"))}
     tests = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=plugin, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=plugin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "passed" in tests.stdout and "skipped" not in tests.stdout, tests.stdout
 

@@ -154,11 +154,20 @@ async def test_history_at_100k_runs_uses_the_indexes(tmp_path: Path) -> None:
     workflow = await made.create_workflow(1, "busy", {})
     start = datetime(2026, 1, 1, tzinfo=UTC)
     rows = [
-        {"id": str(uuid.UUID(int=i)), "workflow_id": workflow.id, "project": 1, "status": "succeed",
-         "input": {}, "nodes": {}, "total_cost": (i * 7919 % 1000) / 1000, "error": None,
-         "created_at": start + timedelta(seconds=i), "updated_at": start + timedelta(seconds=i)}
+        {
+            "id": str(uuid.UUID(int=i)),
+            "workflow_id": workflow.id,
+            "project": 1,
+            "status": "succeed",
+            "input": {},
+            "nodes": {},
+            "total_cost": (i * 7919 % 1000) / 1000,
+            "error": None,
+            "created_at": start + timedelta(seconds=i),
+            "updated_at": start + timedelta(seconds=i),
+        }
         for i in range(100_000)
-    ]  # fmt: skip
+    ]
     with made.sync.engine.begin() as conn:
         conn.execute(insert(runs), rows)
     count, page = await made.history(workflow.id, "-created_at", offset=0, limit=20)

@@ -124,7 +124,7 @@ class _Run:
         "slots",
         "tasks",
         "workflow",
-    )  # fmt: skip
+    )
 
     def __init__(
         self, engine: Engine, workflow: PreparedWorkflow, run_id: str, observer: RunObserver

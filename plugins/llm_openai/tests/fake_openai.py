@@ -71,8 +71,9 @@ class FakeOpenAI:
     def fail(self, status: int, message: str = "error", headers: dict[str, str] | None = None) -> None:
         """Queue an error response in the API's error shape."""
         body = {"error": {"message": message, "type": "server_error", "code": None}}
-        self._script.append(Response(json.dumps(body), status=status, content_type="application/json",
-                                     headers=headers or {}))  # fmt: skip
+        self._script.append(
+            Response(json.dumps(body), status=status, content_type="application/json", headers=headers or {})
+        )
 
     def raw(self, response: Response) -> None:
         """Queue any response (for malformed replies)."""

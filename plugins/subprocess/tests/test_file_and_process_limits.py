@@ -127,8 +127,13 @@ def fan_out(count: int, log: Path) -> dict[str, Any]:
     nodes = [{"id": "t", "type": "trigger-node", "data": {"name": "Trigger"}}]
     edges = []
     for i in range(count):
-        nodes.append({"id": f"s{i}", "type": "basic-node",
-                      "data": {"name": "Run Script", "command": [PY, str(MARK), str(log)]}})  # fmt: skip
+        nodes.append(
+            {
+                "id": f"s{i}",
+                "type": "basic-node",
+                "data": {"name": "Run Script", "command": [PY, str(MARK), str(log)]},
+            }
+        )
         edges.append({"id": f"e{i}", "source": "t", "target": f"s{i}"})
     return {"start_node": "t", "nodes": nodes, "edges": edges}
 

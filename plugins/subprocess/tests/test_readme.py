@@ -22,8 +22,11 @@ def test_readme_example_runs_as_documented(tmp_path: Path) -> None:
     input_json = re.search(r"--input '(.*)'", command).group(1)  # type: ignore[union-attr]
     proc = subprocess.run(
         [sys.executable, "-m", "runwire_server", "run", "workflow.json", "--json", "--input", input_json],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record["status"] == "succeed"

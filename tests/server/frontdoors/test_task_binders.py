@@ -61,17 +61,27 @@ def typed_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClien
         "inputs": {"typed_args": [{"env_var_name": "V"}]},
         "outputs": {"results": {"kind": "stdout", "format": "json"}},
     }
-    settings = Settings(data_dir=tmp / "data", api_keys=KEY, auth_providers="api-key",
-                        task_config=str(write_config(tmp, config)))  # fmt: skip
+    settings = Settings(
+        data_dir=tmp / "data",
+        api_keys=KEY,
+        auth_providers="api-key",
+        task_config=str(write_config(tmp, config)),
+    )
     with TestClient(create_app(settings, services=build_services(settings, Plugins(pm)))) as client:
         yield client
 
 
 @pytest.mark.parametrize(
     "returned,argv",
-    [("str", "plain"), ("int", "42"), ("float", "2.5"), ("bool", "true"), ("list", '[1,"a"]'),
-     ("dict", '{"a":[1,"b"],"é":null}')],
-)  # fmt: skip
+    [
+        ("str", "plain"),
+        ("int", "42"),
+        ("float", "2.5"),
+        ("bool", "true"),
+        ("list", '[1,"a"]'),
+        ("dict", '{"a":[1,"b"],"é":null}'),
+    ],
+)
 def test_a_binders_number_bool_list_or_dict_reaches_the_program_as_json(
     typed_client: TestClient[Any], returned: str, argv: str
 ) -> None:
@@ -84,10 +94,16 @@ def test_a_binders_number_bool_list_or_dict_reaches_the_program_as_json(
 
 @pytest.mark.parametrize(
     "returned,why",
-    [("none", "returned None"), ("bytes", "returned bytes"), ("nan", "returned a value of type float"),
-     ("huge", "returned a value of type int"), ("object", "returned a value of type object"),
-     ("surrogate", "lone UTF-16 surrogate"), ("nul", "contains a NUL character")],
-)  # fmt: skip
+    [
+        ("none", "returned None"),
+        ("bytes", "returned bytes"),
+        ("nan", "returned a value of type float"),
+        ("huge", "returned a value of type int"),
+        ("object", "returned a value of type object"),
+        ("surrogate", "lone UTF-16 surrogate"),
+        ("nul", "contains a NUL character"),
+    ],
+)
 def test_a_binder_value_that_is_not_text_is_a_400_naming_the_binder(
     typed_client: TestClient[Any], returned: str, why: str
 ) -> None:
@@ -129,8 +145,12 @@ def peek_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient
         "inputs": {"peek_args": [{"env_var_name": "B"}]},
         "outputs": {"results": {"kind": "stdout", "format": "json"}},
     }
-    settings = Settings(data_dir=tmp / "data", api_keys=KEY, auth_providers="api-key",
-                        task_config=str(write_config(tmp, config)))  # fmt: skip
+    settings = Settings(
+        data_dir=tmp / "data",
+        api_keys=KEY,
+        auth_providers="api-key",
+        task_config=str(write_config(tmp, config)),
+    )
     with TestClient(create_app(settings, services=build_services(settings, Plugins(pm)))) as client:
         yield client
 

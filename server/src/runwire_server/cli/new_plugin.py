@@ -135,8 +135,12 @@ def write_plugin(directory: Path, files_: dict[str, str]) -> None:
 
 @main.command("new-plugin")
 @click.argument("name")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write it (default: ./runwire-NAME); must not exist or be empty.")  # fmt: skip
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write it (default: ./runwire-NAME); must not exist or be empty.",
+)
 @click.option("--binder", is_flag=True, help="Add an input binder (a request header as a variable).")
 @click.option("--formatter", is_flag=True, help="Add an output formatter (a file's lines).")
 @click.option("--auth", is_flag=True, help="Add an auth provider (a shared token header).")

@@ -130,8 +130,14 @@ POLL_DOC = documented(replies={200: (TaskState, "not-ready, ready or failed")})
 def _routes(prefix: str) -> list[Any]:
     name = prefix.strip("/")
 
-    @post([prefix, f"{prefix}/{{path:path}}"], status_code=200, name=f"{name}-start", tags=["script-runner"],
-          summary="Start a task (script-runner)", operation_class=START_DOC)  # fmt: skip
+    @post(
+        [prefix, f"{prefix}/{{path:path}}"],
+        status_code=200,
+        name=f"{name}-start",
+        tags=["script-runner"],
+        summary="Start a task (script-runner)",
+        operation_class=START_DOC,
+    )
     async def start(
         request: Request[Any, Any, Any],
         services: ServicesDep,
@@ -142,8 +148,13 @@ def _routes(prefix: str) -> list[Any]:
         """Start the configured command with the variables bound from path, query and body."""
         return await start_task(request, services, task_door, principal, path)  # type: ignore[no-any-return]
 
-    @get(f"{prefix}/{{task_id:str}}", name=f"{name}-poll", tags=["script-runner"],
-         summary="Poll a task (script-runner)", operation_class=POLL_DOC)  # fmt: skip
+    @get(
+        f"{prefix}/{{task_id:str}}",
+        name=f"{name}-poll",
+        tags=["script-runner"],
+        summary="Poll a task (script-runner)",
+        operation_class=POLL_DOC,
+    )
     async def poll(
         services: ServicesDep, task_door: TaskDoorDep, principal: PrincipalDep, task_id: FromPath[str]
     ) -> dict[str, Any]:
