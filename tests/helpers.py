@@ -130,6 +130,11 @@ def sleep_data(seconds: float, marker_dir: Path | None = None) -> dict[str, Any]
     }
 
 
+def sleep_pid(result: dict[str, Any]) -> int:
+    """The pid of the process that ran the sleep node of a :func:`sleep_data` run's ``data``."""
+    return int(result["data"][SLEEP]["result"]["pid"])
+
+
 def script_workflow(command: list[str], **data: Any) -> dict[str, Any]:
     """trigger → Run Script (``command`` and more ``data``) → output of its stdout."""
     return {
@@ -296,6 +301,11 @@ def poll_job(
 # --- live servers -----------------------------------------------------------------------------
 
 MAX_BODY = 65536
+
+
+SHORT_LEASES = {"RUNWIRE_HEARTBEAT_S": "1", "RUNWIRE_PROCESS_TIMEOUT_S": "4"}
+"""Process leases for tests that kill processes: a dead one's runs are taken over after ~4 s
+instead of the default ~10 s (bench/recovery.py measures the defaults)."""
 
 
 def server_env() -> dict[str, str]:

@@ -19,12 +19,12 @@ from runwire_server.store import open_database
 from runwire_server.testing import postgres_database, running_server, running_worker
 from tests.helpers import (
     KEY,
-    SLEEP,
+    SHORT_LEASES,
     api,
     create_workflow,
     sleep_data,
+    sleep_pid,
     start_run,
-    wait_for_marker,
     wait_for_run,
     with_plugin,
 )
@@ -39,14 +39,11 @@ def distributed_env(sleep_plugin_path: str, broker_env: dict[str, str]) -> Itera
             "RUNWIRE_API_KEYS": KEY,
             "RUNWIRE_DATABASE_URL": database_url,
             **broker_env,
+            **SHORT_LEASES,
             "RUNWIRE_BROKER_HEARTBEAT_TIMEOUT_MS": "3000",
             "RUNWIRE_WORKER_THREADS": "1",
         }
         yield with_plugin(env, sleep_plugin_path)
-
-
-def pid_of(result: dict[str, object]) -> int:
-    return int(result["data"][SLEEP]["result"]["pid"])  # type: ignore[index]
 
 
 def test_serve_only_enqueues_and_two_workers_share_the_runs(
@@ -65,39 +62,10 @@ def test_serve_only_enqueues_and_two_workers_share_the_runs(
             run_ids = [first, *(start_run(client, workflow_id) for _ in range(9))]
             results = [wait_for_run(client, run_id) for run_id in run_ids]
         assert all(r["status"] == "succeed" for r in results)
-        assert {pid_of(r) for r in results} == {one.process.pid, two.process.pid}
-        assert server.process.pid not in {pid_of(r) for r in results}
+        assert {sleep_pid(r) for r in results} == {one.process.pid, two.process.pid}
+        assert server.process.pid not in {sleep_pid(r) for r in results}
         history = client.get(f"/api/v1/workflows/{workflow_id}/history/").json()
         assert history["count"] == 10 and {r["status"] for r in history["results"]} == {"succeed"}
-
-
-def test_a_sigkilled_workers_run_is_finished_by_another_worker(
-    distributed_env: dict[str, str], tmp_path: Path
-) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    with (
-        running_server(env=distributed_env) as server,
-        api(server.url) as client,
-        running_worker(env=distributed_env) as one,
-        running_worker(env=distributed_env) as two,
-    ):
-        workflow_id = create_workflow(client, sleep_data(2.0, markers))
-        run_id = start_run(client, workflow_id)
-        running_pid = wait_for_marker(markers, run_id)
-        victim, survivor = (one, two) if running_pid == one.process.pid else (two, one)
-        assert running_pid == victim.process.pid
-        victim.kill()
-        status = client.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()["data"][
-            "status"
-        ]
-        assert status == "in progress"
-        result = wait_for_run(client, run_id, timeout=60)
-        assert result["status"] == "succeed", result
-        assert pid_of(result) == survivor.process.pid
-        assert set(result["data"]) == {n["id"] for n in sleep_data(0)["nodes"]}
-        # the survivor keeps taking new work
-        assert pid_of(wait_for_run(client, start_run(client, workflow_id))) == survivor.process.pid
 
 
 def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(

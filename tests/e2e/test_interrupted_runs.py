@@ -23,6 +23,7 @@ import pytest
 from runwire_server.testing import postgres_database, running_server, running_worker
 from tests.helpers import (
     KEY,
+    SHORT_LEASES,
     api,
     create_workflow,
     poll_job,
@@ -34,7 +35,7 @@ from tests.helpers import (
     with_plugin,
 )
 
-ENV = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_PRIVILEGED_PROJECTS": "1"}
+ENV = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_PRIVILEGED_PROJECTS": "1", **SHORT_LEASES}
 if os.geteuid() == 0:  # as root, programs run as root (tests only)
     ENV["RUNWIRE_RUN_AS_USER"] = "root"
 

@@ -17,6 +17,7 @@ from runwire_server.testing import free_port, postgres_database, running_server
 from tests.helpers import (
     KEY,
     ROOT,
+    SHORT_LEASES,
     api,
     create_workflow,
     hello_data,
@@ -129,7 +130,7 @@ def test_keys_create_makes_a_scoped_key_printed_once(tmp_path: Path) -> None:
 def test_embedded_restart_finishes_runs_a_crash_left_behind(tmp_path: Path, sleep_plugin_path: str) -> None:
     data_dir, markers = tmp_path / "data", tmp_path / "markers"
     markers.mkdir()
-    env = with_plugin(ENV, sleep_plugin_path)
+    env = with_plugin({**ENV, **SHORT_LEASES}, sleep_plugin_path)
     with running_server(env=env, data_dir=data_dir) as first, api(first.url) as client:
         workflow_id = create_workflow(client, sleep_data(1.0, markers))
         run_ids = [start_run(client, workflow_id) for _ in range(3)]

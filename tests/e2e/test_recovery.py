@@ -17,9 +17,11 @@ import redis
 from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
 from tests.helpers import (
     KEY,
+    SHORT_LEASES,
     api,
     create_workflow,
     sleep_data,
+    sleep_pid,
     start_run,
     wait_for_marker,
     wait_for_run,
@@ -32,14 +34,10 @@ RECOVERY_TIMEOUT_S = 40.0
 
 @pytest.fixture
 def database_env(sleep_plugin_path: str) -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL store, the bootstrap key, the sleep plugin; the default heartbeats."""
+    """A fresh PostgreSQL store, the bootstrap key, the sleep plugin, short process leases."""
     with postgres_database() as database_url:
-        env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_DATABASE_URL": database_url}
+        env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_DATABASE_URL": database_url, **SHORT_LEASES}
         yield with_plugin(env, sleep_plugin_path)
-
-
-def pid_of(result: dict[str, object]) -> int:
-    return int(result["data"][sleep_data(0)["nodes"][1]["id"]]["result"]["pid"])  # type: ignore[index]
 
 
 def test_a_sigkilled_workers_run_ends_before_the_brokers_heartbeat_timeout(
@@ -61,7 +59,10 @@ def test_a_sigkilled_workers_run_ends_before_the_brokers_heartbeat_timeout(
         victim.kill()
         result = wait_for_run(client, run_id, timeout=RECOVERY_TIMEOUT_S)
         assert result["status"] == "succeed", result
-        assert pid_of(result) == survivor.process.pid
+        assert sleep_pid(result) == survivor.process.pid
+        assert set(result["data"]) == {n["id"] for n in sleep_data(0)["nodes"]}
+        # the survivor keeps taking new work
+        assert sleep_pid(wait_for_run(client, start_run(client, workflow_id))) == survivor.process.pid
 
 
 def test_every_run_ends_when_redis_is_flushed_mid_load(database_env: dict[str, str], tmp_path: Path) -> None:
@@ -120,6 +121,6 @@ def test_a_second_embedded_server_leaves_the_firsts_running_run_alone(
         with running_server(env=database_env) as second:
             result = wait_for_run(client, run_id)
         assert result["status"] == "succeed", result
-        assert pid_of(result) == first.process.pid
+        assert sleep_pid(result) == first.process.pid
         assert [p.name for p in markers.iterdir()] == [f"{run_id}.{first.process.pid}"]
         assert "re-enqueued" not in second.logs()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,15 +52,15 @@ class TypedPlugin:
         return [TypedBinder]
 
 
-@pytest.fixture(scope="module")
-def typed_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
-    """A server whose task binds ``$V`` with :class:`TypedBinder`, on a fresh plugin manager."""
+@contextmanager
+def binder_client(plugin: object, kind: str, variable: str, tmp: Path) -> Iterator[TestClient[Any]]:
+    """A server whose task passes ``$<variable>``, bound by ``plugin``'s binder ``kind``, to
+    show_args.py, on a fresh plugin manager (built-ins and ``plugin``)."""
     pm = get_plugin_manager()
-    pm.register(TypedPlugin(), name="typed-binder")
-    tmp = tmp_path_factory.mktemp("typed")
+    pm.register(plugin, name=f"{kind}-binder")
     config = {
-        "command": [PY, str(SCRIPTS / "show_args.py"), "$V"],
-        "inputs": {"typed_args": [{"env_var_name": "V"}]},
+        "command": [PY, str(SCRIPTS / "show_args.py"), f"${variable}"],
+        "inputs": {f"{kind}_args": [{"env_var_name": variable}]},
         "outputs": {"results": {"kind": "stdout", "format": "json"}},
     }
     settings = Settings(
@@ -68,6 +70,13 @@ def typed_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClien
         task_config=str(write_config(tmp, config)),
     )
     with TestClient(create_app(settings, services=build_services(settings, Plugins(pm)))) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def typed_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
+    """A server whose task binds ``$V`` with :class:`TypedBinder`."""
+    with binder_client(TypedPlugin(), "typed", "V", tmp_path_factory.mktemp("typed")) as client:
         yield client
 
 
@@ -137,21 +146,7 @@ class PeekPlugin:
 @pytest.fixture(scope="module")
 def peek_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
     """A server whose task binds ``$B`` with :class:`PeekBinder` and has no built-in body binder."""
-    pm = get_plugin_manager()
-    pm.register(PeekPlugin(), name="peek-binder")
-    tmp = tmp_path_factory.mktemp("peek")
-    config = {
-        "command": [PY, str(SCRIPTS / "show_args.py"), "$B"],
-        "inputs": {"peek_args": [{"env_var_name": "B"}]},
-        "outputs": {"results": {"kind": "stdout", "format": "json"}},
-    }
-    settings = Settings(
-        data_dir=tmp / "data",
-        api_keys=KEY,
-        auth_providers="api-key",
-        task_config=str(write_config(tmp, config)),
-    )
-    with TestClient(create_app(settings, services=build_services(settings, Plugins(pm)))) as client:
+    with binder_client(PeekPlugin(), "peek", "B", tmp_path_factory.mktemp("peek")) as client:
         yield client
 
 
