@@ -408,3 +408,6 @@ def test_health_and_readiness(client: TestClient[Any]) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert ready.json()["workers"] == "ok"
+    # public, so it tells deployment-wide state and counts only: no run, workflow, project or key
+    assert set(ready.json()) == {"status", "store", "workers", "runs_queued"}
+    assert isinstance(ready.json()["runs_queued"], int)

@@ -7,6 +7,7 @@ Embedded mode (no broker URL) queues runs on the server's own event loop instead
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -85,11 +86,18 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     )
 
 
+COUNT_TTL_S = 0.25
+"""How long :meth:`BrokerQueue.full` trusts its last count of the broker's waiting messages."""
+
+
 class BrokerQueue:
     """Enqueues runs by id on a Dramatiq broker (the API's side of the distributed queue).
 
     ``max_waiting`` (``RUNWIRE_QUEUE_MAX``) bounds the messages waiting in the broker's queue:
-    past it, :meth:`full` says so and the API refuses new runs (503).
+    past it, :meth:`full` says so and the API refuses new runs (503). The count is asked of
+    the broker at most every :data:`COUNT_TTL_S`, not per submit: a submit would otherwise add a
+    broker round trip to the hot path, and a broker that does not answer would make every
+    submit wait out its timeout twice (the count, then the enqueue).
     """
 
     def __init__(
@@ -98,6 +106,8 @@ class BrokerQueue:
         self.broker = broker
         self.name = name
         self.max_waiting = max_waiting
+        self._full = False
+        self._counted_at = float("-inf")
         broker.declare_queue(name)
 
     def enqueue(self, run_id: str) -> None:
@@ -122,15 +132,20 @@ class BrokerQueue:
         return int(client.llen(f"{self.broker.namespace}:{self.name}"))  # type: ignore[attr-defined]
 
     def full(self) -> bool:
-        """Whether ``max_waiting`` messages wait already (never without a bound; a broker that does
-        not answer is not full: the enqueue then fails and the API answers 503 itself)."""
+        """Whether ``max_waiting`` messages wait already, as last counted (never without a bound;
+        a broker that does not answer is not full: the enqueue then fails and the API answers
+        503 itself)."""
         if self.max_waiting is None:
             return False
-        try:
-            return self.waiting() >= self.max_waiting
-        except Exception as exc:
-            log.warning("could not count the waiting runs: %s", exc)
-            return False
+        now = time.monotonic()
+        if now - self._counted_at >= COUNT_TTL_S:
+            self._counted_at = now
+            try:
+                self._full = self.waiting() >= self.max_waiting
+            except Exception as exc:
+                log.warning("could not count the waiting runs: %s", exc)
+                self._full = False
+        return self._full
 
     def ping(self) -> None:
         """Raise if the broker is unreachable (a Redis ``PING``, a RabbitMQ passive queue declare)."""
