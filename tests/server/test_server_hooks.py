@@ -32,6 +32,7 @@ def test_the_front_doors_are_plugins_of_the_entry_point_group() -> None:
     paths = {path for handler in hooks.routes() for path in handler.paths}  # type: ignore[union-attr]
     assert {"/task", "/script", "/api/execute", "/api/version"} <= paths
     assert hooks.managed()(0, "runwire front door: LSO execute")
+    assert hooks.doors()[(0, "runwire front door: LSO execute")] == "execute"
     assert not hooks.managed()(1, "runwire front door: LSO execute")
 
 

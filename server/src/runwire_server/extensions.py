@@ -74,14 +74,24 @@ class ServerHooks:
         """
         return _merge("error type", self._each(self.hook.register_error_statuses), same_ok=True)
 
+    def doors(self) -> dict[tuple[int, str], str]:
+        """The workflows plugins write and own, ``(project, title)`` → the owning front door's
+        name (its plugin name without a ``-door`` suffix: ``task``, ``execute``)."""
+        return {
+            (int(project), str(title)): door_name(plugin)
+            for plugin, items in self._each(self.hook.register_managed_workflows)
+            for project, title in items
+        }
+
     def managed(self) -> Callable[[int, str], bool]:
         """Whether a workflow ``(project, title)`` is one a plugin writes and owns."""
-        pairs = frozenset(
-            (int(project), str(title))
-            for _, items in self._each(self.hook.register_managed_workflows)
-            for project, title in items
-        )
+        pairs = frozenset(self.doors())
         return lambda project, title: (project, title) in pairs
+
+
+def door_name(plugin_name: str) -> str:
+    """A front door's name from its plugin's: ``task-door`` → ``task``."""
+    return plugin_name.removesuffix("-door")
 
 
 def _merge(family: str, results: list[tuple[str, dict[Any, Any]]], same_ok: bool = False) -> dict[Any, Any]:

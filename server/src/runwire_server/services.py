@@ -179,7 +179,7 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
     host = build_host_policy(settings, privileged is None or bool(privileged))
     store = open_store(settings, pool_size=settings.worker_threads + 4)
     broker = make_broker(settings) if settings.broker_url else None
-    trust = Trust(privileged, plugins, ServerHooks(plugins).managed())
+    trust = Trust(privileged, plugins, ServerHooks(plugins).doors())
     cache = PreparedCache(
         plugins, gate=trust.gate, max_nodes=settings.max_nodes, max_edges=settings.max_edges
     )

@@ -9,8 +9,8 @@ describes the whole model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from runwire.errors import ConfigInvalid, RunwireError
@@ -19,6 +19,8 @@ from runwire.plugins import Plugins
 
 ALL = "*"
 PRIVILEGED_SETTING = "RUNWIRE_PRIVILEGED_PROJECTS"
+WORKFLOW_DOOR = "workflow"
+"""The front door of runs of API-made workflows (``/api/v1/workflows/{id}/run/``)."""
 
 
 class RunRefused(RunwireError):
@@ -63,12 +65,22 @@ class Trust:
 
     :param privileged_projects: projects whose workflows may hold privileged nodes (``None``: all).
     :param plugins: the installed node types.
-    :param managed: whether a workflow (project, title) is a front door's, written by the server.
+    :param doors: the front doors' workflows, ``(project, title)`` → door name.
     """
 
     privileged_projects: frozenset[int] | None
     plugins: Plugins
-    managed: Callable[[int, str], bool] = lambda project, title: False
+    doors: Mapping[tuple[int, str], str] = field(default_factory=dict)
+    """Front doors' workflows: ``(project, title)`` → door name (:meth:`ServerHooks.doors`)."""
+
+    def managed(self, project: int, title: str) -> bool:
+        """Whether a workflow ``(project, title)`` is a front door's, written by the server."""
+        return (project, title) in self.doors
+
+    def door(self, project: int, title: str) -> str:
+        """The front door a run of workflow ``(project, title)`` came through: a front door's
+        name (``task``, ``execute``) or ``workflow`` (the ScriptRun workflow API)."""
+        return self.doors.get((project, title), WORKFLOW_DOOR)
 
     def allows_privileged(self, project: int) -> bool:
         """Whether workflows of ``project`` may hold privileged nodes."""
