@@ -74,6 +74,10 @@ class RunRow:
     updated_at: datetime
     owner: str | None = None
     """A front-door run's principal (:attr:`runwire.auth.Principal.identity`); ``None`` otherwise."""
+    events: list[Any] | None = None
+    """The run's event log (:mod:`runwire_server.events`), ``None`` before its first event."""
+    cancelled_by: str | None = None
+    """The principal that cancelled the run, or ``None``."""
 
     def visible_to(self, principal: Principal) -> bool:
         """Whether ``principal`` may see this run: one of its projects', and, for a front-door

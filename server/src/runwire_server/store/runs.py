@@ -37,6 +37,8 @@ _RUN_COLUMNS = (
     runs.c.created_at,
     runs.c.updated_at,
     runs.c.owner,
+    runs.c.events,
+    runs.c.cancelled_by,
 )
 _ORDERINGS = {
     "created_at": (runs.c.created_at.asc(), runs.c.id.asc()),

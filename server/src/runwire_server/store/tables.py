@@ -73,11 +73,18 @@ runs = Table(
     Column("claimed_by", String(64), nullable=True),
     # a front-door run's principal (provider:subject): only it (and all-project principals) sees it
     Column("owner", String(300), nullable=True),
+    # the run's event log, as the live event stream tells it (runwire_server.events)
+    Column("events", JSON, nullable=True),
+    # the principal that cancelled the run (a running run: asked; its executor ends it)
+    Column("cancelled_by", String(300), nullable=True),
     # history: one workflow's runs by time or by cost, without sorting the table
     Index("ix_runwire_runs_workflow_created", "workflow_id", "created_at"),
     Index("ix_runwire_runs_workflow_cost", "workflow_id", "total_cost"),
     # start-up recovery finds unfinished runs
     Index("ix_runwire_runs_status", "status"),
+    # every run a principal may see, newest first; retention deletes by age
+    Index("ix_runwire_runs_created", "created_at"),
+    Index("ix_runwire_runs_updated", "updated_at"),
 )
 
 api_keys = Table(
