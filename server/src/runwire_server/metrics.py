@@ -15,7 +15,15 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -41,6 +49,8 @@ RUN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600
 FINAL_STATUSES = frozenset({Status.SUCCEED, Status.FAILED})
 """The ``status`` label values of ``runwire_runs_finished_total``."""
 _MAX_REMEMBERED = 4096
+
+disable_created_metrics()  # no ``*_created`` series: Prometheus's text format needs none
 
 
 def finished_status(status: str | None) -> str:
