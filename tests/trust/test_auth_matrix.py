@@ -49,6 +49,7 @@ def requests(
     return [
         ("GET /healthz", lambda h: c.get("/healthz", headers=h), row(200, 200, 200, 200, 200, 200, 200)),
         ("GET /readyz", lambda h: c.get("/readyz", headers=h), row(200, 200, 200, 200, 200, 200, 200)),
+        ("GET /metrics", lambda h: c.get("/metrics", headers=h), row(200, 403, 403, 403, 403)),
         ("GET /api/version", lambda h: c.get("/api/version", headers=h), EVERYONE),
         ("GET workflows", lambda h: c.get(f"{W}/", headers=h), EVERYONE),
         ("GET get_nodes", lambda h: c.get(f"{W}/get_nodes/", headers=h), EVERYONE),

@@ -15,6 +15,7 @@ from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.plugins import Plugins
 from runwire.records import Status
 from runwire_server.interrupted import RerunPolicy, interrupted_nodes, interruption, unsafe_nodes
+from runwire_server.metrics import Metrics, RunMeter
 from runwire_server.prepared import PreparedCache
 from runwire_server.progress import StoreObserver, stopped_nodes
 from runwire_server.store import RunRow, Store
@@ -43,6 +44,7 @@ class RunExecutor:
         max_run_bytes: int | None = None,
         rerun_policy: RerunPolicy = "safe",
         process_id: str = "",
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.process_id = process_id
@@ -55,6 +57,8 @@ class RunExecutor:
         self.engine = Engine(host=host, max_result_bytes=max_result_bytes, max_run_bytes=max_run_bytes)
         self.rerun_policy: RerunPolicy = rerun_policy
         """Which interrupted runs start over (``RUNWIRE_RERUN_INTERRUPTED``)."""
+        self.metrics = metrics or Metrics()
+        """Where runs executed here are counted and timed (:mod:`runwire_server.metrics`)."""
         self._local = threading.local()
 
     async def execute(
@@ -76,6 +80,16 @@ class RunExecutor:
         run = stored if stored is not None else await store.claim_run(run_id, claimant)
         if run is None:
             return
+        meter = self.metrics.meter(await self.metrics.door_of_run(store, run))
+        try:
+            await self._execute_claimed(run_id, run, store, meter)
+        except BaseException:  # the store failed (the delivery is retried) or the process stops
+            meter.abandon()
+            raise
+        meter.finish()
+
+    async def _execute_claimed(self, run_id: str, run: RunRow, store: Store, meter: RunMeter) -> None:
+        """Execute ``run``, claimed by this delivery, to its end, recording every outcome."""
         try:
             prepared = await self.cache.load_async(store, run.workflow_id, run.workflow_version)
         except WorkflowInvalid as exc:
@@ -96,9 +110,10 @@ class RunExecutor:
                 return
             await store.save_run(run_id, Status.IN_PROGRESS, {}, 0.0)
         observer = StoreObserver(store, unsafe=unsafe_nodes(prepared, self.rerun_policy))
+        metered = meter.observe(observer, prepared)  # the metrics' view of the same progress
         try:
             async with asyncio.timeout(self.time_limit_s):
-                await self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)
+                await self.engine.execute(prepared, run.input, run_id=run_id, observer=metered)
         except TimeoutError:
             await observer.settle()
             limit = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"

@@ -6,7 +6,7 @@ Built once at boot (the plugin registry is never rebuilt per request or per run)
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -20,6 +20,7 @@ from runwire_server import hookspecs
 from runwire_server.executor import RunExecutor
 from runwire_server.extensions import ServerHooks
 from runwire_server.hostsetup import build_host_policy, open_store, release_rundir_root
+from runwire_server.metrics import Metrics
 from runwire_server.prepared import PreparedCache
 from runwire_server.queue import (
     BrokerQueue,
@@ -72,6 +73,8 @@ class Services:
     """``runwire worker``'s Dramatiq worker threads, once started."""
     reconciler: Reconciler | None = None
     """The lease and recovery thread, once started (:meth:`start_reconciler`)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """This process's run metrics (``GET /metrics``; :mod:`runwire_server.metrics`)."""
 
     @cached_property
     def node_schemas(self) -> list[dict[str, Any]]:
@@ -196,6 +199,7 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         if broker is not None
         else LoopQueue(settings.worker_threads, settings.queue_max, owner=process_id)
     )
+    metrics = Metrics(trust, queue, host)
     services = Services(
         settings=settings,
         plugins=plugins,
@@ -214,9 +218,11 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
             max_run_bytes=settings.max_run_bytes,
             rerun_policy=settings.rerun_interrupted,
             process_id=process_id,
+            metrics=metrics,
         ),
         trust=trust,
         host=host,
         process_id=process_id,
+        metrics=metrics,
     )
     return services

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     process_timeout_s: float = Field(
         default=10.0, gt=0, description="A process silent this long is dead: its runs are enqueued again."
     )
+    metrics: bool = Field(default=True, description="Serve GET /metrics (false: 404, no worker port).")
+    metrics_public: bool = Field(default=False, description="GET /metrics without credentials.")
+    metrics_host: str = Field(default="127.0.0.1", description="runwire worker: address of its metrics.")
+    metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="runwire worker: port of its /metrics; 0: none."
+    )
 
     @field_validator("rate_limit")
     @classmethod

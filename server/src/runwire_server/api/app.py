@@ -25,6 +25,7 @@ from runwire_server.api import health
 from runwire_server.api.commit_barrier import CommitBarrier
 from runwire_server.api.deps import DEPENDENCIES, PUBLIC, authenticate
 from runwire_server.api.errors import exception_handlers
+from runwire_server.api.metrics import metrics_middleware, metrics_routes
 from runwire_server.api.openapi import finish_document
 from runwire_server.api.rate_limit import RateLimiter
 from runwire_server.api.runs import RunController
@@ -97,14 +98,17 @@ def create_app(
     from runwire_server import __version__
 
     app = Litestar(
-        route_handlers=[*route_handlers(), *hooks.routes(), *extra_route_handlers],
+        route_handlers=[*route_handlers(), *metrics_routes(settings), *hooks.routes(), *extra_route_handlers],
         dependencies={**DEPENDENCIES, **plugin_dependencies(hooks, services)},
         exception_handlers=exception_handlers(hooks.error_statuses()),
         guards=[authenticate],
         state=State({"services": services, "rate_limiter": RateLimiter.from_setting(settings.rate_limit)}),
         on_startup=[start],
         on_shutdown=[stop],
-        middleware=[barrier.middleware] if services.embedded and services.store.defers_commits else [],
+        middleware=[
+            *metrics_middleware(settings),
+            *([barrier.middleware] if services.embedded and services.store.defers_commits else []),
+        ],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="runwire",

@@ -49,3 +49,4 @@ async def store_and_enqueue(
         error = f"could not enqueue the run: {type(exc).__name__}"
         await services.store.save_run(run_id, Status.FAILED, {}, 0.0, error)
         raise ServiceUnavailable("the run queue is unreachable; try again later") from None
+    services.metrics.run_started(workflow)

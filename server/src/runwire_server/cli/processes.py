@@ -77,6 +77,7 @@ def worker(**overrides: Any) -> None:
     import threading
 
     from runwire_server.memory import freeze_boot_objects
+    from runwire_server.metrics import serve_worker_metrics
 
     prepare_process()
     settings = settings_from(**overrides)
@@ -90,10 +91,13 @@ def worker(**overrides: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     services.start_worker()
+    metrics = serve_worker_metrics(services.metrics, settings)
     click.echo(f"{WORKER_READY_LINE}: {settings.worker_threads} threads, pid {os.getpid()}", err=True)
     try:
         while not stop.wait(1.0):
             pass
     finally:
         click.echo("runwire worker: stopping (unfinished messages go back to the queue)", err=True)
+        if metrics is not None:
+            metrics.shutdown()
         services.close()

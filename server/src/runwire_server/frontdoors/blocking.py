@@ -36,8 +36,11 @@ async def run_inline(
     )
     executor = services.executor
     observer = StoreObserver(services.store, unsafe=unsafe_nodes(prepared, executor.rerun_policy))
+    services.metrics.run_started(row)
+    meter = services.metrics.meter(services.metrics.door(row))
     try:
-        return await executor.engine.execute(prepared, run_input, run_id=run_id, observer=observer)
+        metered = meter.observe(observer, prepared)
+        return await executor.engine.execute(prepared, run_input, run_id=run_id, observer=metered)
     except BaseException as exc:  # an internal error or a cancellation: end the stored run now
         error = f"internal error: {type(exc).__name__}: {exc}"
         await observer.settle()
@@ -46,3 +49,5 @@ async def run_inline(
                 run_id, Status.FAILED, stopped_nodes(observer.run, error), 0.0, error
             )
         raise
+    finally:
+        meter.finish()

@@ -106,7 +106,7 @@ class BrokerQueue:
         self.broker = broker
         self.name = name
         self.max_waiting = max_waiting
-        self._full = False
+        self._depth: int | None = None
         self._counted_at = float("-inf")
         broker.declare_queue(name)
 
@@ -137,15 +137,21 @@ class BrokerQueue:
         503 itself)."""
         if self.max_waiting is None:
             return False
+        depth = self.depth()
+        return depth is not None and depth >= self.max_waiting
+
+    def depth(self) -> int | None:
+        """How many messages wait, as counted at most :data:`COUNT_TTL_S` ago (:meth:`full` and
+        the metrics share the count); ``None`` when the broker did not answer."""
         now = time.monotonic()
         if now - self._counted_at >= COUNT_TTL_S:
             self._counted_at = now
             try:
-                self._full = self.waiting() >= self.max_waiting
+                self._depth = self.waiting()
             except Exception as exc:
                 log.warning("could not count the waiting runs: %s", exc)
-                self._full = False
-        return self._full
+                self._depth = None
+        return self._depth
 
     def ping(self) -> None:
         """Raise if the broker is unreachable (a Redis ``PING``, a RabbitMQ passive queue declare)."""
