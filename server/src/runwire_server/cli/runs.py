@@ -10,6 +10,7 @@ import json
 import sys
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.console import Console
@@ -133,7 +134,7 @@ def runs_list(
 def runs_show(run_id: str, as_json: bool, url: str, key: str) -> None:
     """Show run ID: its workflow, status, times and error, and a table of its nodes."""
     with Remote(url, key) as remote:
-        run = remote.call("GET", f"/api/v1/runs/{run_id}/").json()
+        run = remote.call("GET", f"/api/v1/runs/{quote(run_id, safe='')}/").json()
     if as_json:
         _print_json(run)
         return
@@ -197,7 +198,7 @@ def runs_cancel(run_id: str, as_json: bool, url: str, key: str) -> None:
     A run already finished exits 1 with its status.
     """
     with Remote(url, key) as remote:
-        response = remote.call("POST", f"/api/v1/runs/{run_id}/cancel/", ok=(200, 202))
+        response = remote.call("POST", f"/api/v1/runs/{quote(run_id, safe='')}/cancel/", ok=(200, 202))
     reply = response.json()
     if as_json:
         _print_json(reply)
@@ -224,10 +225,10 @@ def runs_tail(ctx: click.Context, run_id: str, as_json: bool, url: str, key: str
     from runwire_server.cli.tail import Tail
 
     with Remote(url, key) as remote:
-        run = remote.call("GET", f"/api/v1/runs/{run_id}/").json()
+        run = remote.call("GET", f"/api/v1/runs/{quote(run_id, safe='')}/").json()
         tail = Tail(run, _workflow_nodes(remote, run), _console(), as_json)
         with tail:
-            for event in remote.events(f"/api/v1/runs/{run['id']}/events/"):
+            for event in remote.events(f"/api/v1/runs/{quote(str(run['id']), safe='')}/events/"):
                 if tail.show(event):
                     break
     ctx.exit(0 if tail.succeeded else 1)
