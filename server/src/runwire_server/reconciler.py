@@ -10,7 +10,8 @@ Each tick (every ``RUNWIRE_HEARTBEAT_S``) it
 3. distributed mode: enqueues again runs still ``in queue`` without an owner (their message
    may be lost: a server died between storing and enqueueing, Redis restarted empty) after
    ``RUNWIRE_PROCESS_TIMEOUT_S`` when the broker's queue is empty (every message delivered), else
-   after ``RUNWIRE_REQUEUE_AFTER_S`` (a long backlog is not enqueued twice).
+   after ``RUNWIRE_REQUEUE_AFTER_S`` (a long backlog is not enqueued twice);
+4. with ``RUNWIRE_RUN_RETENTION``, deletes finished runs past it (:mod:`runwire_server.retention`).
 
 Every step is an atomic statement, so any number of reconcilers share a store; a duplicate
 message is harmless: a run is claimed atomically by one delivery.
@@ -25,6 +26,7 @@ import threading
 from dataclasses import dataclass
 
 from runwire_server.queue import BrokerQueue, RunQueue
+from runwire_server.retention import RetentionSweep
 from runwire_server.store.sync import SyncStore
 
 log = logging.getLogger("runwire.server")
@@ -83,8 +85,12 @@ def release_orphaned_runs(store: SyncStore, queue: RunQueue, lease: Lease) -> in
 class Reconciler:
     """A daemon thread keeping this process's lease and recovering the runs of dead processes."""
 
-    def __init__(self, store: SyncStore, queue: RunQueue, lease: Lease) -> None:
+    def __init__(
+        self, store: SyncStore, queue: RunQueue, lease: Lease, retention: RetentionSweep | None = None
+    ) -> None:
         self.store, self.queue, self.lease = store, queue, lease
+        self.retention = retention
+        """Deletes old finished runs (``RUNWIRE_RUN_RETENTION``); ``None``: runs are kept."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="runwire-reconciler", daemon=True)
         self._ticks = 0
@@ -118,6 +124,8 @@ class Reconciler:
             found = requeue_stale_runs(self.store, self.queue, grace)
             if found:
                 log.warning("re-enqueued %d run(s) left in queue for over %g s", found, grace)
+        if self.retention is not None:
+            self.retention.maybe_sweep(self.store)
         self._ticks += 1
         if self._ticks % 1000 == 0:
             self.store.forget_dead_processes(FORGET_AFTER_S)

@@ -32,6 +32,7 @@ from runwire_server.queue import (
     start_worker,
 )
 from runwire_server.reconciler import Lease, Reconciler, new_process_id, release_orphaned_runs
+from runwire_server.retention import RetentionSweep
 from runwire_server.settings import Settings
 from runwire_server.store import RunRow, Store, StoreApiKeys
 from runwire_server.trust import Trust, parse_projects
@@ -124,7 +125,9 @@ class Services:
     def start_reconciler(self, kind: str) -> None:
         """Take this process's lease (blocking: before it claims any run) and start the
         reconciler thread keeping it and recovering the runs of dead processes."""
-        self.reconciler = Reconciler(self.store.sync, self.queue, self.lease(kind))
+        retention_s = self.settings.run_retention_s
+        sweep = RetentionSweep(retention_s, self.settings.retention_sweep_s) if retention_s else None
+        self.reconciler = Reconciler(self.store.sync, self.queue, self.lease(kind), sweep)
         self.reconciler.renew()
         self.reconciler.start()
 

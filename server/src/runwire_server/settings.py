@@ -13,6 +13,7 @@ from runwire.engine import DEFAULT_MAX_RESULT_BYTES
 from runwire.host import DEFAULT_MAX_PARALLEL_NODES, DEFAULT_MAX_PROCESSES
 from runwire.secretfiles import read_secret
 from runwire_server.interrupted import RerunPolicy
+from runwire_server.retention import parse_retention
 
 
 class Settings(BaseSettings):
@@ -107,12 +108,24 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="runwire worker: port of its /metrics; 0: none."
     )
+    run_retention: str = Field(
+        default="", description="Delete finished runs older than this (30d, 12h, 90m, 3600s); empty: kept."
+    )
+    retention_sweep_s: float = Field(
+        default=60.0, gt=0, description="How often each process deletes runs past RUNWIRE_RUN_RETENTION."
+    )
 
     @field_validator("rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         if value.strip():
             parse_rate(value)
+        return value.strip()
+
+    @field_validator("run_retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        parse_retention(value)
         return value.strip()
 
     @field_validator("auth_providers")
@@ -143,6 +156,11 @@ class Settings(BaseSettings):
     def provider_names(self) -> list[str]:
         """``auth_providers`` as a list, in order."""
         return [p.strip() for p in self.auth_providers.split(",") if p.strip()]
+
+    @property
+    def run_retention_s(self) -> int | None:
+        """``run_retention`` in seconds; ``None``: runs are kept."""
+        return parse_retention(self.run_retention)
 
     @property
     def store_url(self) -> str:

@@ -173,6 +173,11 @@ class Store(ABC):
         <runwire_server.store.leases.LeaseMethods.release_orphaned_runs>`)."""
         return await self._call(self.sync.release_orphaned_runs, timeout_s, unowned, claim_as, limit)
 
+    async def delete_finished_runs(self, older_than: datetime, limit: int = 500) -> int:
+        """Delete at most ``limit`` finished runs last written before ``older_than``, oldest
+        first; return how many (unfinished runs are never deleted)."""
+        return await self._call(self.sync.delete_finished_runs, older_than, limit)
+
     async def create_api_key(
         self, projects: Iterable[int], name: str = "", expires_at: datetime | None = None
     ) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from runwire_server.store.keys import ApiKeyMethods
 from runwire_server.store.leases import LeaseMethods
+from runwire_server.store.retention import RetentionMethods
 from runwire_server.store.runs import RunMethods
 from runwire_server.store.workflows import WorkflowMethods
 
 
-class SyncStore(WorkflowMethods, RunMethods, ApiKeyMethods, LeaseMethods):
+class SyncStore(WorkflowMethods, RunMethods, ApiKeyMethods, LeaseMethods, RetentionMethods):
     """Workflows, runs, API keys and process leases, one blocking call each. One instance per
     process; thread-safe."""
