@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, Router, get
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Response, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -49,7 +49,7 @@ def ui_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return Template(  # type: ignore[return-value]
         "error.html",
         context={"status": answer.status_code, "detail": detail, "principal": None},
-        status_code=answer.status_code,
+        status_code=answer.status_code or 500,
         headers=headers,
     )
 

@@ -120,7 +120,7 @@ def _layers(ids: list[str], edges: list[tuple[str, str]], start: Any) -> dict[st
         queue.extend((s, d + 1) for s in successors[node] if s not in depth)
     last = max(depth.values(), default=-1) + 1
     rows: dict[int, int] = {}
-    placed = {}
+    placed: dict[str, tuple[float, float]] = {}
     for node_id in ids:
         layer = depth.get(node_id, last)
         row = rows.get(layer, 0)
@@ -131,14 +131,16 @@ def _layers(ids: list[str], edges: list[tuple[str, str]], start: Any) -> dict[st
 
 def layout(data: Any) -> Graph:
     """Lay out workflow ``data``: stored positions when every node has one, layers otherwise."""
-    raw_nodes = data.get("nodes") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return Graph()
+    raw_nodes = data.get("nodes")
     nodes = [n for n in raw_nodes if isinstance(n, dict)] if isinstance(raw_nodes, list) else []
     seen: dict[str, dict[str, Any]] = {}
     for node in nodes:
         node_id = str(node.get("id") or "")
         if node_id and node_id not in seen:
             seen[node_id] = node
-    raw_edges = data.get("edges") if isinstance(data, dict) else None
+    raw_edges = data.get("edges")
     edges = []
     for edge in raw_edges if isinstance(raw_edges, list) else []:
         if isinstance(edge, dict) and str(edge.get("source")) in seen and str(edge.get("target")) in seen:

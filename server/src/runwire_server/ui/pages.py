@@ -13,7 +13,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Request, get, post
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Response, Template
 
 from runwire.auth import Principal
@@ -93,7 +93,9 @@ async def home(
 
 
 @get("/workflows/{workflow_id:int}")
-async def workflow_page(request: Request[Any, Any, Any], services: ServicesDep, workflow_id: int) -> Template:
+async def workflow_page(
+    request: Request[Any, Any, Any], services: ServicesDep, workflow_id: FromPath[int]
+) -> Template:
     """One workflow: its graph, its run form (not for a front door's), its recent runs."""
     principal = await signed_in(request)
     row = await visible_workflow(services, principal, workflow_id)
@@ -126,7 +128,7 @@ async def _workflow_template(
 
 @post("/workflows/{workflow_id:int}/run", status_code=303)
 async def run_form(
-    request: Request[Any, Any, Any], services: ServicesDep, workflow_id: int
+    request: Request[Any, Any, Any], services: ServicesDep, workflow_id: FromPath[int]
 ) -> Template | Redirect:
     """Start a run from the run form, through the API's own checks, and go to its page."""
     principal = await signed_in(request)
@@ -156,7 +158,7 @@ async def visible_run(services: Services, principal: Principal, run_id: str) -> 
 
 
 @get("/runs/{run_id:str}")
-async def run_page(request: Request[Any, Any, Any], services: ServicesDep, run_id: str) -> Template:
+async def run_page(request: Request[Any, Any, Any], services: ServicesDep, run_id: FromPath[str]) -> Template:
     """One run: the workflow's graph with each node's state, results and errors."""
     principal = await signed_in(request)
     run = await visible_run(services, principal, run_id)
@@ -196,7 +198,9 @@ async def run_page(request: Request[Any, Any, Any], services: ServicesDep, run_i
 
 
 @get("/runs/{run_id:str}/state")
-async def run_state(request: Request[Any, Any, Any], services: ServicesDep, run_id: str) -> Response[Any]:
+async def run_state(
+    request: Request[Any, Any, Any], services: ServicesDep, run_id: FromPath[str]
+) -> Response[Any]:
     """The run's status and each node's, for the run page's live updates (small JSON)."""
     principal = await signed_in(request)
     run = await visible_run(services, principal, run_id)

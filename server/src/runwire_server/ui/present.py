@@ -30,7 +30,7 @@ LOOKS = {
     Status.IN_PROGRESS: StateLook("running", "running", "▶", False),
     Status.SUCCEED: StateLook("succeeded", "succeeded", "✓", True),
     Status.FAILED: StateLook("failed", "failed", "✕", True),
-    Status.SKIPPED: StateLook("skipped", "skipped", "–", True),
+    Status.SKIPPED: StateLook("skipped", "skipped", "\u2013", True),  # en dash,
 }
 NOT_STARTED = StateLook("pending", "not started", "○", False)
 
@@ -60,10 +60,7 @@ class Shown:
 
 def shown(value: Any) -> Shown:
     """``value`` as indented JSON (not-JSON values as text), folded past :data:`FOLD_LINES` lines."""
-    if isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
     cut = len(text) > MAX_SHOWN_CHARS
     if cut:
         text = text[:MAX_SHOWN_CHARS]

@@ -28,6 +28,7 @@ from litestar.connection import ASGIConnection
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.stores.memory import MemoryStore
 from litestar.types import Empty, Message, ScopeSession
 
 from runwire.auth import Principal
@@ -152,7 +153,8 @@ async def sign_in(request: Request[Any, Any, Any], credential: Credential) -> Pr
     request.clear_session()
     if old:
         await store.delete(old)
-    await store.delete_expired()
+    if isinstance(store, MemoryStore):
+        await store.delete_expired()  # expired sessions otherwise go only when their id is used
     request.set_session(credential.to_session())
     return principal
 

@@ -56,7 +56,7 @@ async def sign_in_form(request: Request[Any, Any, Any]) -> Template | Redirect:
     if kind not in ("api-key", "bearer") or len(value) > MAX_CREDENTIAL_CHARS or not value.isprintable():
         return sign_in_page(request, next_path, "That is not an API key or a bearer token.", 400)
     try:
-        await sign_in(request, Credential(kind, value))
+        await sign_in(request, Credential("bearer" if kind == "bearer" else "api-key", value))
     except (AuthRefused, NotAuthenticated):
         return sign_in_page(request, next_path, "That credential was refused.", 401)
     return Redirect(next_path, status_code=303)
