@@ -43,7 +43,7 @@ class GraphNode:
     @property
     def short_id(self) -> str:
         """The id cut to fit the box."""
-        return _cut(self.id, MAX_TITLE + 4)
+        return _cut(self.id, MAX_TITLE - 2)
 
 
 @dataclass(slots=True)
