@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -351,3 +352,24 @@ def scratch_venv(root: Path) -> Path:
     # addsitedir: the project's own .pth files (its editable installs) are read too
     (site / "_runwire_project.pth").write_text(f"import site; site.addsitedir({project_site!r})\n")
     return root / "bin" / "python"
+
+
+# --- the web UI -------------------------------------------------------------------------------
+
+
+def ui_csrf_token(client: Any) -> str:
+    """The CSRF token of the UI's forms for ``client`` (a TestClient or httpx client keeping cookies)."""
+    page = client.get("/ui/", headers={})
+    found = re.search(r'name="_csrf_token" value="([0-9a-f]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def ui_sign_in(client: Any, key: str) -> str:
+    """Sign ``client`` in to the UI with an API key; return the CSRF token for its forms."""
+    token = ui_csrf_token(client)
+    reply = client.post(
+        "/ui/sign-in", data={"credential": key, "_csrf_token": token}, headers={}, follow_redirects=False
+    )
+    assert reply.status_code == 303, reply.text[:500]
+    return token

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import MakeServer, Server, output_workflow, script_workflow
+from tests.helpers import MakeServer, Server, output_workflow, script_workflow, ui_csrf_token
 
 WHO = ("bootstrap", "p0", "p0b", "p1", "p2", "forged", "anonymous")
 W = "/api/v1/workflows"
@@ -51,6 +51,13 @@ def requests(
         ("GET /readyz", lambda h: c.get("/readyz", headers=h), row(200, 200, 200, 200, 200, 200, 200)),
         ("GET /metrics", lambda h: c.get("/metrics", headers=h), row(200, 403, 403, 403, 403)),
         ("GET /api/version", lambda h: c.get("/api/version", headers=h), EVERYONE),
+        # the UI takes no header credentials: its pages are the sign-in page (test_ui_pages_... below)
+        (
+            "GET / (to /ui/)",
+            lambda h: c.get("/", headers=h, follow_redirects=False),
+            row(302, 302, 302, 302, 302, 302, 302),
+        ),
+        ("GET /ui/ (sign-in)", lambda h: c.get("/ui/", headers=h), row(200, 200, 200, 200, 200, 200, 200)),
         ("GET workflows", lambda h: c.get(f"{W}/", headers=h), EVERYONE),
         ("GET get_nodes", lambda h: c.get(f"{W}/get_nodes/", headers=h), EVERYONE),
         (
@@ -142,4 +149,74 @@ def test_every_endpoint_answers_each_principal_as_the_trust_model_says(
                 mismatches.append(
                     f"{name} as {who}: {reply.status_code}, expected {expected[who]}: {reply.text[:200]}"
                 )
+    assert not mismatches, "\n".join(mismatches)
+
+
+UI_SIGNED_OUT = 200
+"""A UI page without a session (a refused or no key) is the sign-in page."""
+
+
+def test_ui_pages_answer_each_signed_in_principal_as_the_api_does(make_server: MakeServer) -> None:
+    """Each principal signs in to the UI with its key; its pages then answer as the API does."""
+    server = make_server()
+    server.keys["forged"] = "rw_" + "A" * 43
+    c = server.client
+    boot = server.headers("bootstrap")
+    workflow = c.post(
+        f"{W}/", json={"project": 1, "title": "w", "data": output_workflow("hi")}, headers=boot
+    ).json()["id"]
+    run = c.post(f"{W}/{workflow}/run/", json={}, headers=boot).json()["data"]["id"]
+    server.wait(run)
+    task_run = c.post("/task?who=p0", headers=server.headers("p0")).json()["id"]
+    signed_out = UI_SIGNED_OUT
+    pages: list[tuple[str, Callable[[str], Any], dict[str, int]]] = [
+        ("GET /ui/", lambda t: c.get("/ui/"), row(200, 200, 200, 200, 200, signed_out, signed_out)),
+        (
+            "GET /ui/workflows/{id}",
+            lambda t: c.get(f"/ui/workflows/{workflow}"),
+            row(200, 404, 404, 200, 404, 200, 200),
+        ),
+        ("GET /ui/runs/{id}", lambda t: c.get(f"/ui/runs/{run}"), row(200, 404, 404, 200, 404, 200, 200)),
+        (
+            "GET /ui/runs/{id}/state",
+            lambda t: c.get(f"/ui/runs/{run}/state"),
+            row(200, 404, 404, 200, 404, 200, 200),
+        ),
+        # a front door's run is its starter's (p0), as GET /task/{id} says
+        (
+            "GET /ui/runs/{task run}",
+            lambda t: c.get(f"/ui/runs/{task_run}"),
+            row(200, 200, 404, 404, 404, 200, 200),
+        ),
+        (
+            "POST /ui/workflows/{id}/run",
+            lambda t: c.post(
+                f"/ui/workflows/{workflow}/run", data={"_csrf_token": t}, follow_redirects=False
+            ),
+            row(303, 404, 404, 303, 404, 200, 200),
+        ),
+        (
+            "POST /ui/sign-out",
+            lambda t: c.post("/ui/sign-out", data={"_csrf_token": t}, follow_redirects=False),
+            row(303, 303, 303, 303, 303, 303, 303),
+        ),
+    ]
+    mismatches = []
+    for who in WHO:
+        for name, call, expected in pages:
+            c.cookies.clear()
+            token = ui_csrf_token(c)
+            if who in server.keys:
+                c.post("/ui/sign-in", data={"credential": server.keys[who], "_csrf_token": token})
+            reply = call(token)
+            if reply.status_code != expected[who]:
+                mismatches.append(
+                    f"{name} as {who}: {reply.status_code}, expected {expected[who]}: {reply.text[:200]}"
+                )
+            elif (
+                who in ("forged", "anonymous")
+                and name != "POST /ui/sign-out"
+                and 'action="/ui/sign-in"' not in reply.text
+            ):
+                mismatches.append(f"{name} as {who}: not the sign-in page")
     assert not mismatches, "\n".join(mismatches)

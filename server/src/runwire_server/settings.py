@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Distributed: a run in queue this long is enqueued again (sooner if the queue is empty).",
     )
+    ui_cookie_secure: bool = Field(
+        default=False,
+        description="Mark the UI's session and CSRF cookies Secure (set it when served over https).",
+    )
+    ui_session_max_age_s: int = Field(
+        default=8 * 3600, ge=60, le=30 * 86400, description="A UI sign-in ends this long after it was made."
+    )
     heartbeat_s: float = Field(
         default=3.0, gt=0, description="How often every serve and worker process renews its lease."
     )

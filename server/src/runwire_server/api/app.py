@@ -33,6 +33,7 @@ from runwire_server.api.workflows import WorkflowController
 from runwire_server.extensions import ServerHooks
 from runwire_server.services import Services, build_services
 from runwire_server.settings import Settings
+from runwire_server.ui import TEMPLATES, root, ui_router
 
 log = logging.getLogger("runwire.server")
 
@@ -98,7 +99,14 @@ def create_app(
     from runwire_server import __version__
 
     app = Litestar(
-        route_handlers=[*route_handlers(), *metrics_routes(settings), *hooks.routes(), *extra_route_handlers],
+        route_handlers=[
+            *route_handlers(),
+            *metrics_routes(settings),
+            root,
+            ui_router(settings),
+            *hooks.routes(),
+            *extra_route_handlers,
+        ],
         dependencies={**DEPENDENCIES, **plugin_dependencies(hooks, services)},
         exception_handlers=exception_handlers(hooks.error_statuses()),
         guards=[authenticate],
@@ -110,6 +118,7 @@ def create_app(
             *([barrier.middleware] if services.embedded and services.store.defers_commits else []),
         ],
         request_max_body_size=settings.max_body_bytes,
+        template_config=TEMPLATES,
         openapi_config=OpenAPIConfig(
             title="runwire",
             version=__version__,

@@ -69,9 +69,17 @@ async def authenticated_principal(connection: ASGIConnection[Any, Any, Any, Any]
     :raises runwire_server.api.rate_limit.TooManyRequests: the principal went over
         ``RUNWIRE_RATE_LIMIT`` (429).
     """
-    state = connection.app.state
+    return await principal_for_headers(connection.app.state, header_dict(connection.scope["headers"]))
+
+
+async def principal_for_headers(state: State, headers: dict[str, str]) -> Principal:
+    """Authenticate ``headers`` (lower-case names) with the configured providers, in order, and
+    count the caller against its rate limit; the raises of :func:`authenticated_principal`.
+
+    The UI (:mod:`runwire_server.ui`) calls it with the credential its session holds, so a
+    session never outlives its key.
+    """
     services: Services = state.services
-    headers = header_dict(connection.scope["headers"])
     for provider in services.auth_providers:
         principal = await provider.authenticate(headers)
         if principal is not None:

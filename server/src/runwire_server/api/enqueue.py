@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
+from runwire.auth import Principal
+from runwire.inputs import apply_input_fields
 from runwire.records import Status
-from runwire_server.api.errors import ServiceUnavailable
+from runwire_server.api.bodies import check_id
+from runwire_server.api.errors import NotFound, ServiceUnavailable
+from runwire_server.api.workflows import refuse_managed
 from runwire_server.queue import LoopQueue
 from runwire_server.services import Services
 from runwire_server.store import WorkflowHead, WorkflowRow
@@ -50,3 +55,30 @@ async def store_and_enqueue(
         await services.store.save_run(run_id, Status.FAILED, {}, 0.0, error)
         raise ServiceUnavailable("the run queue is unreachable; try again later") from None
     services.metrics.run_started(workflow)
+
+
+async def runnable_head(services: Services, principal: Principal, workflow_id: int) -> WorkflowHead:
+    """The workflow ``principal`` asks to run through the workflow API (``/run/``, the UI's run
+    form): 404 unless it exists and is the caller's to see, 403 if a front door owns it."""
+    check_id(workflow_id, "workflow")
+    head = await services.store.get_workflow_head(workflow_id)
+    if head is None or not principal.may_access(head.project):
+        raise NotFound("workflow not found")
+    refuse_managed(services, head.project, head.title)
+    return head
+
+
+async def start_run(services: Services, head: WorkflowHead, run_input: Any) -> str:
+    """Check ``run_input`` against the workflow's trigger fields, then store and enqueue a run of it;
+    return the new run's id.
+
+    :raises runwire.errors.WorkflowInvalid: the workflow has structural errors (nothing started).
+    :raises runwire.errors.InputInvalid: the trigger refuses the input (nothing started).
+    """
+    prepared = await services.cache.load_async(services.store, head.id, head.version)
+    if prepared is None:
+        raise NotFound("workflow not found")
+    apply_input_fields(prepared.input_fields, run_input)
+    run_id = str(uuid.uuid4())
+    await store_and_enqueue(services, run_id, head, run_input)
+    return run_id

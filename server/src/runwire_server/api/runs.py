@@ -12,19 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runwire.auth import Principal
 from runwire.errors import InputInvalid, WorkflowInvalid
-from runwire.inputs import RAW_INPUT_KEY, apply_input_fields
+from runwire.inputs import RAW_INPUT_KEY
 from runwire.records import Status
 from runwire_server.api.bodies import (
     MAX_DB_INT,
     NOT_JSON,
-    check_id,
     off_loop,
     parse_json_or_text,
     read_model,
     read_text,
 )
 from runwire_server.api.deps import PUBLIC, PrincipalDep, ServicesDep
-from runwire_server.api.enqueue import store_and_enqueue
+from runwire_server.api.enqueue import runnable_head, start_run
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
@@ -35,7 +34,7 @@ from runwire_server.api.shapes import (
     RunStart,
     UpdateAccepted,
 )
-from runwire_server.api.workflows import refuse_managed, visible_workflow
+from runwire_server.api.workflows import visible_workflow
 
 RUN_INPUT: dict[str, Any] = {JSON: Any, "text/plain": str}
 RUN_INPUT_DOC = (
@@ -120,22 +119,13 @@ class RunController(Controller):
         A workflow with structural errors, or input its trigger refuses, replies
         ``{"data": {"errors": [...]}, "status": 400}`` and starts nothing.
         """
-        check_id(workflow_id, "workflow")
-        head = await services.store.get_workflow_head(workflow_id)
-        if head is None or not principal.may_access(head.project):
-            raise NotFound("workflow not found")
-        refuse_managed(services, head.project, head.title)
+        head = await runnable_head(services, principal, workflow_id)
         text = await read_text(request)
         value = await off_loop(run_input, text, request.headers.get("content-type", ""), principal)
         try:
-            prepared = await services.cache.load_async(services.store, head.id, head.version)
-            if prepared is None:
-                raise NotFound("workflow not found")
-            apply_input_fields(prepared.input_fields, value)
+            run_id = await start_run(services, head, value)
         except (WorkflowInvalid, InputInvalid) as exc:
             return _envelope({"errors": exc.problems}, 400)
-        run_id = str(uuid.uuid4())
-        await store_and_enqueue(services, run_id, head, value)
         return _envelope({"id": run_id, "status": "created"}, 201)
 
     @get(

@@ -1,0 +1,72 @@
+"""The web UI at ``/ui/``: workflows and runs to look at, served by runwire itself (Jinja2 pages,
+one CSS file, one small script; no build step, nothing from another site).
+
+The router is public to the app's header guard: UI requests authenticate through the session
+(:mod:`runwire_server.ui.session`), whose credential goes through the same auth providers on
+every request. The routes are left out of the OpenAPI document (they answer HTML, not the API).
+``docs/ui.md`` describes the pages and the security decisions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Router, get
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Response, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from runwire_server.api.deps import PUBLIC
+from runwire_server.api.errors import handle_error
+from runwire_server.settings import Settings
+from runwire_server.ui import pages, signin
+from runwire_server.ui.session import UI_PATH, middleware
+
+HERE = Path(__file__).parent
+TEMPLATES = TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
+"""The app's template config: the UI's Jinja2 templates (autoescaped)."""
+
+
+@get("/", include_in_schema=False, opt={PUBLIC: True})
+async def root() -> Redirect:
+    """``/`` is the UI's home page."""
+    return Redirect(f"{UI_PATH}/", status_code=302)
+
+
+def ui_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Errors of UI routes: the sign-in page when no one is signed in; otherwise the app's own
+    status and detail (:func:`runwire_server.api.errors.handle_error` and the plugins' statuses),
+    as a page."""
+    if isinstance(exc, pages.SignInNeeded):
+        return signin.sign_in_page(request, request.url.path)  # type: ignore[return-value]
+    app_handler = request.app.exception_handlers.get(Exception, handle_error)
+    answer: Response[Any] = app_handler(request, exc)
+    content = answer.content if isinstance(answer.content, dict) else {}
+    detail = str(content.get("detail") or "error")
+    headers = {k: v for k, v in answer.headers.items() if k.lower() == "retry-after"}
+    return Template(  # type: ignore[return-value]
+        "error.html",
+        context={"status": answer.status_code, "detail": detail, "principal": None},
+        status_code=answer.status_code or 500,
+        headers=headers,
+    )
+
+
+def ui_router(settings: Settings) -> Router:
+    """Every ``/ui`` route: pages, sign-in and -out, static assets; sessions and CSRF on them only."""
+    static = create_static_files_router(
+        path="/static", directories=[HERE / "static"], opt={PUBLIC: True}, include_in_schema=False
+    )
+    return Router(
+        UI_PATH,
+        route_handlers=[*pages.ROUTES, *signin.ROUTES, static],
+        middleware=middleware(settings),
+        exception_handlers={Exception: ui_error},
+        include_in_schema=False,
+        opt={PUBLIC: True},
+    )
+
+
+__all__ = ["TEMPLATES", "root", "ui_router"]

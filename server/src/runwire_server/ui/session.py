@@ -1,0 +1,164 @@
+"""The UI's sign-in: a server-side session holding the pasted credential, CSRF on every form,
+and the principal of each UI request, authenticated afresh by the configured auth providers.
+
+Decisions (``docs/ui.md``, "Sessions and security"):
+
+- The session lives **server-side** (Litestar's ``ServerSideSessionConfig`` on an in-memory
+  store): the cookie holds only a random 256-bit id, HttpOnly, SameSite=Lax, path ``/ui``,
+  Secure with ``RUNWIRE_UI_COOKIE_SECURE``. The pasted key never sits in a cookie, and signing
+  out deletes the session on the server, not only in the browser.
+- The session holds no power of its own: every UI request sends the stored credential through
+  the auth providers exactly as an API request's header would be (:func:`principal_for_headers`),
+  so a revoked or expired key, or an expired token, stops working at once, and the UI shows
+  what that key would see through the API.
+- Every form POST carries a CSRF token (Litestar's ``CSRFMiddleware``, double-submit cookie),
+  only on the ``/ui`` router: the JSON API takes header credentials, which a browser never
+  sends by itself, and gets no CSRF check.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from litestar import Request
+from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.stores.memory import MemoryStore
+from litestar.types import Empty, Message, ScopeSession
+
+from runwire.auth import Principal
+from runwire.errors import AuthRefused
+from runwire_server.api.deps import principal_for_headers
+from runwire_server.api.errors import NotAuthenticated
+from runwire_server.settings import Settings
+
+UI_PATH = "/ui"
+SESSION_COOKIE = "runwire_ui_session"
+CSRF_COOKIE = "runwire_ui_csrf"
+SESSION_STORE = "runwire-ui-sessions"
+"""The name of the Litestar store holding sessions (the app's default: in this process's memory)."""
+MAX_CREDENTIAL_CHARS = 8192
+CredentialKind = Literal["api-key", "bearer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a person pasted at sign-in, and how the API would receive it."""
+
+    kind: CredentialKind
+    value: str
+
+    def headers(self) -> dict[str, str]:
+        """The request headers an API client would send with this credential."""
+        if self.kind == "bearer":
+            return {"authorization": f"Bearer {self.value}"}
+        return {"x-api-key": self.value}
+
+    def to_session(self) -> dict[str, str]:
+        """What the server-side session keeps."""
+        return {"kind": self.kind, "value": self.value}
+
+    @classmethod
+    def from_session(cls, data: Any) -> Credential | None:
+        """The credential a session holds, or ``None``."""
+        if not isinstance(data, dict):
+            return None
+        kind, value = data.get("kind"), data.get("value")
+        if kind not in ("api-key", "bearer") or not isinstance(value, str) or not value:
+            return None
+        return cls(kind, value)
+
+
+class _Sessions(ServerSideSessionBackend):
+    """Litestar's server-side sessions, except that an empty session is never stored: a visitor
+    who has not signed in costs no memory, and gets no session cookie."""
+
+    async def store_in_message(
+        self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> None:
+        if not scope_session:
+            if self.config.key not in connection.cookies:
+                return
+            scope_session = Empty
+        await super().store_in_message(scope_session, message, connection)
+
+
+@dataclass
+class _SessionConfig(ServerSideSessionConfig):
+    _backend_class = _Sessions
+
+
+def session_config(settings: Settings) -> ServerSideSessionConfig:
+    """The UI session cookie's settings: HttpOnly, SameSite=Lax, path ``/ui``, fixed lifetime."""
+    return _SessionConfig(
+        key=SESSION_COOKIE,
+        max_age=settings.ui_session_max_age_s,
+        path=UI_PATH,
+        secure=settings.ui_cookie_secure,
+        httponly=True,
+        samesite="lax",
+        store=SESSION_STORE,
+    )
+
+
+def middleware(settings: Settings) -> list[DefineMiddleware]:
+    """CSRF (outermost: a refused form touches no session), then sessions, for the ``/ui`` router.
+
+    The CSRF secret is made per process: a restart asks open pages to reload before posting.
+    """
+    csrf = CSRFConfig(
+        secret=secrets.token_hex(32),
+        cookie_name=CSRF_COOKIE,
+        cookie_path=UI_PATH,
+        cookie_secure=settings.ui_cookie_secure,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+    )
+    return [DefineMiddleware(CSRFMiddleware, config=csrf), session_config(settings).middleware]
+
+
+async def ui_principal(request: Request[Any, Any, Any]) -> Principal | None:
+    """The principal of this UI request: the session's credential authenticated now by the
+    configured providers, or ``None`` (not signed in; a refused credential ends the session).
+
+    Without a session, the providers see a request with no credentials: with
+    ``RUNWIRE_AUTH_PROVIDERS=none`` the UI is as open as the API.
+    """
+    credential = Credential.from_session(request.session)
+    headers = credential.headers() if credential is not None else {}
+    try:
+        return await principal_for_headers(request.app.state, headers)
+    except (AuthRefused, NotAuthenticated):
+        if credential is not None:
+            request.clear_session()
+        return None
+
+
+async def sign_in(request: Request[Any, Any, Any], credential: Credential) -> Principal:
+    """Authenticate ``credential`` and keep it in a fresh session (a new id: a session id planted
+    before sign-in is never the signed-in one).
+
+    :raises AuthRefused | NotAuthenticated: the providers refuse it.
+    """
+    principal = await principal_for_headers(request.app.state, credential.headers())
+    store = request.app.stores.get(SESSION_STORE)
+    # the parsed cookies (the dict Litestar's session backend reads) and the session id the
+    # middleware took from them: both forgotten, so the response makes a new id
+    old = request.cookies.pop(SESSION_COOKIE, None)
+    request.clear_session()
+    if old:
+        await store.delete(old)
+    if isinstance(store, MemoryStore):
+        await store.delete_expired()  # expired sessions otherwise go only when their id is used
+    request.set_session(credential.to_session())
+    return principal
+
+
+def sign_out(request: Request[Any, Any, Any]) -> None:
+    """End the session: its data is deleted from the store and the cookie is cleared."""
+    request.clear_session()

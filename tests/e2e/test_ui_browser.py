@@ -1,0 +1,221 @@
+"""The web UI in a real browser: Debian's Chromium, headless, driven by Selenium through Debian's
+chromedriver (no browser download). One ``runwire serve`` and one browser for the module.
+
+Without ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (``apt-get install chromium
+chromium-driver``) the tests skip, saying so; under ``CI=true`` they fail instead.
+``RUNWIRE_SCREENSHOTS=1`` also writes the README's screenshots to ``docs/img/``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runwire_server.testing import running_server, service_unavailable
+from tests.helpers import (
+    KEY,
+    ROOT,
+    api,
+    create_workflow,
+    hello_data,
+    output_workflow,
+    sleep_data,
+    with_plugin,
+)
+
+CHROMIUM = os.environ.get("RUNWIRE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("RUNWIRE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+SHOTS = ROOT / "docs" / "img"
+WAIT_S = 20
+
+
+def _missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not (Path(path).is_file() and os.access(path, os.X_OK)):
+            return f"{path} is missing: apt-get install chromium chromium-driver"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (make install)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    reason = _missing()
+    if reason is not None:
+        service_unavailable(f"browser tests need Chromium: {reason}")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,800",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _key(data_dir: Path, project: int) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runwire_server",
+            "keys",
+            "create",
+            "--project",
+            str(project),
+            "--name",
+            f"p{project}",
+        ],
+        env={**env, "RUNWIRE_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, sleep_plugin_path: str) -> Iterator[dict[str, Any]]:
+    if _missing() is not None:
+        service_unavailable(f"browser tests need Chromium: {_missing()}")
+    data_dir = tmp_path_factory.mktemp("ui-browser")
+    keys = {1: _key(data_dir, 1), 2: _key(data_dir, 2)}
+    env = with_plugin({"RUNWIRE_API_KEYS": KEY}, sleep_plugin_path)
+    with running_server(env=env, data_dir=data_dir) as server, api(server.url) as admin:
+        slow = sleep_data(2.0)
+        slow["nodes"][0]["data"]["input_fields"] = [
+            {"id": "name", "title": "Name", "input_requirements": True}
+        ]
+        ids = {
+            "greeter": create_workflow(admin, hello_data(), project=1, title="Greeter"),
+            "slow": create_workflow(admin, slow, project=1, title="Slow greeting"),
+            "broken": create_workflow(admin, output_workflow("{{ 1/0 }}"), project=1, title="Broken"),
+            "secret": create_workflow(admin, hello_data(), project=2, title="Project two secret"),
+        }
+        reply = admin.post(f"/api/v1/workflows/{ids['secret']}/run/", json={"name": "Eve", "age": 40}).json()
+        yield {"url": server.url, "keys": keys, "ids": ids, "secret_run": reply["data"]["id"]}
+
+
+def shot(driver: Any, name: str) -> None:
+    """Save a README screenshot when RUNWIRE_SCREENSHOTS=1."""
+    if os.environ.get("RUNWIRE_SCREENSHOTS") == "1":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"ui-{name}.png"
+        driver.save_screenshot(str(path))
+        assert path.stat().st_size < 150_000, f"{path} is {path.stat().st_size} bytes"
+
+
+def wait_for_text(driver: Any, text: str, css: str = "main") -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # the run page reloads itself when the run ends: an element may go stale between two looks
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    WebDriverWait(driver, WAIT_S, ignored_exceptions=ignored).until(
+        lambda d: text in d.find_element(By.CSS_SELECTOR, css).text
+    )
+
+
+def sign_in(driver: Any, site: dict[str, Any], project: int = 1) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.delete_all_cookies()
+    driver.get(site["url"] + "/")
+    assert "Sign in" in driver.find_element(By.TAG_NAME, "h1").text
+    driver.find_element(By.ID, "credential").send_keys(site["keys"][project])
+    driver.find_element(By.CSS_SELECTOR, "form[action='/ui/sign-in'] button").click()
+    wait_for_text(driver, "Workflows", "h1")
+
+
+def test_sign_in_shows_the_projects_workflows_at_desktop_and_phone_width(
+    browser: Any, site: dict[str, Any]
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    sign_in(browser, site)
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "Greeter" in main and "Slow greeting" in main and "Project two secret" not in main
+    shot(browser, "workflows")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)  # the first stop is the skip link
+    assert browser.switch_to.active_element.text == "Skip to content"
+    browser.set_window_size(390, 844)
+    try:
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the list is {overflow}px wider than a phone"
+    finally:
+        browser.set_window_size(1280, 800)
+
+
+def test_run_from_the_form_and_watch_it_go_from_queued_to_succeeded(
+    browser: Any, site: dict[str, Any]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    sign_in(browser, site)
+    browser.get(f"{site['url']}/ui/workflows/{site['ids']['greeter']}")
+    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "svg .edge-label")]
+    assert sorted(labels) == ["false", "true"]
+    shot(browser, "workflow")
+    browser.get(f"{site['url']}/ui/workflows/{site['ids']['slow']}")
+    browser.find_element(By.NAME, "input.name").send_keys("Ada")
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/run'] button").click()
+    wait_for_text(browser, "Status:", "#run-status")
+    first = browser.find_element(By.ID, "run-status").text
+    assert any(word in first for word in ("queued", "running")), first
+    wait_for_text(browser, "succeeded", "#run-status")
+    nodes = browser.find_elements(By.CSS_SELECTOR, "svg .node.state-succeeded")
+    assert len(nodes) == 3
+    shot(browser, "run")
+
+
+def test_a_failed_nodes_error_is_shown(browser: Any, site: dict[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    sign_in(browser, site)
+    browser.get(f"{site['url']}/ui/workflows/{site['ids']['broken']}")
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/run'] button").click()
+    wait_for_text(browser, "failed", "#run-status")
+    wait_for_text(browser, "ZeroDivisionError")
+    assert browser.find_elements(By.CSS_SELECTOR, "svg .node.state-failed")
+
+
+def test_a_project_1_key_cannot_see_project_2_pages(browser: Any, site: dict[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    sign_in(browser, site)
+    for path in (f"/ui/workflows/{site['ids']['secret']}", f"/ui/runs/{site['secret_run']}"):
+        browser.get(site["url"] + path)
+        assert "404" in browser.find_element(By.TAG_NAME, "h1").text
+        assert "secret" not in browser.page_source.lower()
+
+
+def test_sign_out_ends_the_session(browser: Any, site: dict[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    sign_in(browser, site)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/ui/sign-out'] button").click()
+    wait_for_text(browser, "Sign in", "h1")
+    browser.get(f"{site['url']}/ui/workflows/{site['ids']['greeter']}")
+    assert "Sign in" in browser.find_element(By.TAG_NAME, "h1").text
