@@ -26,6 +26,7 @@ from runwire_server.api.bodies import (
 from runwire_server.api.deps import PUBLIC, PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
+from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.api.shapes import (
@@ -105,6 +106,7 @@ class RunController(Controller):
             body_description=RUN_INPUT_DOC,
             replies={200: (RunStart, "started (status 201), or refused (status 400)")},
         ),
+        **IDEMPOTENT,
     )
     async def run(
         self,

@@ -22,6 +22,7 @@ from runwire_server.api.bodies import OFF_LOOP_CHARS
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
+from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.frontdoors.boot import (
     FRONT_DOOR_PROJECT,
@@ -137,6 +138,7 @@ def _routes(prefix: str) -> list[Any]:
         tags=["script-runner"],
         summary="Start a task (script-runner)",
         operation_class=START_DOC,
+        **IDEMPOTENT,
     )
     async def start(
         request: Request[Any, Any, Any],
