@@ -105,6 +105,7 @@ class RunController(Controller):
             body_required=False,
             body_description=RUN_INPUT_DOC,
             replies={200: (RunStart, "started (status 201), or refused (status 400)")},
+            idempotent=True,
         ),
         **IDEMPOTENT,
     )

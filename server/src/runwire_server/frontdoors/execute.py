@@ -145,7 +145,9 @@ def usable_execute_door(services: Services, door: ExecuteDoor, principal: Princi
     status_code=201,
     tags=["lso"],
     summary="Run an executable (LSO)",
-    operation_class=documented({JSON: ExecuteRequest}, replies={201: (ExecuteAccepted, "the job")}),
+    operation_class=documented(
+        {JSON: ExecuteRequest}, replies={201: (ExecuteAccepted, "the job")}, idempotent=True
+    ),
     **IDEMPOTENT,
 )
 async def start_execute(

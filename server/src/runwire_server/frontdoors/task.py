@@ -124,6 +124,7 @@ START_DOC = documented(
     body_required=False,
     body_description="JSON, parsed when a binder of the config reads it (body_args, or a plugin binder)",
     replies={200: (TaskPending, "the task is started")},
+    idempotent=True,
 )
 POLL_DOC = documented(replies={200: (TaskState, "not-ready, ready or failed")})
 
