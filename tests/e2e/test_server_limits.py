@@ -45,7 +45,8 @@ def test_a_full_queue_refuses_new_runs_with_503_and_retry_after(
         hello = create_workflow(client, hello_data())
         waiting = [start_run(client, hello, json.dumps({"name": f"{big}{i}", "age": 40})) for i in range(2)]
 
-        refused = client.post(f"/api/v1/workflows/{hello}/run/", json={"name": "late"})
+        late = {"url": f"/api/v1/workflows/{hello}/run/", "json": {"name": "late"}}
+        refused = client.post(**late, headers={"Idempotency-Key": "late"})  # type: ignore[arg-type]
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
         assert "RUNWIRE_QUEUE_MAX=2" in refused.json()["detail"]
         task = client.post("/task/Paris")
@@ -59,6 +60,10 @@ def test_a_full_queue_refuses_new_runs_with_503_and_retry_after(
             assert result["status"] == "succeed"
             assert any(f"{big}{i}" in json.dumps(node.get("result")) for node in result["data"].values())
         assert start_run(client, hello, '{"name": "now", "age": 1}')  # room again
+        retried = client.post(**late, headers={"Idempotency-Key": "late"})  # type: ignore[arg-type]
+        assert (
+            retried.json()["status"] == 201 and "Idempotent-Replayed" not in retried.headers
+        )  # 503 not kept
 
 
 def test_slow_clients_are_dropped_and_the_server_keeps_answering() -> None:

@@ -7,7 +7,8 @@ Each tick (every ``RUNWIRE_HEARTBEAT_S``) it
    ``RUNWIRE_PROCESS_TIMEOUT_S``: killed, machine lost, or stopped cleanly) and enqueues them
    again: whatever happened to the broker's data, such a run is executed again by a live
    process (which decides, when it claims it, whether it may run again);
-3. distributed mode: enqueues again runs still ``in queue`` without an owner (their message
+3. deletes idempotency keys past their 24 hours (at most once a minute);
+4. distributed mode: enqueues again runs still ``in queue`` without an owner (their message
    may be lost: a server died between storing and enqueueing, Redis restarted empty) after
    ``RUNWIRE_PROCESS_TIMEOUT_S`` when the broker's queue is empty (every message delivered), else
    after ``RUNWIRE_REQUEUE_AFTER_S`` (a long backlog is not enqueued twice);
@@ -23,15 +24,19 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 from runwire_server.queue import BrokerQueue, RunQueue
 from runwire_server.retention import RetentionSweep
+from runwire_server.store.idempotency import IDEMPOTENCY_WINDOW_S
 from runwire_server.store.sync import SyncStore
 
 log = logging.getLogger("runwire.server")
 FORGET_AFTER_S = 86_400.0
 """Rows of processes silent this long are deleted."""
+PURGE_EVERY_S = 60.0
+"""How often expired idempotency keys are deleted."""
 
 
 def new_process_id() -> str:
@@ -94,6 +99,7 @@ class Reconciler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="runwire-reconciler", daemon=True)
         self._ticks = 0
+        self._next_purge = 0.0
 
     def renew(self) -> None:
         """Renew this process's lease now (blocking; raises if the store fails)."""
@@ -126,6 +132,9 @@ class Reconciler:
                 log.warning("re-enqueued %d run(s) left in queue for over %g s", found, grace)
         if self.retention is not None:
             self.retention.maybe_sweep(self.store)
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_EVERY_S
+            self.store.purge_idempotency_keys(IDEMPOTENCY_WINDOW_S)
         self._ticks += 1
         if self._ticks % 1000 == 0:
             self.store.forget_dead_processes(FORGET_AFTER_S)

@@ -20,6 +20,7 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Parameter,
     RequestBody,
     Schema,
 )
@@ -61,12 +62,27 @@ class DocumentedOperation(Operation):
     """The schemas its body and responses refer to, for the document's components."""
 
 
+IDEMPOTENCY_KEY = Parameter(
+    name="Idempotency-Key",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255),
+    description=(
+        "a retry with the same key and request within 24 h gets the first answer (header "
+        "Idempotent-Replayed: true) and starts nothing; the key with another request: 422 "
+        "(docs/api.md, 'Idempotent submits')"
+    ),
+)
+"""The header every submit route honours (:mod:`runwire_server.api.idempotency`)."""
+
+
 def documented(
     body: Mapping[str, Any] | None = None,
     *,
     body_required: bool = True,
     body_description: str | None = None,
     replies: Mapping[int, tuple[Any, str]] | None = None,
+    idempotent: bool = False,
 ) -> type[DocumentedOperation]:
     """An ``operation_class`` for a route decorator: the body its handler reads, what it answers.
 
@@ -77,6 +93,7 @@ def documented(
     :param body: per media type, the type the body has (a pydantic model, ``Any``, ``str``...).
     :param body_required: whether a request must have a body.
     :param replies: per status, the type of the response body and what the response means.
+    :param idempotent: the route takes ``Idempotency-Key`` (a submit: ``**IDEMPOTENT``).
 
     ``@post("/things", operation_class=documented({JSON: ThingCreate}, replies={201: (Thing, "made")}))``
     """
@@ -112,6 +129,8 @@ def documented(
             if request_body is not None:
                 self.request_body = request_body
             self.responses = {**(self.responses or {}), **responses}
+            if idempotent:
+                self.parameters = [*(self.parameters or []), IDEMPOTENCY_KEY]
 
     return Documented
 

@@ -25,6 +25,7 @@ from runwire_server.api.bodies import (
 from runwire_server.api.deps import PUBLIC, PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import runnable_head, start_run
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound
+from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.api.shapes import (
@@ -103,7 +104,9 @@ class RunController(Controller):
             body_required=False,
             body_description=RUN_INPUT_DOC,
             replies={200: (RunStart, "started (status 201), or refused (status 400)")},
+            idempotent=True,
         ),
+        **IDEMPOTENT,
     )
     async def run(
         self,

@@ -36,6 +36,7 @@ from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound, Unprocessable
+from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.frontdoors.blocking import run_inline
 from runwire_server.frontdoors.boot import (
@@ -144,7 +145,10 @@ def usable_execute_door(services: Services, door: ExecuteDoor, principal: Princi
     status_code=201,
     tags=["lso"],
     summary="Run an executable (LSO)",
-    operation_class=documented({JSON: ExecuteRequest}, replies={201: (ExecuteAccepted, "the job")}),
+    operation_class=documented(
+        {JSON: ExecuteRequest}, replies={201: (ExecuteAccepted, "the job")}, idempotent=True
+    ),
+    **IDEMPOTENT,
 )
 async def start_execute(
     request: Request[Any, Any, Any],

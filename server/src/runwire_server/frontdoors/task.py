@@ -22,6 +22,7 @@ from runwire_server.api.bodies import OFF_LOOP_CHARS
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
+from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.frontdoors.boot import (
     FRONT_DOOR_PROJECT,
@@ -123,6 +124,7 @@ START_DOC = documented(
     body_required=False,
     body_description="JSON, parsed when a binder of the config reads it (body_args, or a plugin binder)",
     replies={200: (TaskPending, "the task is started")},
+    idempotent=True,
 )
 POLL_DOC = documented(replies={200: (TaskState, "not-ready, ready or failed")})
 
@@ -137,6 +139,7 @@ def _routes(prefix: str) -> list[Any]:
         tags=["script-runner"],
         summary="Start a task (script-runner)",
         operation_class=START_DOC,
+        **IDEMPOTENT,
     )
     async def start(
         request: Request[Any, Any, Any],

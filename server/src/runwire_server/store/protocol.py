@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from runwire.auth import Principal
 from runwire.records import Status
+from runwire_server.store.idempotency import IdempotencyRow
 from runwire_server.store.rows import ApiKeyRow, RunRow, WorkflowHead, WorkflowRow
 from runwire_server.store.runs import HistoryOrdering
 
@@ -208,3 +209,33 @@ class Store(ABC):
     async def revoke_api_key(self, key_id: int) -> bool:
         """Mark a key revoked now; ``False`` when there is no such key or it was already revoked."""
         return await self._call(self.sync.revoke_api_key, key_id)
+
+    async def claim_idempotency_key(
+        self,
+        principal: str,
+        key: str,
+        request_hash: str,
+        claimant: str,
+        window_s: float,
+        lease_timeout_s: float,
+    ) -> IdempotencyRow | None:
+        """Claim ``key`` for ``principal``'s submit; ``None`` when claimed, else the row holding it
+        (see :meth:`SyncStore.claim_idempotency_key
+        <runwire_server.store.idempotency.IdempotencyMethods.claim_idempotency_key>`)."""
+        claim = self.sync.claim_idempotency_key
+        return await self._call(claim, principal, key, request_hash, claimant, window_s, lease_timeout_s)
+
+    async def idempotency_row(self, principal: str, key: str) -> IdempotencyRow | None:
+        """The row of ``principal``'s idempotency ``key``, or ``None``."""
+        return await self._call(self.sync.idempotency_row, principal, key)
+
+    async def finish_idempotency_key(
+        self, principal: str, key: str, claimant: str, status_code: int, content_type: str, reply: bytes
+    ) -> bool:
+        """Store the answer of the submit that claimed ``key``; ``False`` if its claim is gone."""
+        finish = self.sync.finish_idempotency_key
+        return await self._call(finish, principal, key, claimant, status_code, content_type, reply)
+
+    async def release_idempotency_key(self, principal: str, key: str, claimant: str) -> None:
+        """Give up an unanswered claim of ``key`` (the submit failed): a retry may claim it."""
+        await self._call(self.sync.release_idempotency_key, principal, key, claimant)

@@ -1,4 +1,5 @@
-"""The synchronous store: every workflow, run, API-key and lease method, blocking the calling thread.
+"""The synchronous store: every workflow, run, API-key, lease and idempotency-key method, blocking
+the calling thread.
 
 A backend subclasses it with its transactions (:mod:`.sqlite`, :mod:`.postgres`); the async
 :class:`runwire_server.store.Store` calls it, and sync callers reach it as ``store.sync``.
@@ -6,6 +7,7 @@ A backend subclasses it with its transactions (:mod:`.sqlite`, :mod:`.postgres`)
 
 from __future__ import annotations
 
+from runwire_server.store.idempotency import IdempotencyMethods
 from runwire_server.store.keys import ApiKeyMethods
 from runwire_server.store.leases import LeaseMethods
 from runwire_server.store.retention import RetentionMethods
@@ -13,6 +15,8 @@ from runwire_server.store.runs import RunMethods
 from runwire_server.store.workflows import WorkflowMethods
 
 
-class SyncStore(WorkflowMethods, RunMethods, ApiKeyMethods, LeaseMethods, RetentionMethods):
-    """Workflows, runs, API keys and process leases, one blocking call each. One instance per
-    process; thread-safe."""
+class SyncStore(
+    WorkflowMethods, RunMethods, ApiKeyMethods, LeaseMethods, RetentionMethods, IdempotencyMethods
+):
+    """Workflows, runs, API keys, process leases, retention and idempotency keys, one blocking
+    call each. One instance per process; thread-safe."""

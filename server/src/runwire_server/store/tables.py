@@ -1,4 +1,5 @@
-"""The store's SQLAlchemy tables: workflows, runs, API keys and live processes, with their indexes."""
+"""The store's SQLAlchemy tables: workflows, runs, API keys, live processes and idempotency keys,
+with their indexes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -116,4 +118,24 @@ processes = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     # the lease: renewed every RUNWIRE_HEARTBEAT_S; older than RUNWIRE_PROCESS_TIMEOUT_S = dead
     Column("last_seen", UTCDateTime(), nullable=False),
+)
+
+idempotency = Table(
+    "runwire_idempotency",
+    metadata,
+    # a submit's Idempotency-Key, per principal (provider:subject): its first answer is kept 24 h
+    Column("principal", String(300), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    # sha256 of method, path, query, content type and body: the same key for another request is a 422
+    Column("request_hash", String(64), nullable=False),
+    # the first submit's answer; NULL while it is in progress
+    Column("status_code", Integer, nullable=True),
+    Column("content_type", String(255), nullable=True),
+    Column("reply", LargeBinary, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # the process answering the first submit (runwire_processes.id): a claim still unfinished when
+    # that process's lease has lapsed is abandoned (the process died), and a retry takes it over
+    Column("claimed_by", String(PROCESS_ID_LENGTH), nullable=False),
+    # the purge deletes by age
+    Index("ix_runwire_idempotency_created", "created_at"),
 )

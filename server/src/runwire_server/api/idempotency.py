@@ -1,0 +1,216 @@
+"""Idempotent submits: an ``Idempotency-Key`` header makes a retried submit start nothing new.
+
+A submit route (a workflow run, ``/task``, ``/script``, ``/api/execute/``) takes
+``**IDEMPOTENT`` in its decorator: a :func:`claim` hook that runs before the handler and an
+ASGI :func:`middleware` that keeps the handler's answer. With the header:
+
+- the first request from a principal with a key claims it in the store (one atomic insert, so
+  of any number of concurrent requests on any number of servers exactly one proceeds), runs
+  the handler, and stores its answer (status, content type, body) *before* sending it;
+- a request with the same key and the same request (method, path, query string, content type
+  and body, by SHA-256) within 24 hours (:data:`.IDEMPOTENCY_WINDOW_S`) gets that answer
+  again, with ``Idempotent-Replayed: true``, and the handler does not run; one that arrives while the first
+  is in progress waits for its answer (up to :data:`WAIT_S`, then 409);
+- the same key with another request is a 422.
+
+Answers under 500 are kept (they say what this request does); a 5xx or an error releases the
+claim so that a retry may proceed. Without the header nothing of this runs beyond one scan of
+the headers. docs/api.md, "Idempotent submits", is the user's description.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from typing import Any
+
+import anyio
+from litestar import Request, Response
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from runwire_server.api.deps import get_principal
+from runwire_server.api.errors import ApiError, BadRequest, Unprocessable
+from runwire_server.services import Services
+from runwire_server.store.idempotency import IDEMPOTENCY_WINDOW_S, IdempotencyRow
+
+log = logging.getLogger("runwire.server")
+
+HEADER = b"idempotency-key"
+REPLAYED = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+WAIT_S = 30.0
+"""How long a request waits for the answer of a concurrent one with the same key before a 409."""
+POLL_S = 0.025
+"""How often a waiting request reads the store for that answer."""
+CLAIM_STATE = "runwire_idempotency_claim"
+"""Where :func:`claim` leaves ``(principal, key, claimant)`` for :func:`middleware` (scope state)."""
+
+
+class StillInProgress(ApiError):
+    """A request with the same key is still being answered."""
+
+    status_code = 409
+
+
+def key_header(scope: Scope) -> bytes | None:
+    """The raw ``Idempotency-Key`` header of a request, or ``None`` (the first one counts)."""
+    for name, value in scope["headers"]:
+        if name.lower() == HEADER:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def check_key(raw: bytes) -> str:
+    """The key, if it is 1 to :data:`MAX_KEY_LENGTH` printable ASCII characters (else a 400)."""
+    if not raw:
+        raise BadRequest("the Idempotency-Key header is empty; send 1 to 255 printable ASCII characters")
+    if len(raw) > MAX_KEY_LENGTH:
+        raise BadRequest(f"the Idempotency-Key header is {len(raw)} bytes long; at most 255 are allowed")
+    if any(not 0x20 <= byte <= 0x7E for byte in raw):
+        raise BadRequest("the Idempotency-Key header may hold only printable ASCII characters")
+    return raw.decode("ascii")
+
+
+async def request_hash(request: Request[Any, Any, Any]) -> str:
+    """SHA-256 of what makes two submits the same: method, path, query string, content type, body."""
+    body = await request.body()  # Litestar keeps it: the handler reads it again for free
+    digest = hashlib.sha256()
+    parts = (
+        request.method.encode(),
+        request.scope["path"].encode("utf-8", "surrogateescape"),
+        request.scope.get("query_string", b""),
+        request.headers.get("content-type", "").encode("latin-1", "replace"),
+    )
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big") + part)
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def replay(row: IdempotencyRow) -> Response[bytes]:
+    """The stored answer, marked as replayed."""
+    return Response(
+        row.reply or b"",
+        status_code=row.status_code or 200,
+        media_type=row.content_type or "application/json",
+        headers={REPLAYED: "true"},
+    )
+
+
+async def claim(request: Request[Any, Any, Any]) -> Response[bytes] | None:
+    """The ``before_request`` hook of a submit route: claim the request's key, or answer it.
+
+    ``None`` (the handler runs) without the header or when this request claimed the key;
+    otherwise the first request's stored answer.
+
+    :raises BadRequest: the key is not 1 to 255 printable ASCII characters.
+    :raises Unprocessable: the key was used (within 24 hours) for another request.
+    :raises StillInProgress: the first request has not answered within :data:`WAIT_S`.
+    """
+    raw = key_header(request.scope)
+    if raw is None:
+        return None
+    key = check_key(raw)
+    services: Services = request.app.state.services
+    identity = (await get_principal(request)).identity
+    digest = await request_hash(request)
+    store, claimant = services.store, services.process_id
+    lease_timeout = services.settings.process_timeout_s
+    deadline = time.monotonic() + WAIT_S
+    row = await store.claim_idempotency_key(
+        identity, key, digest, claimant, IDEMPOTENCY_WINDOW_S, lease_timeout
+    )
+    while row is not None:
+        if row.request_hash != digest:
+            raise Unprocessable(
+                "this Idempotency-Key was already used for a different request "
+                "(another method, path, query, content type or body); use a new key"
+            )
+        if row.finished:
+            return replay(row)
+        if time.monotonic() > deadline:
+            raise StillInProgress(
+                "a request with this Idempotency-Key is still in progress; try again later",
+                headers={"Retry-After": "1"},
+            )
+        await asyncio.sleep(POLL_S)
+        row = await store.idempotency_row(identity, key)
+        if row is None:  # the first request failed and released the key: this one may proceed
+            row = await store.claim_idempotency_key(
+                identity, key, digest, claimant, IDEMPOTENCY_WINDOW_S, lease_timeout
+            )
+    request.scope["state"][CLAIM_STATE] = (identity, key, claimant)
+    return None
+
+
+def middleware(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware of a submit route: store the answer of a request that claimed its key
+    before sending it (an answer of 500 or more, or an error, releases the claim instead)."""
+
+    async def keep_answer(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or key_header(scope) is None:
+            await app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            held = scope["state"].get(CLAIM_STATE)
+            if held is None:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                start = dict(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                assert start is not None
+                body = b"".join(chunks)
+                del scope["state"][CLAIM_STATE]
+                await _settle(scope, held, start, body)
+                await send(start)  # type: ignore[arg-type]
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        try:
+            await app(scope, receive, capture)
+        finally:
+            held = scope["state"].pop(CLAIM_STATE, None)
+            if held is not None:  # no complete answer: an error, or a cancelled request
+                await _release(scope, held)
+
+    return keep_answer
+
+
+async def _settle(scope: Scope, held: tuple[str, str, str], start: dict[str, Any], body: bytes) -> None:
+    """Store the answer for the key ``held``, or release the key for a 5xx."""
+    status = int(start["status"])
+    if status >= 500:
+        await _release(scope, held)
+        return
+    content_type = ""
+    for name, value in start.get("headers", []):
+        if name.lower() == b"content-type":
+            content_type = value.decode("latin-1")
+    services: Services = scope["app"].state.services
+    try:
+        await services.store.finish_idempotency_key(*held, status, content_type, body)
+    except Exception as exc:  # the submit happened: answer it; its retries wait, then get a 409
+        log.error(
+            "could not store the answer for idempotency key %r: %s: %s", held[1], type(exc).__name__, exc
+        )
+
+
+async def _release(scope: Scope, held: tuple[str, str, str]) -> None:
+    services: Services = scope["app"].state.services
+    with anyio.CancelScope(shield=True):
+        try:
+            await services.store.release_idempotency_key(*held)
+        except Exception as exc:  # the claim lapses with this process's lease, or after 24 hours
+            log.error("could not release idempotency key %r: %s: %s", held[1], type(exc).__name__, exc)
+
+
+IDEMPOTENT: dict[str, Any] = {"before_request": claim, "middleware": [middleware]}
+"""What a submit route's decorator takes (``@post(..., **IDEMPOTENT)``) to honour ``Idempotency-Key``."""
