@@ -26,7 +26,10 @@ def _wait(server: Server, run_id: str, who: str) -> dict[str, Any]:
 
 
 def _timed(node: dict[str, Any]) -> None:
-    started, finished = datetime.fromisoformat(node["started_at"]), datetime.fromisoformat(node["finished_at"])
+    started, finished = (
+        datetime.fromisoformat(node["started_at"]),
+        datetime.fromisoformat(node["finished_at"]),
+    )
     assert started <= finished and node["duration_s"] >= 0
 
 
@@ -70,7 +73,9 @@ def test_a_run_of_each_door_shows_its_door_nodes_and_timings(make_server: MakeSe
 def test_only_runs_the_caller_may_see(make_server: MakeServer) -> None:
     server = make_server()
     workflow = server.client.post(
-        f"{W}/", json={"project": 1, "title": "w", "data": output_workflow("hi")}, headers=server.headers("p1")
+        f"{W}/",
+        json={"project": 1, "title": "w", "data": output_workflow("hi")},
+        headers=server.headers("p1"),
     ).json()["id"]
     run_id = server.client.post(f"{W}/{workflow}/run/", headers=server.headers("p1")).json()["data"]["id"]
     task = server.client.post("/task?who=x", headers=server.headers("p0")).json()["id"]

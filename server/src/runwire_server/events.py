@@ -41,7 +41,7 @@ EVENT_NAMES = {
 }
 """Each stored kind's event name in the stream."""
 RUN_FINISHED = "run_finished"
-_ENDED = {Status.SUCCEED: FINISHED, Status.FAILED: FAILED, Status.SKIPPED: SKIPPED}
+_ENDED: dict[str, str] = {Status.SUCCEED: FINISHED, Status.FAILED: FAILED, Status.SKIPPED: SKIPPED}
 
 Entry = tuple[str, str, float]
 """A parsed log entry: ``(kind, node_id, at)``."""

@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Request, get
 from litestar.params import FromPath, QueryParameter
@@ -56,7 +56,9 @@ def resume_after(header: str | None, query: str | None) -> int:
     return int(value)
 
 
-async def relay(store: Store, run: RunRow, after: int, labels: Labels) -> AsyncIterator[ServerSentEventMessage]:
+async def relay(
+    store: Store, run: RunRow, after: int, labels: Labels
+) -> AsyncIterator[ServerSentEventMessage]:
     """The events of ``run`` after id ``after``, read from ``store`` until ``run_finished``
     (or until the run is deleted: the stream then closes without it)."""
     reader = EventReader(labels, after)
@@ -84,7 +86,7 @@ async def relay(store: Store, run: RunRow, after: int, labels: Labels) -> AsyncI
     operation_class=documented(replies={200: (str, EVENTS_DOC)}, reply_media="text/event-stream"),
 )
 async def run_events(
-    request: Request[object, object, object],
+    request: Request[Any, Any, Any],
     services: ServicesDep,
     principal: PrincipalDep,
     run_id: FromPath[str],
