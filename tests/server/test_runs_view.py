@@ -4,9 +4,11 @@ who may see which run, and ``GET /api/v1/runs/`` with its filters and pages."""
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
+from runwire_server.store import Store
 from runwire_server.testing import wait_for_run
 from tests.helpers import MakeServer, Server, hello_data, output_workflow
 
@@ -145,3 +147,34 @@ def test_the_list_filters_and_pages(make_server: MakeServer) -> None:
         reply = server.client.get(f"{RUNS}/?{query}", headers=boot)
         assert reply.status_code == status, (query, reply.text)
         assert "detail" in reply.json()
+
+
+async def test_the_store_keeps_the_event_log_and_lists_runs(store: Store) -> None:
+    mine, door = await store.create_workflow(1, "mine", {}), await store.create_workflow(0, "door", {})
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    await store.create_run(ids[0], mine, {"big": "input"})
+    await store.create_run(ids[1], mine, {}, status="failed", error="boom")
+    await store.create_run(ids[2], door, {}, owner="api-key:key:1")
+    await store.create_run(ids[3], door, {}, owner="api-key:key:2")
+    log = [["s", "a", 1.5], ["f", "a", 2.0]]
+    await store.save_run(ids[0], "succeed", {"a": {"id": "a", "status": "succeed"}}, 0.0, events=log)
+    await store.save_run(ids[0], "succeed", {}, 0.0)  # no events given: the log is kept
+    row = await store.get_run(ids[0])
+    assert row is not None and row.events == log
+
+    async def listed(projects: frozenset[int] | None = None, **filters: Any) -> list[str]:
+        count, rows = await store.list_runs(projects, **filters)
+        assert count == len(rows)
+        return [run.id for run, _ in rows]
+
+    assert await listed() == list(reversed(ids))
+    count, rows = await store.list_runs(None, limit=1, offset=3)
+    assert count == 4 and [(run.id, title, run.events, run.nodes, run.input) for run, title in rows] == [
+        (ids[0], "mine", log, {}, None)  # listed: no input, no node records
+    ]
+    assert await listed(frozenset({1})) == [ids[1], ids[0]]
+    assert await listed(owner="api-key:key:1") == [ids[2], ids[1], ids[0]]
+    assert await listed(status="failed") == [ids[1]] and await listed(status="cancelled") == []
+    assert await listed(doors=[(0, "door")]) == [ids[3], ids[2]]
+    assert await listed(doors=[(0, "door")], other_than_doors=True) == [ids[1], ids[0]]
+    assert await listed(doors=[]) == [] and await listed(workflow_id=door.id, owner="x") == []
