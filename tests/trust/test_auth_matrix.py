@@ -93,6 +93,14 @@ def requests(
             lambda h: c.delete(f"{W}/{fresh_workflow()}/", headers=h),
             row(204, 404, 404, 204, 404),
         ),
+        ("GET runs", lambda h: c.get("/api/v1/runs/", headers=h), EVERYONE),
+        ("GET run", lambda h: c.get(f"/api/v1/runs/{run}/", headers=h), PROJECT_1),
+        ("GET run events", lambda h: c.get(f"/api/v1/runs/{run}/events/", headers=h), PROJECT_1),
+        (
+            "GET task run",  # a front-door run: only who started it (and every-project principals)
+            lambda h: c.get(f"/api/v1/runs/{task}/", headers=h),
+            row(200, 200, 404, 404, 404),
+        ),
         (
             "POST execution-update",
             lambda h: c.post(

@@ -109,7 +109,8 @@ class RunExecutor:
                 await store.save_run(run_id, Status.FAILED, interrupted_nodes(run.nodes, stop), 0.0, stop)
                 return
             await store.save_run(run_id, Status.IN_PROGRESS, {}, 0.0)
-        observer = StoreObserver(store, unsafe=unsafe_nodes(prepared, self.rerun_policy))
+        unsafe = unsafe_nodes(prepared, self.rerun_policy)
+        observer = StoreObserver(store, unsafe=unsafe, events=run.events)  # a log is continued
         metered = meter.observe(observer, prepared)  # the metrics' view of the same progress
         try:
             async with asyncio.timeout(self.time_limit_s):
@@ -117,11 +118,13 @@ class RunExecutor:
         except TimeoutError:
             await observer.settle()
             limit = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
-            await store.save_run(run_id, Status.FAILED, stopped_nodes(observer.run, limit), 0.0, limit)
+            nodes = stopped_nodes(observer.run, limit)
+            await store.save_run(run_id, Status.FAILED, nodes, 0.0, limit, observer.events)
         except Exception as exc:
             log.exception("run %s stopped by an internal error", run_id)
             error = f"internal error: {type(exc).__name__}: {exc}"
-            await store.save_run(run_id, Status.FAILED, {}, 0.0, error)
+            await observer.settle()
+            await store.save_run(run_id, Status.FAILED, {}, 0.0, error, observer.events)
 
     def __call__(self, run_id: str) -> None:
         """The Dramatiq actor: :meth:`execute` on this worker thread's own event loop, claimed

@@ -8,6 +8,7 @@ from typing import Any
 
 from runwire.engine import RunObserver
 from runwire.records import NodeRecord, RunRecord, Status
+from runwire_server.events import ended, started
 from runwire_server.store import Store
 
 log = logging.getLogger(__name__)
@@ -27,16 +28,25 @@ class StoreObserver(RunObserver):
     longer one shows its finished and running nodes to pollers while it goes on. The start of a
     node in ``unsafe`` (not safe to run twice) is written before the node runs, so a crash
     after it started leaves the trace that keeps the run from starting over.
+
+    Every write carries the run's event log (:mod:`runwire_server.events`), kept here as nodes
+    start and end, and continued from ``events`` (what an interrupted execution had logged).
     """
 
     def __init__(
-        self, store: Store, interval: float = PROGRESS_INTERVAL_S, unsafe: frozenset[str] = frozenset()
+        self,
+        store: Store,
+        interval: float = PROGRESS_INTERVAL_S,
+        unsafe: frozenset[str] = frozenset(),
+        events: list[Any] | None = None,
     ) -> None:
         self.store = store
         self.interval = interval
         self.unsafe = unsafe
         self.run: RunRecord | None = None
         """The run as last reported (what was done when a run is stopped from outside)."""
+        self.events: list[Any] = list(events or ())
+        """The run's event log, as the next write stores it."""
         self._pending: asyncio.TimerHandle | None = None
         self._writing: asyncio.Task[None] | None = None
 
@@ -54,7 +64,9 @@ class StoreObserver(RunObserver):
 
     async def _write_progress(self, run: RunRecord) -> None:
         try:
-            await self.store.save_run(run.id, Status.IN_PROGRESS, nodes_json(run), run.total_cost)
+            await self.store.save_run(
+                run.id, Status.IN_PROGRESS, nodes_json(run), run.total_cost, events=list(self.events)
+            )
         except Exception as exc:  # progress is best-effort; the terminal write is not
             log.warning("could not write the progress of run %s: %s", run.id, exc)
 
@@ -63,16 +75,19 @@ class StoreObserver(RunObserver):
 
         :raises Exception: the store failed to record an unsafe node's start (it must not run).
         """
+        self.events.append(started(node_id))
         if node_id not in self.unsafe:
             self._changed(run)
             return
         self.run = run
         await self.settle()
-        await self.store.save_run(run.id, Status.IN_PROGRESS, nodes_json(run), run.total_cost)
+        nodes = nodes_json(run)
+        await self.store.save_run(run.id, Status.IN_PROGRESS, nodes, run.total_cost, events=list(self.events))
         self.store.sync.commit_pending()  # durable now, not at the end of this loop iteration
 
     async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
-        """Schedule a progress write."""
+        """Log the node's end; schedule a progress write."""
+        self.events.append(ended(record.id, record.status))
         self._changed(run)
 
     async def settle(self) -> None:
@@ -88,7 +103,8 @@ class StoreObserver(RunObserver):
     async def run_finished(self, run: RunRecord) -> None:
         """Write the terminal status together with every node result."""
         await self.settle()
-        await self.store.save_run(run.id, run.status, nodes_json(run), run.total_cost, run.error)
+        nodes = nodes_json(run)
+        await self.store.save_run(run.id, run.status, nodes, run.total_cost, run.error, list(self.events))
 
 
 def stopped_nodes(run: RunRecord | None, reason: str) -> dict[str, Any]:

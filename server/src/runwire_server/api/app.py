@@ -28,6 +28,8 @@ from runwire_server.api.errors import exception_handlers
 from runwire_server.api.metrics import metrics_middleware, metrics_routes
 from runwire_server.api.openapi import finish_document
 from runwire_server.api.rate_limit import RateLimiter
+from runwire_server.api.run_events import ROUTES as RUN_EVENT_ROUTES
+from runwire_server.api.run_views import RunViewController
 from runwire_server.api.runs import RunController
 from runwire_server.api.workflows import WorkflowController
 from runwire_server.extensions import ServerHooks
@@ -40,7 +42,7 @@ log = logging.getLogger("runwire.server")
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """The server's own routes (front doors add theirs through ``register_routes``)."""
-    return [*health.ROUTES, WorkflowController, RunController]
+    return [*health.ROUTES, WorkflowController, RunController, RunViewController, *RUN_EVENT_ROUTES]
 
 
 def plugin_dependencies(hooks: ServerHooks, services: Services) -> dict[str, Provide]:

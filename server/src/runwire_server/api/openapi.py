@@ -83,6 +83,7 @@ def documented(
     body_description: str | None = None,
     replies: Mapping[int, tuple[Any, str]] | None = None,
     idempotent: bool = False,
+    reply_media: str = JSON,
 ) -> type[DocumentedOperation]:
     """An ``operation_class`` for a route decorator: the body its handler reads, what it answers.
 
@@ -94,6 +95,7 @@ def documented(
     :param body_required: whether a request must have a body.
     :param replies: per status, the type of the response body and what the response means.
     :param idempotent: the route takes ``Idempotency-Key`` (a submit: ``**IDEMPOTENT``).
+    :param reply_media: the media type of those replies (``text/event-stream`` for a stream).
 
     ``@post("/things", operation_class=documented({JSON: ThingCreate}, replies={201: (Thing, "made")}))``
     """
@@ -116,7 +118,7 @@ def documented(
     responses = {
         str(status): OpenAPIResponse(
             description=description,
-            content={JSON: OpenAPIMediaType(schema=schema_of(kind, "serialization"))},
+            content={reply_media: OpenAPIMediaType(schema=schema_of(kind, "serialization"))},
         )
         for status, (kind, description) in (replies or {}).items()
     }

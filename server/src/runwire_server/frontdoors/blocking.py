@@ -46,7 +46,7 @@ async def run_inline(
         await observer.settle()
         with contextlib.suppress(Exception):
             await services.store.save_run(
-                run_id, Status.FAILED, stopped_nodes(observer.run, error), 0.0, error
+                run_id, Status.FAILED, stopped_nodes(observer.run, error), 0.0, error, observer.events
             )
         raise
     finally:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -12,7 +12,7 @@ from runwire.auth import Principal
 from runwire.records import Status
 from runwire_server.store.idempotency import IdempotencyRow
 from runwire_server.store.rows import ApiKeyRow, RunRow, WorkflowHead, WorkflowRow
-from runwire_server.store.runs import HistoryOrdering
+from runwire_server.store.runs import HistoryOrdering, RunStatusFilter
 
 if TYPE_CHECKING:
     from runwire_server.store.schema import SchemaUpgrade
@@ -122,10 +122,17 @@ class Store(ABC):
         return await self._call(self.sync.claim_run, run_id, claimant)
 
     async def save_run(
-        self, run_id: str, status: str, nodes: dict[str, Any], total_cost: float, error: str | None = None
+        self,
+        run_id: str,
+        status: str,
+        nodes: dict[str, Any],
+        total_cost: float,
+        error: str | None = None,
+        events: list[Any] | None = None,
     ) -> None:
-        """Write a run's status, node results, cost and error in one transaction."""
-        await self._call(self.sync.save_run, run_id, status, nodes, total_cost, error)
+        """Write a run's status, node results, cost and error in one transaction, with its event
+        log when ``events`` is given (``None``: kept as it is)."""
+        await self._call(self.sync.save_run, run_id, status, nodes, total_cost, error, events)
 
     async def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload into a run; ``False`` if none.
@@ -144,6 +151,22 @@ class Store(ABC):
     ) -> tuple[int, list[RunRow]]:
         """One workflow's runs in ``ordering`` (only ``owner``'s, when given); returns (count, page)."""
         return await self._call(self.sync.history, workflow_id, ordering, offset, limit, owner)
+
+    async def list_runs(
+        self,
+        projects: frozenset[int] | None,
+        owner: str | None = None,
+        status: RunStatusFilter | None = None,
+        doors: Collection[tuple[int, str]] | None = None,
+        other_than_doors: bool = False,
+        workflow_id: int | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[int, list[tuple[RunRow, str]]]:
+        """Runs newest first with their workflows' titles, filtered; returns (count, page) (see
+        :meth:`SyncStore.list_runs <runwire_server.store.runs.RunMethods.list_runs>`)."""
+        filters = (projects, owner, status, doors, other_than_doors, workflow_id, offset, limit)
+        return await self._call(self.sync.list_runs, *filters)
 
     async def unfinished_runs(self) -> list[str]:
         """Ids of runs left ``in queue`` or ``in progress``, oldest first."""

@@ -6,16 +6,16 @@ ever sees one without the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, insert, null, or_, select, update
 
 from runwire.records import TERMINAL, Status
 from runwire_server.store.base import StoreBase
 from runwire_server.store.rows import RunRow, WorkflowHead, WorkflowRow, utcnow
-from runwire_server.store.tables import runs
+from runwire_server.store.tables import runs, workflows
 
 HistoryOrdering = Literal["created_at", "-created_at", "cost", "-cost"]
 
@@ -68,17 +68,25 @@ _CLAIM_RUN = (
     )
     .returning(*_RUN_COLUMNS)
 )
-_SAVE_RUN = (
+_SAVED = {
+    "status": bindparam("status"),
+    "nodes": bindparam("nodes", type_=runs.c.nodes.type),
+    "total_cost": bindparam("cost"),
+    "error": bindparam("error"),
+    "updated_at": bindparam("now"),
+}
+_SAVE_RUN = update(runs).where(runs.c.id == bindparam("rid")).values(**_SAVED)
+_SAVE_RUN_EVENTS = (
     update(runs)
     .where(runs.c.id == bindparam("rid"))
-    .values(
-        status=bindparam("status"),
-        nodes=bindparam("nodes", type_=runs.c.nodes.type),
-        total_cost=bindparam("cost"),
-        error=bindparam("error"),
-        updated_at=bindparam("now"),
-    )
+    .values(**_SAVED, events=bindparam("events", type_=runs.c.events.type))
 )
+# a list of runs: neither input nor node records (the heaviest columns), and the workflow's title
+_LISTED_COLUMNS = (
+    *(null().label(c.name) if c.name in ("input", "nodes") else c for c in _RUN_COLUMNS),
+    workflows.c.title,
+)
+RunStatusFilter = Literal["in queue", "in progress", "succeed", "failed", "cancelled"]
 
 
 class RunMethods(StoreBase):
@@ -148,11 +156,17 @@ class RunMethods(StoreBase):
         nodes: dict[str, Any],
         total_cost: float,
         error: str | None = None,
+        events: list[Any] | None = None,
     ) -> None:
-        """Write a run's status, node results, cost and error in one transaction."""
+        """Write a run's status, node results, cost and error in one statement, with its event
+        log (:mod:`runwire_server.events`) when ``events`` is given (``None``: kept as it is)."""
         params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
         params["now"] = utcnow()
-        self._first(_SAVE_RUN, params, write=True)
+        if events is None:
+            self._first(_SAVE_RUN, params, write=True)
+        else:
+            params["events"] = events
+            self._first(_SAVE_RUN_EVENTS, params, write=True)
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none.
@@ -198,6 +212,57 @@ class RunMethods(StoreBase):
                 .limit(limit)
             ).all()
         return int(count), [RunRow(*r) for r in rows]
+
+    def list_runs(
+        self,
+        projects: frozenset[int] | None,
+        owner: str | None = None,
+        status: RunStatusFilter | None = None,
+        doors: Collection[tuple[int, str]] | None = None,
+        other_than_doors: bool = False,
+        workflow_id: int | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[int, list[tuple[RunRow, str]]]:
+        """Runs newest first, each with its workflow's title; returns (count, page).
+
+        Only runs of ``projects`` (``None``: all); with ``owner``, front-door runs (those with
+        an owner) only of that owner. ``status`` ``cancelled`` is every cancelled run; ``doors``
+        (``(project, title)`` of front-door workflows) keeps only their runs, or with
+        ``other_than_doors`` every other run. Listed runs carry neither input nor node records.
+        """
+        where: list[ColumnElement[bool]] = []
+        if projects is not None:
+            where.append(runs.c.project.in_(sorted(projects)))
+        if owner is not None:
+            where.append(or_(runs.c.owner.is_(None), runs.c.owner == owner))
+        if status == "cancelled":
+            where.append(runs.c.cancelled_by.is_not(None))
+        elif status is not None:
+            where.append(runs.c.status == status)
+        if workflow_id is not None:
+            where.append(runs.c.workflow_id == workflow_id)
+        if doors is not None:
+            pairs = [and_(workflows.c.project == p, workflows.c.title == t) for p, t in sorted(doors)]
+            ids = select(workflows.c.id).where(or_(false(), *pairs))
+            where.append(runs.c.workflow_id.not_in(ids) if other_than_doors else runs.c.workflow_id.in_(ids))
+        joined = runs.join(workflows, workflows.c.id == runs.c.workflow_id)
+        with self._transaction() as conn:
+            count = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
+            rows = conn.execute(
+                select(*_LISTED_COLUMNS)
+                .select_from(joined)
+                .where(*where)
+                .order_by(*_ORDERINGS["-created_at"])
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        page = []
+        for row in rows:
+            run = RunRow(*row[:-1])
+            run.nodes = {}
+            page.append((run, str(row[-1])))
+        return int(count), page
 
     def unfinished_runs(self) -> list[str]:
         """Ids of runs left ``in queue`` or ``in progress``, oldest first."""

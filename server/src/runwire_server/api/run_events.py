@@ -1,0 +1,102 @@
+"""Live events of a run: ``GET /api/v1/runs/{id}/events/``, a Server-Sent Events stream.
+
+The stream relays the run's event log (:mod:`runwire_server.events`) from the store: the
+handler reads the run's row every :data:`POLL_INTERVAL_S` and sends what is new, so it works the
+same whichever process executes the run (this one in embedded mode, a ``runwire worker`` in
+distributed mode: the executor's progress writes are the publication, and no broker
+connection is needed to follow a run). It ends with ``run_finished`` and closes; while nothing
+happens it sends a ``: keep-alive`` comment every :data:`KEEPALIVE_S`. ``Last-Event-ID`` (or
+``?last_event_id=``) resumes after that event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import FromPath, QueryParameter
+from litestar.response import ServerSentEvent
+from litestar.response.sse import ServerSentEventMessage
+
+from runwire_server.api.deps import PrincipalDep, ServicesDep
+from runwire_server.api.errors import BadRequest
+from runwire_server.api.openapi import documented
+from runwire_server.api.run_views import RUNS, visible_run, workflow_labels
+from runwire_server.events import EventReader, Labels
+from runwire_server.store import RunRow, Store
+
+POLL_INTERVAL_S = 0.2
+"""How often a stream reads its run's row while the run goes on."""
+KEEPALIVE_S = 15.0
+"""A stream with nothing to send sends a comment this often (proxies close idle connections)."""
+MAX_EVENT_ID_CHARS = 18
+EVENTS_DOC = (
+    "Server-Sent Events, each 'id: <n>', 'event: <kind>', 'data: <JSON>': node_started "
+    '{"run","node","type","at"}, node_finished {... "duration_s","result"}, node_failed '
+    '{... "duration_s","error"}, node_skipped {"run","node","type","at"}, and last run_finished '
+    '{"run","status","error","cancelled","cancelled_by","at"}, after which the stream closes'
+)
+
+
+def resume_after(header: str | None, query: str | None) -> int:
+    """The id of the last event the client has: the ``Last-Event-ID`` header, else the
+    ``last_event_id`` query parameter, else 0 (an empty value is none, as the SSE spec says).
+
+    :raises BadRequest: the value is not a non-negative integer.
+    """
+    value = (header if header is not None else query or "").strip()
+    if not value:
+        return 0
+    if not (value.isascii() and value.isdigit()) or len(value) > MAX_EVENT_ID_CHARS:
+        raise BadRequest("Last-Event-ID must be the id of an event: a non-negative integer")
+    return int(value)
+
+
+async def relay(
+    store: Store, run: RunRow, after: int, labels: Labels
+) -> AsyncIterator[ServerSentEventMessage]:
+    """The events of ``run`` after id ``after``, read from ``store`` until ``run_finished``
+    (or until the run is deleted: the stream then closes without it)."""
+    reader = EventReader(labels, after)
+    quiet_since = time.monotonic()
+    while True:
+        for event_id, kind, data in reader.read(run):
+            yield ServerSentEventMessage(data=json.dumps(data), event=kind, id=event_id, sep="\n")
+            quiet_since = time.monotonic()
+        if reader.done:
+            return
+        await asyncio.sleep(POLL_INTERVAL_S)
+        if time.monotonic() - quiet_since >= KEEPALIVE_S:
+            yield ServerSentEventMessage(data=None, comment="keep-alive", sep="\n")
+            quiet_since = time.monotonic()
+        fresh = await store.get_run(run.id)
+        if fresh is None:
+            return
+        run = fresh
+
+
+@get(
+    f"{RUNS}/{{run_id:str}}/events/",
+    summary="A run's live events (Server-Sent Events)",
+    tags=["runs"],
+    operation_class=documented(replies={200: (str, EVENTS_DOC)}, reply_media="text/event-stream"),
+)
+async def run_events(
+    request: Request[Any, Any, Any],
+    services: ServicesDep,
+    principal: PrincipalDep,
+    run_id: FromPath[str],
+    last_event_id: Annotated[str | None, QueryParameter(max_length=40)] = None,
+) -> ServerSentEvent:
+    """Stream the run's events from the start, or after ``Last-Event-ID``; 404 as ``GET`` the run."""
+    run = await visible_run(services, principal, run_id)
+    after = resume_after(request.headers.get("last-event-id"), last_event_id)
+    _, labels = await workflow_labels(services, run)
+    return ServerSentEvent(relay(services.store, run, after, labels))
+
+
+ROUTES = [run_events]

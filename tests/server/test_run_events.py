@@ -1,0 +1,130 @@
+"""Live run events (``GET /api/v1/runs/{id}/events/``) read by a real HTTP client from a running
+server: read part of a run's story, disconnect, resume with ``Last-Event-ID`` (no gap, no
+repeat, ``run_finished`` last); after the end the whole story; relayed from a worker process in
+distributed mode; hostile ids and ``Last-Event-ID`` values refused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runwire_server.testing import postgres_database, running_server, running_worker
+from tests.helpers import KEY, api
+
+Event = tuple[int, str, dict[str, Any]]
+NAP_S = 0.8
+STORY = ["node_started", "node_finished", "node_started", "node_finished", "run_finished"]
+"""An execute job's: the trigger, then the script, then the run's end."""
+
+
+def events(response: httpx.Response) -> Iterator[Event]:
+    """The events of an SSE response as they arrive: ``(id, event, data)`` (comments skipped)."""
+    fields: dict[str, str] = {}
+    for line in response.iter_lines():
+        if line.startswith(":"):
+            continue
+        if line:
+            name, _, value = line.partition(": ")
+            fields[name] = value
+            continue
+        if fields:
+            yield int(fields["id"]), fields["event"], json.loads(fields["data"])
+            fields = {}
+
+
+def read(client: httpx.Client, run_id: str, count: int | None = None, **headers: str) -> list[Event]:
+    """Events of ``run_id`` (``count`` of them, then disconnect; ``None``: to the stream's end)."""
+    got: list[Event] = []
+    url = f"/api/v1/runs/{run_id}/events/"
+    with client.stream("GET", url, headers=headers, timeout=20) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for event in events(response):
+            got.append(event)
+            if len(got) == count:
+                break
+    return got
+
+
+@pytest.fixture
+def nap(executables: Path) -> str:
+    """An executable in the ``executables`` dir that sleeps :data:`NAP_S` and prints JSON."""
+    script = executables / "nap.sh"
+    script.write_text(f"#!/bin/sh\nsleep {NAP_S}\necho '{{\"napped\": true}}'\n")
+    script.chmod(0o755)
+    return script.name
+
+
+def start_job(client: httpx.Client, executable: str) -> str:
+    reply = client.post("/api/execute/", json={"executable_name": executable})
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["job_id"])
+
+
+def check_story(run_id: str, story: list[Event]) -> None:
+    assert [e[0] for e in story] == [1, 2, 3, 4, 5]
+    assert [e[1] for e in story] == STORY
+    assert all(data["run"] == run_id for _, _, data in story)
+    script = story[3][2]
+    assert script["node"] == "script" and script["type"] == "basic-node"
+    assert script["duration_s"] >= NAP_S - 0.05 and script["result"]["content"].strip() == '{"napped": true}'
+    assert story[4][2] | {"at": None} == {
+        "run": run_id,
+        "status": "succeed",
+        "error": None,
+        "cancelled": False,
+        "cancelled_by": None,
+        "at": None,
+    }
+
+
+def test_a_client_resumes_with_last_event_id_and_one_after_the_end_gets_everything(
+    executables: Path, nap: str
+) -> None:
+    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_EXECUTABLES_DIR": str(executables)}
+    with running_server(env=env) as server, api(server.url) as client:
+        run_id = start_job(client, nap)
+        first = read(client, run_id, count=3)  # the script has started: disconnect while it naps
+        rest = read(client, run_id, **{"Last-Event-ID": str(first[-1][0])})
+        check_story(run_id, first + rest)
+        whole = read(client, run_id)
+        assert whole == first + rest
+        with client.stream("GET", f"/api/v1/runs/{run_id}/events/?last_event_id=2") as response:
+            assert [e[0] for e in events(response)] == [3, 4, 5]
+        assert read(client, run_id, **{"Last-Event-ID": "5"}) == []  # it had everything
+        for url, headers, status in (
+            ("/api/v1/runs/not-a-uuid/events/", {}, 404),
+            (f"/api/v1/runs/{run_id}/events/", {"Last-Event-ID": "soon"}, 400),
+            (f"/api/v1/runs/{run_id}/events/", {"Last-Event-ID": "-1"}, 400),
+            (f"/api/v1/runs/{run_id}/events/", {"Last-Event-ID": "9" * 40}, 400),
+            (f"/api/v1/runs/{run_id}/events/?last_event_id=1e3", {}, 400),
+            (f"/api/v1/runs/{run_id}/events/", {"X-Api-Key": "rw_" + "A" * 43}, 401),
+        ):
+            reply = client.get(url, headers=headers)
+            assert reply.status_code == status, (url, headers, reply.text)
+            assert "detail" in reply.json()
+
+
+@pytest.mark.parametrize("broker_env", ["redis"], indirect=True)
+def test_events_of_a_run_a_worker_executes_are_relayed(
+    broker_env: dict[str, str], executables: Path, nap: str
+) -> None:
+    with postgres_database() as database_url:
+        env = {
+            "RUNWIRE_API_KEYS": KEY,
+            "RUNWIRE_DATABASE_URL": database_url,
+            "RUNWIRE_EXECUTABLES_DIR": str(executables),
+            **broker_env,
+        }
+        with (
+            running_server(env=env) as server,
+            running_worker(env=env),
+            api(server.url) as client,
+        ):
+            run_id = start_job(client, nap)
+            check_story(run_id, read(client, run_id))
