@@ -14,6 +14,7 @@ from runwire.errors import WorkflowInvalid
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.plugins import Plugins
 from runwire.records import Status
+from runwire_server.cancellation import Cancellations, Ticket, cancel_reason
 from runwire_server.interrupted import RerunPolicy, interrupted_nodes, interruption, unsafe_nodes
 from runwire_server.prepared import PreparedCache
 from runwire_server.progress import StoreObserver, stopped_nodes
@@ -56,6 +57,8 @@ class RunExecutor:
         self.rerun_policy: RerunPolicy = rerun_policy
         """Which interrupted runs start over (``RUNWIRE_RERUN_INTERRUPTED``)."""
         self._local = threading.local()
+        self.cancellations = Cancellations()
+        """The runs executing in this process, to stop them when cancelled."""
 
     async def execute(
         self, run_id: str, claimant: str, stored: RunRow | None = None, store: Store | None = None
@@ -70,11 +73,24 @@ class RunExecutor:
         stored it): it is neither claimed again nor read back, and shows ``in queue`` until its
         first progress write. Store calls go to ``store`` (default: :attr:`store`). Every failure
         of the run is recorded on it; an exception escapes only when the store itself fails (the delivery
-        should be retried).
+        should be retried). A cancelled run stops (:mod:`runwire_server.cancellation`).
         """
         store = store or self.store
         run = stored if stored is not None else await store.claim_run(run_id, claimant)
         if run is None:
+            return
+        ticket = self.cancellations.enter(run_id)
+        try:
+            await self._execute(run, store, ticket)
+        finally:
+            self.cancellations.leave(ticket)
+
+    async def _execute(self, run: RunRow, store: Store, ticket: Ticket) -> None:
+        run_id = run.id
+        if ticket.reason is None and run.cancelled_by is not None:  # cancelled, then recovered
+            ticket.reason = cancel_reason(run.cancelled_by)
+        if ticket.reason is not None:  # cancelled before it started here
+            await store.save_run(run_id, Status.FAILED, interrupted_nodes(run.nodes, ticket.reason), 0.0, ticket.reason)
             return
         try:
             prepared = await self.cache.load_async(store, run.workflow_id, run.workflow_version)
@@ -97,12 +113,14 @@ class RunExecutor:
             await store.save_run(run_id, Status.IN_PROGRESS, {}, 0.0)
         observer = StoreObserver(store, unsafe=unsafe_nodes(prepared, self.rerun_policy))
         try:
-            async with asyncio.timeout(self.time_limit_s):
+            async with asyncio.timeout(self.time_limit_s) as limit:
+                ticket.arm(limit, lambda: observer.run)
                 await self.engine.execute(prepared, run.input, run_id=run_id, observer=observer)
         except TimeoutError:
             await observer.settle()
-            limit = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
-            await store.save_run(run_id, Status.FAILED, stopped_nodes(observer.run, limit), 0.0, limit)
+            error = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
+            error = ticket.reason or error
+            await store.save_run(run_id, Status.FAILED, stopped_nodes(observer.run, error), 0.0, error)
         except Exception as exc:
             log.exception("run %s stopped by an internal error", run_id)
             error = f"internal error: {type(exc).__name__}: {exc}"

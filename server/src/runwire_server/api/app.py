@@ -27,6 +27,7 @@ from runwire_server.api.deps import DEPENDENCIES, PUBLIC, authenticate
 from runwire_server.api.errors import exception_handlers
 from runwire_server.api.openapi import finish_document
 from runwire_server.api.rate_limit import RateLimiter
+from runwire_server.api.run_cancel import RunCancelController
 from runwire_server.api.runs import RunController
 from runwire_server.api.workflows import WorkflowController
 from runwire_server.extensions import ServerHooks
@@ -38,7 +39,7 @@ log = logging.getLogger("runwire.server")
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """The server's own routes (front doors add theirs through ``register_routes``)."""
-    return [*health.ROUTES, WorkflowController, RunController]
+    return [*health.ROUTES, WorkflowController, RunController, RunCancelController]
 
 
 def plugin_dependencies(hooks: ServerHooks, services: Services) -> dict[str, Provide]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
 from runwire.records import NodeRecord, RunRecord, Status
+from runwire_server.cancellation import stopped_record
 from runwire_server.frontdoors.boot import ExecuteDoor
 from runwire_server.interrupted import unsafe_nodes
 from runwire_server.progress import StoreObserver, stopped_nodes
@@ -21,6 +23,7 @@ async def run_inline(
     each node's start is written before the node runs: its workflow says no node may run again
     after an interruption, so a run a crash left unfinished ends ``failed`` (interrupted) at the
     next start-up recovery instead of running the program again long after its caller gave up.
+    A cancel stops it (:mod:`runwire_server.cancellation`): its caller gets the failed record.
     """
     row = await door.workflow(services.store, False, blocking=True)
     prepared = services.cache.prepare(row)  # the stored workflow is ours: valid
@@ -36,8 +39,17 @@ async def run_inline(
     )
     executor = services.executor
     observer = StoreObserver(services.store, unsafe=unsafe_nodes(prepared, executor.rerun_policy))
+    ticket = executor.cancellations.enter(run_id)
     try:
-        return await executor.engine.execute(prepared, run_input, run_id=run_id, observer=observer)
+        async with asyncio.timeout(None) as stop:
+            ticket.arm(stop, lambda: observer.run)
+            return await executor.engine.execute(prepared, run_input, run_id=run_id, observer=observer)
+    except TimeoutError:  # cancelled
+        await observer.settle()
+        reason = ticket.reason or "stopped"
+        record = stopped_record(observer.run, run_id, reason)
+        await services.store.save_run(run_id, Status.FAILED, stopped_nodes(observer.run, reason), 0.0, reason)
+        return record
     except BaseException as exc:  # an internal error or a cancellation: end the stored run now
         error = f"internal error: {type(exc).__name__}: {exc}"
         await observer.settle()
@@ -46,3 +58,5 @@ async def run_inline(
                 run_id, Status.FAILED, stopped_nodes(observer.run, error), 0.0, error
             )
         raise
+    finally:
+        executor.cancellations.leave(ticket)

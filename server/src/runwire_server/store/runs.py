@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, literal, or_, select, update
 
 from runwire.records import TERMINAL, Status
 from runwire_server.store.base import StoreBase
@@ -70,7 +70,15 @@ _CLAIM_RUN = (
 )
 _SAVE_RUN = (
     update(runs)
-    .where(runs.c.id == bindparam("rid"))
+    # a run a cancel has ended stays ended (its executor may not have stopped yet: runwire_server.cancellation)
+    .where(
+        runs.c.id == bindparam("rid"),
+        or_(
+            runs.c.cancelled_by.is_(None),
+            runs.c.status == Status.IN_QUEUE,
+            runs.c.status == Status.IN_PROGRESS,
+        ),
+    )
     .values(
         status=bindparam("status"),
         nodes=bindparam("nodes", type_=runs.c.nodes.type),
@@ -149,10 +157,51 @@ class RunMethods(StoreBase):
         total_cost: float,
         error: str | None = None,
     ) -> None:
-        """Write a run's status, node results, cost and error in one transaction."""
+        """Write a run's status, node results, cost and error in one transaction (nothing when a
+        cancel has ended the run: its executor's late writes must not reopen it)."""
         params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
         params["now"] = utcnow()
         self._first(_SAVE_RUN, params, write=True)
+
+    def cancel_run(self, run_id: str, by: str) -> RunRow | None:
+        """Cancel an unfinished run for ``by`` (an identity); return it as it is now, or ``None``
+        when there is no such run or it is terminal.
+
+        One atomic statement: a run ``in queue`` ends ``failed`` with the error ``cancelled by
+        <by>`` (a claim made at the same moment either came first, and the run is ``in progress``
+        here, or finds it failed); a run ``in progress`` gets ``cancelled_by`` only (its status is
+        written by its executor when it stops: see :mod:`runwire_server.cancellation`). The first
+        canceller is kept. The returned status says which happened.
+        """
+        queued = runs.c.status == Status.IN_QUEUE
+        first = func.coalesce(runs.c.cancelled_by, by)
+        with self._transaction(write=True) as conn:
+            row = conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status.in_([Status.IN_QUEUE, Status.IN_PROGRESS]))
+                .values(
+                    status=case((queued, Status.FAILED), else_=runs.c.status),
+                    error=case((queued, literal("cancelled by ") + first), else_=runs.c.error),
+                    cancelled_by=first,
+                    updated_at=utcnow(),
+                )
+                .returning(*_RUN_COLUMNS)
+            ).first()
+        return RunRow(*row) if row is not None else None
+
+    def cancel_requests(self, run_ids: Iterable[str]) -> list[tuple[str, str]]:
+        """``(run id, cancelled by)`` of each run among ``run_ids`` that was cancelled (one query;
+        what a process executing runs polls for)."""
+        ids = list(run_ids)
+        if not ids:
+            return []
+        with self._transaction() as conn:
+            rows = conn.execute(
+                select(runs.c.id, runs.c.cancelled_by).where(
+                    runs.c.id.in_(ids), runs.c.cancelled_by.is_not(None)
+                )
+            ).all()
+        return [(r[0], r[1]) for r in rows]
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none.
