@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,29 @@ def test_cancel_in_every_state_embedded(make_server: MakeServer, tmp_path: Path)
     assert wait_for_run(c, after, h)["status"] == "succeed"  # type: ignore[arg-type]
     assert not marker.exists()
     assert c.get(RESULT, params={"id": queued}, headers=h).json()["data"]["status"] == "failed"
+
+
+def test_cancel_ends_a_blocking_execute_for_its_caller(make_server: MakeServer, tmp_path: Path) -> None:
+    """A blocking ``/api/execute/`` runs in the API process: its caller gets the failed result."""
+    server = make_server()
+    c, h = server.client, server.headers("bootstrap")
+    pidfile = tmp_path / "pids"
+    body = {"executable_name": "never_exits.py", "args": [str(pidfile)], "is_async": False}
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(c.post, "/api/execute/", json=body, headers=h)
+        wait_until(lambda: pidfile.exists() and pidfile.read_text(), 20)
+        pgid = int(pidfile.read_text().split()[0])
+        workflows = c.get("/api/v1/workflows/", params={"project": 0}, headers=h).json()["results"]
+        histories = [c.get(f"/api/v1/workflows/{w['id']}/history/", headers=h).json() for w in workflows]
+        (job,) = [r["id"] for page in histories for r in page["results"] if r["status"] == "in progress"]
+        reply = c.post(f"{RUNS}/{job}/cancel/", headers=h)
+        assert reply.status_code == 202, reply.text
+        answer = call.result(timeout=BOUND_S)
+    reason = f"cancelled by {reply.json()['cancelled_by']}"
+    assert answer.status_code == 201
+    assert answer.json() == {"job_id": job, "result": {"output": reason, "return_code": -1, "status": "failed"}}
+    assert wait_until(lambda: group_gone(pgid), BOUND_S) < BOUND_S
+    assert c.get(f"/api/execute/{job}", headers=h).json()["status"] == "failed"
 
 
 async def test_the_store_cancels_atomically(store: Store) -> None:
