@@ -72,7 +72,12 @@ def test_cancel_in_every_state_embedded(make_server: MakeServer, tmp_path: Path)
         reply = c.post(f"{RUNS}/{run_id}/cancel/", headers=h)
         assert reply.status_code == 200, reply.text
         body = reply.json()
-        assert body == {"id": run_id, "status": "failed", "cancelled": True, "cancelled_by": body["cancelled_by"]}
+        assert body == {
+            "id": run_id,
+            "status": "failed",
+            "cancelled": True,
+            "cancelled_by": body["cancelled_by"],
+        }
     reason = f"cancelled by {body['cancelled_by']}"
     result = c.get(RESULT, params={"id": queued}, headers=h).json()["data"]
     assert result["status"] == "failed" and result["error"] == reason
@@ -89,8 +94,15 @@ def test_cancel_in_every_state_embedded(make_server: MakeServer, tmp_path: Path)
 
     reply = c.post(f"{RUNS}/{running}/cancel/", headers=h)
     assert reply.status_code == 202, reply.text
-    assert reply.json() == {"id": running, "status": "in progress", "cancelled": True, "cancelled_by": body["cancelled_by"]}
-    ended = wait_until(lambda: c.get(RESULT, params={"id": running}, headers=h).json()["data"]["status"] == "failed", BOUND_S)
+    assert reply.json() == {
+        "id": running,
+        "status": "in progress",
+        "cancelled": True,
+        "cancelled_by": body["cancelled_by"],
+    }
+    ended = wait_until(
+        lambda: c.get(RESULT, params={"id": running}, headers=h).json()["data"]["status"] == "failed", BOUND_S
+    )
     assert ended < BOUND_S
     assert wait_until(lambda: group_gone(pgid), BOUND_S - ended) < BOUND_S
     result = c.get(RESULT, params={"id": running}, headers=h).json()["data"]
@@ -125,7 +137,10 @@ def test_cancel_ends_a_blocking_execute_for_its_caller(make_server: MakeServer, 
         answer = call.result(timeout=BOUND_S)
     reason = f"cancelled by {reply.json()['cancelled_by']}"
     assert answer.status_code == 201
-    assert answer.json() == {"job_id": job, "result": {"output": reason, "return_code": -1, "status": "failed"}}
+    assert answer.json() == {
+        "job_id": job,
+        "result": {"output": reason, "return_code": -1, "status": "failed"},
+    }
     assert wait_until(lambda: group_gone(pgid), BOUND_S) < BOUND_S
     assert c.get(f"/api/execute/{job}", headers=h).json()["status"] == "failed"
 

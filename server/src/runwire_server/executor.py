@@ -90,7 +90,8 @@ class RunExecutor:
         if ticket.reason is None and run.cancelled_by is not None:  # cancelled, then recovered
             ticket.reason = cancel_reason(run.cancelled_by)
         if ticket.reason is not None:  # cancelled before it started here
-            await store.save_run(run_id, Status.FAILED, interrupted_nodes(run.nodes, ticket.reason), 0.0, ticket.reason)
+            nodes = interrupted_nodes(run.nodes, ticket.reason)
+            await store.save_run(run_id, Status.FAILED, nodes, 0.0, ticket.reason)
             return
         try:
             prepared = await self.cache.load_async(store, run.workflow_id, run.workflow_version)

@@ -35,7 +35,7 @@ class RunCancelled(Shape):
         description="failed: the run was queued and has ended; in progress: it stops within 2 s"
     )
     cancelled: Literal[True]
-    cancelled_by: str = Field(description="the identity of the principal that cancelled the run (the first one)")
+    cancelled_by: str = Field(description="the identity of who cancelled the run (the first, if several did)")
 
 
 class CancelRefused(Shape):

@@ -70,7 +70,7 @@ _CLAIM_RUN = (
 )
 _SAVE_RUN = (
     update(runs)
-    # a run a cancel has ended stays ended (its executor may not have stopped yet: runwire_server.cancellation)
+    # a run a cancel ended stays ended (its executor may not have stopped yet: runwire_server.cancellation)
     .where(
         runs.c.id == bindparam("rid"),
         or_(
