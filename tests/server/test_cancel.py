@@ -47,11 +47,20 @@ def wait_until(check: Any, timeout: float) -> float:
 
 
 def group_gone(pgid: int) -> bool:
+    """Whether process group ``pgid`` has no live member left (zombies, dead and waiting for
+    init to reap them, count as gone: they hold no resources and run nothing)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return True
-    return False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return False
+    return True
 
 
 def test_cancel_in_every_state_embedded(make_server: MakeServer, tmp_path: Path) -> None:
@@ -143,6 +152,26 @@ def test_cancel_ends_a_blocking_execute_for_its_caller(make_server: MakeServer, 
     }
     assert wait_until(lambda: group_gone(pgid), BOUND_S) < BOUND_S
     assert c.get(f"/api/execute/{job}", headers=h).json()["status"] == "failed"
+
+
+def test_a_cancelled_run_whose_process_died_ends_instead_of_starting_over(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    """Recovery hands a cancelled run of a dead process to a live one: it ends there, cancelled."""
+    server = make_server(privileged_projects="1", heartbeat_s=0.2, process_timeout_s=1)
+    c, h = server.client, server.headers("bootstrap")
+    marker = tmp_path / "ran"
+    workflow = create_workflow(c, script_workflow(["touch", str(marker)]), project=1, title="t")  # type: ignore[arg-type]
+    store = c.app.state.services.store.sync
+    run_id = str(uuid.uuid4())
+    store.create_run(run_id, store.get_workflow_head(workflow), {})
+    store.claim_run(run_id, "deadbeefdead:1")  # a process that no longer heartbeats
+    store.save_run(run_id, "in progress", {"t": {"id": "t", "status": "in progress"}}, 0.0)
+    assert store.cancel_run(run_id, "api-key:someone").status == "in progress"
+    result = wait_for_run(c, run_id, h, timeout=10)  # type: ignore[arg-type]
+    assert result["status"] == "failed" and result["error"] == "cancelled by api-key:someone"
+    assert result["data"] == {"t": {"id": "t", "status": "failed", "error": "cancelled by api-key:someone"}}
+    assert not marker.exists()
 
 
 async def test_the_store_cancels_atomically(store: Store) -> None:

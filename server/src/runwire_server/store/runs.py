@@ -193,15 +193,15 @@ class RunMethods(StoreBase):
         """``(run id, cancelled by)`` of each run among ``run_ids`` that was cancelled (one query;
         what a process executing runs polls for)."""
         ids = list(run_ids)
-        if not ids:
-            return []
+        found: list[tuple[str, str]] = []
         with self._transaction() as conn:
-            rows = conn.execute(
-                select(runs.c.id, runs.c.cancelled_by).where(
-                    runs.c.id.in_(ids), runs.c.cancelled_by.is_not(None)
+            for start in range(0, len(ids), 500):  # within every database's parameter limit
+                chunk = ids[start : start + 500]
+                query = select(runs.c.id, runs.c.cancelled_by).where(
+                    runs.c.id.in_(chunk), runs.c.cancelled_by.is_not(None)
                 )
-            ).all()
-        return [(r[0], r[1]) for r in rows]
+                found.extend((r[0], r[1]) for r in conn.execute(query).all())
+        return found
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none.
