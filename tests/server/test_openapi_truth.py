@@ -66,8 +66,21 @@ def _reopen(client: TestClient[Any], kept: Context) -> None:
     client.app.state.services.store.sync.save_run(kept["run"], "in progress", {}, 0.0)
 
 
+def _unfinished(claimed: bool) -> Callable[[TestClient[Any], Context], None]:
+    def store(client: TestClient[Any], kept: Context) -> None:
+        # a run stored but not enqueued (claimed: as if a process executed it), to cancel
+        sync = client.app.state.services.store.sync
+        kept["unfinished"] = run_id = str(uuid.uuid4())
+        sync.create_run(run_id, sync.get_workflow_head(kept["workflow"]), {})
+        if claimed:
+            sync.claim_run(run_id, "elsewhere")
+
+    return store
+
+
 WF = "/api/v1/workflows"
 WORKFLOW = f"{WF}/{{workflow_id}}"
+CANCEL = "/api/v1/runs/{run_id}/cancel"
 EXCHANGES = [
     Exchange("get", "/healthz", "/healthz", 200, headers={}),
     Exchange("get", "/readyz", "/readyz", 200, headers={}),
@@ -103,6 +116,10 @@ EXCHANGES = [
     Exchange("get", f"{WF}/workflow_result", f"{WF}/workflow_result/?id={uuid.uuid4()}", 404),
     Exchange("get", f"{WF}/workflow_result", f"{WF}/workflow_result/?id=nope", 400),
     Exchange("get", f"{WORKFLOW}/history", f"{WF}/{{workflow}}/history/?ordering=cost", 200),
+    Exchange("post", CANCEL, "/api/v1/runs/{run}/cancel/", 409),  # finished
+    Exchange("post", CANCEL, "/api/v1/runs/{unfinished}/cancel/", 200, before=_unfinished(False)),
+    Exchange("post", CANCEL, "/api/v1/runs/{unfinished}/cancel/", 202, before=_unfinished(True)),
+    Exchange("post", CANCEL, f"/api/v1/runs/{uuid.uuid4()}/cancel/", 404),
     Exchange(
         "post",
         f"{WF}/execution-update/{{run_id}}",

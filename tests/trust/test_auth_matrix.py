@@ -128,6 +128,22 @@ def requests(
             lambda h: c.get(f"/api/execute/{job}", headers=h),
             row(200, 200, 404, 403, 403),
         ),
+        # finished runs: 409 to whoever may see them (a front-door run: its owner), 404 to others
+        (
+            "POST cancel run",
+            lambda h: c.post(f"/api/v1/runs/{run}/cancel/", headers=h),
+            row(409, 404, 404, 409, 404),
+        ),
+        (
+            "POST cancel job",
+            lambda h: c.post(f"/api/v1/runs/{job}/cancel/", headers=h),
+            row(409, 409, 404, 404, 404),
+        ),
+        (
+            "POST cancel unknown",
+            lambda h: c.post(f"/api/v1/runs/{uuid.uuid4()}/cancel/", headers=h),
+            row(404, 404, 404, 404, 404),
+        ),
     ]
 
 

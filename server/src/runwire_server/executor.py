@@ -14,8 +14,9 @@ from runwire.errors import WorkflowInvalid
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.plugins import Plugins
 from runwire.records import Status
+from runwire_server.cancellation import Cancellations, Ticket, cancel_reason
 from runwire_server.interrupted import RerunPolicy, interrupted_nodes, interruption, unsafe_nodes
-from runwire_server.metrics import Metrics, RunMeter
+from runwire_server.metrics import CANCELLED, Metrics, RunMeter
 from runwire_server.prepared import PreparedCache
 from runwire_server.progress import StoreObserver, stopped_nodes
 from runwire_server.store import RunRow, Store
@@ -60,6 +61,8 @@ class RunExecutor:
         self.metrics = metrics or Metrics()
         """Where runs executed here are counted and timed (:mod:`runwire_server.metrics`)."""
         self._local = threading.local()
+        self.cancellations = Cancellations()
+        """The runs executing in this process, to stop them when cancelled."""
 
     async def execute(
         self, run_id: str, claimant: str, stored: RunRow | None = None, store: Store | None = None
@@ -74,22 +77,35 @@ class RunExecutor:
         stored it): it is neither claimed again nor read back, and shows ``in queue`` until its
         first progress write. Store calls go to ``store`` (default: :attr:`store`). Every failure
         of the run is recorded on it; an exception escapes only when the store itself fails (the delivery
-        should be retried).
+        should be retried). A cancelled run stops (:mod:`runwire_server.cancellation`).
         """
         store = store or self.store
         run = stored if stored is not None else await store.claim_run(run_id, claimant)
         if run is None:
             return
         meter = self.metrics.meter(await self.metrics.door_of_run(store, run))
+        ticket = self.cancellations.enter(run_id)
         try:
-            await self._execute_claimed(run_id, run, store, meter)
+            await self._execute_claimed(run, store, meter, ticket)
         except BaseException:  # the store failed (the delivery is retried) or the process stops
             meter.abandon()
             raise
-        meter.finish()
+        finally:
+            self.cancellations.leave(ticket)
+        if ticket.reason is not None:
+            meter.status = CANCELLED
+        meter.finish()  # once: a meter abandoned above is not counted again
 
-    async def _execute_claimed(self, run_id: str, run: RunRow, store: Store, meter: RunMeter) -> None:
+    async def _execute_claimed(self, run: RunRow, store: Store, meter: RunMeter, ticket: Ticket) -> None:
         """Execute ``run``, claimed by this delivery, to its end, recording every outcome."""
+        run_id = run.id
+        if ticket.reason is None and run.cancelled_by is not None:  # cancelled, then recovered
+            ticket.reason = cancel_reason(run.cancelled_by)
+        if ticket.reason is not None:  # cancelled before it started here (the cancel counted it)
+            meter.abandon()
+            nodes = interrupted_nodes(run.nodes, ticket.reason)
+            await store.save_run(run_id, Status.FAILED, nodes, 0.0, ticket.reason)
+            return
         try:
             prepared = await self.cache.load_async(store, run.workflow_id, run.workflow_version)
         except WorkflowInvalid as exc:
@@ -113,13 +129,15 @@ class RunExecutor:
         observer = StoreObserver(store, unsafe=unsafe, events=run.events)  # a log is continued
         metered = meter.observe(observer, prepared)  # the metrics' view of the same progress
         try:
-            async with asyncio.timeout(self.time_limit_s):
+            async with asyncio.timeout(self.time_limit_s) as limit:
+                ticket.arm(limit, lambda: observer.run)
                 await self.engine.execute(prepared, run.input, run_id=run_id, observer=metered)
         except TimeoutError:
             await observer.settle()
-            limit = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
-            nodes = stopped_nodes(observer.run, limit)
-            await store.save_run(run_id, Status.FAILED, nodes, 0.0, limit, observer.events)
+            error = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
+            error = ticket.reason or error
+            nodes = stopped_nodes(observer.run, error)
+            await store.save_run(run_id, Status.FAILED, nodes, 0.0, error, observer.events)
         except Exception as exc:
             log.exception("run %s stopped by an internal error", run_id)
             error = f"internal error: {type(exc).__name__}: {exc}"

@@ -46,7 +46,9 @@ PREFIX = "runwire"
 """Every metric's name starts with ``runwire_`` (the HTTP middleware's ``prefix`` too)."""
 RUN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, float("inf"))
 """Run and node durations span milliseconds (a template) to an hour (a program's time limit)."""
-FINAL_STATUSES = frozenset({Status.SUCCEED, Status.FAILED})
+CANCELLED = "cancelled"
+"""The ``status`` label of a run ended by a cancel (seed clients see it ``failed``)."""
+FINAL_STATUSES = frozenset({Status.SUCCEED, Status.FAILED, CANCELLED})
 """The ``status`` label values of ``runwire_runs_finished_total``."""
 _MAX_REMEMBERED = 4096
 
@@ -119,6 +121,10 @@ class Metrics:
         """Count a run of ``workflow`` started (stored and enqueued)."""
         self.started.labels(self.door(workflow)).inc()
 
+    async def run_cancelled_queued(self, store: Store, run: RunRow) -> None:
+        """Count a queued run a cancel ended before any process executed it."""
+        self.finished.labels(await self.door_of_run(store, run), CANCELLED).inc()
+
     async def door_of_run(self, store: Store, run: RunRow) -> str:
         """The front door of a stored run: read from the store once per workflow version, and
         only for runs in a front door's project (``workflow`` when the store fails)."""
@@ -152,6 +158,7 @@ class RunMeter:
         self.door = door
         self.status: str | None = None
         """The run's status as the engine last reported it terminal (``None``: it did not)."""
+        self._ended = False
         self.started_at = time.monotonic()
         metrics.in_flight.inc()
 
@@ -164,13 +171,21 @@ class RunMeter:
         self.metrics.node_seconds.labels(node_type).observe(seconds)
 
     def finish(self) -> None:
-        """The run ended (as :attr:`status` says; :func:`finished_status`)."""
+        """The run ended (as :attr:`status` says; :func:`finished_status`); once, and not after
+        :meth:`abandon`."""
+        if self._ended:
+            return
+        self._ended = True
         self.metrics.in_flight.dec()
         self.metrics.finished.labels(self.door, finished_status(self.status)).inc()
         self.metrics.run_seconds.labels(self.door).observe(time.monotonic() - self.started_at)
 
     def abandon(self) -> None:
-        """The run did not end here (its delivery will be retried, or the process stops)."""
+        """The run did not end here (its delivery will be retried, the process stops, or a
+        cancel ended it before it started, counted by the cancel)."""
+        if self._ended:
+            return
+        self._ended = True
         self.metrics.in_flight.dec()
 
 

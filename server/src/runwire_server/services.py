@@ -17,6 +17,7 @@ from runwire.errors import ConfigInvalid
 from runwire.host import HostPolicy
 from runwire.plugins import Plugins
 from runwire_server import hookspecs
+from runwire_server.cancellation import CancelWatch
 from runwire_server.executor import RunExecutor
 from runwire_server.extensions import ServerHooks
 from runwire_server.hostsetup import build_host_policy, open_store, release_rundir_root
@@ -76,6 +77,8 @@ class Services:
     """The lease and recovery thread, once started (:meth:`start_reconciler`)."""
     metrics: Metrics = field(default_factory=Metrics)
     """This process's run metrics (``GET /metrics``; :mod:`runwire_server.metrics`)."""
+    cancel_watch: CancelWatch | None = None
+    """The thread stopping runs executing here that another process cancelled (with the reconciler)."""
 
     @cached_property
     def node_schemas(self) -> list[dict[str, Any]]:
@@ -124,12 +127,15 @@ class Services:
 
     def start_reconciler(self, kind: str) -> None:
         """Take this process's lease (blocking: before it claims any run) and start the
-        reconciler thread keeping it and recovering the runs of dead processes."""
+        reconciler thread keeping it and recovering the runs of dead processes; and the watch for
+        cancelled runs (:mod:`runwire_server.cancellation`)."""
         retention_s = self.settings.run_retention_s
         sweep = RetentionSweep(retention_s, self.settings.retention_sweep_s) if retention_s else None
         self.reconciler = Reconciler(self.store.sync, self.queue, self.lease(kind), sweep)
         self.reconciler.renew()
         self.reconciler.start()
+        self.cancel_watch = CancelWatch(self.store.sync, self.executor.cancellations)
+        self.cancel_watch.start()
 
     async def recover_unfinished_runs(self) -> int:
         """Embedded start-up (blocking, before the server listens): take over and enqueue the
@@ -146,6 +152,9 @@ class Services:
         if self.reconciler is not None:
             self.reconciler.stop()
             self.reconciler = None
+        if self.cancel_watch is not None:
+            self.cancel_watch.stop()
+            self.cancel_watch = None
         if self.broker is not None:
             self.broker.close()
         self.store.dispose()

@@ -28,6 +28,7 @@ from runwire_server.api.errors import exception_handlers
 from runwire_server.api.metrics import metrics_middleware, metrics_routes
 from runwire_server.api.openapi import finish_document
 from runwire_server.api.rate_limit import RateLimiter
+from runwire_server.api.run_cancel import RunCancelController
 from runwire_server.api.run_events import ROUTES as RUN_EVENT_ROUTES
 from runwire_server.api.run_views import RunViewController
 from runwire_server.api.runs import RunController
@@ -42,7 +43,14 @@ log = logging.getLogger("runwire.server")
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """The server's own routes (front doors add theirs through ``register_routes``)."""
-    return [*health.ROUTES, WorkflowController, RunController, RunViewController, *RUN_EVENT_ROUTES]
+    return [
+        *health.ROUTES,
+        WorkflowController,
+        RunController,
+        RunViewController,
+        RunCancelController,
+        *RUN_EVENT_ROUTES,
+    ]
 
 
 def plugin_dependencies(hooks: ServerHooks, services: Services) -> dict[str, Provide]:

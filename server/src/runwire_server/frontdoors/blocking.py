@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
 from runwire.records import NodeRecord, RunRecord, Status
+from runwire_server.cancellation import stopped_record
 from runwire_server.frontdoors.boot import ExecuteDoor
 from runwire_server.interrupted import unsafe_nodes
+from runwire_server.metrics import CANCELLED
 from runwire_server.progress import StoreObserver, stopped_nodes
 from runwire_server.services import Services
 
@@ -21,6 +24,7 @@ async def run_inline(
     each node's start is written before the node runs: its workflow says no node may run again
     after an interruption, so a run a crash left unfinished ends ``failed`` (interrupted) at the
     next start-up recovery instead of running the program again long after its caller gave up.
+    A cancel stops it (:mod:`runwire_server.cancellation`): its caller gets the failed record.
     """
     row = await door.workflow(services.store, False, blocking=True)
     prepared = services.cache.prepare(row)  # the stored workflow is ours: valid
@@ -38,9 +42,20 @@ async def run_inline(
     observer = StoreObserver(services.store, unsafe=unsafe_nodes(prepared, executor.rerun_policy))
     services.metrics.run_started(row)
     meter = services.metrics.meter(services.metrics.door(row))
+    ticket = executor.cancellations.enter(run_id)
     try:
-        metered = meter.observe(observer, prepared)
-        return await executor.engine.execute(prepared, run_input, run_id=run_id, observer=metered)
+        async with asyncio.timeout(None) as stop:
+            ticket.arm(stop, lambda: observer.run)
+            metered = meter.observe(observer, prepared)
+            return await executor.engine.execute(prepared, run_input, run_id=run_id, observer=metered)
+    except TimeoutError:  # cancelled
+        meter.status = CANCELLED
+        await observer.settle()
+        reason = ticket.reason or "stopped"
+        record = stopped_record(observer.run, run_id, reason)
+        nodes = stopped_nodes(observer.run, reason)
+        await services.store.save_run(run_id, Status.FAILED, nodes, 0.0, reason, observer.events)
+        return record
     except BaseException as exc:  # an internal error or a cancellation: end the stored run now
         error = f"internal error: {type(exc).__name__}: {exc}"
         await observer.settle()
@@ -51,3 +66,4 @@ async def run_inline(
         raise
     finally:
         meter.finish()
+        executor.cancellations.leave(ticket)

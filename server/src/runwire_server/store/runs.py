@@ -10,7 +10,20 @@ from collections.abc import Collection, Iterable
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, func, insert, null, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 
 from runwire.records import TERMINAL, Status
 from runwire_server.store.base import StoreBase
@@ -75,10 +88,16 @@ _SAVED = {
     "error": bindparam("error"),
     "updated_at": bindparam("now"),
 }
-_SAVE_RUN = update(runs).where(runs.c.id == bindparam("rid")).values(**_SAVED)
+# a run a cancel ended stays ended (its executor may not have stopped yet: runwire_server.cancellation)
+_NOT_ENDED_BY_CANCEL = or_(
+    runs.c.cancelled_by.is_(None),
+    runs.c.status == Status.IN_QUEUE,
+    runs.c.status == Status.IN_PROGRESS,
+)
+_SAVE_RUN = update(runs).where(runs.c.id == bindparam("rid"), _NOT_ENDED_BY_CANCEL).values(**_SAVED)
 _SAVE_RUN_EVENTS = (
     update(runs)
-    .where(runs.c.id == bindparam("rid"))
+    .where(runs.c.id == bindparam("rid"), _NOT_ENDED_BY_CANCEL)
     .values(**_SAVED, events=bindparam("events", type_=runs.c.events.type))
 )
 # a list of runs: neither input nor node records (the heaviest columns), and the workflow's title
@@ -159,7 +178,8 @@ class RunMethods(StoreBase):
         events: list[Any] | None = None,
     ) -> None:
         """Write a run's status, node results, cost and error in one statement, with its event
-        log (:mod:`runwire_server.events`) when ``events`` is given (``None``: kept as it is)."""
+        log (:mod:`runwire_server.events`) when ``events`` is given (``None``: kept as it is). Nothing is
+        written when a cancel has ended the run: its executor's late writes must not reopen it."""
         params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
         params["now"] = utcnow()
         if events is None:
@@ -167,6 +187,46 @@ class RunMethods(StoreBase):
         else:
             params["events"] = events
             self._first(_SAVE_RUN_EVENTS, params, write=True)
+
+    def cancel_run(self, run_id: str, by: str) -> RunRow | None:
+        """Cancel an unfinished run for ``by`` (an identity); return it as it is now, or ``None``
+        when there is no such run or it is terminal.
+
+        One atomic statement: a run ``in queue`` ends ``failed`` with the error ``cancelled by
+        <by>`` (a claim made at the same moment either came first, and the run is ``in progress``
+        here, or finds it failed); a run ``in progress`` gets ``cancelled_by`` only (its status is
+        written by its executor when it stops: see :mod:`runwire_server.cancellation`). The first
+        canceller is kept. The returned status says which happened.
+        """
+        queued = runs.c.status == Status.IN_QUEUE
+        first = func.coalesce(runs.c.cancelled_by, by)
+        with self._transaction(write=True) as conn:
+            row = conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status.in_([Status.IN_QUEUE, Status.IN_PROGRESS]))
+                .values(
+                    status=case((queued, Status.FAILED), else_=runs.c.status),
+                    error=case((queued, literal("cancelled by ") + first), else_=runs.c.error),
+                    cancelled_by=first,
+                    updated_at=utcnow(),
+                )
+                .returning(*_RUN_COLUMNS)
+            ).first()
+        return RunRow(*row) if row is not None else None
+
+    def cancel_requests(self, run_ids: Iterable[str]) -> list[tuple[str, str]]:
+        """``(run id, cancelled by)`` of each run among ``run_ids`` that was cancelled (one query;
+        what a process executing runs polls for)."""
+        ids = list(run_ids)
+        found: list[tuple[str, str]] = []
+        with self._transaction() as conn:
+            for start in range(0, len(ids), 500):  # within every database's parameter limit
+                chunk = ids[start : start + 500]
+                query = select(runs.c.id, runs.c.cancelled_by).where(
+                    runs.c.id.in_(chunk), runs.c.cancelled_by.is_not(None)
+                )
+                found.extend((r[0], r[1]) for r in conn.execute(query).all())
+        return found
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none.
