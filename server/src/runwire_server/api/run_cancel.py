@@ -95,10 +95,10 @@ async def cancel_run(services: Services, principal: Principal, run_id: str) -> t
         raise _finished(run)
     cancelled = await services.store.cancel_run(canonical, principal.identity)
     if cancelled is None:  # it finished meanwhile (or was deleted with its workflow)
-        run = await services.store.get_run(canonical)
-        if run is None:
+        now = await services.store.get_run(canonical)
+        if now is None:
             raise NotFound("run not found")
-        raise _finished(run)
+        raise _finished(now)
     by = cancelled.cancelled_by or principal.identity
     # executing here: stop it now (else the process executing it finds it within 0.5 s); a
     # queued run that was handed to this process's executor must not start either

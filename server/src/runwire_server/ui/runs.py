@@ -13,7 +13,7 @@ credential headers: it relays the API's stream to the session instead.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, cast, get_args
 from urllib.parse import urlencode
 
 from litestar import Request, get, post
@@ -89,7 +89,7 @@ async def runs_page(
 ) -> Template:
     """Runs across front doors, newest first, filtered by status and door (a GET form), paged."""
     principal = await signed_in(request)
-    chosen_status = _choice(status, set(get_args(RunStatusFilter)), "status")
+    chosen_status = cast(RunStatusFilter | None, _choice(status, set(get_args(RunStatusFilter)), "status"))
     doors = sorted({WORKFLOW_DOOR, *services.trust.doors.values()})
     chosen_door = _choice(door, set(doors), "door")
     count, items = await run_list(
@@ -143,8 +143,8 @@ def _command(run: dict[str, Any], door: str, data: Any) -> dict[str, Any] | None
             ):
                 command = node["data"].get("command")
     arguments = given.get("args") if "args" in given else given.get("vars")
-    record = run["nodes"].get(SCRIPT_NODE) or {}
-    result = record.get("result") if isinstance(record.get("result"), dict) else {}
+    record: dict[str, Any] = run["nodes"].get(SCRIPT_NODE) or {}
+    result: dict[str, Any] = record["result"] if isinstance(record.get("result"), dict) else {}
     return {
         "command": " ".join(map(str, command)) if isinstance(command, list) else command,
         "arguments": shown(arguments) if arguments not in (None, [], {}) else None,
