@@ -110,6 +110,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, sleep_plugin_path: str) -> It
             "greeter": create_workflow(admin, hello_data(), project=1, title="Greeter"),
             "slow": create_workflow(admin, slow, project=1, title="Slow greeting"),
             "broken": create_workflow(admin, output_workflow("{{ 1/0 }}"), project=1, title="Broken"),
+            "sleeper": create_workflow(admin, sleep_data(60.0), project=1, title="Long sleep"),
             "secret": create_workflow(admin, hello_data(), project=2, title="Project two secret"),
         }
         reply = admin.post(f"/api/v1/workflows/{ids['secret']}/run/", json={"name": "Eve", "age": 40}).json()
@@ -182,12 +183,35 @@ def test_run_from_the_form_and_watch_it_go_from_queued_to_succeeded(
     browser.find_element(By.NAME, "input.name").send_keys("Ada")
     browser.find_element(By.CSS_SELECTOR, "form[action$='/run'] button").click()
     wait_for_text(browser, "Status:", "#run-status")
-    first = browser.find_element(By.ID, "run-status").text
+    browser.execute_script("window.runwireMarker = 'same page'")  # a reload would drop it
+    first = browser.find_element(By.ID, "run-state").text
     assert any(word in first for word in ("queued", "running")), first
-    wait_for_text(browser, "succeeded", "#run-status")
+    assert browser.find_element(By.ID, "cancel-form")
+    wait_for_text(browser, "succeeded", "#run-state")
+    assert browser.execute_script("return window.runwireMarker") == "same page"  # updated live
+    wait_for_text(browser, "took", "#run-live")  # node timings arrived with the events
     nodes = browser.find_elements(By.CSS_SELECTOR, "svg .node.state-succeeded")
-    assert len(nodes) == 3
+    assert len(nodes) == 3 and not browser.find_elements(By.ID, "cancel-form")
+    assert "Node " in browser.find_element(By.ID, "announce").get_attribute("textContent")
     shot(browser, "run")
+
+
+def test_the_cancel_button_stops_a_sleeping_run_and_the_page_tells_it(
+    browser: Any, site: dict[str, Any]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    sign_in(browser, site)
+    browser.get(f"{site['url']}/ui/workflows/{site['ids']['sleeper']}")
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/run'] button").click()
+    wait_for_text(browser, "running", "#run-live")
+    button = browser.find_element(By.CSS_SELECTOR, "#cancel-form button")
+    assert button.get_attribute("aria-label").startswith("Cancel run")
+    button.click()
+    wait_for_text(browser, "Cancelled", ".notice")
+    wait_for_text(browser, "cancelled", "#run-state")
+    wait_for_text(browser, "Cancelled by", "#run-live")
+    assert not browser.find_elements(By.ID, "cancel-form")
 
 
 def test_a_failed_nodes_error_is_shown(browser: Any, site: dict[str, Any]) -> None:
@@ -196,16 +220,55 @@ def test_a_failed_nodes_error_is_shown(browser: Any, site: dict[str, Any]) -> No
     sign_in(browser, site)
     browser.get(f"{site['url']}/ui/workflows/{site['ids']['broken']}")
     browser.find_element(By.CSS_SELECTOR, "form[action$='/run'] button").click()
-    wait_for_text(browser, "failed", "#run-status")
+    wait_for_text(browser, "failed", "#run-state")
     wait_for_text(browser, "ZeroDivisionError")
     assert browser.find_elements(By.CSS_SELECTOR, "svg .node.state-failed")
+
+
+def test_the_runs_list_filters_by_status_at_desktop_and_phone_width(
+    browser: Any, site: dict[str, Any]
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    sign_in(browser, site)
+    browser.find_element(By.LINK_TEXT, "Runs").click()
+    wait_for_text(browser, "Runs", "h1")
+    assert browser.find_elements(By.CSS_SELECTOR, "table.runs-list tbody tr")
+    shot(browser, "runs")
+    Select(browser.find_element(By.ID, "filter-status")).select_by_visible_text("succeeded")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    wait_for_text(browser, "newest first", "caption")
+    assert "status=succeed" in browser.current_url
+    states = [
+        td.text for td in browser.find_elements(By.CSS_SELECTOR, "table.runs-list tbody td:nth-child(2)")
+    ]
+    assert states and all("succeeded" in s for s in states), states
+    browser.set_window_size(390, 844)
+    try:
+        for path in (
+            "/ui/runs",
+            browser.find_element(By.CSS_SELECTOR, "table.runs-list tbody a").get_attribute("href"),
+        ):
+            browser.get(path if path.startswith("http") else site["url"] + path)
+            overflow = browser.execute_script(
+                "return document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
+    finally:
+        browser.set_window_size(1280, 800)
 
 
 def test_a_project_1_key_cannot_see_project_2_pages(browser: Any, site: dict[str, Any]) -> None:
     from selenium.webdriver.common.by import By
 
     sign_in(browser, site)
-    for path in (f"/ui/workflows/{site['ids']['secret']}", f"/ui/runs/{site['secret_run']}"):
+    secret_run = site["secret_run"]
+    for path in (
+        f"/ui/workflows/{site['ids']['secret']}",
+        f"/ui/runs/{secret_run}",
+        f"/ui/runs/{secret_run}/events",
+    ):
         browser.get(site["url"] + path)
         assert "404" in browser.find_element(By.TAG_NAME, "h1").text
         assert "secret" not in browser.page_source.lower()

@@ -14,12 +14,15 @@ import pytest
 
 from runwire_server.ui.graph import layout
 from tests.helpers import (
+    PY,
     MakeServer,
     Server,
     hello_data,
     output_workflow,
+    script_workflow,
     ui_csrf_token,
     ui_sign_in,
+    wait_for_run,
 )
 
 W = "/api/v1/workflows"
@@ -169,8 +172,9 @@ def test_the_run_form_starts_a_run_through_the_apis_checks_and_the_run_page_show
     assert started.status_code == 303
     run = started.headers["location"].removeprefix("/ui/runs/")
     assert server.wait(run, "p1")["status"] == "succeed"
-    state = c.get(f"/ui/runs/{run}/state").json()
-    assert state["terminal"] and state["nodes"]["minor"]["word"] == "skipped"
+    live = c.get(f"/ui/runs/{run}/live")
+    assert live.headers["cache-control"] == "no-store" and 'data-terminal="true"' in live.text
+    assert "<html" not in live.text and 'data-node-state="minor"' in live.text
     page = c.get(f"/ui/runs/{run}").text
     assert "Welcome, Ann!" in page and "succeeded" in page and "skipped" in page
 
@@ -190,7 +194,8 @@ def test_another_projects_pages_are_404_and_hostile_paths_are_4xx(make_server: M
     for path in (
         f"/ui/workflows/{theirs}",
         f"/ui/runs/{their_run}",
-        f"/ui/runs/{their_run}/state",
+        f"/ui/runs/{their_run}/live",
+        f"/ui/runs/{their_run}/events",
         "/ui/runs/not-a-uuid",
         "/ui/workflows/99999999",
         "/ui/workflows/99999999999999999999",
@@ -255,3 +260,113 @@ def test_a_bearer_token_is_sent_as_authorization(make_server: MakeServer, kind: 
     )
     reply = server.client.post("/ui/sign-in", data={**data, "_csrf_token": token})
     assert reply.status_code == 401
+
+
+def test_the_runs_list_filters_by_status_and_door_and_pages_without_javascript(
+    make_server: MakeServer,
+) -> None:
+    server = make_server()
+    c, h = server.client, server.headers("bootstrap")
+    fine = make_workflow(server, 1, "Fine", output_workflow("hi"))
+    broken = make_workflow(server, 1, "Broken", output_workflow("{{ 1/0 }}"))
+    runs = [str(c.post(f"{W}/{fine}/run/", json={}, headers=h).json()["data"]["id"]) for _ in range(20)]
+    failed = run_and_wait(server, broken, {})
+    task = c.post("/task?who=ui", headers=h).json()["id"]
+    for run in [*runs, task]:
+        server.wait(run)
+    ui_sign_in(c, server.keys["bootstrap"])
+
+    first = c.get("/ui/runs")
+    assert first.status_code == 200 and "<script" not in first.text
+    assert "22 runs, page 1 of 2" in first.text and 'aria-current="page">Runs' in first.text
+    assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    assert f'href="/ui/runs/{task}"' in first.text and ">task</td>" in first.text
+    second = c.get("/ui/runs?page=2")
+    assert second.text.count("<tr>") == 3 and 'href="/ui/runs?page=1" rel="prev"' in second.text  # header + 2
+
+    only_failed = c.get("/ui/runs", params={"status": "failed", "door": ""}).text
+    assert f'href="/ui/runs/{failed}"' in only_failed and "1 run," in only_failed
+    assert "ZeroDivisionError" in only_failed and '<option value="failed" selected>' in only_failed
+    only_task = c.get("/ui/runs", params={"door": "task", "status": ""}).text
+    assert f'href="/ui/runs/{task}"' in only_task and "1 run," in only_task
+    workflow_door = c.get("/ui/runs", params={"door": "workflow", "status": "succeed"}).text
+    assert "20 runs, newest first" in workflow_door and "rel=" not in workflow_door.split("</table>")[1]
+    assert "No runs match" in c.get("/ui/runs", params={"status": "cancelled"}).text
+    for bad in ({"status": "done"}, {"door": "back"}, {"page": "0"}, {"status": "x" * 300}):
+        assert c.get("/ui/runs", params=bad).status_code == 400, bad
+    assert c.get("/ui/runs", params={"page": 3}).status_code == 404
+
+    workflow_page = c.get(f"/ui/workflows/{fine}").text  # its recent runs: the same table
+    assert "10 newest of 20 runs" in workflow_page and 'class="list runs-list"' in workflow_page
+    assert (
+        f'href="/ui/runs/{runs[-1]}"' in workflow_page and f'href="/ui/runs/{runs[0]}"' not in workflow_page
+    )
+
+    ui_sign_in(c, server.keys["p2"])  # another project's runs are not listed
+    assert "No runs" in c.get("/ui/runs").text
+
+
+def test_the_cancel_button_needs_the_csrf_token_and_stops_a_running_run(make_server: MakeServer) -> None:
+    server = make_server(privileged_projects="1")
+    c = server.client
+    sleeper = make_workflow(server, 1, "Sleeper", script_workflow([PY, "-c", "import time; time.sleep(30)"]))
+    token = ui_sign_in(c, server.keys["p1"])
+    started = c.post(f"/ui/workflows/{sleeper}/run", data={"_csrf_token": token}, follow_redirects=False)
+    run = started.headers["location"].removeprefix("/ui/runs/")
+    page = c.get(f"/ui/runs/{run}").text
+    assert 'id="cancel-form"' in page and 'aria-label="Cancel run' in page and 'id="run-live"' in page
+
+    assert c.post(f"/ui/runs/{run}/cancel", data={}).status_code == 403
+    assert c.post(f"/ui/runs/{run}/cancel", data={"_csrf_token": "0" * 128}).status_code == 403
+    assert c.get(f"/api/v1/runs/{run}/", headers=server.headers("p1")).json()["cancelled"] is False
+    reply = c.post(f"/ui/runs/{run}/cancel", data={"_csrf_token": token}, follow_redirects=False)
+    assert reply.status_code == 303
+    assert reply.headers["location"] in (f"/ui/runs/{run}?cancel=stopping", f"/ui/runs/{run}?cancel=ended")
+    assert wait_for_run(c, run, server.headers("p1"), timeout=5)["status"] == "failed"
+    page = c.get(reply.headers["location"]).text
+    assert "Cancelled: the run" in page and "⊘</span> cancelled" in page
+    assert "Cancelled by <strong>" in page and 'id="cancel-form"' not in page
+
+    again = c.post(f"/ui/runs/{run}/cancel", data={"_csrf_token": token}, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == f"/ui/runs/{run}?cancel=finished"
+    assert "already finished" in c.get(again.headers["location"]).text
+    assert "cancelled" in c.get("/ui/runs", params={"status": "cancelled"}).text
+    assert c.get(f"/ui/runs/{run}?cancel=<script>").status_code == 200  # unknown notice: none
+    ui_sign_in(c, server.keys["p2"])
+    assert c.post(f"/ui/runs/{run}/cancel", data={"_csrf_token": token}).status_code == 404
+
+
+def test_the_ui_events_route_relays_the_runs_stream_to_the_session(make_server: MakeServer) -> None:
+    server = make_server()
+    c = server.client
+    greeter = make_workflow(server, 1, "Greeter", hello_data())
+    run = run_and_wait(server, greeter, {"name": "Ada", "age": 36})
+    assert is_sign_in_page(c.get(f"/ui/runs/{run}/events").text)  # no session: no stream
+    ui_sign_in(c, server.keys["p1"])
+    reply = c.get(f"/ui/runs/{run}/events")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
+    api = c.get(f"/api/v1/runs/{run}/events/", headers=server.headers("p1")).text
+    assert reply.text == api and "event: node_started" in api and "event: run_finished" in api
+    last = int(re.findall(r"^id: (\d+)", api, re.M)[-1])
+    resumed = c.get(f"/ui/runs/{run}/events", headers={"Last-Event-ID": str(last - 1)}).text
+    assert resumed.count("event: ") == 1 and "event: run_finished" in resumed
+    assert c.get(f"/ui/runs/{run}/events", headers={"Last-Event-ID": "x"}).status_code == 400
+
+
+def test_a_front_door_run_shows_its_command_arguments_exit_code_and_outputs(make_server: MakeServer) -> None:
+    server = make_server()
+    c = server.client
+    job = c.post(
+        "/api/execute/",
+        json={"executable_name": "hello.sh", "args": ["big", "world"]},
+        headers=server.headers("p0"),
+    ).json()["job_id"]
+    ui_sign_in(c, server.keys["p0"])
+    for _ in range(200):
+        page = c.get(f"/ui/runs/{job}").text
+        if 'data-terminal="true"' in page:
+            break
+    assert "door <strong>execute</strong>" in page and "<code>hello.sh</code>" in page
+    assert "&#34;big&#34;" in page and "Exit code" in page and '<dd class="exit-code">0</dd>' in page
+    assert "hello, big world" in page and "Standard error" in page
+    assert re.search(r"started <time[^>]*>[^<]+</time> · finished <time", page)  # node timings

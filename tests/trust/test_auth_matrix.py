@@ -202,9 +202,20 @@ def test_ui_pages_answer_each_signed_in_principal_as_the_api_does(make_server: M
         ),
         ("GET /ui/runs/{id}", lambda t: c.get(f"/ui/runs/{run}"), row(200, 404, 404, 200, 404, 200, 200)),
         (
-            "GET /ui/runs/{id}/state",
-            lambda t: c.get(f"/ui/runs/{run}/state"),
+            "GET /ui/runs/{id}/live",
+            lambda t: c.get(f"/ui/runs/{run}/live"),
             row(200, 404, 404, 200, 404, 200, 200),
+        ),
+        (
+            "GET /ui/runs/{id}/events",
+            lambda t: c.get(f"/ui/runs/{run}/events"),
+            row(200, 404, 404, 200, 404, 200, 200),
+        ),
+        ("GET /ui/runs", lambda t: c.get("/ui/runs"), row(200, 200, 200, 200, 200, signed_out, signed_out)),
+        (
+            "POST /ui/runs/{id}/cancel",
+            lambda t: c.post(f"/ui/runs/{run}/cancel", data={"_csrf_token": t}, follow_redirects=False),
+            row(303, 404, 404, 303, 404, 200, 200),
         ),
         # a front door's run is its starter's (p0), as GET /task/{id} says
         (

@@ -12,12 +12,14 @@ from litestar import Controller, Response, post
 from litestar.params import FromPath
 from pydantic import Field
 
+from runwire.auth import Principal
 from runwire.records import TERMINAL, Status
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import ApiError, NotFound
 from runwire_server.api.openapi import documented
 from runwire_server.api.run_views import visible_run
 from runwire_server.api.shapes import Shape
+from runwire_server.services import Services
 from runwire_server.store import RunRow
 
 
@@ -76,22 +78,33 @@ class RunCancelController(Controller):
         ``failed`` with that error within 2 s, in whichever process executes it). A finished
         run: 409. A run the caller may not see: 404.
         """
-        run = await visible_run(services, principal, run_id)
-        canonical = run.id
-        if run.status in TERMINAL:
-            raise _finished(run)
-        cancelled = await services.store.cancel_run(canonical, principal.identity)
-        if cancelled is None:  # it finished meanwhile (or was deleted with its workflow)
-            now = await services.store.get_run(canonical)
-            if now is None:
-                raise NotFound("run not found")
-            raise _finished(now)
-        by = cancelled.cancelled_by or principal.identity
-        # executing here: stop it now (else the process executing it finds it within 0.5 s); a
-        # queued run that was handed to this process's executor must not start either
-        services.executor.cancellations.cancel(canonical, by)
-        ended = cancelled.status == Status.FAILED
-        if ended:
-            await services.metrics.run_cancelled_queued(services.store, run)
-        body = {"id": canonical, "status": cancelled.status, "cancelled": True, "cancelled_by": by}
-        return Response(body, status_code=200 if ended else 202)
+        body, status = await cancel_run(services, principal, run_id)
+        return Response(body, status_code=status)
+
+
+async def cancel_run(services: Services, principal: Principal, run_id: str) -> tuple[dict[str, Any], int]:
+    """Cancel run ``run_id`` as ``principal``: the API's reply body and status (200: it was queued
+    and has ended; 202: it is running and stops within 2 s). The UI's cancel button calls it too.
+
+    :raises NotFound: the run is not ``principal``'s to see.
+    :raises Conflict: it has already finished.
+    """
+    run = await visible_run(services, principal, run_id)
+    canonical = run.id
+    if run.status in TERMINAL:
+        raise _finished(run)
+    cancelled = await services.store.cancel_run(canonical, principal.identity)
+    if cancelled is None:  # it finished meanwhile (or was deleted with its workflow)
+        now = await services.store.get_run(canonical)
+        if now is None:
+            raise NotFound("run not found")
+        raise _finished(now)
+    by = cancelled.cancelled_by or principal.identity
+    # executing here: stop it now (else the process executing it finds it within 0.5 s); a
+    # queued run that was handed to this process's executor must not start either
+    services.executor.cancellations.cancel(canonical, by)
+    ended = cancelled.status == Status.FAILED
+    if ended:
+        await services.metrics.run_cancelled_queued(services.store, run)
+    body = {"id": canonical, "status": cancelled.status, "cancelled": True, "cancelled_by": by}
+    return body, (200 if ended else 202)

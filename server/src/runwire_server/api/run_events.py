@@ -22,11 +22,13 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
+from runwire.auth import Principal
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest
 from runwire_server.api.openapi import documented
 from runwire_server.api.run_views import RUNS, visible_run, workflow_labels
 from runwire_server.events import EventReader, Labels
+from runwire_server.services import Services
 from runwire_server.store import RunRow, Store
 
 POLL_INTERVAL_S = 0.2
@@ -93,6 +95,22 @@ async def run_events(
     last_event_id: Annotated[str | None, QueryParameter(max_length=40)] = None,
 ) -> ServerSentEvent:
     """Stream the run's events from the start, or after ``Last-Event-ID``; 404 as ``GET`` the run."""
+    return await event_stream(request, services, principal, run_id, last_event_id)
+
+
+async def event_stream(
+    request: Request[Any, Any, Any],
+    services: Services,
+    principal: Principal,
+    run_id: str,
+    last_event_id: str | None = None,
+) -> ServerSentEvent:
+    """The live events of run ``run_id`` as ``principal`` may see them, resumed after the
+    request's ``Last-Event-ID`` (or ``last_event_id``); the UI's event route relays it too.
+
+    :raises NotFound: the run is not ``principal``'s to see.
+    :raises BadRequest: the event id is not one.
+    """
     run = await visible_run(services, principal, run_id)
     after = resume_after(request.headers.get("last-event-id"), last_event_id)
     _, labels = await workflow_labels(services, run)

@@ -168,17 +168,34 @@ class RunViewController(Controller):
     ) -> dict[str, Any]:
         """Paginated runs, filtered by ``status`` (``cancelled``: every cancelled run),
         ``door`` (``workflow`` or a front door's name) and ``workflow`` (an id)."""
-        doors = services.trust.doors
-        names = {WORKFLOW_DOOR, *doors.values()}
-        if door is not None and door not in names:
-            raise BadRequest(f"'door' must be one of {', '.join(sorted(names))}")
-        pairs = None
-        if door is not None:
-            pairs = [pair for pair, name in doors.items() if name == door or door == WORKFLOW_DOOR]
-        owner = principal.identity if principal.projects is not None else None
-        offset, limit = page_window(page, page_size)
-        count, rows = await services.store.list_runs(
-            principal.projects, owner, status, pairs, door == WORKFLOW_DOOR, workflow, offset, limit
-        )
-        results = [summary(services, run, title) for run, title in rows]
+        count, results = await run_list(services, principal, status, door, workflow, page, page_size)
         return paginated(request, count, page, page_size, results)
+
+
+async def run_list(
+    services: Services,
+    principal: Principal,
+    status: RunStatusFilter | None = None,
+    door: str | None = None,
+    workflow: int | None = None,
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> tuple[int, list[dict[str, Any]]]:
+    """The runs ``principal`` may see, newest first, filtered as ``GET /api/v1/runs/`` filters
+    them: ``(count, page of summaries)``. The UI's lists call it too.
+
+    :raises BadRequest: ``door`` names no front door.
+    """
+    doors = services.trust.doors
+    names = {WORKFLOW_DOOR, *doors.values()}
+    if door is not None and door not in names:
+        raise BadRequest(f"'door' must be one of {', '.join(sorted(names))}")
+    pairs = None
+    if door is not None:
+        pairs = [pair for pair, name in doors.items() if name == door or door == WORKFLOW_DOOR]
+    owner = principal.identity if principal.projects is not None else None
+    offset, limit = page_window(page, page_size)
+    count, rows = await services.store.list_runs(
+        principal.projects, owner, status, pairs, door == WORKFLOW_DOOR, workflow, offset, limit
+    )
+    return count, [summary(services, run, title) for run, title in rows]

@@ -21,8 +21,8 @@ from litestar.template.config import TemplateConfig
 from runwire_server.api.deps import PUBLIC
 from runwire_server.api.errors import handle_error
 from runwire_server.settings import Settings
-from runwire_server.ui import pages, signin
-from runwire_server.ui.session import UI_PATH, middleware
+from runwire_server.ui import pages, runs, signin
+from runwire_server.ui.session import UI_PATH, SignInNeeded, middleware
 
 HERE = Path(__file__).parent
 TEMPLATES = TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
@@ -39,7 +39,7 @@ def ui_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Errors of UI routes: the sign-in page when no one is signed in; otherwise the app's own
     status and detail (:func:`runwire_server.api.errors.handle_error` and the plugins' statuses),
     as a page."""
-    if isinstance(exc, pages.SignInNeeded):
+    if isinstance(exc, SignInNeeded):
         return signin.sign_in_page(request, request.url.path)  # type: ignore[return-value]
     app_handler = request.app.exception_handlers.get(Exception, handle_error)
     answer: Response[Any] = app_handler(request, exc)
@@ -61,7 +61,7 @@ def ui_router(settings: Settings) -> Router:
     )
     return Router(
         UI_PATH,
-        route_handlers=[*pages.ROUTES, *signin.ROUTES, static],
+        route_handlers=[*pages.ROUTES, *runs.ROUTES, *signin.ROUTES, static],
         middleware=middleware(settings),
         exception_handlers={Exception: ui_error},
         include_in_schema=False,

@@ -33,6 +33,9 @@ LOOKS = {
     Status.SKIPPED: StateLook("skipped", "skipped", "\u2013", True),  # en dash,
 }
 NOT_STARTED = StateLook("pending", "not started", "○", False)
+CANCELLED = StateLook("cancelled", "cancelled", "⊘", True)
+CANCELLING = StateLook("running", "cancelling", "▶", False)
+ERROR_EXCERPT_CHARS = 80
 
 
 def look(status: Any) -> StateLook:
@@ -41,6 +44,37 @@ def look(status: Any) -> StateLook:
         return LOOKS.get(Status(status), NOT_STARTED)
     except ValueError:
         return NOT_STARTED
+
+
+def run_look(status: Any, cancelled_by: str | None) -> StateLook:
+    """The look of a run: a cancelled one is told as ``cancelled`` (its status is ``failed``),
+    one being stopped as ``cancelling``."""
+    if cancelled_by is None:
+        return look(status)
+    return CANCELLED if is_terminal(str(status)) else CANCELLING
+
+
+def duration(seconds: Any) -> str:
+    """A duration as people read it: ``0.42 s``, ``12.3 s``, ``2 min 05 s``, ``1 h 02 min``;
+    empty when there is none (yet)."""
+    if not isinstance(seconds, int | float) or seconds < 0:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def excerpt(text: Any, limit: int = ERROR_EXCERPT_CHARS) -> str:
+    """The first line of ``text``, cut to ``limit`` characters (an error in a list)."""
+    if not isinstance(text, str) or not text:
+        return ""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def is_terminal(status: str) -> bool:

@@ -139,6 +139,21 @@ async def ui_principal(request: Request[Any, Any, Any]) -> Principal | None:
         return None
 
 
+class SignInNeeded(Exception):
+    """No one is signed in: the UI's error handler answers with the sign-in page."""
+
+
+async def signed_in(request: Request[Any, Any, Any]) -> Principal:
+    """The principal of the request's session, authenticated now.
+
+    :raises SignInNeeded: there is none (or its credential was just refused).
+    """
+    principal = await ui_principal(request)
+    if principal is None:
+        raise SignInNeeded
+    return principal
+
+
 async def sign_in(request: Request[Any, Any, Any], credential: Credential) -> Principal:
     """Authenticate ``credential`` and keep it in a fresh session (a new id: a session id planted
     before sign-in is never the signed-in one).

@@ -1,62 +1,119 @@
-// runwire UI: live updates of a run page. Without JavaScript the page still shows the run as it
-// was when loaded (reload to refresh).
-// Phase 2 seam: follow() polls /ui/runs/{id}/state; the runs API's event stream
-// (EventSource on /api/v1/runs/{id}/events/) can feed the same apply() instead.
+// runwire UI: live updates of a run page. Without JavaScript the page shows the run as it was
+// when loaded (reload to refresh); the lists and forms need no script at all.
+//
+// The page follows the run's event stream (/ui/runs/{id}/events: the runs API's events, relayed
+// for the session, since EventSource cannot send credential headers). Each event asks for the
+// page's changing part again (/ui/runs/{id}/live, an HTML fragment rendered by the server, so
+// states, timings and results look exactly as on a fresh page); requests are coalesced, so a
+// burst of events costs at most two fetches. EventSource reconnects by itself with
+// Last-Event-ID; the page stops at run_finished. Without EventSource (or when the stream
+// cannot be opened) it asks for the fragment every 2 s instead.
 (function () {
   "use strict";
-  var status = document.getElementById("run-status");
-  if (!status || status.dataset.terminal === "true") return;
+  var live = document.getElementById("run-live");
+  if (!live || live.dataset.terminal === "true") return;
+  var runState = document.getElementById("run-state");
+  var announce = document.getElementById("announce");
+  var WORDS = {
+    node_started: "running",
+    node_finished: "succeeded",
+    node_failed: "failed",
+    node_skipped: "skipped"
+  };
+  var busy = false;
+  var again = false;
+  var finished = false;
+  var source = null;
 
-  function stateHtml(s) {
-    var span = document.createElement("span");
-    span.className = "state state-" + s.css;
-    var glyph = document.createElement("span");
-    glyph.className = "glyph";
-    glyph.setAttribute("aria-hidden", "true");
-    glyph.textContent = s.glyph;
-    span.appendChild(glyph);
-    span.appendChild(document.createTextNode(" " + s.word));
-    return span;
+  function finish() {
+    finished = true;
+    live.dataset.terminal = "true";
+    if (source) source.close();
+    var form = document.getElementById("cancel-form");
+    if (form) {
+      if (form.contains(document.activeElement)) runState.parentNode.focus();
+      form.remove();
+    }
   }
 
-  function apply(body) {
-    var current = status.querySelector(".state");
-    if (current) current.replaceWith(stateHtml(body.run));
-    Object.keys(body.nodes).forEach(function (id) {
-      var s = body.nodes[id];
-      document.querySelectorAll(".node[data-node]").forEach(function (node) {
-        if (node.getAttribute("data-node") !== id) return;
-        node.setAttribute("class", "node state-" + s.css);
-        var glyph = node.querySelector(".node-state .glyph");
-        var word = node.querySelector(".node-state .word");
-        if (glyph) glyph.textContent = s.glyph;
-        if (word) word.textContent = s.word;
-      });
-      document.querySelectorAll("[data-node-state]").forEach(function (span) {
-        if (span.getAttribute("data-node-state") !== id) return;
-        span.replaceChildren(stateHtml(s));
-      });
+  function swap(html) {
+    var focused = document.activeElement && live.contains(document.activeElement) ? document.activeElement.id : "";
+    var open = [];
+    live.querySelectorAll("details[open]").forEach(function (d) {
+      var card = d.closest("[id]");
+      if (card) open.push(card.id);
     });
+    live.innerHTML = html;
+    open.forEach(function (id) {
+      var card = document.getElementById(id);
+      var details = card && card.querySelector("details");
+      if (details) details.open = true;
+    });
+    if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
   }
 
-  function follow(url, every) {
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+  function refresh() {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    fetch(live.dataset.liveUrl, { credentials: "same-origin", cache: "no-store" })
       .then(function (reply) {
         if (!reply.ok) throw new Error("status " + reply.status);
-        return reply.json();
+        return reply.text();
       })
-      .then(function (body) {
-        apply(body);
-        if (body.terminal) {
-          window.location.reload(); // results and errors are rendered by the server
-        } else {
-          window.setTimeout(function () { follow(url, every); }, every);
+      .then(function (html) {
+        if (html.indexOf("data-live-status") < 0) {
+          window.location.reload(); // signed out meanwhile: the page says so
+          return;
         }
+        swap(html);
+        var status = live.querySelector("[data-live-status]");
+        if (runState.innerHTML !== status.innerHTML) runState.innerHTML = status.innerHTML;
+        if (status.dataset.terminal === "true") finish();
       })
-      .catch(function () {
-        window.setTimeout(function () { follow(url, every); }, every * 3);
+      .catch(function () { /* the next event or poll tries again */ })
+      .then(function () {
+        busy = false;
+        if (again && !finished) {
+          again = false;
+          refresh();
+        }
       });
   }
 
-  follow(status.dataset.stateUrl, Number(status.dataset.pollMs) || 1000);
+  function say(text) {
+    if (announce) announce.textContent = text;
+  }
+
+  function poll() {
+    if (finished) return;
+    refresh();
+    window.setTimeout(poll, 2000);
+  }
+
+  if (!window.EventSource) {
+    poll();
+    return;
+  }
+  source = new EventSource(live.dataset.eventsUrl);
+  Object.keys(WORDS).forEach(function (kind) {
+    source.addEventListener(kind, function (event) {
+      try {
+        var data = JSON.parse(event.data);
+        var card = document.getElementById("node-" + data.node);
+        var name = card && card.querySelector(".node-name") ? card.querySelector(".node-name").textContent : data.node;
+        say("Node " + name + ": " + WORDS[kind]);
+      } catch (e) { /* the fragment still tells */ }
+      refresh();
+    });
+  });
+  source.addEventListener("run_finished", function () {
+    source.close();
+    refresh();
+  });
+  source.onerror = function () {
+    if (source.readyState === EventSource.CLOSED && !finished) poll();
+  };
 })();
