@@ -373,3 +373,30 @@ def ui_sign_in(client: Any, key: str) -> str:
     )
     assert reply.status_code == 303, reply.text[:500]
     return token
+
+
+def make_key(data_dir: Path, project: int, env: Mapping[str, str] | None = None) -> str:
+    """``runwire keys create --project N`` on the store of ``data_dir``, as an operator would
+    (``env``: the server's environment; default: this one without ``RUNWIRE_*`` settings)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runwire_server",
+            "keys",
+            "create",
+            "--project",
+            str(project),
+            "--name",
+            f"p{project}",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(env)
+        if env is not None
+        else {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")},
+    )
+    return done.stdout.strip().splitlines()[0]

@@ -9,8 +9,6 @@ chromium-driver``) the tests skip, saying so; under ``CI=true`` they fail instea
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from tests.helpers import (
     api,
     create_workflow,
     hello_data,
+    make_key,
     output_workflow,
     sleep_data,
     with_plugin,
@@ -72,34 +71,12 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-def _key(data_dir: Path, project: int) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runwire_server",
-            "keys",
-            "create",
-            "--project",
-            str(project),
-            "--name",
-            f"p{project}",
-        ],
-        env={**env, "RUNWIRE_DATA_DIR": str(data_dir)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return made.stdout.strip()
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, sleep_plugin_path: str) -> Iterator[dict[str, Any]]:
     if _missing() is not None:
         service_unavailable(f"browser tests need Chromium: {_missing()}")
     data_dir = tmp_path_factory.mktemp("ui-browser")
-    keys = {1: _key(data_dir, 1), 2: _key(data_dir, 2)}
+    keys = {1: make_key(data_dir, 1), 2: make_key(data_dir, 2)}
     env = with_plugin({"RUNWIRE_API_KEYS": KEY}, sleep_plugin_path)
     with running_server(env=env, data_dir=data_dir) as server, api(server.url) as admin:
         slow = sleep_data(2.0)

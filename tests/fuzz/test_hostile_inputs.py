@@ -10,8 +10,6 @@ logged no traceback. Auth0 tokens (expired, forged, ``alg: none``) are covered l
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ import httpx
 import pytest
 
 from runwire_server.testing import RunningServer, running_server, wait_for_run
-from tests.helpers import KEY, MAX_BODY, ROOT, SERVICE_KEY, TERMINAL, server_env
+from tests.helpers import KEY, MAX_BODY, ROOT, SERVICE_KEY, TERMINAL, make_key, server_env
 
 DEEP = ("[" * 10_000 + "]" * 10_000).encode()
 DEEP_OBJECT = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
@@ -70,24 +68,8 @@ def live() -> Iterator[Live]:
             ids.append(created.json()["id"])
         run = httpx.post(f"{server.url}/api/v1/workflows/{ids[1]}/run/", headers=headers, json={"name": "x"})
         other_run = run.json()["data"]["id"]
-        made = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "runwire_server",
-                "keys",
-                "create",
-                "--project",
-                "1",
-                "--data-dir",
-                str(server.data_dir),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=server.env,
-        )
-        state = Live(server, ids[0], ids[1], other_run, made.stdout.strip().splitlines()[-1], [other_run])
+        key = make_key(server.data_dir, 1, env=server.env)
+        state = Live(server, ids[0], ids[1], other_run, key, [other_run])
         yield state
         for run_id in state.started:  # nothing lost: every accepted run ends
             assert wait_for_run(server.url, run_id, headers, timeout=60)["status"] in TERMINAL

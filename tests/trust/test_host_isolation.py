@@ -10,7 +10,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from runwire_server.testing import ProcessFailed, running_server, service_unavailable, wait_for_run
-from tests.helpers import script_workflow
+from tests.helpers import make_key, script_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_AS = "runwire-test"
@@ -47,28 +46,6 @@ def run_as_user() -> Iterator[pwd.struct_passwd]:
     yield entry
     if made:
         subprocess.run(["userdel", RUN_AS], check=False, capture_output=True)
-
-
-def make_key(data_dir: Path, project: int) -> str:
-    """``runwire keys create --project N`` on the server's store, as an operator would."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runwire_server",
-            "keys",
-            "create",
-            "--project",
-            str(project),
-            "--data-dir",
-            str(data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")},
-    )
-    return done.stdout.strip().splitlines()[0]
 
 
 def refused_start(env: dict[str, str], data_dir: Path | None = None) -> str:
