@@ -60,16 +60,22 @@ class SqliteSyncStore(SyncStore):
         if not self.uncommitted:
             return
         with self._write_lock:
-            self.uncommitted = False
-            if self._lost:
-                self._lost = False
-                lost = sqlite3.OperationalError("a failed statement rolled back writes not yet committed")
-                raise DBAPIError.instance("COMMIT", {}, lost, sqlite3.Error)
-            if self._shared is not None:
-                try:
-                    self._shared.dbapi_connection.commit()  # type: ignore[union-attr]
-                except sqlite3.Error as exc:
-                    raise DBAPIError.instance("COMMIT", {}, exc, sqlite3.Error) from exc
+            self._commit_pending_locked()
+
+    def _commit_pending_locked(self) -> None:
+        """:meth:`commit_pending`, the write lock held by the caller."""
+        if not self.uncommitted:
+            return
+        self.uncommitted = False
+        if self._lost:
+            self._lost = False
+            lost = sqlite3.OperationalError("a failed statement rolled back writes not yet committed")
+            raise DBAPIError.instance("COMMIT", {}, lost, sqlite3.Error)
+        if self._shared is not None:
+            try:
+                self._shared.dbapi_connection.commit()  # type: ignore[union-attr]
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance("COMMIT", {}, exc, sqlite3.Error) from exc
 
     def _thread_connection(self) -> Connection:
         """This thread's own connection (opened on first use)."""
@@ -114,9 +120,15 @@ class SqliteSyncStore(SyncStore):
         one at a time through a lock in this process: SQLite admits a single writer anyway, and
         a lock hands over in microseconds where SQLite's busy handler sleeps for milliseconds.
         """
-        self.commit_pending()  # another connection sees, and may write after, every deferred write
         conn = self._thread_connection()
+        if not write:
+            self.commit_pending()  # this connection sees every deferred write
         with self._write_lock if write else nullcontext():
+            # a write commits the deferred writes under the lock: committed before it (outside the
+            # lock), the event loop could leave a new one open, holding SQLite's write lock while
+            # this thread waits on it and the loop's commit waits on this lock (a busy-timeout stall)
+            if write:
+                self._commit_pending_locked()
             try:
                 yield conn
             except BaseException:
