@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from litestar import Litestar
 from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from runwire.plugins import Plugins
 from runwire.records import TERMINAL as TERMINAL
@@ -400,3 +401,21 @@ def make_key(data_dir: Path, project: int, env: Mapping[str, str] | None = None)
         else {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")},
     )
     return done.stdout.strip().splitlines()[0]
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+"""A metrics page's samples by name and labels."""
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a metrics page, by name and labels."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(found: Samples, name: str, **labels: str) -> float:
+    """One sample's value (0 when absent: a counter never incremented)."""
+    return found.get((name, frozenset(labels.items())), 0.0)

@@ -23,9 +23,11 @@ from tests.helpers import (
     api,
     create_workflow,
     output_workflow,
+    samples,
     script_workflow,
     sleep_data,
     start_run,
+    value,
     wait_for_marker,
     wait_for_run,
     with_plugin,
@@ -66,6 +68,7 @@ def group_gone(pgid: int) -> bool:
 def test_cancel_in_every_state_embedded(make_server: MakeServer, tmp_path: Path) -> None:
     server = make_server(worker_threads=1, privileged_projects="1")
     c, h = server.client, server.headers("bootstrap")
+    before = samples(c.get("/metrics", headers=h).text)
     pidfile, marker = tmp_path / "pids", tmp_path / "ran"
     sleeper = script_workflow([PY, str(SCRIPTS / "never_exits.py"), str(pidfile)])
     toucher = script_workflow([PY, "-c", f"open({str(marker)!r}, 'w').close()"])
@@ -126,6 +129,13 @@ def test_cancel_in_every_state_embedded(make_server: MakeServer, tmp_path: Path)
     assert wait_for_run(c, after, h)["status"] == "succeed"  # type: ignore[arg-type]
     assert not marker.exists()
     assert c.get(RESULT, params={"id": queued}, headers=h).json()["data"]["status"] == "failed"
+    # counted once each, as cancelled, by front door (the queued ones by the cancel, the running one
+    # by its executor)
+    after_metrics = samples(c.get("/metrics", headers=h).text)
+    for door, count in (("workflow", 2), ("task", 1), ("execute", 1)):
+        labels = {"door": door, "status": "cancelled"}
+        finished = "runwire_runs_finished_total"
+        assert value(after_metrics, finished, **labels) - value(before, finished, **labels) == count
 
 
 def test_cancel_ends_a_blocking_execute_for_its_caller(make_server: MakeServer, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from runwire_server.metrics import Metrics, serve_worker_metrics
 from runwire_server.testing import (
@@ -27,26 +26,13 @@ from tests.helpers import (
     make_settings,
     output_workflow,
     poll_task,
+    samples,
     start_run,
+    value,
     wait_for_run,
 )
 
 W = "/api/v1/workflows"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def samples(text: str) -> Samples:
-    """Every sample of a metrics page, by name and labels."""
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(found: Samples, name: str, **labels: str) -> float:
-    """One sample's value (0 when absent: a counter never incremented)."""
-    return found.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_the_metrics_count_a_known_workload(make_server: MakeServer) -> None:
