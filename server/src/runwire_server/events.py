@@ -132,7 +132,7 @@ def run_finished(run: RunRow) -> dict[str, Any]:
         "run": run.id,
         "status": run.status,
         "error": run.error,
-        "cancelled": run.cancelled_by is not None,
+        "cancelled": run.cancelled,
         "cancelled_by": run.cancelled_by,
         "at": iso(run.updated_at),
     }

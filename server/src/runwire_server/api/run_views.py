@@ -25,7 +25,7 @@ from runwire_server.events import FAILED, FINISHED, SKIPPED, STARTED, Labels, no
 from runwire_server.services import Services
 from runwire_server.store import RunRow
 from runwire_server.store.rows import iso
-from runwire_server.store.runs import RunStatusFilter
+from runwire_server.store.run_lists import RunStatusFilter
 from runwire_server.trust import WORKFLOW_DOOR
 
 RUNS = "/api/v1/runs"
@@ -98,7 +98,7 @@ def summary(services: Services, run: RunRow, title: str) -> dict[str, Any]:
             "project": run.project,
         },
         "status": run.status,
-        "cancelled": run.cancelled_by is not None,
+        "cancelled": run.cancelled,
         "cancelled_by": run.cancelled_by,
         "error": run.error,
         "created_at": iso(run.created_at),

@@ -39,7 +39,8 @@ from runwire_server.store.rows import (
     key_status,
     utcnow,
 )
-from runwire_server.store.runs import HistoryOrdering, RunFinished
+from runwire_server.store.run_lists import HistoryOrdering
+from runwire_server.store.runs import RunFinished
 from runwire_server.store.schema import SchemaTooNew, SchemaUpgrade, upgrade_schema
 
 

@@ -12,7 +12,7 @@ from runwire.auth import Principal
 from runwire.records import Status
 from runwire_server.store.idempotency import IdempotencyRow
 from runwire_server.store.rows import ApiKeyRow, RunRow, WorkflowHead, WorkflowRow
-from runwire_server.store.runs import HistoryOrdering, RunStatusFilter
+from runwire_server.store.run_lists import HistoryOrdering, RunStatusFilter
 
 if TYPE_CHECKING:
     from runwire_server.store.schema import SchemaUpgrade

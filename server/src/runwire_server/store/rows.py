@@ -79,6 +79,11 @@ class RunRow:
     cancelled_by: str | None = None
     """The principal that cancelled the run, or ``None``."""
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether a cancel ended, or is ending, this run (not one that succeeded before it took)."""
+        return self.cancelled_by is not None and self.status != "succeed"
+
     def visible_to(self, principal: Principal) -> bool:
         """Whether ``principal`` may see this run: one of its projects', and, for a front-door
         run, one it started (principals with every project see every run)."""

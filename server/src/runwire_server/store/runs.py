@@ -1,4 +1,4 @@
-"""The store's run methods: create, claim, save and merge runs, history, and recovery after a crash.
+"""The store's run methods: create, claim, save, cancel and merge runs, and recovery after a crash.
 
 A run's terminal status is written in the same transaction as its node results, so no reader
 ever sees one without the other.
@@ -6,20 +6,17 @@ ever sees one without the other.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     and_,
     bindparam,
     case,
-    false,
     func,
     insert,
     literal,
-    null,
     or_,
     select,
     update,
@@ -28,16 +25,14 @@ from sqlalchemy import (
 from runwire.records import TERMINAL, Status
 from runwire_server.store.base import StoreBase
 from runwire_server.store.rows import RunRow, WorkflowHead, WorkflowRow, utcnow
-from runwire_server.store.tables import runs, workflows
-
-HistoryOrdering = Literal["created_at", "-created_at", "cost", "-cost"]
+from runwire_server.store.tables import runs
 
 
 class RunFinished(Exception):
     """A change would turn a finished run into an unfinished one."""
 
 
-_RUN_COLUMNS = (
+RUN_COLUMNS = (
     runs.c.id,
     runs.c.workflow_id,
     runs.c.project,
@@ -53,16 +48,8 @@ _RUN_COLUMNS = (
     runs.c.events,
     runs.c.cancelled_by,
 )
-_ORDERINGS = {
-    "created_at": (runs.c.created_at.asc(), runs.c.id.asc()),
-    "-created_at": (runs.c.created_at.desc(), runs.c.id.desc()),
-    "cost": (runs.c.total_cost.asc(), runs.c.created_at.asc()),
-    "-cost": (runs.c.total_cost.desc(), runs.c.created_at.desc()),
-}
-
-# The hot path's statements, built once (SQLAlchemy then only binds parameters).
 _INSERT_RUN = insert(runs)
-_GET_RUN = select(*_RUN_COLUMNS).where(runs.c.id == bindparam("rid"))
+_GET_RUN = select(*RUN_COLUMNS).where(runs.c.id == bindparam("rid"))
 _CLAIM_RUN = (
     update(runs)
     .where(
@@ -79,7 +66,7 @@ _CLAIM_RUN = (
         updated_at=bindparam("now"),
         claimed_by=bindparam("claimant"),
     )
-    .returning(*_RUN_COLUMNS)
+    .returning(*RUN_COLUMNS)
 )
 _SAVED = {
     "status": bindparam("status"),
@@ -100,12 +87,6 @@ _SAVE_RUN_EVENTS = (
     .where(runs.c.id == bindparam("rid"), _NOT_ENDED_BY_CANCEL)
     .values(**_SAVED, events=bindparam("events", type_=runs.c.events.type))
 )
-# a list of runs: neither input nor node records (the heaviest columns), and the workflow's title
-_LISTED_COLUMNS = (
-    *(null().label(c.name) if c.name in ("input", "nodes") else c for c in _RUN_COLUMNS),
-    workflows.c.title,
-)
-RunStatusFilter = Literal["in queue", "in progress", "succeed", "failed", "cancelled"]
 
 
 class RunMethods(StoreBase):
@@ -210,7 +191,7 @@ class RunMethods(StoreBase):
                     cancelled_by=first,
                     updated_at=utcnow(),
                 )
-                .returning(*_RUN_COLUMNS)
+                .returning(*RUN_COLUMNS)
             ).first()
         return RunRow(*row) if row is not None else None
 
@@ -249,80 +230,6 @@ class RunMethods(StoreBase):
                 .values(status=status, nodes=merged, updated_at=utcnow())
             )
         return True
-
-    def history(
-        self,
-        workflow_id: int,
-        ordering: HistoryOrdering = "-created_at",
-        offset: int = 0,
-        limit: int = 20,
-        owner: str | None = None,
-    ) -> tuple[int, list[RunRow]]:
-        """One workflow's runs in ``ordering`` (only ``owner``'s, when given); returns (count, page)."""
-        where = [runs.c.workflow_id == workflow_id]
-        if owner is not None:
-            where.append(runs.c.owner == owner)
-        with self._transaction() as conn:
-            count = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
-            rows = conn.execute(
-                select(*_RUN_COLUMNS)
-                .where(*where)
-                .order_by(*_ORDERINGS[ordering])
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        return int(count), [RunRow(*r) for r in rows]
-
-    def list_runs(
-        self,
-        projects: frozenset[int] | None,
-        owner: str | None = None,
-        status: RunStatusFilter | None = None,
-        doors: Collection[tuple[int, str]] | None = None,
-        other_than_doors: bool = False,
-        workflow_id: int | None = None,
-        offset: int = 0,
-        limit: int = 20,
-    ) -> tuple[int, list[tuple[RunRow, str]]]:
-        """Runs newest first, each with its workflow's title; returns (count, page).
-
-        Only runs of ``projects`` (``None``: all); with ``owner``, front-door runs (those with
-        an owner) only of that owner. ``status`` ``cancelled`` is every cancelled run; ``doors``
-        (``(project, title)`` of front-door workflows) keeps only their runs, or with
-        ``other_than_doors`` every other run. Listed runs carry neither input nor node records.
-        """
-        where: list[ColumnElement[bool]] = []
-        if projects is not None:
-            where.append(runs.c.project.in_(sorted(projects)))
-        if owner is not None:
-            where.append(or_(runs.c.owner.is_(None), runs.c.owner == owner))
-        if status == "cancelled":
-            where.append(runs.c.cancelled_by.is_not(None))
-        elif status is not None:
-            where.append(runs.c.status == status)
-        if workflow_id is not None:
-            where.append(runs.c.workflow_id == workflow_id)
-        if doors is not None:
-            pairs = [and_(workflows.c.project == p, workflows.c.title == t) for p, t in sorted(doors)]
-            ids = select(workflows.c.id).where(or_(false(), *pairs))
-            where.append(runs.c.workflow_id.not_in(ids) if other_than_doors else runs.c.workflow_id.in_(ids))
-        joined = runs.join(workflows, workflows.c.id == runs.c.workflow_id)
-        with self._transaction() as conn:
-            count = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
-            rows = conn.execute(
-                select(*_LISTED_COLUMNS)
-                .select_from(joined)
-                .where(*where)
-                .order_by(*_ORDERINGS["-created_at"])
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        page = []
-        for row in rows:
-            run = RunRow(*row[:-1])
-            run.nodes = {}
-            page.append((run, str(row[-1])))
-        return int(count), page
 
     def unfinished_runs(self) -> list[str]:
         """Ids of runs left ``in queue`` or ``in progress``, oldest first."""

@@ -11,12 +11,19 @@ from runwire_server.store.idempotency import IdempotencyMethods
 from runwire_server.store.keys import ApiKeyMethods
 from runwire_server.store.leases import LeaseMethods
 from runwire_server.store.retention import RetentionMethods
+from runwire_server.store.run_lists import RunListMethods
 from runwire_server.store.runs import RunMethods
 from runwire_server.store.workflows import WorkflowMethods
 
 
 class SyncStore(
-    WorkflowMethods, RunMethods, ApiKeyMethods, LeaseMethods, RetentionMethods, IdempotencyMethods
+    WorkflowMethods,
+    RunMethods,
+    RunListMethods,
+    ApiKeyMethods,
+    LeaseMethods,
+    RetentionMethods,
+    IdempotencyMethods,
 ):
     """Workflows, runs, API keys, process leases, retention and idempotency keys, one blocking
     call each. One instance per process; thread-safe."""

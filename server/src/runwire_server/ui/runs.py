@@ -29,7 +29,7 @@ from runwire_server.api.run_events import event_stream
 from runwire_server.api.run_views import run_list, view, visible_run, workflow_labels
 from runwire_server.frontdoors.boot import SCRIPT_NODE
 from runwire_server.services import Services
-from runwire_server.store.runs import RunStatusFilter
+from runwire_server.store.run_lists import RunStatusFilter
 from runwire_server.trust import WORKFLOW_DOOR
 from runwire_server.ui.graph import layout
 from runwire_server.ui.present import duration, excerpt, is_terminal, look, run_look, shown
