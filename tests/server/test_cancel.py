@@ -217,7 +217,8 @@ def test_a_worker_stops_a_run_cancelled_through_the_server(
     broker_env: dict[str, str], sleep_plugin_path: str, tmp_path: Path
 ) -> None:
     """Distributed: the run is held by a ``runwire worker`` process, the cancel answered by the
-    server; the worker finds it in the store and stops it (Redis only: the broker plays no part)."""
+    server; the worker finds it in the store and stops it (Redis only: the broker plays no part).
+    A run queued behind it (one worker thread) ends at once and never starts."""
     markers = tmp_path / "markers"
     markers.mkdir()
     with postgres_database() as database_url:
@@ -225,9 +226,13 @@ def test_a_worker_stops_a_run_cancelled_through_the_server(
             {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_DATABASE_URL": database_url, **broker_env, **SHORT_LEASES},
             sleep_plugin_path,
         )
+        env["RUNWIRE_WORKER_THREADS"] = "1"
         with running_server(env=env) as server, running_worker(env=env) as worker, api(server.url) as c:
             run_id = start_run(c, create_workflow(c, sleep_data(60, markers)))
             assert wait_for_marker(markers, run_id) == worker.process.pid
+            quick = create_workflow(c, sleep_data(0, markers))
+            queued = start_run(c, quick)
+            assert c.post(f"{RUNS}/{queued}/cancel/").json()["status"] == "failed"  # at once
             reply = c.post(f"{RUNS}/{run_id}/cancel/")
             assert reply.status_code == 202, reply.text
             start = time.monotonic()
@@ -235,3 +240,7 @@ def test_a_worker_stops_a_run_cancelled_through_the_server(
             assert time.monotonic() - start < BOUND_S
             assert result["status"] == "failed" and result["error"].startswith("cancelled by ")
             assert c.post(f"{RUNS}/{run_id}/cancel/").status_code == 409
+            # the queued run's message came next to the one worker thread: it did not start
+            assert wait_for_run(c, start_run(c, quick))["status"] == "succeed"
+            assert not list(markers.glob(f"{queued}.*"))
+            assert wait_for_run(c, queued)["error"].startswith("cancelled by ")
