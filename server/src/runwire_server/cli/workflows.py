@@ -7,10 +7,9 @@ import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from runwire.check import DEFAULT_MAX_NODES, EDGES_PER_NODE, check_workflow, prepare_workflow, size_problem
 from runwire.engine import Engine, RunObserver
@@ -19,6 +18,9 @@ from runwire.plugins import Plugins
 from runwire.records import NodeRecord, RunRecord, Status
 from runwire.workflow import WorkflowData, load_workflow_file
 from runwire_server.cli.base import load_plugins, main
+
+if TYPE_CHECKING:  # rich is imported only when progress is shown (a faster start)
+    from rich.console import Console
 
 
 def _load_workflow(path: Path) -> Any:
@@ -96,10 +98,13 @@ def run(
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
-    console = Console(stderr=True)
     if progress is None:
-        progress = not as_json and console.is_terminal
-    observer = ConsoleProgress(console) if progress else None
+        progress = not as_json and sys.stderr.isatty()
+    observer = None
+    if progress:
+        from rich.console import Console
+
+        observer = ConsoleProgress(Console(stderr=True))
     try:
         run_input = input_from_text(input_json)
     except InputInvalid as exc:
