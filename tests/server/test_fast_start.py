@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY_SDKS = ("openai", "jwt", "httpx", "cryptography")
 """Imported by the LLM, HTTP and Auth0 plugins when a node runs or the provider is built."""
@@ -37,3 +38,20 @@ def test_the_workflow_commands_import_no_sdk_and_no_server_part() -> None:
     )
     loaded = imported_after(code)
     assert loaded.isdisjoint(HEAVY_SDKS + SERVER_ONLY), loaded & set(HEAVY_SDKS + SERVER_ONLY)
+
+
+def test_a_server_without_a_broker_imports_no_broker_and_alembic_only_to_migrate(tmp_path: Path) -> None:
+    """Embedded ``serve``: no Dramatiq, Redis or pika; Alembic only while the store is behind
+    the newest revision (the first start), not on a start that finds it current."""
+    code = (
+        "import os\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "from runwire_server.api.app import create_app\n"
+        "from runwire_server.cli.base import build_process_services, settings_from\n"
+        "settings = settings_from()\n"
+        "create_app(settings, services=build_process_services(settings))\n"
+    )
+    first = imported_after(code)
+    assert "alembic" in first  # the store was made: every revision ran
+    again = imported_after(code)
+    assert again.isdisjoint(("alembic", "dramatiq", "redis", "pika", *HEAVY_SDKS)), again
