@@ -191,6 +191,9 @@ def rewrite_node_refs(expression: str) -> tuple[str, frozenset[str]]:
 
 def referenced_nodes(template: str) -> frozenset[str]:
     """Node ids a template string refers to through ``<id>.result``."""
+    parts = _lookups(template)
+    if parts is not None:  # already parsed: the ids are the second key of each ``_nodes`` path
+        return frozenset(part[1] for part in parts if isinstance(part, tuple) and part[0] == "_nodes")
     found: set[str] = set()
     for m in _EXPR.finditer(template):
         found |= rewrite_node_refs(m.group(1))[1]
@@ -221,7 +224,7 @@ _MISS = object()
 _Lookups = tuple[str | tuple[str, ...], ...]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def _lookups(template: str) -> _Lookups | None:
     """``template`` as literal text and lookups (key paths into the variables), when each of
     its ``{{ }}`` is a plain lookup such as ``input.a.b`` or ``<node-id>.result.content``;
