@@ -407,6 +407,8 @@ class TemplateRenderer:
         Everything the templates of ``value`` build together is bounded by
         :data:`MAX_BUILT_CHARS`.
         """
+        if isinstance(value, str) and "{{" not in value:  # no template: nothing to build
+            return value
         token = open_budget(MAX_BUILT_CHARS)
         try:
             return self._render(value, variables)

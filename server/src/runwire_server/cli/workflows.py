@@ -116,7 +116,15 @@ def run(
         run_input = input_from_text(input_json)
     except InputInvalid as exc:
         raise click.BadParameter("; ".join(exc.problems), param_hint="--input") from None
-    record = asyncio.run(Engine().execute(prepared, run_input, observer=observer))
+    records: list[RunRecord] = []
+
+    async def execute() -> None:
+        # returns nothing: on the way out, Python 3.11's asyncio.run formats the main task,
+        # its result included (restoring the SIGINT handler), at a cost that grows with the run
+        records.append(await Engine().execute(prepared, run_input, observer=observer))
+
+    asyncio.run(execute())
+    record = records[0]
     click.echo(json.dumps(record.to_json(), indent=None if as_json else 2, ensure_ascii=False))
     sys.exit(0 if record.status == Status.SUCCEED else 1)
 
