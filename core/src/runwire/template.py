@@ -323,9 +323,9 @@ def render_string(template: str, variables: Mapping[str, Any]) -> Any:
     """
     if "{{" not in template:
         return template
-    parts = _lookups(template)
-    if parts is not None:
-        value = _render_lookups(parts, variables)
+    lookups = _lookups(template)
+    if lookups is not None:
+        value = _render_lookups(lookups, variables)
         if value is not _MISS:
             return value
     single, reference, compiled = _compile(template)
