@@ -41,10 +41,13 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Issue #17's figures, each next to its floor: engine.py (target 1), start.py (2, 3), tasks.py
+# (4, 5), api.py (6, 7; Redis and RabbitMQ are skipped, saying so, when not running).
 bench: install
 	$(PY) bench/engine.py
+	$(PY) bench/start.py
 	$(PY) bench/check.py
-	$(PY) bench/api.py
+	$(PY) bench/api.py --modes embedded,redis,rabbitmq
 	$(PY) bench/tasks.py
 	$(PY) bench/limits.py
 	$(PY) bench/scaling.py --runs 200  # needs Redis and PostgreSQL; ~2 min

@@ -1,7 +1,16 @@
-"""Engine overhead per node: a 1,000-node chain and a 1,000-branch fan-out of no-op nodes.
+"""Engine overhead per node: no-op nodes in-process, and templated nodes through ``runwire run``.
 
-Run: ``python bench/engine.py [--nodes 1000] [--repeat 20]``. Prints the best and median
-per-node overhead in microseconds for each shape (target: at most 50 µs per node).
+Run: ``python bench/engine.py [--nodes 1000] [--repeat 20] [--cli-repeat 9] [--big 10000]``.
+
+1. In-process: a 1,000-node chain and a 1,000-branch fan-out of no-op nodes (no templates);
+   prints the best and median per-node overhead in microseconds (target: at most 50 µs).
+2. Black-box (issue #17, target 1): an if-else chain where every node renders one template
+   (``{{ <its predecessor>.result.content }}``), run by ``runwire run --json`` as a user runs
+   it; the per-node cost is ``(wall(N nodes) - wall(one-node workflow)) / N``, the median over
+   ``--cli-repeat`` rounds of each round's difference (a round runs every size back to back,
+   so load from elsewhere skews both walls alike), at ``--nodes`` and at ``--big`` nodes (the
+   node limit raised with ``RUNWIRE_MAX_NODES``). Targets: <= 20 µs per node at 1,000, and the
+   cost per node at 10,000 at most 1.3x that at 1,000 (linear).
 """
 
 from __future__ import annotations
@@ -9,8 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from runwire.check import prepare_workflow
@@ -66,10 +81,79 @@ async def measure(shape: dict[str, Any], plugins: Plugins, repeat: int) -> list[
     return per_node
 
 
+def if_else_chain(total: int) -> dict[str, Any]:
+    """``total`` nodes: a trigger, ``total - 3`` if-else nodes in a chain, and the outputs "yes"
+    (true) and "no" (false); each if-else compares its predecessor's ``content`` (one template)."""
+    nodes: list[dict[str, Any]] = [{"id": "start", "type": "trigger-node", "data": {}}]
+    edges: list[dict[str, Any]] = []
+    previous = "start"
+    for i in range(max(total - 3, 0)):
+        condition = {"left": f"{{{{ {previous}.result.content }}}}", "operator": "!=", "right": "x"}
+        nodes.append({"id": f"n{i}", "type": "if-else-node", "data": {"condition": condition}})
+        edges.append({"id": f"t{i}", "source": previous, "target": f"n{i}", "sourceHandle": "condition-true"})
+        edges.append({"id": f"f{i}", "source": f"n{i}", "target": "no", "sourceHandle": "condition-false"})
+        previous = f"n{i}"
+    if total == 1:
+        return {"nodes": nodes, "edges": [], "start_node": "start"}
+    nodes += [
+        {"id": "yes", "type": "output-node", "data": {"output": f"{{{{ {previous}.result.content }}}}"}},
+        {"id": "no", "type": "output-node", "data": {}},
+    ]
+    edges.append({"id": "last", "source": previous, "target": "yes", "sourceHandle": "condition-true"})
+    return {"nodes": nodes, "edges": edges, "start_node": "start"}
+
+
+def cli_wall(path: Path, max_nodes: int) -> float:
+    """Seconds of one ``runwire run --json`` of ``path`` (with RUNWIRE_MAX_NODES=max_nodes)."""
+    runwire = str(Path(sys.executable).parent / "runwire")
+    env = {**os.environ, "RUNWIRE_MAX_NODES": str(max_nodes)}
+    start = time.perf_counter()
+    out = subprocess.run([runwire, "run", "--json", str(path)], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if out.returncode != 0 or json.loads(out.stdout)["status"] != "succeed":
+        raise RuntimeError(f"runwire run failed: {out.stderr[-500:]}")
+    return elapsed
+
+
+def cli_chain(sizes: list[int], repeat: int) -> None:
+    """Print the per-node cost of templated if-else chains through ``runwire run``."""
+    with tempfile.TemporaryDirectory(prefix="runwire-bench-engine-") as tmp:
+        paths = {}
+        for size in [1, *sizes]:
+            paths[size] = Path(tmp) / f"chain-{size}.json"
+            paths[size].write_text(json.dumps(if_else_chain(size)))
+        walls: dict[int, list[float]] = {size: [] for size in paths}
+        for _ in range(repeat):  # interleaved: load from elsewhere skews every size alike
+            for size, path in paths.items():
+                walls[size].append(cli_wall(path, max(size, 1)))
+    print(f"runwire run: templated if-else chain, {repeat} rounds (node limit raised: RUNWIRE_MAX_NODES)")
+    print("  per node = (wall(N nodes) - wall(one-node workflow)) / N; 'paired': the median over rounds")
+    print("  of each round's difference (a round runs every size back to back); 'best': fastest runs")
+    floor = walls[1]
+    base, best_base = statistics.median(floor) * 1000, min(floor) * 1000
+    print(f"  one-node workflow: median {base:.0f} ms, best {best_base:.0f} ms")
+    paired: dict[int, float] = {}
+    for size in sizes:
+        paired[size] = statistics.median(
+            (t - f) / size * 1e6 for t, f in zip(walls[size], floor, strict=True)
+        )
+        best = (min(walls[size]) - min(floor)) / size * 1e6
+        print(
+            f"  {size:6,d} nodes: median {statistics.median(walls[size]) * 1000:6.0f} ms; "
+            f"{paired[size]:5.1f} µs/node paired, {best:5.1f} µs/node best"
+        )
+    first, last = sizes[0], sizes[-1]
+    if first != last:
+        ratio = paired[last] / paired[first]
+        print(f"  per node at {last:,} / at {first:,}: {ratio:.2f}x (targets ≤ 1.3x; ≤ 20 µs/node at 1,000)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--cli-repeat", type=int, default=9, help="runwire run calls per size (default 9)")
+    parser.add_argument("--big", type=int, default=10_000, help="the large chain's nodes (default 10,000)")
     args = parser.parse_args()
     pm = get_plugin_manager(load_entry_points=False)
     pm.register(NoopPlugin(), name="bench-noop")
@@ -79,6 +163,7 @@ def main() -> None:
         figures = asyncio.run(measure(shape, plugins, args.repeat))
         best, median = min(figures), statistics.median(figures)
         print(f"  {label:8s} best {best:6.1f} µs/node   median {median:6.1f} µs/node")
+    cli_chain([args.nodes, args.big], args.cli_repeat)
 
 
 if __name__ == "__main__":

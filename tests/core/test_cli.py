@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,36 @@ def test_hostile_json_is_refused_clearly_by_run_and_check(tmp_path: Path) -> Non
     # text that is not JSON at all stays what it always was: raw input
     out = runwire("run", HELLO, "--input", "not json", "--json")
     assert json.loads(out.stdout)["data"]["trigger"]["status"] == "failed"  # 'name' is required
+
+
+def test_run_takes_a_10000_node_chain_once_the_node_limit_is_raised(tmp_path: Path) -> None:
+    """RUNWIRE_MAX_NODES (or --max-nodes) raises the default limit of 2,000 nodes; a long
+    chain of templated if-else nodes then runs to its end."""
+    nodes = [{"id": "start", "type": "trigger-node", "data": {}}]
+    links = []
+    previous = "start"
+    for i in range(9_997):
+        condition = {"left": f"{{{{ {previous}.result.content }}}}", "operator": "!=", "right": "x"}
+        nodes.append({"id": f"n{i}", "type": "if-else-node", "data": {"condition": condition}})
+        links.append({"id": f"t{i}", "source": previous, "target": f"n{i}", "sourceHandle": "condition-true"})
+        links.append({"id": f"f{i}", "source": f"n{i}", "target": "no", "sourceHandle": "condition-false"})
+        previous = f"n{i}"
+    nodes.append({"id": "yes", "type": "output-node", "data": {"output": "{{ n9996.result.content }}"}})
+    nodes.append({"id": "no", "type": "output-node", "data": {}})
+    links.append({"id": "last", "source": previous, "target": "yes", "sourceHandle": "condition-true"})
+    path = tmp_path / "chain.json"
+    path.write_text(json.dumps({"nodes": nodes, "edges": links, "start_node": "start"}))
+
+    refused = runwire("run", str(path), "--json")
+    assert refused.returncode == 2
+    assert "10000 nodes, over the limit of 2000 (RUNWIRE_MAX_NODES)" in refused.stderr
+    env = {**os.environ, "RUNWIRE_MAX_NODES": "10000"}
+    out = subprocess.run(
+        [RUNWIRE, "run", str(path), "--json"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert record["status"] == "succeed"
+    assert len(record["data"]) == 10_000
+    assert record["data"]["yes"]["result"] == {"content": "true"}
+    assert record["data"]["no"]["status"] == "skipped"

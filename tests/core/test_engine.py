@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import tracemalloc
 from pathlib import Path
@@ -12,6 +13,9 @@ import pytest
 
 from runwire.check import prepare_workflow
 from runwire.engine import Engine, RunObserver
+from runwire.hookspecs import hookimpl
+from runwire.nodes import NodeContext, NodeOutput, NodeType
+from runwire.plugins import Plugins, get_plugin_manager
 from runwire.records import NodeRecord, RunRecord
 from runwire.workflow import parse_workflow_data
 from tests.fake_nodes import plugins_with_test_nodes
@@ -404,3 +408,66 @@ async def test_a_huge_result_is_refused_counting_no_further_than_the_limit() -> 
     assert size > limit and "131,072 bytes" in engine.too_large("n")
     assert peak < 4_000_000
     assert await engine.result_size({"rows": huge[:100]}) <= limit
+
+
+def templated_chain(count: int) -> dict[str, Any]:
+    """trigger → ``count`` if-else nodes (each compares its predecessor's result) → output."""
+    nodes = [node("start", "trigger-node")]
+    links: list[tuple[str, str] | tuple[str, str, str]] = []
+    previous = "start"
+    for i in range(count):
+        condition = {"left": f"{{{{ {previous}.result.content }}}}", "operator": "!=", "right": "x"}
+        nodes.append(node(f"n{i}", "if-else-node", condition=condition))
+        links += [(previous, f"n{i}", "condition-true"), (f"n{i}", "no", "condition-false")]
+        previous = f"n{i}"
+    nodes += [
+        node("yes", "output-node", output=f"{{{{ {previous}.result.content }}}}"),
+        node("no", "output-node"),
+    ]
+    links.append((previous, "yes", "condition-true"))
+    return {"nodes": nodes, "edges": edges(*links), "start_node": "start"}
+
+
+async def test_every_node_of_a_run_sees_one_growing_view_of_finished_nodes() -> None:
+    """A render does not rebuild the finished nodes' results (which made a chain of n templated
+    nodes cost O(n²)): each node's ``_nodes`` is the same mapping, grown as nodes finish."""
+    seen: list[tuple[int, list[str]]] = []
+
+    class PeekNode(NodeType):
+        type = "peek-node"
+
+        async def run(self, data: Any, ctx: NodeContext) -> NodeOutput:
+            nodes = ctx.variables()["_nodes"]
+            seen.append((id(nodes), list(nodes)))
+            return NodeOutput({"content": ctx.render("{{ start.result.content }}")})
+
+    class PeekPlugin:
+        @hookimpl
+        def register_node_types(self) -> list[type[NodeType]]:
+            return [PeekNode]
+
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(PeekPlugin(), name="peek")
+    chain = [node("start", "trigger-node"), *(node(f"p{i}", "peek-node") for i in range(4))]
+    data = {
+        "nodes": chain,
+        "edges": edges(*itertools.pairwise(n["id"] for n in chain)),
+        "start_node": "start",
+    }
+    record = await Engine().execute(prepare_workflow(parse_workflow_data(data), Plugins(pm)), {})
+    assert record.status == "succeed"
+    assert len({nodes for nodes, _ in seen}) == 1
+    assert [names for _, names in seen] == [
+        ["start"],
+        ["start", "p0"],
+        ["start", "p0", "p1"],
+        ["start", "p0", "p1", "p2"],
+    ]
+
+
+async def test_a_chain_of_thousands_of_templated_nodes_runs_to_the_end() -> None:
+    record = await run(templated_chain(5000))
+    assert record.status == "succeed"
+    assert record.nodes["n4999"].result == {"content": "true", "condition": True}
+    assert record.nodes["yes"].result == {"content": "true"}
+    assert record.nodes["no"].status == "skipped"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -303,3 +304,45 @@ def test_built_values_become_json_values() -> None:
     assert render("{{ [1, 2]|reverse|list }}", {}) == [2, 1]
     assert render("{{ (1, 2) }}", {}) == [1, 2]
     assert render('{{ {1: "a"} }}', {}) == {"1": "a"}
+
+
+# --- plain lookups are rendered without compiling: the same values as the compiled path ---------
+
+LOOKUPS = [
+    "{{ input.user_name }}",
+    "{{ input.age }}",
+    "{{ input.preferences }}",
+    "{{ input.tags }}",
+    "{{ input.missing }}",
+    "{{ input.missing.deeper }}",
+    "{{ input.user_name.upper }}",  # a method of a str: refused, as compiled
+    "{{ input.preferences.items }}",  # a dict method name that is no key: refused
+    "{{ input.items }}",  # a key named like a dict method: the key
+    "{{ input.__raw_input__ }}",
+    f"{{{{ {NODE}.result.content }}}}",
+    "{{ llm1.result }}",
+    "{{ nowhere.result.content }}",
+    "Hello {{ input.user_name }}, {{ input.age }} {{ input.preferences }} {{ input.tags }}!",
+    "a {{ input.missing }} b {{ llm1.result.content }}",
+]
+
+
+@pytest.mark.parametrize("template", LOOKUPS)
+def test_a_plain_lookup_renders_as_its_compiled_form_does(template: str) -> None:
+    # "(...)" makes the same lookup a template that is compiled and evaluated by Jinja
+    compiled = template.replace("{{ ", "{{ (").replace(" }}", ") }}")
+
+    def outcome(text: str) -> Any:
+        try:
+            return render_string(text, VARS)
+        except TemplateError as exc:
+            return type(exc), str(exc).replace(compiled, template)
+
+    assert outcome(template) == outcome(compiled)
+
+
+def test_lookups_with_an_unclosed_or_odd_expression_are_still_checked() -> None:
+    assert "syntax error" in (check_template("http://x/{{ input.a") or "")
+    assert "syntax error" in (check_template("{{ input.a }} and {{ input.") or "")
+    assert check_template("{{ input.a.b }} {{ n-1.result.content }}") is None
+    assert render_string("{{ input.tags.0 }}", VARS) == "admin"  # a digit step: Jinja's getitem

@@ -245,6 +245,13 @@ def _not_upstream(nodes: dict[str, PreparedNode], refs: dict[str, set[str]]) -> 
     The graph must be acyclic. One bit per referenced node; one pass in topological order
     (see the module docstring for the cost).
     """
+    # a reference to a direct predecessor is upstream: only the others need the walk (in the
+    # usual workflow, each node reading the one before it, none do)
+    refs = {
+        node_id: rest
+        for node_id, named in refs.items()
+        if (rest := named.difference(nodes[node_id].predecessors))
+    }
     if not refs:
         return {}
     order = _topological_order(nodes)

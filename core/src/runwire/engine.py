@@ -115,6 +115,7 @@ class _Run:
         "engine",
         "failed_node",
         "input",
+        "node_variables",
         "observer",
         "outstanding",
         "record",
@@ -134,6 +135,9 @@ class _Run:
         self.observer = observer
         self.record = RunRecord(id=run_id, status=Status.IN_PROGRESS)
         self.results: dict[str, dict[str, Any]] = {}
+        # what templates see as ``_nodes``, grown with ``results`` (not rebuilt per render: a
+        # chain of n templated nodes would cost O(n²))
+        self.node_variables: dict[str, dict[str, Any]] = {}
         self.result_bytes = 0
         self.remaining = {nid: len(n.predecessors) for nid, n in workflow.nodes.items()}
         self.active: set[str] = set()
@@ -228,7 +232,9 @@ class _Run:
         retries: int = getattr(data, "retries", 0)
         timeout: float | None = getattr(data, "timeout", None)
         engine = self.engine
-        ctx = NodeContext(self.record.id, node, self.input, self.results, engine.renderer, engine.host)
+        ctx = NodeContext(
+            self.record.id, node, self.input, self.results, engine.renderer, engine.host, self.node_variables
+        )
         output: NodeOutput | None = None
         try:
             for attempt in range(retries + 1):
@@ -275,6 +281,7 @@ class _Run:
         record.cost = output.cost
         self.record.total_cost += output.cost
         self.results[node.id] = output.result
+        self.node_variables[node.id] = {"result": output.result}
         await self.observer.node_finished(self.record, record)
         return await self._advance(node, output.follow)
 

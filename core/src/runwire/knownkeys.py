@@ -49,8 +49,10 @@ class KnownKeys(BaseModel):
     def _refuse_unknown_keys(cls, value: Any) -> Any:
         if cls.extra_keys is None or not isinstance(value, Mapping):
             return value
+        allowed = _allowed_keys(cls)
+        if all(key in allowed for key in value):  # the common case, checked once per node
+            return value
         known = cls.known_keys()
-        allowed = {*known, *cls.extra_keys}
         errors = [
             InitErrorDetails(
                 type=PydanticCustomError(
@@ -65,3 +67,14 @@ class KnownKeys(BaseModel):
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return value
+
+
+_ALLOWED: dict[type[KnownKeys], frozenset[str]] = {}
+
+
+def _allowed_keys(model: type[KnownKeys]) -> frozenset[str]:
+    """The keys ``model`` accepts (fields, aliases, ``extra_keys``), computed once per class."""
+    allowed = _ALLOWED.get(model)
+    if allowed is None:
+        allowed = _ALLOWED[model] = frozenset({*model.known_keys(), *(model.extra_keys or ())})
+    return allowed

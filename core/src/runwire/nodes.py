@@ -126,7 +126,7 @@ class NodeOutput:
 class NodeContext:
     """What a running node may see: the run's input, upstream results and the renderer."""
 
-    __slots__ = ("_renderer", "host", "input", "node", "results", "run_id")
+    __slots__ = ("_node_variables", "_renderer", "host", "input", "node", "results", "run_id")
 
     def __init__(
         self,
@@ -136,7 +136,11 @@ class NodeContext:
         results: Mapping[str, dict[str, Any]],
         renderer: Any,
         host: HostPolicy = DEFAULT_HOST,
+        node_variables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
+        """:param node_variables: ``{node_id: {"result": result}}`` for every entry of
+        ``results``, kept up to date by whoever fills ``results`` (the engine does), so a render
+        costs the same however many nodes finished; ``None``: built from ``results`` per render."""
         self.run_id = run_id
         self.node = node
         self.input = input
@@ -144,6 +148,7 @@ class NodeContext:
         self._renderer = renderer
         self.host = host
         """The operator's terms for programs this node starts (run-as user, run directories)."""
+        self._node_variables = node_variables
 
     def render(self, value: Any) -> Any:
         """Render every ``{{ }}`` template inside ``value`` (str, list or dict, recursively).
@@ -155,7 +160,10 @@ class NodeContext:
 
     def variables(self) -> dict[str, Any]:
         """The template variables of this run: ``input`` and every finished node's result."""
-        return {"input": self.input, "_nodes": {k: {"result": v} for k, v in self.results.items()}}
+        nodes = self._node_variables
+        if nodes is None:
+            nodes = {k: {"result": v} for k, v in self.results.items()}
+        return {"input": self.input, "_nodes": nodes}
 
     def upstream_results(self) -> list[dict[str, Any]]:
         """Results of this node's finished predecessors, in edge order."""
@@ -265,7 +273,16 @@ class BlockingNodeType(NodeType):
 
     async def run(self, data: Any, ctx: NodeContext) -> NodeOutput:
         """Call :meth:`run_blocking` in a worker thread."""
-        snapshot = NodeContext(ctx.run_id, ctx.node, ctx.input, dict(ctx.results), ctx._renderer, ctx.host)
+        nodes = ctx._node_variables
+        snapshot = NodeContext(
+            ctx.run_id,
+            ctx.node,
+            ctx.input,
+            dict(ctx.results),
+            ctx._renderer,
+            ctx.host,
+            None if nodes is None else dict(nodes),
+        )
         return await asyncio.to_thread(self.run_blocking, data, snapshot)
 
     @abstractmethod

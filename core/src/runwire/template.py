@@ -191,6 +191,9 @@ def rewrite_node_refs(expression: str) -> tuple[str, frozenset[str]]:
 
 def referenced_nodes(template: str) -> frozenset[str]:
     """Node ids a template string refers to through ``<id>.result``."""
+    parts = _lookups(template)
+    if parts is not None:  # already parsed: the ids are the second key of each ``_nodes`` path
+        return frozenset(part[1] for part in parts if isinstance(part, tuple) and part[0] == "_nodes")
     found: set[str] = set()
     for m in _EXPR.finditer(template):
         found |= rewrite_node_refs(m.group(1))[1]
@@ -215,13 +218,90 @@ def _compile(template: str) -> tuple[bool, bool, Any]:
         raise TemplateError(f"template nested too deeply: {_short(template)!r}") from None
 
 
+# One ``{{ }}`` that only looks a value up by names: ``input.a.b`` or ``<node-id>.result.a``.
+_LOOKUP = re.compile(r"\s*([0-9A-Za-z_][\w\-]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\Z")
+_MISS = object()
+_Lookups = tuple[str | tuple[str, ...], ...]
+
+
+@lru_cache(maxsize=16384)
+def _lookups(template: str) -> _Lookups | None:
+    """``template`` as literal text and lookups (key paths into the variables), when each of
+    its ``{{ }}`` is a plain lookup such as ``input.a.b`` or ``<node-id>.result.content``;
+    ``None`` otherwise.
+
+    Such a template is rendered by dict lookups instead of being compiled: a Jinja compile costs
+    a few hundred microseconds, which a workflow of thousands of nodes, each referring to its
+    predecessor by name (each a template of its own), would pay per node. Only lookups that
+    find a key in a dict take this path (see :func:`_render_lookups`), where the sandbox's
+    ``getattr`` does the same; anything else is compiled and evaluated as before.
+    """
+    if "\x00" in template:  # may open a block (the sandbox's block start is ``\x00{%``)
+        return None
+    parts: list[str | tuple[str, ...]] = []
+    for index, part in enumerate(_EXPR.split(template)):
+        if index % 2 == 0:
+            if "{{" in part:  # a ``{{`` left unclosed: a syntax error, which Jinja words
+                return None
+            if part:
+                parts.append(part)
+            continue
+        match = _LOOKUP.match(part)
+        if match is None:
+            return None
+        root, path = match.group(1), tuple(match.group(2)[1:].split("."))
+        if root == "input":
+            parts.append(("input", *path))
+        elif path[0] == "result":  # rewritten to ``_nodes['<node-id>'].result`` (rewrite_node_refs)
+            parts.append(("_nodes", root, *path))
+        else:  # an unknown name (or a subtraction, ``a-b.c``): Jinja decides
+            return None
+    return tuple(parts)
+
+
+def _lookup(keys: tuple[str, ...], variables: Mapping[str, Any]) -> Any:
+    """The value at ``keys``, or :data:`_MISS` when a step is not a key of a dict."""
+    value = variables.get(keys[0], _MISS)
+    for key in keys[1:]:
+        if not isinstance(value, dict) or key not in value:
+            return _MISS
+        value = value[key]
+    return value
+
+
+def _render_lookups(parts: _Lookups, variables: Mapping[str, Any]) -> Any:
+    """Render a template of :func:`_lookups` as the compiled one would; :data:`_MISS` when a
+    lookup misses (a missing key renders as empty, an attribute of a non-dict may be a method:
+    the compiled template knows)."""
+    if len(parts) == 1 and isinstance(parts[0], tuple):  # ``{{ expr }}`` alone: its own type
+        value = _lookup(parts[0], variables)
+        return value if value is _MISS else _single_value(value, reference=True)
+    values = [part if isinstance(part, str) else _lookup(part, variables) for part in parts]
+    if _MISS in values:
+        return _MISS
+    token = open_budget(MAX_BUILT_CHARS)
+    try:
+        chunks: list[str] = []
+        size = 0
+        for part, value in zip(parts, values, strict=True):
+            chunk = value if isinstance(part, str) else str(_finalize(value))
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise refuse("template output", size)
+            chunks.append(chunk)
+        spend(size, "template output")
+        return "".join(chunks)
+    finally:
+        close_budget(token)
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
 def check_template(template: str) -> str | None:
     """Return a syntax problem of ``template`` or ``None`` when it compiles."""
-    if "{{" not in template:
+    if "{{" not in template or _lookups(template) is not None:
         return None
     try:
         _compile(template)
@@ -243,6 +323,11 @@ def render_string(template: str, variables: Mapping[str, Any]) -> Any:
     """
     if "{{" not in template:
         return template
+    lookups = _lookups(template)
+    if lookups is not None:
+        value = _render_lookups(lookups, variables)
+        if value is not _MISS:
+            return value
     single, reference, compiled = _compile(template)
     token = open_budget(MAX_BUILT_CHARS)
     try:
@@ -322,6 +407,8 @@ class TemplateRenderer:
         Everything the templates of ``value`` build together is bounded by
         :data:`MAX_BUILT_CHARS`.
         """
+        if isinstance(value, str) and "{{" not in value:  # no template: nothing to build
+            return value
         token = open_budget(MAX_BUILT_CHARS)
         try:
             return self._render(value, variables)

@@ -7,8 +7,6 @@ import contextlib
 import logging
 import threading
 
-from dramatiq.middleware import CurrentMessage
-
 from runwire.engine import DEFAULT_MAX_RESULT_BYTES, Engine
 from runwire.errors import WorkflowInvalid
 from runwire.host import DEFAULT_HOST, HostPolicy
@@ -148,6 +146,8 @@ class RunExecutor:
         """The Dramatiq actor: :meth:`execute` on this worker thread's own event loop, claimed
         for the current queue message by this process (``<process id>:<message id>``: the
         run's owner is dead once this process's lease expires)."""
+        from dramatiq.middleware import CurrentMessage  # here: no Dramatiq in a server without a broker
+
         message = CurrentMessage.get_current_message()
         loop = self._loop()
         try:

@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.records import Status
 from runwire_server.metered import MeteredObserver
-from runwire_server.queue import BrokerQueue, LoopQueue, RunQueue
+from runwire_server.queue import RunQueue
 from runwire_server.trust import WORKFLOW_DOOR, Trust
 
 if TYPE_CHECKING:
@@ -190,14 +190,9 @@ class RunMeter:
 
 
 def queue_depth(queue: RunQueue | None) -> float:
-    """Runs waiting in ``queue``: the embedded queue's own count, a broker's as last counted
-    (:meth:`BrokerQueue.depth`); NaN when the broker does not answer."""
-    if isinstance(queue, LoopQueue):
-        return queue.waiting
-    if isinstance(queue, BrokerQueue):
-        depth = queue.depth()
-        return float("nan") if depth is None else depth
-    return 0
+    """Runs waiting in ``queue`` (:meth:`RunQueue.depth`); NaN when it cannot be told now."""
+    depth = queue.depth() if queue is not None else 0
+    return float("nan") if depth is None else depth
 
 
 class _HttpMetrics(Collector):

@@ -37,8 +37,8 @@ __all__ = ["app_client", "call_task", "compile_task", "server_plugins"]
 
 #: The server's own front doors, registered by :func:`server_plugins` as their entry points do.
 FRONT_DOORS = {
-    "task-door": "runwire_server.frontdoors.task",
-    "execute-door": "runwire_server.frontdoors.execute",
+    "task-door": "runwire_server.frontdoors.task_door",
+    "execute-door": "runwire_server.frontdoors.execute_door",
 }
 
 

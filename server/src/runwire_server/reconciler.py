@@ -23,11 +23,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
 
-from runwire_server.queue import BrokerQueue, RunQueue
+from runwire_server.queue import RunQueue
 from runwire_server.retention import RetentionSweep
 from runwire_server.store.idempotency import IDEMPOTENCY_WINDOW_S
 from runwire_server.store.sync import SyncStore
@@ -142,7 +143,8 @@ class Reconciler:
     def _queued_grace(self) -> float:
         """How long a run may stay ``in queue`` before it is enqueued again: short when the
         broker's queue is empty (its message cannot be waiting there)."""
-        if isinstance(self.queue, BrokerQueue):
+        broker = sys.modules.get("runwire_server.queue.broker")  # loaded if a BrokerQueue exists
+        if broker is not None and isinstance(self.queue, broker.BrokerQueue):
             try:
                 if self.queue.waiting() == 0:
                     return min(self.lease.timeout_s, self.lease.requeue_after_s)

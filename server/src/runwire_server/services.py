@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import dramatiq
-
 from runwire.auth import AuthProvider, AuthServices
 from runwire.errors import ConfigInvalid
 from runwire.host import HostPolicy
@@ -23,15 +21,7 @@ from runwire_server.extensions import ServerHooks
 from runwire_server.hostsetup import build_host_policy, open_store, release_rundir_root
 from runwire_server.metrics import Metrics
 from runwire_server.prepared import PreparedCache
-from runwire_server.queue import (
-    BrokerQueue,
-    LoopQueue,
-    RunQueue,
-    declare_run_actor,
-    make_broker,
-    queue_name,
-    start_worker,
-)
+from runwire_server.queue import LoopQueue, RunQueue
 from runwire_server.reconciler import Lease, Reconciler, new_process_id, release_orphaned_runs
 from runwire_server.retention import RetentionSweep
 from runwire_server.settings import Settings
@@ -59,8 +49,10 @@ class Services:
     settings: Settings
     plugins: Plugins
     store: Store
-    broker: dramatiq.Broker | None
-    """The Dramatiq broker of the distributed mode; ``None`` in embedded mode."""
+    broker: Any
+    """The Dramatiq broker of the distributed mode; ``None`` in embedded mode. Typed ``Any``
+    (as ``worker``): Dramatiq is imported only when a broker is configured, and Litestar
+    resolves these annotations at run time."""
     queue: RunQueue
     auth_providers: list[AuthProvider]
     cache: PreparedCache
@@ -71,7 +63,7 @@ class Services:
     """The operator's terms for programs: run-as user, this process's run-directory root."""
     process_id: str = ""
     """This process's id: its lease's row, the prefix of every claim it makes."""
-    worker: dramatiq.Worker | None = None
+    worker: Any = None
     """``runwire worker``'s Dramatiq worker threads, once started."""
     reconciler: Reconciler | None = None
     """The lease and recovery thread, once started (:meth:`start_reconciler`)."""
@@ -94,6 +86,8 @@ class Services:
         """Start Dramatiq worker threads in this process (``runwire worker``)."""
         if self.broker is None:
             raise ConfigInvalid("worker threads need a broker (RUNWIRE_BROKER_URL)")
+        from runwire_server.queue.broker import declare_run_actor, queue_name, start_worker
+
         self.start_reconciler("worker")
         name = queue_name(self.settings)
         declare_run_actor(self.broker, self.executor, self.settings.run_time_limit_s + BACKSTOP_S, name)
@@ -193,7 +187,11 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
     privileged = parse_projects(settings.privileged_projects)
     host = build_host_policy(settings, privileged is None or bool(privileged))
     store = open_store(settings, pool_size=settings.worker_threads + 4)
-    broker = make_broker(settings) if settings.broker_url else None
+    broker = None
+    if settings.broker_url:
+        from runwire_server.queue.broker import make_broker
+
+        broker = make_broker(settings)
     trust = Trust(privileged, plugins, ServerHooks(plugins).doors())
     cache = PreparedCache(
         plugins, gate=trust.gate, max_nodes=settings.max_nodes, max_edges=settings.max_edges
@@ -206,11 +204,13 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
             "RUNWIRE_API_KEYS is empty: only keys made by `runwire keys create --project N` are accepted"
         )
     process_id = new_process_id()
-    queue: RunQueue = (
-        BrokerQueue(broker, queue_name(settings), settings.queue_max)
-        if broker is not None
-        else LoopQueue(settings.worker_threads, settings.queue_max, owner=process_id)
-    )
+    queue: RunQueue
+    if broker is not None:
+        from runwire_server.queue.broker import BrokerQueue, queue_name
+
+        queue = BrokerQueue(broker, queue_name(settings), settings.queue_max)
+    else:
+        queue = LoopQueue(settings.worker_threads, settings.queue_max, owner=process_id)
     metrics = Metrics(trust, queue, host)
     services = Services(
         settings=settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,12 +58,17 @@ TRUE_HANDLE = "condition-true"
 FALSE_HANDLE = "condition-false"
 
 
+_DIGIT = re.compile(r"\d")  # what float() reads as a digit (Unicode decimal digits)
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
+        if _DIGIT.search(value) is None:  # without a digit float() fails or makes inf/nan: not one
+            return None
         try:
             number = float(value.strip())
         except ValueError:

@@ -1,14 +1,15 @@
-"""The ``auth0`` auth provider: ``Authorization: Bearer <JWT>`` verified with the tenant's JWKS (RS256)."""
+"""The ``auth0`` auth provider: ``Authorization: Bearer <JWT>`` verified with the tenant's JWKS (RS256).
+
+PyJWT, cryptography and httpx are imported when the provider is built (the operator enabled
+it), not when the plugin loads, so a server that does not use Auth0 never pays for them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-import jwt
-
 from runwire import AuthProvider, AuthRefused, AuthServices, Principal
-from runwire_auth0.jwks import JwksCache
 from runwire_auth0.settings import Auth0Settings
 
 ALGORITHMS = ("RS256",)
@@ -74,6 +75,8 @@ class Auth0Auth(AuthProvider):
     def __init__(self, services: AuthServices) -> None:
         """Read ``RUNWIRE_AUTH0_*`` settings; raises ``ConfigInvalid`` when they are incomplete."""
         super().__init__(services)
+        from runwire_auth0.jwks import JwksCache  # here, not at module level: see the module's docstring
+
         self.settings = services.settings_of(Auth0Settings).complete()
         self.keys = JwksCache(
             self.settings.jwks_url, ttl=self.settings.jwks_ttl, min_interval=self.settings.jwks_min_interval
@@ -98,6 +101,8 @@ class Auth0Auth(AuthProvider):
 
         :raises AuthRefused: with a short reason naming what is wrong.
         """
+        import jwt  # imported already by __init__ (through runwire_auth0.jwks)
+
         try:
             header = jwt.get_unverified_header(token)
         except (jwt.PyJWTError, ValueError, RecursionError):

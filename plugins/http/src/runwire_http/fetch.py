@@ -7,53 +7,19 @@ and sent to an address that check resolved, so DNS cannot answer differently in 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from runwire import NodeFailed
-from runwire.netguard import AllowList, CheckedUrl, UrlRefused, check_url
+from runwire.netguard import CheckedUrl, UrlRefused, check_url
+from runwire_http.outgoing import Fetched, Outgoing, Policy
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_BACKOFF = 30.0
 # Headers that carry credentials: never forwarded to another origin on a redirect.
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "transfer-encoding"})
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A request ready to send: method, absolute URL, headers and encoded body."""
-
-    method: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    content: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """How to send: per-attempt timeout, retries, back-off, redirects and the body cap."""
-
-    timeout: float = 30.0
-    retries: int = 2
-    backoff: float = 0.5
-    follow_redirects: bool = True
-    max_redirects: int = 5
-    max_response_bytes: int = 1_048_576
-    allow: AllowList = field(default_factory=AllowList)
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """A received response with its whole (capped) body and the URL that produced it."""
-
-    url: str
-    status_code: int
-    headers: dict[str, str]
-    body: bytes
-    charset: str | None
 
 
 class ResponseTooLarge(NodeFailed):

@@ -6,12 +6,11 @@ import contextlib
 import re
 from typing import Any
 
-import httpx
 from pydantic import Field, field_validator
 
 from runwire import ConfigInvalid, NodeContext, NodeData, NodeFailed, NodeOutput, NodeType, to_text
 from runwire.jsontext import JsonRefused, dumps, has_lone_surrogate, loads
-from runwire_http.fetch import Fetched, Outgoing, Policy, fetch
+from runwire_http.outgoing import Fetched, Outgoing, Policy
 from runwire_http.settings import HttpSettings
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -174,6 +173,10 @@ class HttpRequestNode(NodeType):
             max_response_bytes=data.max_response_bytes,
             allow=allow,
         )
+        import httpx  # when a request is sent, not at plugin load (see runwire_http.outgoing)
+
+        from runwire_http.fetch import fetch
+
         async with httpx.AsyncClient(
             trust_env=False,
             follow_redirects=False,

@@ -1,17 +1,23 @@
-"""The ``basic-node`` named "LLM OpenAI": a chat completion on any OpenAI-compatible API."""
+"""The ``basic-node`` named "LLM OpenAI": a chat completion on any OpenAI-compatible API.
+
+The OpenAI SDK is imported when a node first runs, not when the plugin loads: importing it takes
+a few hundred milliseconds and tens of MiB, which every ``runwire`` command and idle server would
+pay whether or not a workflow calls an LLM.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import openai
-from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field
 
 from runwire import ConfigInvalid, NodeContext, NodeData, NodeFailed, NodeOutput, NodeType, to_text
 from runwire_llm_openai.config import API_KEY_ENV, API_KEY_FILE_ENV, OpenAISettings
 from runwire_llm_openai.content import NOT_JSON, parse_json_content
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 ERROR_DETAIL_CHARS = 300
@@ -108,6 +114,9 @@ class LlmOpenAINode(NodeType):
             request["max_tokens"] = settings.max_tokens
         if settings.response_format != "text":
             request["response_format"] = {"type": settings.response_format}
+        import openai  # here, not at module level: see the module's docstring
+        from openai.types.chat import ChatCompletion
+
         client = openai.AsyncOpenAI(
             api_key=config.api_key.get_secret_value(),
             base_url=base_url,

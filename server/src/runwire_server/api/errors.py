@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
@@ -97,7 +97,6 @@ STATUS_OF: dict[type[Exception], int] = {
     RunRefused: 403,
     OperationalError: 503,
     SQLAlchemyTimeout: 503,
-    RedisError: 503,
 }
 """Core and library error types and the status each maps to (ApiError carries its own)."""
 
@@ -106,9 +105,17 @@ DETAIL_OF: dict[type[Exception], str] = {
     IntegrityError: "conflict: what this request refers to changed meanwhile (e.g. was deleted); try again",
     OperationalError: "the store is unavailable; try again later",
     SQLAlchemyTimeout: "the store is busy; try again later",
-    RedisError: "the run queue is unavailable; try again later",
 }
 """Fixed messages for library errors whose own text may carry internals (hosts, SQL)."""
+QUEUE_UNAVAILABLE = "the run queue is unavailable; try again later"
+"""The fixed message of a Redis error (503)."""
+
+
+def _is_redis_error(exc: Exception) -> bool:
+    """Whether ``exc`` is a ``redis.RedisError``, without importing redis for it (a server
+    without a Redis broker never loads it; an exception of its type exists only once it is)."""
+    errors = sys.modules.get("redis.exceptions")
+    return errors is not None and isinstance(exc, errors.RedisError)
 
 
 def _body(detail: str, errors: list[Any] | None = None) -> dict[str, Any]:
@@ -139,11 +146,13 @@ def handle_error(
         status, body = 400, _body(str(exc), list(exc.problems))
     else:
         status = next((s for t, s in statuses.items() if isinstance(exc, t)), 500)
+        fixed = next((d for t, d in DETAIL_OF.items() if isinstance(exc, t)), None)
+        if status == 500 and _is_redis_error(exc):
+            status, fixed = 503, QUEUE_UNAVAILABLE
         if status == 500:
             log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
             body = _body("internal server error")
         else:
-            fixed = next((d for t, d in DETAIL_OF.items() if isinstance(exc, t)), None)
             if fixed is not None:
                 log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
             body = _body(fixed or str(exc))

@@ -8,13 +8,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from runwire_server.cli.base import STORE_OPTIONS, main, settings_from, with_options
-from runwire_server.store.sync import SyncStore
+
+if TYPE_CHECKING:  # the store is imported by the commands that use it (a fast CLI start)
+    from runwire_server.store.sync import SyncStore
 
 
 @main.group()
@@ -110,6 +111,7 @@ def keys_list(as_json: bool, **overrides: Any) -> None:
     Status is active, expired or revoked. Last used is written at most once a minute per key
     per server or worker process, so it may lag by that much.
     """
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 

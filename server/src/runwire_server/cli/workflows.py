@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from runwire.check import DEFAULT_MAX_NODES, EDGES_PER_NODE, check_workflow, prepare_workflow, size_problem
 from runwire.engine import Engine, RunObserver
@@ -19,6 +19,9 @@ from runwire.plugins import Plugins
 from runwire.records import NodeRecord, RunRecord, Status
 from runwire.workflow import WorkflowData, load_workflow_file
 from runwire_server.cli.base import load_plugins, main
+
+if TYPE_CHECKING:  # rich is imported only when progress is shown (a faster start)
+    from rich.console import Console
 
 
 def _load_workflow(path: Path) -> Any:
@@ -90,21 +93,38 @@ def run(
     from runwire.inputs import input_from_text
 
     plugins = load_plugins()
+    # What the imports and plugins made lives until the command ends: frozen, collections skip
+    # it. A workflow of thousands of nodes makes millions of objects that live as long; young
+    # collections every 20,000 allocations (not 700) keep them from being walked over and
+    # over, which made the cost per node grow with the workflow (see bench/engine.py)
+    gc.freeze()
+    gc.set_threshold(20_000, *gc.get_threshold()[1:])
     try:
         prepared = prepare_workflow(_load_sized_workflow(file, max_nodes, max_edges), plugins)
     except WorkflowInvalid as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
-    console = Console(stderr=True)
     if progress is None:
-        progress = not as_json and console.is_terminal
-    observer = ConsoleProgress(console) if progress else None
+        progress = not as_json and sys.stderr.isatty()
+    observer = None
+    if progress:
+        from rich.console import Console
+
+        observer = ConsoleProgress(Console(stderr=True))
     try:
         run_input = input_from_text(input_json)
     except InputInvalid as exc:
         raise click.BadParameter("; ".join(exc.problems), param_hint="--input") from None
-    record = asyncio.run(Engine().execute(prepared, run_input, observer=observer))
+    records: list[RunRecord] = []
+
+    async def execute() -> None:
+        # returns nothing: on the way out, Python 3.11's asyncio.run formats the main task,
+        # its result included (restoring the SIGINT handler), at a cost that grows with the run
+        records.append(await Engine().execute(prepared, run_input, observer=observer))
+
+    asyncio.run(execute())
+    record = records[0]
     click.echo(json.dumps(record.to_json(), indent=None if as_json else 2, ensure_ascii=False))
     sys.exit(0 if record.status == Status.SUCCEED else 1)
 

@@ -1,11 +1,12 @@
 """The LSO front door: ``POST /api/execute/``, ``GET /api/execute/{job_id}``, ``GET /api/version``.
 
 The executable is resolved inside ``RUNWIRE_EXECUTABLES_DIR`` (refusals map to the reference's
-statuses through :func:`register_error_statuses`). Every request is a run of a stored one-node (or,
-with a callback, two-node) workflow: async requests are enqueued like any run; a blocking
+statuses through :data:`ERROR_STATUSES`). Every request is a run of a stored one-node (or, with a
+callback, two-node) workflow: async requests are enqueued like any run; a blocking
 request (``is_async: false``) is executed right here by the same engine and recorded in the same
 store as it goes (stored before its program starts; never run again after a crash), which keeps
-its latency that of the program (the reference does the same in its API).
+its latency that of the program (the reference does the same in its API). Its hooks are in
+:mod:`runwire_server.frontdoors.execute_door`, the entry point, which imports this module lazily.
 """
 
 from __future__ import annotations
@@ -41,10 +42,7 @@ from runwire_server.api.openapi import JSON, documented
 from runwire_server.frontdoors.blocking import run_inline
 from runwire_server.frontdoors.boot import (
     CALLBACK_NODE,
-    EXECUTE_BLOCKING_TITLE,
-    EXECUTE_CALLBACK_TITLE,
     EXECUTE_KEY,
-    EXECUTE_TITLE,
     FRONT_DOOR_PROJECT,
     HTTP_REQUEST,
     RUN_SCRIPT,
@@ -53,7 +51,6 @@ from runwire_server.frontdoors.boot import (
     boot_execute,
 )
 from runwire_server.frontdoors.shapes import ExecuteAccepted, JobState, Versions
-from runwire_server.hookspecs import hookimpl
 from runwire_server.services import Services
 
 API_VERSION = "2.0"
@@ -245,36 +242,18 @@ def _module_version() -> str:
 ROUTES = [start_execute, poll_execute, version]
 
 
-@hookimpl
-def register_routes() -> list[Any]:
-    """``/api/execute/`` and ``/api/version``."""
-    return ROUTES
+ERROR_STATUSES: dict[type[Exception], int] = {
+    ExecutableOutsideRoot: 400,
+    ExecutableNameInvalid: 422,
+    ExecutableNotFound: 410,
+    ExecutableNotExecutable: 403,
+    ExecutableIsDirectory: 503,
+    ExecutablesNotConfigured: 503,
+}
+"""The reference's statuses for an ``executable_name`` that cannot run."""
 
 
-@hookimpl
-def register_dependencies(services: Services) -> dict[str, Any]:
-    """The executables directory and timeout; routes get them as ``execute_door``."""
+def dependencies(services: Services) -> dict[str, Any]:
+    """What ``register_dependencies`` gives routes: the executables directory and timeout as
+    ``execute_door``."""
     return {EXECUTE_KEY: boot_execute(services)}
-
-
-@hookimpl
-def register_error_statuses() -> dict[type[Exception], int]:
-    """The reference's statuses for an ``executable_name`` that cannot run."""
-    return {
-        ExecutableOutsideRoot: 400,
-        ExecutableNameInvalid: 422,
-        ExecutableNotFound: 410,
-        ExecutableNotExecutable: 403,
-        ExecutableIsDirectory: 503,
-        ExecutablesNotConfigured: 503,
-    }
-
-
-@hookimpl
-def register_managed_workflows() -> list[tuple[int, str]]:
-    """The execute workflows are the server's, made on first use."""
-    return [
-        (FRONT_DOOR_PROJECT, EXECUTE_TITLE),
-        (FRONT_DOOR_PROJECT, EXECUTE_CALLBACK_TITLE),
-        (FRONT_DOOR_PROJECT, EXECUTE_BLOCKING_TITLE),
-    ]

@@ -3,7 +3,8 @@
 A request is bound by the config's input binders into run input ``{"vars": {...}}`` and stored
 as a run of the task's workflow, then enqueued; the reply and the poll use the reference's
 shapes (``not-ready`` / ``ready`` with ``results`` and ``attachments`` / ``failed`` with ``error``).
-A plugin of the server's hooks: its routes, its boot-time :class:`TaskDoor`, its managed workflow.
+Its hooks (routes, boot-time :class:`TaskDoor`, managed workflow) are in
+:mod:`runwire_server.frontdoors.task_door`, the entry point, which imports this module lazily.
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ from runwire_server.frontdoors.boot import (
     FRONT_DOOR_PROJECT,
     SCRIPT_NODE,
     TASK_KEY,
-    TASK_TITLE,
     TaskDoor,
     boot_task,
 )
 from runwire_server.frontdoors.shapes import TaskPending, TaskState
 from runwire_server.frontdoors.taskconfig import CompiledTask
-from runwire_server.hookspecs import hookimpl
 from runwire_server.services import Services
 from runwire_server.store import RunRow
 
@@ -170,19 +169,6 @@ def _routes(prefix: str) -> list[Any]:
 ROUTES = [*_routes("/task"), *_routes("/script")]
 
 
-@hookimpl
-def register_routes() -> list[Any]:
-    """``/task`` and its ``/script`` alias."""
-    return ROUTES
-
-
-@hookimpl
-def register_dependencies(services: Services) -> dict[str, Any]:
-    """Compile ``RUNWIRE_TASK_CONFIG`` and store its workflow; routes get it as ``task_door``."""
+def dependencies(services: Services) -> dict[str, Any]:
+    """What ``register_dependencies`` gives routes: the compiled task as ``task_door``."""
     return {TASK_KEY: boot_task(services)}
-
-
-@hookimpl
-def register_managed_workflows() -> list[tuple[int, str]]:
-    """The task's workflow is the server's, written from its config at boot."""
-    return [(FRONT_DOOR_PROJECT, TASK_TITLE)]

@@ -18,5 +18,9 @@ class RunQueue(Protocol):
     def full(self) -> bool:
         """Whether new runs should be refused for now (503 with ``Retry-After``)."""
 
+    def depth(self) -> int | None:
+        """How many runs wait to be executed, cheaply (a broker's count may be a moment old);
+        ``None`` when it cannot be told now (``runwire_queue_depth``)."""
+
     def ping(self) -> None:
         """Raise if the queue cannot take runs now (``/readyz``)."""

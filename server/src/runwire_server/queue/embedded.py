@@ -97,6 +97,10 @@ class LoopQueue:
         """How many runs wait for a slot."""
         return len(self._waiting)
 
+    def depth(self) -> int:
+        """How many runs wait for a slot (:attr:`waiting`)."""
+        return len(self._waiting)
+
     def full(self) -> bool:
         """Whether ``max_waiting`` runs wait: a new submit should be refused for now."""
         return len(self._waiting) >= self.max_waiting

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from runwire.errors import ConfigInvalid
 
@@ -102,12 +104,61 @@ def _known(revision: str | None) -> None:
         )
 
 
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.*?)\s*$", re.M)
+_QUOTED = re.compile(r"""\A(?:"([^"]*)"|'([^']*)'|None)\Z""")
+
+
+@functools.cache
+def _head_from_files() -> str | None:
+    """The newest revision, read from the ``revision`` and ``down_revision`` lines of the
+    revision files without importing Alembic (which costs a quarter second and several MiB at
+    every start); ``None`` when a file does not say them that plainly (a merge, say): then
+    Alembic decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("r*.py"):
+        found: dict[str, str | None] = {}
+        for key, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            match = _QUOTED.match(value)
+            if match is None:
+                return None
+            found[key] = match.group(1) or match.group(2)
+        revision = found.get("revision")
+        if revision is None or "down_revision" not in found:
+            return None
+        revisions.add(revision)
+        if found["down_revision"] is not None:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the store records :func:`_head_from_files` as its revision (read with a plain
+    query: the common case of a start, where Alembic has nothing to do and is not imported)."""
+    head = _head_from_files()
+    if head is None:
+        return False
+    with engine.connect() as conn:
+        try:
+            recorded = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+        except SQLAlchemyError:  # no version table yet (an empty store): Alembic makes it
+            return False
+        finally:
+            conn.rollback()
+    return recorded == [head]
+
+
 def upgrade_schema(engine: Engine) -> SchemaUpgrade:
     """Bring the store to the newest revision (an empty database gets every table), one process
     at a time; other processes starting at once wait for it and find the work done.
 
     :raises SchemaTooNew: the store is at a revision newer than this runwire knows.
     """
+    if _at_head(engine):
+        head = _head_from_files()
+        assert head is not None
+        return SchemaUpgrade(head, head)
     from alembic import command
 
     head = head_revision()

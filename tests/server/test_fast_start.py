@@ -1,0 +1,57 @@
+"""Starting a command imports only what it uses: a plugin's SDK waits until its node or
+provider is used, and the commands that need no server part import none (issue #17)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY_SDKS = ("openai", "jwt", "httpx", "cryptography")
+"""Imported by the LLM, HTTP and Auth0 plugins when a node runs or the provider is built."""
+SERVER_ONLY = ("litestar", "sqlalchemy", "alembic", "uvicorn", "dramatiq", "redis", "pika", "rich")
+"""What ``serve``, ``worker`` and the store commands use; ``run``, ``check`` and ``plugins``
+(without progress) do not."""
+
+
+def imported_after(code: str) -> set[str]:
+    """Top-level packages imported by a fresh interpreter running ``code``."""
+    script = f"import sys\n{code}\nimport json\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))\n"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_loading_every_installed_plugin_imports_no_sdk() -> None:
+    loaded = imported_after(
+        "import runwire\nfrom runwire.plugins import Plugins\nassert not Plugins.load().problems"
+    )
+    assert loaded.isdisjoint(HEAVY_SDKS), loaded & set(HEAVY_SDKS)
+
+
+def test_the_workflow_commands_import_no_sdk_and_no_server_part() -> None:
+    code = (
+        "from runwire_server.cli import main\n"
+        "from runwire_server.cli.base import load_plugins\n"
+        "plugins = load_plugins()\n"
+        "plugins.describe()\n"
+    )
+    loaded = imported_after(code)
+    assert loaded.isdisjoint(HEAVY_SDKS + SERVER_ONLY), loaded & set(HEAVY_SDKS + SERVER_ONLY)
+
+
+def test_a_server_without_a_broker_imports_no_broker_and_alembic_only_to_migrate(tmp_path: Path) -> None:
+    """Embedded ``serve``: no Dramatiq, Redis or pika; Alembic only while the store is behind
+    the newest revision (the first start), not on a start that finds it current."""
+    code = (
+        "import os\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "from runwire_server.api.app import create_app\n"
+        "from runwire_server.cli.base import build_process_services, settings_from\n"
+        "settings = settings_from()\n"
+        "create_app(settings, services=build_process_services(settings))\n"
+    )
+    first = imported_after(code)
+    assert "alembic" in first  # the store was made: every revision ran
+    again = imported_after(code)
+    assert again.isdisjoint(("alembic", "dramatiq", "redis", "pika", *HEAVY_SDKS)), again
