@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from runwire_server.cli.base import main, with_options
 from runwire_server.cli.remote import CLIENT_OPTIONS, Remote
+
+if TYPE_CHECKING:  # rich is imported when a runs command prints (runwire's other commands start faster)
+    from rich.console import Console
+    from rich.text import Text
 
 STATUSES = ("in queue", "in progress", "succeed", "failed", "cancelled")
 DOORS = ("workflow", "task", "execute")
@@ -38,6 +39,8 @@ def runs() -> None:
 
 def _console() -> Console:
     """stdout; piped: wide enough that no cell is wrapped (a terminal wraps at its own width)."""
+    from rich.console import Console
+
     return Console(highlight=False) if sys.stdout.isatty() else Console(width=240, highlight=False)
 
 
@@ -76,6 +79,8 @@ def _excerpt(value: Any, width: int = 60) -> str:
 
 def _status(run: dict[str, Any]) -> Text:
     """A run's or node's status, coloured; ``cancelled`` for a cancelled run."""
+    from rich.text import Text
+
     status = "cancelled" if run.get("cancelled") else str(run.get("status", ""))
     return Text(status, style=STYLES.get(status, ""))
 
@@ -99,6 +104,9 @@ def runs_list(
     key: str,
 ) -> None:
     """List runs, newest first: id, door, workflow, status, created (UTC), duration, error."""
+    from rich.table import Table
+    from rich.text import Text
+
     params: dict[str, Any] = {"page": page, "page_size": page_size}
     for name, value in (("status", status), ("door", door), ("workflow", workflow_id)):
         if value is not None:
@@ -133,6 +141,9 @@ def runs_list(
 @with_options(CLIENT_OPTIONS)
 def runs_show(run_id: str, as_json: bool, url: str, key: str) -> None:
     """Show run ID: its workflow, status, times and error, and a table of its nodes."""
+    from rich.table import Table
+    from rich.text import Text
+
     with Remote(url, key) as remote:
         run = remote.call("GET", f"/api/v1/runs/{quote(run_id, safe='')}/").json()
     if as_json:
