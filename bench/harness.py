@@ -1,0 +1,219 @@
+"""The measuring harness shared by ``bench/tasks.py`` and ``bench/api.py`` (issue #17, targets 4–7).
+
+One definition for every figure, floors included, so each ratio compares like with like:
+
+- **client**: one ``httpx.AsyncClient`` (HTTP/1.1 keep-alive, up to ``concurrency`` connections)
+  in the benchmark process, driven by asyncio: the "Python client" of the issue.
+- **p50 / p95**: latency of one item, submit → terminal (a task or run polled by its client until
+  it is terminal; a synchronous call is its request), over ``sequential`` items sent one at a time
+  by one client. Under ``concurrency`` clients an item's latency is ``concurrency / throughput``
+  (Little's law), so it says nothing the throughput does not; it is printed as ``p50@N``.
+- **throughput**: ``total`` items (default 500) by ``concurrency`` clients (default 8), each client
+  taking the next item when its previous one is terminal; items per second over the whole batch.
+- polling: a client polls after 0.5 ms, then doubles its wait up to 4 ms.
+
+Floors run through the same client at the same concurrency, in the same process and run, and
+``measure`` calls are interleaved round by round (median of the rounds is reported), so load from
+other jobs on a shared machine skews a figure and its floor alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+KEY = "bench-key"
+POLL_FIRST, POLL_MAX = 0.0005, 0.004
+
+
+@dataclass
+class Figures:
+    """One measurement: sequential p50/p95 (ms), concurrent p50 (ms), throughput (items/s)."""
+
+    name: str
+    p50: float
+    p95: float
+    p50_concurrent: float
+    throughput: float
+
+    def line(self) -> str:
+        """The figures on one line."""
+        return (
+            f"{self.name:<40} p50 {self.p50:7.2f} ms  p95 {self.p95:7.2f} ms  "
+            f"p50@N {self.p50_concurrent:7.2f} ms  {self.throughput:8.1f} /s"
+        )
+
+
+@dataclass
+class Series:
+    """The rounds of one measurement; :meth:`median` reports each figure's median."""
+
+    name: str
+    rounds: list[Figures] = field(default_factory=list)
+
+    def median(self) -> Figures:
+        """Each figure's median over the rounds."""
+        pick = [r for r in self.rounds]
+        return Figures(
+            self.name,
+            statistics.median(r.p50 for r in pick),
+            statistics.median(r.p95 for r in pick),
+            statistics.median(r.p50_concurrent for r in pick),
+            statistics.median(r.throughput for r in pick),
+        )
+
+
+def client(port: int, concurrency: int = 8) -> Any:
+    """The benchmark's HTTP client for ``127.0.0.1:port``."""
+    import httpx
+
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"X-Api-Key": KEY},
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        timeout=60,
+    )
+
+
+async def poll(check: Callable[[], Awaitable[bool]]) -> None:
+    """Call ``check`` until it is true: first after 0.5 ms, then doubling the wait up to 4 ms."""
+    delay = POLL_FIRST
+    while True:
+        await asyncio.sleep(delay)
+        if await check():
+            return
+        delay = min(delay * 2, POLL_MAX)
+
+
+async def measure(
+    name: str, call: Callable[[], Awaitable[None]], sequential: int, total: int, concurrency: int
+) -> Figures:
+    """Latency of ``sequential`` items one at a time; throughput of ``total`` by ``concurrency`` clients."""
+    for _ in range(5):  # warm-up
+        await call()
+    times = []
+    for _ in range(sequential):
+        start = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    remaining = total
+    concurrent: list[float] = []
+
+    async def one_client() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            began = time.perf_counter()
+            await call()
+            concurrent.append((time.perf_counter() - began) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return Figures(
+        name,
+        statistics.median(times),
+        times[max(0, int(len(times) * 0.95) - 1)],
+        statistics.median(concurrent),
+        total / elapsed,
+    )
+
+
+def verdict(ok: bool) -> str:
+    """PASS or FAIL."""
+    return "PASS" if ok else "FAIL"
+
+
+FLOOR_APP = """
+import asyncio
+from litestar import Litestar, get, post
+
+@get("/hello")
+async def hello() -> dict[str, str]:
+    return {"hello": "world"}
+
+@post("/execute", status_code=201)
+async def execute(data: dict[str, object]) -> dict[str, object]:
+    proc = await asyncio.create_subprocess_exec(
+        SCRIPT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    return {"status": "successful" if proc.returncode == 0 else "failed", "output": out.decode()}
+
+app = Litestar([hello, execute], debug=False, logging_config=None)
+"""
+
+
+@contextmanager
+def floor_server(script: str) -> Iterator[tuple[int, int]]:
+    """uvicorn serving the floor app (``GET /hello``; ``POST /execute`` spawns ``script``) as ``runwire serve`` does.
+
+    Yields (port, pid).
+    """
+    from runwire_server.testing import free_port
+
+    port = free_port()
+    code = f"SCRIPT = {script!r}\n" + FLOOR_APP + (
+        f"\nimport uvicorn\nuvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', "
+        "access_log=False, loop='auto', http='httptools', lifespan='on')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/hello").raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+WORKFLOW = {
+    "nodes": [
+        {"id": "trigger", "type": "trigger-node", "data": {"name": "Trigger", "input_fields": []}},
+        {"id": "output", "type": "output-node", "data": {"output": "Hello {{ input.name }}"}},
+    ],
+    "edges": [{"id": "e", "source": "trigger", "target": "output"}],
+    "start_node": "trigger",
+}
+
+
+async def workflow_runner(http: Any) -> Callable[[], Awaitable[None]]:
+    """Create the trigger → output workflow; return a call that runs it and polls until terminal."""
+    from runwire.records import TERMINAL
+
+    response = await http.post("/api/v1/workflows/", json={"project": 1, "title": "bench", "data": WORKFLOW})
+    response.raise_for_status()
+    run_path = f"/api/v1/workflows/{response.json()['id']}/run/"
+
+    async def run() -> None:
+        started = await http.post(run_path, json={"name": "bench"})
+        assert started.status_code < 300, started.text
+        result_path = f"/api/v1/workflows/workflow_result/?id={started.json()['data']['id']}"
+
+        async def terminal() -> bool:
+            data = (await http.get(result_path)).json()["data"]
+            if data["status"] in TERMINAL:
+                assert data["status"] == "succeed", data
+                return True
+            return False
+
+        await poll(terminal)
+
+    return run
