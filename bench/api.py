@@ -26,6 +26,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from harness import KEY, Series, client, floor_server, measure, verdict, workflow_runner
+
 from runwire_server.testing import rabbitmq_namespace, running_server, running_worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,8 +113,9 @@ def _clean_redis(url: str, namespace: str) -> None:
         client.delete(*keys)
 
 
-async def bench_mode(mode: str, floor_port: int, args: argparse.Namespace) -> bool:
-    """Rounds of the HTTP floor and this mode's runs, interleaved; print figures and verdicts."""
+async def bench_mode(mode: str, floor: tuple[int, int], args: argparse.Namespace) -> bool:
+    """Rounds of the HTTP floor (port, pid) and this mode's runs, interleaved; print figures and verdicts."""
+    floor_port, floor_pid = floor
     with mode_processes(mode, args) as (port, pids):
         http = client(port, args.concurrency)
         floor_http = client(floor_port, args.concurrency)
@@ -122,11 +124,12 @@ async def bench_mode(mode: str, floor_port: int, args: argparse.Namespace) -> bo
         async def hello() -> None:
             (await floor_http.get("/hello")).raise_for_status()
 
-        floor, runs = Series("HTTP floor (Litestar hello)"), Series(f"workflow run, {mode}")
+        worker_pids = list(pids.values())
+        hellos, runs = Series("HTTP floor (Litestar hello)"), Series(f"workflow run, {mode}")
         counts = (args.sequential, args.total, args.concurrency)
         for _ in range(args.rounds):
-            for series, call in ((floor, hello), (runs, run)):
-                figures = await measure(series.name, call, *counts)
+            for series, call, cpu_pids in ((hellos, hello, [floor_pid]), (runs, run, worker_pids)):
+                figures = await measure(series.name, call, *counts, pids=cpu_pids)
                 print("  " + figures.line(), flush=True)
                 series.rounds.append(figures)
         idle = []
@@ -138,7 +141,7 @@ async def bench_mode(mode: str, floor_port: int, args: argparse.Namespace) -> bo
         await http.aclose()
         await floor_http.aclose()
         rss = ", ".join(f"{r} {rss_mb(p):.0f} MiB" for r, p in pids.items())
-    f, r = floor.median(), runs.median()
+    f, r = hellos.median(), runs.median()
     share = r.throughput / f.throughput
     p50_target, share_target = (2.0, 0.5) if mode == "embedded" else (3.0, 0.4)
     idle_p50 = statistics.median(idle) if idle else float("nan")
@@ -159,7 +162,7 @@ async def bench_mode(mode: str, floor_port: int, args: argparse.Namespace) -> bo
 
 
 async def run_all(args: argparse.Namespace) -> None:
-    with floor_server(str(SCRIPT)) as (floor_port, _):
+    with floor_server(str(SCRIPT)) as floor:
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
             if mode == "redis" and not redis_ready(args.redis_url):
                 print(f"redis: skipped, no Redis at {args.redis_url}")
@@ -169,7 +172,7 @@ async def run_all(args: argparse.Namespace) -> None:
                 continue
             workers = f", {args.workers} workers" if mode != "embedded" else ""
             print(f"{mode}{workers}: {args.total} runs by {args.concurrency} clients", flush=True)
-            await bench_mode(mode, floor_port, args)
+            await bench_mode(mode, floor, args)
 
 
 def main() -> None:

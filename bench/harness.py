@@ -1,4 +1,4 @@
-"""The measuring harness shared by ``bench/tasks.py`` and ``bench/api.py`` (issue #17, targets 4–7).
+"""The measuring harness shared by ``bench/tasks.py`` and ``bench/api.py`` (issue #17, targets 4-7).
 
 One definition for every figure, floors included, so each ratio compares like with like:
 
@@ -10,7 +10,11 @@ One definition for every figure, floors included, so each ratio compares like wi
   (Little's law), so it says nothing the throughput does not; it is printed as ``p50@N``.
 - **throughput**: ``total`` items (default 500) by ``concurrency`` clients (default 8), each client
   taking the next item when its previous one is terminal; items per second over the whole batch.
-- polling: a client polls after 0.5 ms, then doubles its wait up to 4 ms.
+- polling: a client polls after 0.5 ms, then doubles its wait up to 4 ms. Under 8 clients a run
+  takes several polls, and polls cost the server as much as the run: throughput ratios compare
+  a run (``POST`` + polls) with one request of the floor.
+- **CPU/item**: CPU time of the serving processes (server, workers, floor app; children not
+  counted) over the throughput batch, per item: steadier than wall times on a loaded machine.
 
 Floors run through the same client at the same concurrency, in the same process and run, and
 ``measure`` calls are interleaved round by round (median of the rounds is reported), so load from
@@ -20,6 +24,7 @@ other jobs on a shared machine skews a figure and its floor alike.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -27,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 KEY = "bench-key"
@@ -42,12 +48,13 @@ class Figures:
     p95: float
     p50_concurrent: float
     throughput: float
+    cpu_ms: float = float("nan")
 
     def line(self) -> str:
         """The figures on one line."""
         return (
             f"{self.name:<40} p50 {self.p50:7.2f} ms  p95 {self.p95:7.2f} ms  "
-            f"p50@N {self.p50_concurrent:7.2f} ms  {self.throughput:8.1f} /s"
+            f"p50@N {self.p50_concurrent:7.2f} ms  {self.throughput:8.1f} /s  CPU/item {self.cpu_ms:5.2f} ms"
         )
 
 
@@ -60,14 +67,24 @@ class Series:
 
     def median(self) -> Figures:
         """Each figure's median over the rounds."""
-        pick = [r for r in self.rounds]
+        pick = self.rounds
         return Figures(
             self.name,
             statistics.median(r.p50 for r in pick),
             statistics.median(r.p95 for r in pick),
             statistics.median(r.p50_concurrent for r in pick),
             statistics.median(r.throughput for r in pick),
+            statistics.median(r.cpu_ms for r in pick),
         )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by the processes ``pids`` (from /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def client(port: int, concurrency: int = 8) -> Any:
@@ -93,7 +110,12 @@ async def poll(check: Callable[[], Awaitable[bool]]) -> None:
 
 
 async def measure(
-    name: str, call: Callable[[], Awaitable[None]], sequential: int, total: int, concurrency: int
+    name: str,
+    call: Callable[[], Awaitable[None]],
+    sequential: int,
+    total: int,
+    concurrency: int,
+    pids: list[int] | None = None,
 ) -> Figures:
     """Latency of ``sequential`` items one at a time; throughput of ``total`` by ``concurrency`` clients."""
     for _ in range(5):  # warm-up
@@ -115,15 +137,18 @@ async def measure(
             await call()
             concurrent.append((time.perf_counter() - began) * 1000)
 
+    cpu_start = cpu_seconds(pids) if pids else 0.0
     start = time.perf_counter()
     await asyncio.gather(*(one_client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
+    cpu = (cpu_seconds(pids) - cpu_start) * 1000 / total if pids else float("nan")
     return Figures(
         name,
         statistics.median(times),
         times[max(0, int(len(times) * 0.95) - 1)],
         statistics.median(concurrent),
         total / elapsed,
+        cpu,
     )
 
 
@@ -154,16 +179,20 @@ app = Litestar([hello, execute], debug=False, logging_config=None)
 
 @contextmanager
 def floor_server(script: str) -> Iterator[tuple[int, int]]:
-    """uvicorn serving the floor app (``GET /hello``; ``POST /execute`` spawns ``script``) as ``runwire serve`` does.
+    """uvicorn serving the floor app as ``runwire serve`` serves its app; yields (port, pid).
 
-    Yields (port, pid).
+    ``GET /hello`` answers a constant; ``POST /execute`` spawns ``script`` and returns its output.
     """
     from runwire_server.testing import free_port
 
     port = free_port()
-    code = f"SCRIPT = {script!r}\n" + FLOOR_APP + (
-        f"\nimport uvicorn\nuvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', "
-        "access_log=False, loop='auto', http='httptools', lifespan='on')\n"
+    code = (
+        f"SCRIPT = {script!r}\n"
+        + FLOOR_APP
+        + (
+            f"\nimport uvicorn\nuvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', "
+            "access_log=False, loop='auto', http='httptools', lifespan='on')\n"
+        )
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
