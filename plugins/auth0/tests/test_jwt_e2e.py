@@ -6,6 +6,7 @@ reference's mode-2 body ``{"input_data": {...}}`` and polls its result.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -148,3 +149,33 @@ def test_a_token_without_the_project_cannot_see_the_workflow(
     listed = httpx.get(f"{server.url}/api/v1/workflows/", headers=other_project, timeout=10)
     assert listed.status_code == 200
     assert f'"id":{workflow_id},' not in listed.text.replace(" ", "")
+
+
+def _ui_sign_in(client: httpx.Client, credential: str) -> httpx.Response:
+    page = client.get("/ui/")
+    token = re.search(r'name="_csrf_token" value="([0-9a-f]+)"', page.text)
+    assert token, page.text[:500]
+    form = {"credential": credential, "_csrf_token": token.group(1)}
+    return client.post("/ui/sign-in", data=form, follow_redirects=False)
+
+
+def test_the_web_ui_signs_in_with_a_bearer_token_and_shows_its_projects(
+    server: RunningServer, workflow_id: int, jwks: Jwks, keys: dict[str, SigningKey]
+) -> None:
+    """The UI takes a pasted bearer token (through the auth0 provider, checked on every page);
+    an expired or forged token does not sign in."""
+    with httpx.Client(base_url=server.url, timeout=10) as ui:
+        assert _ui_sign_in(ui, "Bearer " + sign(keys["current"], claims())).status_code == 303
+        listed = ui.get("/ui/")
+        assert listed.status_code == 200 and "JWT e2e" in listed.text
+        assert ui.get(f"/ui/workflows/{workflow_id}").status_code == 200
+    outside = sign(keys["current"], claims(**{"https://runwire/projects": [307]}))
+    with httpx.Client(base_url=server.url, timeout=10) as ui:
+        assert _ui_sign_in(ui, "Bearer " + outside).status_code == 303
+        assert ui.get(f"/ui/workflows/{workflow_id}").status_code == 404  # not its project
+    expired = sign(keys["current"], claims(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200))
+    for refused in ("Bearer " + expired, "Bearer " + unsigned(claims(), {"alg": "none", "typ": "JWT"})):
+        with httpx.Client(base_url=server.url, timeout=10) as ui:
+            reply = _ui_sign_in(ui, refused)
+            assert reply.status_code in (400, 401), reply.status_code
+            assert "JWT e2e" not in ui.get("/ui/").text
