@@ -407,8 +407,15 @@ class TemplateRenderer:
         Everything the templates of ``value`` build together is bounded by
         :data:`MAX_BUILT_CHARS`.
         """
-        if isinstance(value, str) and "{{" not in value:  # no template: nothing to build
-            return value
+        if isinstance(value, str):
+            if "{{" not in value:  # no template: nothing to build
+                return value
+            parts = _lookups(value)
+            if parts is not None and len(parts) == 1 and isinstance(parts[0], tuple):
+                # ``{{ <lookup> }}`` alone builds nothing: no budget to open
+                found = _lookup(parts[0], variables)
+                if found is not _MISS:
+                    return _single_value(found, reference=True)
         token = open_budget(MAX_BUILT_CHARS)
         try:
             return self._render(value, variables)
