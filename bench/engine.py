@@ -10,7 +10,8 @@ Run: ``python bench/engine.py [--nodes 1000] [--repeat 20] [--cli-repeat 9] [--b
    ``--cli-repeat`` rounds of each round's difference (a round runs every size back to back,
    so load from elsewhere skews both walls alike), at ``--nodes`` and at ``--big`` nodes (the
    node limit raised with ``RUNWIRE_MAX_NODES``). Targets: <= 20 µs per node at 1,000, and the
-   cost per node at 10,000 at most 1.3x that at 1,000 (linear).
+   cost per node at 10,000 at most 1.3x that at 1,000 (linear). The same figures follow in CPU
+   time (user + system) of each process, which other jobs on a shared machine skew far less.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import itertools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -103,16 +105,24 @@ def if_else_chain(total: int) -> dict[str, Any]:
     return {"nodes": nodes, "edges": edges, "start_node": "start"}
 
 
-def cli_wall(path: Path, max_nodes: int) -> float:
-    """Seconds of one ``runwire run --json`` of ``path`` (with RUNWIRE_MAX_NODES=max_nodes)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cli_wall(path: Path, max_nodes: int) -> tuple[float, float]:
+    """Seconds of one ``runwire run --json`` of ``path`` (with RUNWIRE_MAX_NODES=max_nodes):
+    wall time, and the CPU time (user + system) of the process."""
     runwire = str(Path(sys.executable).parent / "runwire")
     env = {**os.environ, "RUNWIRE_MAX_NODES": str(max_nodes)}
+    cpu = _children_cpu()
     start = time.perf_counter()
     out = subprocess.run([runwire, "run", "--json", str(path)], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
     if out.returncode != 0 or json.loads(out.stdout)["status"] != "succeed":
         raise RuntimeError(f"runwire run failed: {out.stderr[-500:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def cli_chain(sizes: list[int], repeat: int) -> None:
@@ -123,9 +133,12 @@ def cli_chain(sizes: list[int], repeat: int) -> None:
             paths[size] = Path(tmp) / f"chain-{size}.json"
             paths[size].write_text(json.dumps(if_else_chain(size)))
         walls: dict[int, list[float]] = {size: [] for size in paths}
+        cpus: dict[int, list[float]] = {size: [] for size in paths}
         for _ in range(repeat):  # interleaved: load from elsewhere skews every size alike
             for size, path in paths.items():
-                walls[size].append(cli_wall(path, max(size, 1)))
+                wall, cpu = cli_wall(path, max(size, 1))
+                walls[size].append(wall)
+                cpus[size].append(cpu)
     print(f"runwire run: templated if-else chain, {repeat} rounds (node limit raised: RUNWIRE_MAX_NODES)")
     print("  per node = (wall(N nodes) - wall(one-node workflow)) / N; 'paired': the median over rounds")
     print("  of each round's difference (a round runs every size back to back); 'best': fastest runs")
@@ -146,6 +159,18 @@ def cli_chain(sizes: list[int], repeat: int) -> None:
     if first != last:
         ratio = paired[last] / paired[first]
         print(f"  per node at {last:,} / at {first:,}: {ratio:.2f}x (targets ≤ 1.3x; ≤ 20 µs/node at 1,000)")
+    # CPU time (user + system) of each process: what other jobs on the machine skew far less
+    print("  CPU time of the process, same rounds (less skewed by other jobs than wall time):")
+    cpu_paired = {
+        size: statistics.median((t - f) / size * 1e6 for t, f in zip(cpus[size], cpus[1], strict=True))
+        for size in sizes
+    }
+    print(f"  one-node workflow: median {statistics.median(cpus[1]) * 1000:.0f} ms")
+    for size in sizes:
+        median = statistics.median(cpus[size]) * 1000
+        print(f"  {size:6,d} nodes: median {median:6.0f} ms; {cpu_paired[size]:5.1f} µs/node paired")
+    if first != last:
+        print(f"  per node at {last:,} / at {first:,}: {cpu_paired[last] / cpu_paired[first]:.2f}x")
 
 
 def main() -> None:

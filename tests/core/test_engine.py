@@ -301,6 +301,40 @@ async def test_observer_sees_every_step_in_order() -> None:
     assert recorder.events[1][2] == "in progress"
 
 
+class HearsFinishesOnly(RunObserver):
+    def __init__(self) -> None:
+        self.finished: list[tuple[str, str]] = []
+
+    async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
+        self.finished.append((record.id, record.status))
+
+
+class HearsStartsOnly(RunObserver):
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    async def node_started(self, run: RunRecord, node_id: str) -> None:
+        self.started.append(node_id)
+
+
+async def test_an_observer_overriding_one_method_hears_every_call_of_it() -> None:
+    data = {
+        "nodes": [
+            node("t", "trigger-node"),
+            node("i", "if-else-node", condition={"left": "1", "operator": "==", "right": "2"}),
+            node("yes", "output-node"),
+            node("no", "output-node"),
+        ],
+        "edges": edges(("t", "i"), ("i", "yes", "condition-true"), ("i", "no", "condition-false")),
+        "start_node": "t",
+    }
+    finishes, starts = HearsFinishesOnly(), HearsStartsOnly()
+    await run(data, observer=finishes)
+    await run(data, observer=starts)
+    assert finishes.finished == [("t", "succeed"), ("i", "succeed"), ("yes", "skipped"), ("no", "succeed")]
+    assert starts.started == ["t", "i", "no"]
+
+
 class RefusesToRecord(Recorder):
     """An observer that cannot record node ``a``'s start (as a store that is down)."""
 

@@ -294,18 +294,21 @@ def _topological_order(nodes: dict[str, PreparedNode]) -> list[str]:
     return order
 
 
-def _strings(value: Any, path: str = "data") -> Iterator[tuple[str, str]]:
+def _strings(value: Any, path: str = "data") -> list[tuple[str, str]]:
     """Template strings in ``value`` with their paths (a path is built only where needed)."""
+    found: list[tuple[str, str]] = []
     stack: list[tuple[str, Any]] = [(path, value)]
+    push = stack.append
     while stack:
         where, item = stack.pop()
         if isinstance(item, dict):
-            stack.extend((f"{where}.{k}", v) for k, v in item.items() if _worth_visiting(v))
+            for k, v in item.items():
+                if (isinstance(v, str) and "{{" in v) or isinstance(v, dict | list):
+                    push((f"{where}.{k}", v))
         elif isinstance(item, list):
-            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(item) if _worth_visiting(v))
+            for i, v in enumerate(item):
+                if (isinstance(v, str) and "{{" in v) or isinstance(v, dict | list):
+                    push((f"{where}[{i}]", v))
         elif isinstance(item, str) and "{{" in item:
-            yield where, item
-
-
-def _worth_visiting(value: Any) -> bool:
-    return isinstance(value, dict | list) or (isinstance(value, str) and "{{" in value)
+            found.append((where, item))
+    return found

@@ -55,6 +55,11 @@ class RunObserver:
 _NO_OBSERVER = RunObserver()
 
 
+def _overrides(observer: RunObserver, method: str) -> bool:
+    """Whether ``observer``'s ``method`` is other than :class:`RunObserver`'s no-op."""
+    return getattr(getattr(observer, method), "__func__", None) is not getattr(RunObserver, method)
+
+
 class Engine:
     """Runs prepared workflows. Stateless between runs; one instance may run many at once."""
 
@@ -114,6 +119,8 @@ class _Run:
         "done",
         "engine",
         "failed_node",
+        "hears_finishes",
+        "hears_starts",
         "input",
         "node_variables",
         "observer",
@@ -133,6 +140,10 @@ class _Run:
         self.engine = engine
         self.workflow = workflow
         self.observer = observer
+        # an observer that keeps RunObserver's no-op for node starts or finishes is not called
+        # for them: two awaits per node saved
+        self.hears_starts = _overrides(observer, "node_started")
+        self.hears_finishes = _overrides(observer, "node_finished")
         self.record = RunRecord(id=run_id, status=Status.IN_PROGRESS)
         self.results: dict[str, dict[str, Any]] = {}
         # what templates see as ``_nodes``, grown with ``results`` (not rebuilt per render: a
@@ -222,7 +233,8 @@ class _Run:
         record = NodeRecord(id=node.id, status=Status.IN_PROGRESS)
         self.record.nodes[node.id] = record
         try:
-            await self.observer.node_started(self.record, node.id)
+            if self.hears_starts:
+                await self.observer.node_started(self.record, node.id)
         except Exception as exc:  # its start could not be recorded (a store down): it must not run
             record.status = Status.FAILED
             record.error = f"not started: its start could not be recorded: {type(exc).__name__}: {exc}"
@@ -282,7 +294,8 @@ class _Run:
         self.record.total_cost += output.cost
         self.results[node.id] = output.result
         self.node_variables[node.id] = {"result": output.result}
-        await self.observer.node_finished(self.record, record)
+        if self.hears_finishes:
+            await self.observer.node_finished(self.record, record)
         return await self._advance(node, output.follow)
 
     async def _over_limits(self, node_id: str, result: Any) -> str | None:
@@ -319,7 +332,8 @@ class _Run:
                 continue
             skipped = NodeRecord(id=target, status=Status.SKIPPED)
             self.record.nodes[target] = skipped
-            await self.observer.node_finished(self.record, skipped)
+            if self.hears_finishes:
+                await self.observer.node_finished(self.record, skipped)
             stack.extend((t, False) for t, _ in self.workflow.nodes[target].successors)
         ready.reverse()
         return ready

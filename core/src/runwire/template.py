@@ -238,6 +238,13 @@ def _lookups(template: str) -> _Lookups | None:
     """
     if "\x00" in template:  # may open a block (the sandbox's block start is ``\x00{%``)
         return None
+    if template.startswith("{{") and template.endswith("}}"):
+        # the usual ``{{ <node-id>.result.content }}`` alone: when its inside is one lookup
+        # (no braces in it), splitting would find just that
+        whole = _LOOKUP.match(template, 2, len(template) - 2)
+        if whole is not None:
+            found = _lookup_path(whole)
+            return None if found is None else (found,)
     parts: list[str | tuple[str, ...]] = []
     for index, part in enumerate(_EXPR.split(template)):
         if index % 2 == 0:
@@ -247,16 +254,21 @@ def _lookups(template: str) -> _Lookups | None:
                 parts.append(part)
             continue
         match = _LOOKUP.match(part)
-        if match is None:
+        lookup = None if match is None else _lookup_path(match)
+        if lookup is None:
             return None
-        root, path = match.group(1), tuple(match.group(2)[1:].split("."))
-        if root == "input":
-            parts.append(("input", *path))
-        elif path[0] == "result":  # rewritten to ``_nodes['<node-id>'].result`` (rewrite_node_refs)
-            parts.append(("_nodes", root, *path))
-        else:  # an unknown name (or a subtraction, ``a-b.c``): Jinja decides
-            return None
+        parts.append(lookup)
     return tuple(parts)
+
+
+def _lookup_path(match: re.Match[str]) -> tuple[str, ...] | None:
+    """The key path of a :data:`_LOOKUP` match; ``None`` when it is not a plain lookup."""
+    root, path = match.group(1), tuple(match.group(2)[1:].split("."))
+    if root == "input":
+        return ("input", *path)
+    if path[0] == "result":  # rewritten to ``_nodes['<node-id>'].result`` (rewrite_node_refs)
+        return ("_nodes", root, *path)
+    return None  # an unknown name (or a subtraction, ``a-b.c``): Jinja decides
 
 
 def _lookup(keys: tuple[str, ...], variables: Mapping[str, Any]) -> Any:
@@ -407,8 +419,15 @@ class TemplateRenderer:
         Everything the templates of ``value`` build together is bounded by
         :data:`MAX_BUILT_CHARS`.
         """
-        if isinstance(value, str) and "{{" not in value:  # no template: nothing to build
-            return value
+        if isinstance(value, str):
+            if "{{" not in value:  # no template: nothing to build
+                return value
+            parts = _lookups(value)
+            if parts is not None and len(parts) == 1 and isinstance(parts[0], tuple):
+                # ``{{ <lookup> }}`` alone builds nothing: no budget to open
+                found = _lookup(parts[0], variables)
+                if found is not _MISS:
+                    return _single_value(found, reference=True)
         token = open_budget(MAX_BUILT_CHARS)
         try:
             return self._render(value, variables)

@@ -122,9 +122,17 @@ class IfElseNode(NodeType):
     def check(self, node: PreparedNode) -> list[str]:
         """An if-else needs a true and a false branch, both among its successors."""
         problems = []
-        successors = set(node.successor_ids())
+        successors = {target for target, _ in node.successors}
+        data: IfElseData = node.data
+        branches: dict[str, list[str]] = {TRUE_HANDLE: [], FALSE_HANDLE: []}  # one pass over the successors
+        for target, handle in node.successors:
+            if handle in branches:
+                branches[handle].append(target)
         for outcome, label in ((True, "true"), (False, "false")):
-            targets = self.branch(node, node.data, outcome)
+            targets = branches[TRUE_HANDLE if outcome else FALSE_HANDLE]
+            explicit = data.true_node if outcome else data.false_node
+            if explicit and explicit not in targets:
+                targets.append(explicit)
             if not targets:
                 problems.append(f"if-else has no {label} branch")
             problems.extend(
