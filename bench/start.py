@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import http.client
 import importlib.metadata
 import importlib.util
-import http.client
 import json
 import os
 import shutil
