@@ -119,32 +119,33 @@ def documented(
         def _resolve(cls) -> tuple[RequestBody | None, dict[str, OpenAPIResponse]]:
             # the schemas are made when the document is (its first request), not at import
             if cls._resolved is None:
-                cls.named_schemas = {}
+                named: dict[str, Any] = {}
+
+                def schema_of(annotation: Any, mode: JsonSchemaMode) -> Schema:
+                    schema, refs = json_schema(annotation, mode)
+                    named.update(refs)
+                    return cast("Schema", schema)  # a JSON schema as a dict: Litestar serialises it as it is
+
                 request_body = None
                 if body is not None:
                     request_body = RequestBody(
                         required=body_required,
                         description=body_description,
                         content={
-                            media: OpenAPIMediaType(schema=cls._schema_of(kind, "validation"))
+                            media: OpenAPIMediaType(schema=schema_of(kind, "validation"))
                             for media, kind in body.items()
                         },
                     )
                 responses = {
                     str(status): OpenAPIResponse(
                         description=description,
-                        content={reply_media: OpenAPIMediaType(schema=cls._schema_of(kind, "serialization"))},
+                        content={reply_media: OpenAPIMediaType(schema=schema_of(kind, "serialization"))},
                     )
                     for status, (kind, description) in (replies or {}).items()
                 }
+                cls.named_schemas = named
                 cls._resolved = (request_body, responses)
             return cls._resolved
-
-        @classmethod
-        def _schema_of(cls, annotation: Any, mode: JsonSchemaMode) -> Schema:
-            schema, refs = json_schema(annotation, mode)
-            cls.named_schemas.update(refs)
-            return cast("Schema", schema)  # a JSON schema as a dict: Litestar serialises it as it is
 
     return Documented
 
