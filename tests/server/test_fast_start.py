@@ -55,3 +55,31 @@ def test_a_server_without_a_broker_imports_no_broker_and_alembic_only_to_migrate
     assert "alembic" in first  # the store was made: every revision ran
     again = imported_after(code)
     assert again.isdisjoint(("alembic", "dramatiq", "redis", "pika", *HEAVY_SDKS)), again
+
+
+def test_serve_builds_no_openapi_document_until_asked(tmp_path: Path) -> None:
+    """Starting the app builds neither the OpenAPI document nor the pydantic validators of the
+    shapes that only document it; the first ``/schema`` request builds both (finished: runwire's
+    error body). The boot runs without collections and turns them back on."""
+    code = (
+        "import gc, os\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "from litestar.testing import TestClient\n"
+        "from runwire_server.api.app import create_app\n"
+        "from runwire_server.api.shapes import Readiness, Workflow\n"
+        "from runwire_server.cli.base import build_process_services, settings_from\n"
+        "from runwire_server.memory import boot_without_collections\n"
+        "with boot_without_collections():\n"
+        "    assert not gc.isenabled()\n"
+        "    settings = settings_from()\n"
+        "    app = create_app(settings, services=build_process_services(settings))\n"
+        "assert gc.isenabled()\n"
+        "assert not Workflow.__pydantic_complete__ and not Readiness.__pydantic_complete__\n"
+        "with TestClient(app) as client:\n"
+        "    assert client.get('/healthz').status_code == 200\n"
+        "    assert not Workflow.__pydantic_complete__\n"
+        "    document = client.get('/schema/openapi.json').json()\n"
+        "assert 'Workflow' in document['components']['schemas']\n"
+        "assert 'status_code' not in str(document)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -26,7 +26,7 @@ from runwire_server.api.commit_barrier import CommitBarrier
 from runwire_server.api.deps import DEPENDENCIES, PUBLIC, authenticate
 from runwire_server.api.errors import exception_handlers
 from runwire_server.api.metrics import metrics_middleware, metrics_routes
-from runwire_server.api.openapi import finish_document
+from runwire_server.api.openapi import finish_when_built
 from runwire_server.api.rate_limit import RateLimiter
 from runwire_server.api.run_cancel import RunCancelController
 from runwire_server.api.run_events import ROUTES as RUN_EVENT_ROUTES
@@ -137,7 +137,7 @@ def create_app(
         debug=False,
         on_app_init=[_quiet],
     )
-    finish_document(app.openapi_schema)
+    finish_when_built(app)
     return app
 
 

@@ -6,7 +6,8 @@ handler an operation class that carries the schemas of its body and of its respo
 Litestar documents its own error body (``status_code``, ``detail``, ``extra``) for the 400 it adds
 to every operation with parameters; runwire's error handler (:mod:`runwire_server.api.errors`)
 answers ``{"detail": "...", "errors": [...]}`` instead, so :func:`finish_document` corrects the
-document once, when the app is built.
+document each time Litestar builds it (:func:`finish_when_built`): on its first request, not
+while the server starts, as are the pydantic schemas :func:`documented` gives.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.spec import (
     OpenAPI,
     OpenAPIMediaType,
@@ -99,40 +102,50 @@ def documented(
 
     ``@post("/things", operation_class=documented({JSON: ThingCreate}, replies={201: (Thing, "made")}))``
     """
-    named: dict[str, Any] = {}
-
-    def schema_of(annotation: Any, mode: JsonSchemaMode) -> Schema:
-        schema, refs = json_schema(annotation, mode)
-        named.update(refs)
-        return cast("Schema", schema)  # a JSON schema as a dict: Litestar serialises it as it is
-
-    request_body = None
-    if body is not None:
-        request_body = RequestBody(
-            required=body_required,
-            description=body_description,
-            content={
-                media: OpenAPIMediaType(schema=schema_of(kind, "validation")) for media, kind in body.items()
-            },
-        )
-    responses = {
-        str(status): OpenAPIResponse(
-            description=description,
-            content={reply_media: OpenAPIMediaType(schema=schema_of(kind, "serialization"))},
-        )
-        for status, (kind, description) in (replies or {}).items()
-    }
 
     class Documented(DocumentedOperation):
-        named_schemas = named
+        _resolved: ClassVar[tuple[RequestBody | None, dict[str, OpenAPIResponse]] | None] = None
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            request_body, responses = self._resolve()
             if request_body is not None:
                 self.request_body = request_body
             self.responses = {**(self.responses or {}), **responses}
             if idempotent:
                 self.parameters = [*(self.parameters or []), IDEMPOTENCY_KEY]
+
+        @classmethod
+        def _resolve(cls) -> tuple[RequestBody | None, dict[str, OpenAPIResponse]]:
+            # the schemas are made when the document is (its first request), not at import
+            if cls._resolved is None:
+                named: dict[str, Any] = {}
+
+                def schema_of(annotation: Any, mode: JsonSchemaMode) -> Schema:
+                    schema, refs = json_schema(annotation, mode)
+                    named.update(refs)
+                    return cast("Schema", schema)  # a JSON schema as a dict: Litestar serialises it as it is
+
+                request_body = None
+                if body is not None:
+                    request_body = RequestBody(
+                        required=body_required,
+                        description=body_description,
+                        content={
+                            media: OpenAPIMediaType(schema=schema_of(kind, "validation"))
+                            for media, kind in body.items()
+                        },
+                    )
+                responses = {
+                    str(status): OpenAPIResponse(
+                        description=description,
+                        content={reply_media: OpenAPIMediaType(schema=schema_of(kind, "serialization"))},
+                    )
+                    for status, (kind, description) in (replies or {}).items()
+                }
+                cls.named_schemas = named
+                cls._resolved = (request_body, responses)
+            return cls._resolved
 
     return Documented
 
@@ -178,3 +191,24 @@ def finish_document(openapi: OpenAPI) -> None:
                     content={"application/json": OpenAPIMediaType(schema=ERROR_BODY)},
                 ),
             )
+
+
+class _FinishedOpenAPIPlugin(OpenAPIPlugin):
+    """Litestar's OpenAPI plugin, finishing each document it builds (:func:`finish_document`)."""
+
+    __slots__ = ()
+
+    def _build_openapi(self) -> OpenAPI:
+        openapi = super()._build_openapi()
+        finish_document(openapi)
+        return openapi
+
+
+def finish_when_built(app: Litestar) -> None:
+    """Have ``app``'s OpenAPI document finished by :func:`finish_document` when Litestar builds
+    it, on its first request (``/schema``), instead of building it while the server starts.
+
+    Litestar adds its OpenAPI plugin itself, with no hook after a build: the plugin's class is
+    swapped for a subclass that only adds that step.
+    """
+    app.plugins.get(OpenAPIPlugin).__class__ = _FinishedOpenAPIPlugin

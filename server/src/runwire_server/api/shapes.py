@@ -2,6 +2,8 @@
 
 Each model describes one response body field for field (docs/api.md); nothing validates with
 them at run time. ``tests/server/test_openapi_truth.py`` checks every one against real replies.
+Their validators are therefore built when the document is (``defer_build``), not while the
+server starts.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ RunStatus = Literal["in queue", "in progress", "succeed", "failed"]
 class Shape(BaseModel):
     """A documented body: exactly these fields (an unknown one is a documentation error)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Workflow(Shape):
@@ -64,13 +66,13 @@ class NodeSchema(Shape):
 class SelectOptionShape(BaseModel):
     """A choice of a select input field (further keys are kept as sent)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class InputFieldShape(BaseModel):
     """An input field of the trigger node, defaults filled in (further keys are kept as sent)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     id: str
     title: str
@@ -187,7 +189,7 @@ class Liveness(Shape):
 class Readiness(BaseModel):
     """``/readyz``: the verdict and one entry per dependency (``store``, ``workers`` or ``broker``)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     status: Literal["ready", "not ready"]
     store: str = Field(description="``ok`` or what failed")

@@ -31,19 +31,21 @@ WORKER_READY_LINE = "runwire worker ready"
 @click.option("--task-config", help="RUNWIRE_TASK_CONFIG: a script-runner config.json to mount at /task")
 def serve(host: str, port: int, **overrides: Any) -> None:
     """Serve the HTTP API; without a broker URL, also execute runs in this process."""
-    import uvicorn
+    from runwire_server.memory import boot_without_collections, freeze_boot_objects
 
-    from runwire_server.api.app import create_app
-    from runwire_server.memory import freeze_boot_objects
-    from runwire_server.slow_clients import deadline_protocol
+    with boot_without_collections():
+        import uvicorn
 
-    prepare_process()
-    settings = settings_from(**overrides)
-    try:  # front doors start in create_app: a bad RUNWIRE_TASK_CONFIG stops here, named
-        app = create_app(settings, services=build_process_services(settings))
-    except (ConfigInvalid, PluginConflict) as exc:
-        raise click.ClickException(str(exc)) from None
-    freeze_boot_objects()
+        from runwire_server.api.app import create_app
+        from runwire_server.slow_clients import deadline_protocol
+
+        prepare_process()
+        settings = settings_from(**overrides)
+        try:  # front doors start in create_app: a bad RUNWIRE_TASK_CONFIG stops here, named
+            app = create_app(settings, services=build_process_services(settings))
+        except (ConfigInvalid, PluginConflict) as exc:
+            raise click.ClickException(str(exc)) from None
+        freeze_boot_objects()
     mode = (
         "distributed (runwire worker processes execute runs)"
         if settings.broker_url
@@ -76,17 +78,19 @@ def worker(**overrides: Any) -> None:
     import signal
     import threading
 
-    from runwire_server.memory import freeze_boot_objects
-    from runwire_server.metrics import serve_worker_metrics
+    from runwire_server.memory import boot_without_collections, freeze_boot_objects
 
-    prepare_process()
-    settings = settings_from(**overrides)
-    if not settings.broker_url:
-        raise click.ClickException(
-            "runwire worker needs RUNWIRE_BROKER_URL (or --broker-url), e.g. redis://..."
-        )
-    services = build_process_services(settings)
-    freeze_boot_objects()
+    with boot_without_collections():
+        from runwire_server.metrics import serve_worker_metrics
+
+        prepare_process()
+        settings = settings_from(**overrides)
+        if not settings.broker_url:
+            raise click.ClickException(
+                "runwire worker needs RUNWIRE_BROKER_URL (or --broker-url), e.g. redis://..."
+            )
+        services = build_process_services(settings)
+        freeze_boot_objects()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
