@@ -34,7 +34,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from runwire.records import TERMINAL, RunRecord, Status
+from runwire.records import TERMINAL, RunRecord
 from runwire_server.store.sync import SyncStore
 
 log = logging.getLogger("runwire.server")
@@ -127,18 +127,6 @@ class Cancellations:
         with contextlib.suppress(RuntimeError):  # its loop closed: the run is over
             ticket.loop.call_soon_threadsafe(ticket.stop, reason)
         return True
-
-
-def stopped_record(run: RunRecord | None, run_id: str, reason: str) -> RunRecord:
-    """A run stopped from outside as a record: ``failed`` with ``reason``, its unfinished nodes
-    failed with it (what :func:`runwire_server.progress.stopped_nodes` stores)."""
-    nodes = {}
-    for node_id, node in (run.nodes if run is not None else {}).items():
-        if node.status not in (Status.SUCCEED, Status.SKIPPED):
-            node = dataclasses.replace(node, status=Status.FAILED, error=reason)
-        nodes[node_id] = node
-    cost = run.total_cost if run is not None else 0.0
-    return RunRecord(id=run_id, status=Status.FAILED, nodes=nodes, total_cost=cost, error=reason)
 
 
 class CancelWatch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -107,10 +108,18 @@ class StoreObserver(RunObserver):
         await self.store.save_run(run.id, run.status, nodes, run.total_cost, run.error, list(self.events))
 
 
+def stopped_record(run: RunRecord | None, run_id: str, reason: str) -> RunRecord:
+    """A run stopped from outside (a cancel, the time limit) as a record: ``failed`` with
+    ``reason``, its unfinished nodes failed with it."""
+    nodes = {}
+    for node_id, node in (run.nodes if run is not None else {}).items():
+        if node.status not in (Status.SUCCEED, Status.SKIPPED):
+            node = dataclasses.replace(node, status=Status.FAILED, error=reason)
+        nodes[node_id] = node
+    cost = run.total_cost if run is not None else 0.0
+    return RunRecord(id=run_id, status=Status.FAILED, nodes=nodes, total_cost=cost, error=reason)
+
+
 def stopped_nodes(run: RunRecord | None, reason: str) -> dict[str, Any]:
-    """Node results of a run stopped from outside: unfinished nodes failed with ``reason``."""
-    nodes = nodes_json(run) if run is not None else {}
-    for node in nodes.values():
-        if node["status"] not in (Status.SUCCEED, Status.SKIPPED):
-            node.update(status=Status.FAILED, error=reason)
-    return nodes
+    """Node results of a run stopped from outside (:func:`stopped_record`), as stored."""
+    return nodes_json(stopped_record(run, run.id if run is not None else "", reason))

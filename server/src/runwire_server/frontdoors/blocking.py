@@ -7,11 +7,10 @@ import contextlib
 from typing import Any
 
 from runwire.records import NodeRecord, RunRecord, Status
-from runwire_server.cancellation import stopped_record
 from runwire_server.frontdoors.boot import ExecuteDoor
 from runwire_server.interrupted import unsafe_nodes
 from runwire_server.metrics import CANCELLED
-from runwire_server.progress import StoreObserver, stopped_nodes
+from runwire_server.progress import StoreObserver, nodes_json, stopped_nodes, stopped_record
 from runwire_server.services import Services
 
 
@@ -53,8 +52,7 @@ async def run_inline(
         await observer.settle()
         reason = ticket.reason or "stopped"
         record = stopped_record(observer.run, run_id, reason)
-        nodes = stopped_nodes(observer.run, reason)
-        await services.store.save_run(run_id, Status.FAILED, nodes, 0.0, reason, observer.events)
+        await services.store.save_run(run_id, Status.FAILED, nodes_json(record), 0.0, reason, observer.events)
         return record
     except BaseException as exc:  # an internal error or a cancellation: end the stored run now
         error = f"internal error: {type(exc).__name__}: {exc}"
