@@ -73,6 +73,12 @@ class NotFound(ApiError):
     status_code = 404
 
 
+class Conflict(ApiError):
+    """The request conflicts with the resource's state (e.g. cancelling a finished run)."""
+
+    status_code = 409
+
+
 class Unprocessable(ApiError):
     """The body is well-formed but a value is not acceptable (named in the detail)."""
 

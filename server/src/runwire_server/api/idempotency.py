@@ -31,7 +31,7 @@ from litestar import Request, Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwire_server.api.deps import get_principal
-from runwire_server.api.errors import ApiError, BadRequest, Unprocessable
+from runwire_server.api.errors import BadRequest, Conflict, Unprocessable
 from runwire_server.services import Services
 from runwire_server.store.idempotency import IDEMPOTENCY_WINDOW_S, IdempotencyRow
 
@@ -48,10 +48,8 @@ CLAIM_STATE = "runwire_idempotency_claim"
 """Where :func:`claim` leaves ``(principal, key, claimant)`` for :func:`middleware` (scope state)."""
 
 
-class StillInProgress(ApiError):
+class StillInProgress(Conflict):
     """A request with the same key is still being answered."""
-
-    status_code = 409
 
 
 def key_header(scope: Scope) -> bytes | None:

@@ -15,18 +15,12 @@ from pydantic import Field
 from runwire.auth import Principal
 from runwire.records import TERMINAL, Status
 from runwire_server.api.deps import PrincipalDep, ServicesDep
-from runwire_server.api.errors import ApiError, NotFound
+from runwire_server.api.errors import Conflict, NotFound
 from runwire_server.api.openapi import documented
 from runwire_server.api.run_views import visible_run
 from runwire_server.api.shapes import Shape
 from runwire_server.services import Services
 from runwire_server.store import RunRow
-
-
-class Conflict(ApiError):
-    """The request conflicts with the resource's state (a finished run cannot be cancelled)."""
-
-    status_code = 409
 
 
 class RunCancelled(Shape):

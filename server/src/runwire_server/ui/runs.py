@@ -23,8 +23,8 @@ from litestar.response import Redirect, ServerSentEvent, Template
 from runwire.auth import Principal
 from runwire_server.api.bodies import MAX_DB_INT
 from runwire_server.api.deps import ServicesDep
-from runwire_server.api.errors import BadRequest, NotFound
-from runwire_server.api.run_cancel import Conflict, cancel_run
+from runwire_server.api.errors import BadRequest, Conflict, NotFound
+from runwire_server.api.run_cancel import cancel_run
 from runwire_server.api.run_events import event_stream
 from runwire_server.api.run_views import run_list, view, visible_run, workflow_labels
 from runwire_server.frontdoors.boot import SCRIPT_NODE
