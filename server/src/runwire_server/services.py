@@ -24,6 +24,7 @@ from runwire_server.prepared import PreparedCache
 from runwire_server.queue import LoopQueue, RunQueue
 from runwire_server.reconciler import Lease, Reconciler, new_process_id, release_orphaned_runs
 from runwire_server.retention import RetentionSweep
+from runwire_server.run_endings import RunEndings
 from runwire_server.settings import Settings
 from runwire_server.store import RunRow, Store, StoreApiKeys
 from runwire_server.trust import Trust, parse_projects
@@ -71,6 +72,8 @@ class Services:
     """This process's run metrics (``GET /metrics``; :mod:`runwire_server.metrics`)."""
     cancel_watch: CancelWatch | None = None
     """The thread stopping runs executing here that another process cancelled (with the reconciler)."""
+    endings: RunEndings = field(default_factory=RunEndings)
+    """The long-polls waiting here for runs to end (:mod:`runwire_server.run_endings`)."""
 
     @cached_property
     def node_schemas(self) -> list[dict[str, Any]]:
@@ -237,4 +240,5 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         process_id=process_id,
         metrics=metrics,
     )
+    store.sync.run_ended = services.endings.ended
     return services

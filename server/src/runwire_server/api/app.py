@@ -8,6 +8,7 @@ plugin manager as everything else. Every route is behind the app's authenticatio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -89,6 +90,7 @@ def create_app(
     hooks = ServerHooks(services.plugins)
 
     barrier = CommitBarrier(services.store.sync)
+    watch: list[asyncio.Task[None]] = []
 
     async def start(app: Litestar) -> None:
         # the lease first: no run is claimed (or recovered) by a process without one (blocking
@@ -101,8 +103,15 @@ def create_app(
             if services.store.defers_commits:
                 barrier.start()
             await services.start_embedded()
+        else:  # runs end in worker processes: long-polls learn of it from the store
+            check_s = settings.long_poll_check_ms / 1000
+            ended = services.endings.watch_store(services.store.ended_runs, check_s)
+            watch.append(asyncio.create_task(ended))
 
     async def stop(app: Litestar) -> None:
+        services.endings.stop_waiting()
+        for task in watch:
+            task.cancel()
         await services.stop_embedded()
         services.close()
 

@@ -35,6 +35,7 @@ from runwire_server.api.shapes import (
     RunStart,
     UpdateAccepted,
 )
+from runwire_server.api.waiting import Wait
 from runwire_server.api.workflows import visible_workflow
 
 RUN_INPUT: dict[str, Any] = {JSON: Any, "text/plain": str}
@@ -146,14 +147,17 @@ class RunController(Controller):
         services: ServicesDep,
         principal: PrincipalDep,
         run_id: Annotated[str | None, QueryParameter(name="id")] = None,
+        wait: Wait = 0,
     ) -> Any:
-        """The run's ``{"id", "status", "data", "metrics"}`` wrapped in ``{"data", "status": 200}``."""
+        """The run's ``{"id", "status", "data", "metrics"}`` wrapped in ``{"data", "status": 200}``;
+        with ``wait``, once the run has ended or ``wait`` seconds have passed."""
         if not run_id:
             raise BadRequest("the 'id' query parameter (the run's UUID) is required")
         canonical = _canonical_uuid(run_id)
         if canonical is None:
             raise BadRequest("'id' must be a workflow run UUID")
-        run = await services.store.get_run(canonical)
+        visible = lambda run: run.visible_to(principal)  # noqa: E731
+        run = await services.endings.read_when_ended(canonical, wait, services.store.get_run, visible)
         if run is None or not run.visible_to(principal):
             missing = {
                 "id": canonical,

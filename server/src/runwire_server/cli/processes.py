@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from typing import Any
 
 import click
@@ -55,7 +57,7 @@ def serve(host: str, port: int, **overrides: Any) -> None:
         f"runwire serve: http://{host}:{port} — {mode}, store {settings.store_url.split('://')[0]}", err=True
     )
     http = deadline_protocol(settings.http_header_timeout_s, settings.http_request_timeout_s)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -67,6 +69,18 @@ def serve(host: str, port: int, **overrides: Any) -> None:
         timeout_graceful_shutdown=10,
         timeout_keep_alive=settings.http_keepalive_timeout_s,
     )
+    endings = app.state.services.endings
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            endings.stop_waiting()  # long-polls answer now: a shutdown waits for no one's poll
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the server did not start (e.g. the port is taken)
 
 
 @main.command()

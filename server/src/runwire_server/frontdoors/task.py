@@ -25,6 +25,7 @@ from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
 from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
+from runwire_server.api.waiting import Wait
 from runwire_server.frontdoors.boot import (
     FRONT_DOOR_PROJECT,
     SCRIPT_NODE,
@@ -103,17 +104,22 @@ async def start_task(
 
 
 async def poll_task(
-    services: Services, door: TaskDoor | None, principal: Principal, task_id: str
+    services: Services, door: TaskDoor | None, principal: Principal, task_id: str, wait_s: float = 0
 ) -> dict[str, Any]:
-    """The task's state; 404 for an id that is not a run of this task."""
+    """The task's state (once it has ended or ``wait_s`` seconds have passed, when ``wait_s`` is
+    given); 404 for an id that is not a run of this task."""
     door = usable_task_door(door, principal)
     try:
         # Litestar hands the id over with the slash of the sibling ``{path:path}`` route
         canonical = str(uuid.UUID(task_id.lstrip("/")))
     except ValueError:
         raise NotFound("task not found") from None
-    run = await services.store.get_run(canonical)
-    if run is None or run.workflow_id != door.workflow.id or not run.visible_to(principal):
+
+    def mine(run: RunRow) -> bool:
+        return run.workflow_id == door.workflow.id and run.visible_to(principal)
+
+    run = await services.endings.read_when_ended(canonical, wait_s, services.store.get_run, mine)
+    if run is None or not mine(run):
         raise NotFound("task not found")
     return task_reply(run)
 
@@ -158,10 +164,15 @@ def _routes(prefix: str) -> list[Any]:
         operation_class=POLL_DOC,
     )
     async def poll(
-        services: ServicesDep, task_door: TaskDoorDep, principal: PrincipalDep, task_id: FromPath[str]
+        services: ServicesDep,
+        task_door: TaskDoorDep,
+        principal: PrincipalDep,
+        task_id: FromPath[str],
+        wait: Wait = 0,
     ) -> dict[str, Any]:
-        """``not-ready``, ``ready`` (results, attachments, stdout) or ``failed`` (error)."""
-        return await poll_task(services, task_door, principal, task_id)
+        """``not-ready``, ``ready`` (results, attachments, stdout) or ``failed`` (error); with
+        ``wait``, once the task has ended or ``wait`` seconds have passed."""
+        return await poll_task(services, task_door, principal, task_id, wait)
 
     return [start, poll]
 

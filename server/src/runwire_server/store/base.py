@@ -25,6 +25,9 @@ class StoreBase(ABC):
 
     uncommitted: bool = False
     """Writes are waiting for :meth:`commit_pending` (only a backend that defers commits)."""
+    run_ended: Callable[[str], None] | None = None
+    """Called with a run's id after this store wrote it terminal (any thread; the server's
+    long-polls listen: :mod:`runwire_server.run_endings`)."""
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url

@@ -144,6 +144,10 @@ class Store(ABC):
         """``(run id, cancelled by)`` of each cancelled run among ``run_ids``."""
         return await self._call(self.sync.cancel_requests, run_ids)
 
+    async def ended_runs(self, run_ids: list[str]) -> list[str]:
+        """The ids among ``run_ids`` of terminal runs (:mod:`runwire_server.run_endings`)."""
+        return await self._call(self.sync.ended_runs, run_ids)
+
     async def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload into a run; ``False`` if none.
 

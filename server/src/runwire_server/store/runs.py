@@ -168,6 +168,8 @@ class RunMethods(StoreBase):
         else:
             params["events"] = events
             self._first(_SAVE_RUN_EVENTS, params, write=True)
+        if status in TERMINAL:
+            self._ended(run_id)
 
     def cancel_run(self, run_id: str, by: str) -> RunRow | None:
         """Cancel an unfinished run for ``by`` (an identity); return it as it is now, or ``None``
@@ -193,7 +195,12 @@ class RunMethods(StoreBase):
                 )
                 .returning(*RUN_COLUMNS)
             ).first()
-        return RunRow(*row) if row is not None else None
+        if row is None:
+            return None
+        run = RunRow(*row)
+        if run.status in TERMINAL:
+            self._ended(run_id)
+        return run
 
     def cancel_requests(self, run_ids: Iterable[str]) -> list[tuple[str, str]]:
         """``(run id, cancelled by)`` of each run among ``run_ids`` that was cancelled (one query;
@@ -229,7 +236,25 @@ class RunMethods(StoreBase):
                 .where(runs.c.id == run_id)
                 .values(status=status, nodes=merged, updated_at=utcnow())
             )
+        if status in TERMINAL:
+            self._ended(run_id)
         return True
+
+    def ended_runs(self, run_ids: Iterable[str]) -> list[str]:
+        """The ids among ``run_ids`` of runs that are terminal (one query per 500 ids)."""
+        ids = list(run_ids)
+        found: list[str] = []
+        with self._transaction() as conn:
+            for start in range(0, len(ids), 500):  # within every database's parameter limit
+                query = select(runs.c.id).where(
+                    runs.c.id.in_(ids[start : start + 500]), runs.c.status.in_(sorted(TERMINAL))
+                )
+                found.extend(conn.execute(query).scalars())
+        return found
+
+    def _ended(self, run_id: str) -> None:
+        if self.run_ended is not None:
+            self.run_ended(run_id)
 
     def unfinished_runs(self) -> list[str]:
         """Ids of runs left ``in queue`` or ``in progress``, oldest first."""

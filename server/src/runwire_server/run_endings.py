@@ -1,0 +1,128 @@
+"""Long-polls: a poll that waits (``?wait=<seconds>``) is answered as soon as its run ends.
+
+One :class:`RunEndings` per server process. A poll registers its run before reading it
+(:meth:`RunEndings.read_when_ended`), so an end between the read and the wait is not missed.
+A run ends here when this process's store writes it terminal (the store calls
+:meth:`RunEndings.ended`: embedded runs, cancels, execution updates, any store write). A run a
+``runwire worker`` process ends is seen by :meth:`RunEndings.watch_store`: while polls wait,
+it asks the store which of their runs have ended, one query for all of them every
+``RUNWIRE_LONG_POLL_CHECK_MS``. Stopping the server wakes every waiting poll (it answers with
+the run as it is), so a long-poll never holds a shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+
+from runwire.records import TERMINAL
+from runwire_server.store import RunRow
+
+log = logging.getLogger("runwire.server")
+
+MAX_WAIT_S = 30.0
+"""The longest a poll may ask to wait (``wait`` is 0-30 seconds)."""
+
+
+class RunEndings:
+    """The polls of this process waiting for runs to end, woken when one does."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self._someone_waits = asyncio.Event()
+        self._stopping = False
+
+    def ended(self, run_id: str) -> None:
+        """Wake the polls waiting for ``run_id`` (it was written terminal). Any thread may call this."""
+        loop = self._loop
+        if loop is None or run_id not in self._waiting:  # nobody waits: the common case, no hop
+            return
+        if threading.get_ident() == self._thread:
+            self._wake(run_id)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(self._wake, run_id)
+
+    def stop_waiting(self) -> None:
+        """Wake every waiting poll now and let later ones answer at once (shutdown). Any thread."""
+        self._stopping = True
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake_all)
+
+    def waiting(self) -> list[str]:
+        """The runs polls wait for now."""
+        return list(self._waiting)
+
+    async def read_when_ended(
+        self,
+        run_id: str,
+        wait_s: float,
+        read: Callable[[str], Awaitable[RunRow | None]],
+        worth_waiting: Callable[[RunRow], bool] = lambda run: True,
+    ) -> RunRow | None:
+        """``read(run_id)``; if the run is there, unfinished and ``worth_waiting``, wait up to
+        ``wait_s`` seconds for it to end and read it again."""
+        if wait_s <= 0 or self._stopping:
+            return await read(run_id)
+        waiter = self._register(run_id)
+        try:
+            run = await read(run_id)
+            if run is None or run.status in TERMINAL or not worth_waiting(run):
+                return run
+            await asyncio.wait((waiter,), timeout=wait_s)
+        finally:
+            self._unregister(run_id, waiter)
+        return await read(run_id)
+
+    async def watch_store(
+        self, ended_among: Callable[[list[str]], Awaitable[list[str]]], every_s: float
+    ) -> None:
+        """Until cancelled: while polls wait, every ``every_s`` ask ``ended_among`` (the store) which
+        of their runs have ended, and wake those polls (runs ended by other processes)."""
+        while True:
+            await self._someone_waits.wait()
+            await asyncio.sleep(every_s)
+            ids = self.waiting()
+            if not ids:
+                continue
+            try:
+                for run_id in await ended_among(ids):
+                    self._wake(run_id)
+            except Exception as exc:  # the store is unreachable: waiting polls time out instead
+                log.warning("could not check the runs long-polls wait for: %s", exc)
+                await asyncio.sleep(1.0)
+
+    def _register(self, run_id: str) -> asyncio.Future[None]:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._thread = threading.get_ident()
+        waiter = self._loop.create_future()
+        self._waiting.setdefault(run_id, []).append(waiter)
+        self._someone_waits.set()
+        return waiter
+
+    def _unregister(self, run_id: str, waiter: asyncio.Future[None]) -> None:
+        waiters = self._waiting.get(run_id)
+        if waiters is None:
+            return
+        with contextlib.suppress(ValueError):
+            waiters.remove(waiter)
+        if not waiters:
+            del self._waiting[run_id]
+            if not self._waiting:
+                self._someone_waits.clear()
+
+    def _wake(self, run_id: str) -> None:
+        for waiter in self._waiting.get(run_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _wake_all(self) -> None:
+        for run_id in list(self._waiting):
+            self._wake(run_id)

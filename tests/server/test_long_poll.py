@@ -1,0 +1,197 @@
+"""Long-polls (``?wait=<seconds>``): a poll answers as soon as its run ends, or when its wait is
+over with the run as it is; for runs ended in this process (embedded), by a cancel, and by a
+``runwire worker`` process; bad ``wait`` values are 400s; a stopping server answers its waiting
+polls instead of cutting them off."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runwire_server.testing import postgres_database, running_server, running_worker
+from tests.helpers import (
+    KEY,
+    PY,
+    SHORT_LEASES,
+    api,
+    create_workflow,
+    sleep_data,
+    start_run,
+    wait_for_marker,
+    with_plugin,
+)
+
+RESULT = "/api/v1/workflows/workflow_result/"
+RUNS = "/api/v1/runs"
+UNFINISHED = ("in queue", "in progress")
+SLOW_TASK = {
+    "command": [PY, "-c", "import sys, time; time.sleep(float(sys.argv[1])); print('[1]')", "$S"],
+    "inputs": {
+        "path_args": [],
+        "query_args": [{"env_var_name": "S", "query_var_name": "s"}],
+        "body_args": [],
+    },
+    "outputs": {"results": {"kind": "stdout", "format": "json"}, "attachments": []},
+}
+
+
+def _long(client: httpx.Client, path: str, **params: Any) -> httpx.Response:
+    return client.get(path, params=params, timeout=60)
+
+
+def _woken(client: httpx.Client, path: str, **params: Any) -> httpx.Response:
+    """A poll waiting 30 s, which must be answered by the run's end, well before the 30 s."""
+    began = time.monotonic()
+    reply = _long(client, path, wait=30, **params)
+    assert time.monotonic() - began < 20, "the poll waited out its time: the run's end did not wake it"
+    return reply
+
+
+@pytest.fixture
+def embedded(sleep_plugin_path: str, tmp_path: Path) -> Any:
+    config = tmp_path / "task.json"
+    config.write_text(json.dumps(SLOW_TASK))
+    env = with_plugin({"RUNWIRE_API_KEYS": KEY, "RUNWIRE_TASK_CONFIG": str(config)}, sleep_plugin_path)
+    with running_server(env=env, data_dir=tmp_path / "data") as server:
+        yield server
+
+
+def test_a_waiting_poll_answers_when_the_run_ends(embedded: Any, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with api(embedded.url) as c:
+        run_id = start_run(c, create_workflow(c, sleep_data(1.0, markers)))
+        wait_for_marker(markers, run_id)
+        assert c.get(RESULT, params={"id": run_id}).json()["data"]["status"] in UNFINISHED
+        reply = _woken(c, RESULT, id=run_id)
+        assert reply.status_code == 200
+        assert reply.json()["data"]["status"] == "succeed"  # one request: it waited for the end
+        # the runs API waits the same way; an ended run answers at once
+        other = start_run(c, create_workflow(c, sleep_data(0.5, markers), title="other"))
+        view = _woken(c, f"{RUNS}/{other}/").json()
+        assert view["status"] == "succeed" and view["finished_at"] is not None
+        assert _long(c, RESULT, id=run_id, wait=20).json()["data"]["status"] == "succeed"
+
+
+def test_a_wait_that_runs_out_answers_with_the_run_as_it_is(embedded: Any, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with api(embedded.url) as c:
+        run_id = start_run(c, create_workflow(c, sleep_data(60, markers)))
+        wait_for_marker(markers, run_id)
+        reply = _long(c, RESULT, id=run_id, wait=0.3)
+        assert reply.status_code == 200 and reply.json()["data"]["status"] in UNFINISHED
+        assert _long(c, f"{RUNS}/{run_id}/", wait=0.2).json()["status"] in UNFINISHED
+        assert c.post(f"{RUNS}/{run_id}/cancel/").status_code in (200, 202)
+
+
+def test_a_cancel_wakes_the_waiting_poll(embedded: Any, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with api(embedded.url) as c:
+        run_id = start_run(c, create_workflow(c, sleep_data(60, markers)))
+        wait_for_marker(markers, run_id)
+        answers: list[httpx.Response] = []
+        poll = threading.Thread(
+            target=lambda: answers.append(_long(api(embedded.url), RESULT, id=run_id, wait=30))
+        )
+        poll.start()
+        time.sleep(0.5)  # the poll waits in the server (a settle delay, not a measure)
+        assert c.post(f"{RUNS}/{run_id}/cancel/").status_code in (200, 202)  # queued or running
+        poll.join(20)  # well before its wait is over: the cancel ended the run
+        assert not poll.is_alive() and answers[0].status_code == 200
+        data = answers[0].json()["data"]
+        assert data["status"] == "failed"
+
+
+def test_a_task_poll_waits_for_its_task(embedded: Any) -> None:
+    with api(embedded.url) as c:
+        task = c.post("/task", params={"s": "1"}).json()
+        assert task["status"] == "not-ready"
+        assert c.get(f"/task/{task['id']}").json()["status"] == "not-ready"
+        reply = _woken(c, f"/task/{task['id']}")
+        assert reply.status_code == 200 and reply.json()["status"] == "ready"
+        assert reply.json()["results"] == [1]
+        done = c.post("/script", params={"s": "0"}).json()["id"]
+        assert _long(c, f"/script/{done}", wait=20).json()["status"] == "ready"
+
+
+def test_bad_waits_and_unknown_runs_answer_at_once(embedded: Any, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with api(embedded.url) as c:
+        run_id = start_run(c, create_workflow(c, sleep_data(0, markers)))
+        task_id = c.post("/task", params={"s": "0"}).json()["id"]
+        for bad in ("-1", "31", "abc", "nan", "inf", "1e999", "", "0x10", "{{ ''.__class__ }}"):
+            for path, params in (
+                (RESULT, {"id": run_id, "wait": bad}),
+                (f"{RUNS}/{run_id}/", {"wait": bad}),
+                (f"/task/{task_id}", {"wait": bad}),
+            ):
+                reply = c.get(path, params=params)
+                assert reply.status_code == 400, (path, bad, reply.text)
+                assert "wait" in reply.text
+        # unknown, malformed and other principals' runs: 404 without waiting out the 30 s
+        unknown = str(uuid.uuid4())
+        assert _long(c, RESULT, id=unknown, wait=30).status_code == 404
+        assert _long(c, f"{RUNS}/{unknown}/", wait=30).status_code == 404
+        assert _long(c, f"{RUNS}/not-a-uuid/", wait=30).status_code == 404
+        assert _long(c, f"/task/{unknown}", wait=30).status_code == 404
+        assert _long(c, f"/task/{run_id}", wait=30).status_code == 404  # a run, but not of the task
+        assert _long(c, RESULT, id=run_id, wait=30).json()["data"]["status"] == "succeed"
+        with api(embedded.url, key="wrong") as stranger:
+            assert _long(stranger, RESULT, id=run_id, wait=30).status_code == 401
+
+
+def test_stopping_the_server_answers_its_waiting_polls(sleep_plugin_path: str, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = with_plugin({"RUNWIRE_API_KEYS": KEY}, sleep_plugin_path)
+    with running_server(env=env, data_dir=tmp_path / "data") as server, api(server.url) as c:
+        run_id = start_run(c, create_workflow(c, sleep_data(60, markers)))
+        wait_for_marker(markers, run_id)
+        answers: list[Any] = []
+
+        def poll() -> None:
+            try:
+                answers.append(_long(api(server.url), RESULT, id=run_id, wait=30))
+            except httpx.HTTPError as exc:
+                answers.append(exc)
+
+        waiting = threading.Thread(target=poll)
+        waiting.start()
+        time.sleep(1.0)  # the poll has reached the server and waits (a settle delay, not a measure)
+        server.process.send_signal(signal.SIGTERM)
+        waiting.join(40)
+        assert isinstance(answers[0], httpx.Response), answers  # answered, not cut off
+        assert answers[0].status_code == 200
+        assert answers[0].json()["data"]["status"] in UNFINISHED
+
+
+@pytest.mark.parametrize("broker_env", ["redis"], indirect=True)
+def test_a_waiting_poll_learns_of_a_run_a_worker_ended(
+    broker_env: dict[str, str], sleep_plugin_path: str, tmp_path: Path
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with postgres_database() as database_url:
+        env = with_plugin(
+            {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_DATABASE_URL": database_url, **broker_env, **SHORT_LEASES},
+            sleep_plugin_path,
+        )
+        with running_server(env=env) as server, running_worker(env=env) as worker, api(server.url) as c:
+            run_id = start_run(c, create_workflow(c, sleep_data(1.0, markers)))
+            assert wait_for_marker(markers, run_id) == worker.process.pid
+            assert c.get(RESULT, params={"id": run_id}).json()["data"]["status"] in UNFINISHED
+            reply = _woken(c, RESULT, id=run_id)
+            assert reply.status_code == 200 and reply.json()["data"]["status"] == "succeed"
+            quick = start_run(c, create_workflow(c, sleep_data(0, markers), title="quick"))
+            assert _woken(c, f"{RUNS}/{quick}/").json()["status"] == "succeed"
