@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from harness import KEY, Series, client, floor_server, measure, verdict, workflow_runner
+from harness import KEY, Series, client, floor_server, measure, use_short_polls, verdict, workflow_runner
 
 from runwire_server.testing import rabbitmq_namespace, running_server, running_worker
 
@@ -196,7 +196,12 @@ def main() -> None:
         "--rabbitmq-url",
         default=os.environ.get("RUNWIRE_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
     )
-    asyncio.run(run_all(parser.parse_args()))
+    parser.add_argument(
+        "--short-polls", action="store_true", help="poll without ?wait= (backing off 0.5-4 ms), as before"
+    )
+    args = parser.parse_args()
+    use_short_polls(args.short_polls)
+    asyncio.run(run_all(args))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ One definition for every figure, floors included, so each ratio compares like wi
   (Little's law), so it says nothing the throughput does not; it is printed as ``p50@N``.
 - **throughput**: ``total`` items (default 500) by ``concurrency`` clients (default 8), each client
   taking the next item when its previous one is terminal; items per second over the whole batch.
-- polling: a client polls after 0.5 ms, then doubles its wait up to 4 ms. Under 8 clients a run
-  takes several polls, and polls cost the server as much as the run: throughput ratios compare
-  a run (``POST`` + polls) with one request of the floor.
+- polling: by default a client long-polls (``GET ...?wait=30``: the server answers when the task
+  or run ends), so an item is its ``POST`` and one ``GET``. With ``--short-polls`` (as before
+  runwire had ``wait``, and as the reference clients poll) it polls after 0.5 ms, then doubles its
+  wait up to 4 ms; under 8 clients an item then takes several polls, each a full request.
 - **CPU/item**: CPU time of the serving processes (server, workers, floor app; children not
   counted) over the throughput batch, per item: steadier than wall times on a loaded machine.
 
@@ -37,6 +38,8 @@ from typing import Any
 
 KEY = "bench-key"
 POLL_FIRST, POLL_MAX = 0.0005, 0.004
+LONG_POLL_S = [30.0]
+"""The ``wait`` of a poll (seconds); ``[0.0]``: short polls (:func:`use_short_polls`)."""
 
 
 @dataclass
@@ -99,12 +102,28 @@ def client(port: int, concurrency: int = 8) -> Any:
     )
 
 
-async def poll(check: Callable[[], Awaitable[bool]]) -> None:
-    """Call ``check`` until it is true: first after 0.5 ms, then doubling the wait up to 4 ms."""
+def use_short_polls(short: bool) -> None:
+    """Poll without ``wait`` (each poll answered at once), backing off, when ``short``."""
+    LONG_POLL_S[0] = 0.0 if short else 30.0
+
+
+def poll_params(wait: float) -> dict[str, str]:
+    """The query parameters of a poll that may wait ``wait`` seconds (none for a short poll)."""
+    return {"wait": f"{wait:g}"} if wait else {}
+
+
+async def poll(check: Callable[[float], Awaitable[bool]]) -> None:
+    """Call ``check(wait)`` until it is true: long-polls, each one waiting for the end; or short
+    polls (``wait`` 0), first after 0.5 ms, then doubling the wait up to 4 ms."""
+    wait = LONG_POLL_S[0]
+    if wait:
+        while not await check(wait):
+            pass
+        return
     delay = POLL_FIRST
     while True:
         await asyncio.sleep(delay)
-        if await check():
+        if await check(0.0):
             return
         delay = min(delay * 2, POLL_MAX)
 
@@ -234,10 +253,11 @@ async def workflow_runner(http: Any) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         started = await http.post(run_path, json={"name": "bench"})
         assert started.status_code < 300, started.text
-        result_path = f"/api/v1/workflows/workflow_result/?id={started.json()['data']['id']}"
+        run_id = started.json()["data"]["id"]
 
-        async def terminal() -> bool:
-            data = (await http.get(result_path)).json()["data"]
+        async def terminal(wait: float) -> bool:
+            params = {"id": run_id, **poll_params(wait)}
+            data = (await http.get("/api/v1/workflows/workflow_result/", params=params)).json()["data"]
             if data["status"] in TERMINAL:
                 assert data["status"] == "succeed", data
                 return True

@@ -31,7 +31,18 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from harness import KEY, Series, client, floor_server, measure, poll, verdict, workflow_runner
+from harness import (
+    KEY,
+    Series,
+    client,
+    floor_server,
+    measure,
+    poll,
+    poll_params,
+    use_short_polls,
+    verdict,
+    workflow_runner,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "scripts" / "bench_csv.sh"
@@ -87,8 +98,8 @@ async def run(args: argparse.Namespace) -> bool:
                 assert started.status_code == 200, started.text
                 path = f"/task/{started.json()['id']}"
 
-                async def ready() -> bool:
-                    body = (await http.get(path)).json()
+                async def ready(wait: float) -> bool:
+                    body = (await http.get(path, params=poll_params(wait))).json()
                     if body["status"] == "not-ready":
                         return False
                     assert body["status"] == "ready" and len(body["results"]) == 3, body
@@ -180,7 +191,11 @@ def main() -> None:
     parser.add_argument(
         "--worker-threads", type=int, default=0, help="RUNWIRE_WORKER_THREADS (default: server's)"
     )
+    parser.add_argument(
+        "--short-polls", action="store_true", help="poll without ?wait= (backing off 0.5-4 ms), as before"
+    )
     args = parser.parse_args()
+    use_short_polls(args.short_polls)
     if not SCRIPT.exists():
         sys.exit(f"missing workload script {SCRIPT}")
     asyncio.run(run(args))

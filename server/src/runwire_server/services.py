@@ -241,4 +241,5 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         metrics=metrics,
     )
     store.sync.run_ended = services.endings.ended
+    store.sync.tell_other_processes = broker is not None  # workers end runs a server waits for
     return services

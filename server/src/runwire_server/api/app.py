@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from litestar import Litestar
@@ -40,6 +40,8 @@ from runwire_server.settings import Settings
 from runwire_server.ui import TEMPLATES, root, ui_router
 
 log = logging.getLogger("runwire.server")
+LISTENED_CHECK_S = 1.0
+"""How often long-polls ask the store which of their runs ended when the store also tells."""
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
@@ -91,6 +93,7 @@ def create_app(
 
     barrier = CommitBarrier(services.store.sync)
     watch: list[asyncio.Task[None]] = []
+    listening: list[Callable[[], None]] = []
 
     async def start(app: Litestar) -> None:
         # the lease first: no run is claimed (or recovered) by a process without one (blocking
@@ -104,7 +107,11 @@ def create_app(
                 barrier.start()
             await services.start_embedded()
         else:  # runs end in worker processes: long-polls learn of it from the store
-            check_s = settings.long_poll_check_ms / 1000
+            stop_listening = services.store.sync.listen_ended(services.endings.ended)
+            if stop_listening is not None:
+                listening.append(stop_listening)
+            # told by the store, the check is a safety net for what a lost connection missed
+            check_s = LISTENED_CHECK_S if listening else settings.long_poll_check_ms / 1000
             ended = services.endings.watch_store(services.store.ended_runs, check_s)
             watch.append(asyncio.create_task(ended))
 
@@ -112,6 +119,8 @@ def create_app(
         services.endings.stop_waiting()
         for task in watch:
             task.cancel()
+        for stop_listening in listening:
+            stop_listening()
         await services.stop_embedded()
         services.close()
 

@@ -252,10 +252,6 @@ class RunMethods(StoreBase):
                 found.extend(conn.execute(query).scalars())
         return found
 
-    def _ended(self, run_id: str) -> None:
-        if self.run_ended is not None:
-            self.run_ended(run_id)
-
     def unfinished_runs(self) -> list[str]:
         """Ids of runs left ``in queue`` or ``in progress``, oldest first."""
         with self._transaction() as conn:
