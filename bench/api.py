@@ -78,7 +78,7 @@ def mode_processes(mode: str, args: argparse.Namespace) -> Iterator[tuple[int, d
             env |= {
                 "RUNWIRE_BROKER_URL": url,
                 "RUNWIRE_BROKER_NAMESPACE": namespace,
-                "RUNWIRE_DATABASE_URL": f"sqlite:///{data_dir}/bench.db",
+                "RUNWIRE_DATABASE_URL": args.database_url or f"sqlite:///{data_dir}/bench.db",
             }
         server = stack.enter_context(running_server(env=env))
         pids = {"server": server.process.pid}
@@ -195,6 +195,11 @@ def main() -> None:
     parser.add_argument(
         "--rabbitmq-url",
         default=os.environ.get("RUNWIRE_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("RUNWIRE_BENCH_DATABASE_URL", ""),
+        help="the distributed modes' store (an empty PostgreSQL database); default: SQLite in a temp dir",
     )
     parser.add_argument(
         "--short-polls", action="store_true", help="poll without ?wait= (backing off 0.5-4 ms), as before"

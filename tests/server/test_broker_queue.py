@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
+import uuid
 
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -21,7 +24,8 @@ def queue_for(broker_env: dict[str, str], max_waiting: int | None = None) -> Bro
     settings = Settings(
         broker_url=broker_env["RUNWIRE_BROKER_URL"], broker_namespace=broker_env["RUNWIRE_BROKER_NAMESPACE"]
     )
-    return BrokerQueue(make_broker(settings), queue_name(settings), max_waiting)
+    namespace = settings.broker_namespace
+    return BrokerQueue(make_broker(settings), queue_name(settings), max_waiting, namespace)
 
 
 @pytest.mark.parametrize(
@@ -102,3 +106,34 @@ def test_a_rabbitmq_connection_dropped_while_idle_is_replaced_silently(
             assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
         finally:
             queue.broker.close()
+
+
+def test_servers_hear_the_runs_workers_announce_ended(broker_env: dict[str, str]) -> None:
+    """Each listening process (two here) hears every id any process announces; a stopped
+    listener hears nothing more; a queue of another namespace is not heard."""
+    worker, servers = queue_for(broker_env), [queue_for(broker_env), queue_for(broker_env)]
+    heard: list[queue.Queue[str]] = [queue.Queue(), queue.Queue()]
+    stops = [server.listen_ended(inbox.put) for server, inbox in zip(servers, heard, strict=True)]
+    other = queue_for(
+        {**broker_env, "RUNWIRE_BROKER_NAMESPACE": broker_env["RUNWIRE_BROKER_NAMESPACE"] + "-x"}
+    )
+    try:
+        other.announce_ended("elsewhere")
+        announced = [str(uuid.uuid4()) for _ in range(3)]
+        threads = [threading.Thread(target=worker.announce_ended, args=(run_id,)) for run_id in announced]
+        for thread in threads:  # from several threads, as a worker's run threads announce
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for inbox in heard:
+            assert sorted(inbox.get(timeout=10) for _ in announced) == sorted(announced)
+        stops.pop()()
+        worker.announce_ended("late")
+        assert heard[0].get(timeout=10) == "late"
+        with pytest.raises(queue.Empty):
+            heard[1].get(timeout=0.5)
+    finally:
+        for stop in stops:
+            stop()
+        if other.announcer.rabbitmq:  # what this test made outside the fixture's namespace
+            other.broker.channel.exchange_delete(other.announcer.channel)

@@ -6,7 +6,6 @@ polls instead of cutting them off."""
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import threading
 import time
@@ -17,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from runwire_server.store import Store
 from runwire_server.testing import postgres_database, running_server, running_worker
 from tests.helpers import (
     KEY,
@@ -197,32 +195,3 @@ def test_a_waiting_poll_learns_of_a_run_a_worker_ended(
             assert reply.status_code == 200 and reply.json()["data"]["status"] == "succeed"
             quick = start_run(c, create_workflow(c, sleep_data(0, markers), title="quick"))
             assert _woken(c, f"{RUNS}/{quick}/").json()["status"] == "succeed"
-
-
-async def test_the_store_tells_listeners_of_runs_other_processes_end(store: Store) -> None:
-    """PostgreSQL tells every listening process of a run written terminal (after the commit), when
-    its writer is told to (distributed mode); SQLite cannot, and its readers ask instead."""
-    heard: queue.Queue[str] = queue.Queue()
-    stop = store.sync.listen_ended(heard.put)
-    workflow = await store.create_workflow(1, "w", {})
-    ended, running = str(uuid.uuid4()), str(uuid.uuid4())
-    for run_id in (ended, running):
-        await store.create_run(run_id, workflow, {})
-    store.sync.tell_other_processes = True
-    await store.save_run(running, "in progress", {}, 0.0)
-    await store.save_run(ended, "succeed", {}, 0.0)
-    assert sorted(await store.ended_runs([ended, running, str(uuid.uuid4())])) == [ended]
-    if store.sync.engine.url.get_backend_name() == "sqlite":
-        assert stop is None
-        return
-    assert stop is not None
-    try:
-        assert heard.get(timeout=10) == ended  # the run in progress was not told
-        assert heard.empty()
-        store.sync.tell_other_processes = False  # embedded mode: nobody else to tell
-        await store.cancel_run(running, "api-key:a")  # in progress: marked, not ended
-        await store.save_run(running, "failed", {}, 0.0)
-        with pytest.raises(queue.Empty):
-            heard.get(timeout=0.5)
-    finally:
-        stop()

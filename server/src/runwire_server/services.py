@@ -85,6 +85,12 @@ class Services:
         """Whether runs execute inside this process (on its event loop)."""
         return self.broker is None
 
+    def run_ended(self, run_id: str) -> None:
+        """A run was written terminal here: wake this process's long-polls, and tell the other
+        processes' (distributed mode; :mod:`runwire_server.run_endings`)."""
+        self.endings.ended(run_id)
+        self.queue.announce_ended(run_id)
+
     def start_worker(self) -> None:
         """Start Dramatiq worker threads in this process (``runwire worker``)."""
         if self.broker is None:
@@ -211,7 +217,7 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
     if broker is not None:
         from runwire_server.queue.broker import BrokerQueue, queue_name
 
-        queue = BrokerQueue(broker, queue_name(settings), settings.queue_max)
+        queue = BrokerQueue(broker, queue_name(settings), settings.queue_max, settings.broker_namespace)
     else:
         queue = LoopQueue(settings.worker_threads, settings.queue_max, owner=process_id)
     metrics = Metrics(trust, queue, host)
@@ -240,6 +246,5 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         process_id=process_id,
         metrics=metrics,
     )
-    store.sync.run_ended = services.endings.ended
-    store.sync.tell_other_processes = broker is not None  # workers end runs a server waits for
+    store.sync.run_ended = services.run_ended
     return services

@@ -80,7 +80,7 @@ def redis_namespace(url: str | None = None) -> Iterator[tuple[str, str]]:
 @contextmanager
 def rabbitmq_namespace(url: str | None = None) -> Iterator[tuple[str, str]]:
     """Yield ``(amqp_url, namespace)`` with a fresh namespace (so a fresh run queue,
-    ``<namespace>-runs``); delete the queues named after it afterwards.
+    ``<namespace>-runs``); delete the queues and the exchange named after it afterwards.
 
     ``url`` defaults to ``$RUNWIRE_TEST_RABBITMQ_URL`` or guest on 127.0.0.1:5672 (vhost ``/``).
     Unreachable: :func:`service_unavailable`.
@@ -103,5 +103,6 @@ def rabbitmq_namespace(url: str | None = None) -> Iterator[tuple[str, str]]:
         try:
             for suffix in ("-runs", "-runs.DQ", "-runs.XQ"):
                 connection.channel().queue_delete(f"{namespace}{suffix}")
+            connection.channel().exchange_delete(f"{namespace}-ended")  # run-end announcements
         finally:
             connection.close()

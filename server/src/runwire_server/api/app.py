@@ -107,10 +107,10 @@ def create_app(
                 barrier.start()
             await services.start_embedded()
         else:  # runs end in worker processes: long-polls learn of it from the store
-            stop_listening = services.store.sync.listen_ended(services.endings.ended)
+            stop_listening = services.queue.listen_ended(services.endings.ended)
             if stop_listening is not None:
                 listening.append(stop_listening)
-            # told by the store, the check is a safety net for what a lost connection missed
+            # told by the workers, the check is a safety net for what a lost connection missed
             check_s = LISTENED_CHECK_S if listening else settings.long_poll_check_ms / 1000
             ended = services.endings.watch_store(services.store.ended_runs, check_s)
             watch.append(asyncio.create_task(ended))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -21,6 +22,14 @@ class RunQueue(Protocol):
     def depth(self) -> int | None:
         """How many runs wait to be executed, cheaply (a broker's count may be a moment old);
         ``None`` when it cannot be told now (``runwire_queue_depth``)."""
+
+    def announce_ended(self, run_id: str) -> None:
+        """Tell the servers listening (:meth:`listen_ended`) that ``run_id`` was written terminal;
+        never raises (distributed mode; embedded: nothing to tell)."""
+
+    def listen_ended(self, callback: Callable[[str], None]) -> Callable[[], None] | None:
+        """Call ``callback(run id)`` from a thread for each run any process announces ended;
+        return the function that stops listening, or ``None`` where runs end only in this process."""
 
     def ping(self) -> None:
         """Raise if the queue cannot take runs now (``/readyz``)."""

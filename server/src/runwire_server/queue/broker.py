@@ -101,11 +101,19 @@ class BrokerQueue:
     """
 
     def __init__(
-        self, broker: dramatiq.Broker, name: str = QUEUE_NAME, max_waiting: int | None = None
+        self,
+        broker: dramatiq.Broker,
+        name: str = QUEUE_NAME,
+        max_waiting: int | None = None,
+        namespace: str = "runwire",
     ) -> None:
+        from runwire_server.queue.endings import Announcer
+
         self.broker = broker
         self.name = name
         self.max_waiting = max_waiting
+        self.announcer = Announcer(broker, namespace)
+        """Where runs' ends are announced to servers (:mod:`runwire_server.queue.endings`)."""
         self._depth: int | None = None
         self._counted_at = float("-inf")
         broker.declare_queue(name)
@@ -152,6 +160,14 @@ class BrokerQueue:
                 log.warning("could not count the waiting runs: %s", exc)
                 self._depth = None
         return self._depth
+
+    def announce_ended(self, run_id: str) -> None:
+        """Announce on the broker that ``run_id`` ended (:mod:`runwire_server.queue.endings`)."""
+        self.announcer.announce(run_id)
+
+    def listen_ended(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Listen for the runs announced ended (:mod:`runwire_server.queue.endings`)."""
+        return self.announcer.listen(callback)
 
     def ping(self) -> None:
         """Raise if the broker is unreachable (a Redis ``PING``, a RabbitMQ passive queue declare)."""

@@ -105,6 +105,13 @@ class LoopQueue:
         """Whether ``max_waiting`` runs wait: a new submit should be refused for now."""
         return len(self._waiting) >= self.max_waiting
 
+    def announce_ended(self, run_id: str) -> None:
+        """Nothing: every run ends in this process."""
+
+    def listen_ended(self, callback: Callable[[str], None]) -> None:
+        """``None``: every run ends in this process, which wakes its long-polls itself."""
+        return None
+
     def ping(self) -> None:
         """Raise if runs are not being executed (the broker check of ``/readyz``)."""
         if not self.running:

@@ -28,9 +28,6 @@ class StoreBase(ABC):
     run_ended: Callable[[str], None] | None = None
     """Called with a run's id after this store wrote it terminal (any thread; the server's
     long-polls listen: :mod:`runwire_server.run_endings`)."""
-    tell_other_processes: bool = False
-    """Whether a run written terminal is also told to other processes' :meth:`listen_ended`
-    (distributed mode), where the backend can."""
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
@@ -49,16 +46,9 @@ class StoreBase(ABC):
         return None
 
     def _ended(self, run_id: str) -> None:
-        """Tell this process's listener (:attr:`run_ended`) that ``run_id`` was written terminal;
-        a backend that can tell other processes does so too (:mod:`.postgres`)."""
+        """Tell :attr:`run_ended` that ``run_id`` was written terminal."""
         if self.run_ended is not None:
             self.run_ended(run_id)
-
-    def listen_ended(self, callback: Callable[[str], None]) -> Callable[[], None] | None:
-        """Call ``callback(run id)`` (from a thread of its own) whenever any process writes a run
-        terminal; return how to stop listening. ``None``: this backend cannot tell (the caller
-        asks the store instead, :meth:`~.runs.RunMethods.ended_runs`)."""
-        return None
 
     def commit_pending(self) -> None:
         """Commit writes left uncommitted by :meth:`defer_commits` (nothing if none)."""

@@ -4,57 +4,23 @@ made in a worker thread so the event loop never waits on the network."""
 from __future__ import annotations
 
 import functools
-import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.sql.expression import Executable
 
 from runwire_server.store.protocol import Store
 from runwire_server.store.sync import SyncStore
 
-log = logging.getLogger("runwire.server")
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-RUN_ENDED_CHANNEL = "runwire_run_ended"
-"""The PostgreSQL channel a run's id is sent on once it is written terminal."""
-_NOTIFY_ENDED = text(f"SELECT pg_notify('{RUN_ENDED_CHANNEL}', :rid)")
-
-
 class PostgresSyncStore(SyncStore):
     """The synchronous store on a network database: each call checks a connection out of the pool."""
-
-    def _ended(self, run_id: str) -> None:
-        """Tell this process, and every process listening (:meth:`listen_ended`), after the commit:
-        a listener that reads the run reads it terminal."""
-        super()._ended(run_id)
-        if self.tell_other_processes:
-            self._first(_NOTIFY_ENDED, {"rid": run_id})
-
-    def listen_ended(self, callback: Callable[[str], None]) -> Callable[[], None]:
-        """``LISTEN`` on a connection of its own, in a daemon thread that calls ``callback`` with
-        each ended run's id (reconnecting after a lost connection; runs ended meanwhile are not
-        told, so waiting polls answer when their wait is over). Returns once it listens (or
-        after 5 s of trying)."""
-        stop, listening = threading.Event(), threading.Event()
-        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        thread = threading.Thread(
-            target=_listen, args=(url, callback, stop, listening), name="runwire-run-endings", daemon=True
-        )
-        thread.start()
-        listening.wait(5.0)
-
-        def stop_listening() -> None:
-            stop.set()
-            thread.join(2 * LISTEN_POLL_S)
-
-        return stop_listening
 
     def _first(self, statement: Executable, params: dict[str, Any], write: bool = False) -> Any:
         """The first row of ``statement`` (``None`` if none), in its own transaction."""
@@ -67,28 +33,6 @@ class PostgresSyncStore(SyncStore):
         """One transaction on a pooled connection, committed on success and rolled back on error."""
         with self.engine.begin() as conn:
             yield conn
-
-
-LISTEN_POLL_S = 0.5
-"""How often the listening thread looks up from its connection to see whether to stop."""
-
-
-def _listen(
-    url: str, callback: Callable[[str], None], stop: threading.Event, listening: threading.Event
-) -> None:
-    import psycopg  # the driver SQLAlchemy uses for postgresql:// URLs
-
-    while not stop.is_set():
-        try:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(f"LISTEN {RUN_ENDED_CHANNEL}")
-                listening.set()
-                while not stop.is_set():
-                    for note in conn.notifies(timeout=LISTEN_POLL_S):
-                        callback(note.payload)
-        except Exception as exc:  # the database went away: try again shortly
-            log.warning("lost the run-endings channel (%s); listening again in 1 s", exc)
-            stop.wait(1.0)
 
 
 class PostgresStore(Store):
