@@ -99,10 +99,10 @@ class RunEndings:
                 await asyncio.sleep(1.0)
 
     def _register(self, run_id: str) -> asyncio.Future[None]:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-            self._thread = threading.get_ident()
-        waiter = self._loop.create_future()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # the first poll (or an app started again on a new loop)
+            self._loop, self._thread = loop, threading.get_ident()
+        waiter = loop.create_future()
         self._waiting.setdefault(run_id, []).append(waiter)
         self._someone_waits.set()
         return waiter
