@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
-from runwire.template import check_template, referenced_nodes
+from runwire.template import inspect_template
 from runwire.workflow import InputField, PreparedNode, PreparedWorkflow, WorkflowData
 
 if TYPE_CHECKING:
@@ -101,38 +101,12 @@ def _list(value: Any) -> list[Any]:
 
 def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | None, list[str]]:
     problems: list[str] = []
-    nodes: dict[str, PreparedNode] = {}
-    for node in data.nodes:
-        if node.id in nodes:
-            problems.append(f"node {node.id}: duplicate node id")
-            continue
-        name = node.data.get("name") if isinstance(node.data.get("name"), str) else None
-        impl = plugins.node_type(node.type, name)
-        if impl is None:
-            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
-            problems.append(f"node {node.id}: unknown node type {what} (no installed plugin handles it)")
-            parsed: Any = None
-        else:
-            try:
-                parsed = impl.data_model.model_validate(node.data)
-            except ValidationError as exc:
-                problems.extend(f"node {node.id}: {p}" for p in field_problems(exc, "data"))
-                parsed = None
-        nodes[node.id] = PreparedNode(id=node.id, type=node.type, impl=impl, data=parsed, raw=node)
-
+    nodes = _prepare_nodes(data, plugins, problems)
     if not data.start_node:
         problems.append("workflow: start_node is missing")
     elif data.start_node not in nodes:
         problems.append(f"workflow: start_node {data.start_node} is not a node of this workflow")
-
-    links: _Links = {}
-    for edge in data.edges:
-        if edge.source in nodes and edge.target in nodes:
-            _link(nodes, links, edge.source, edge.target, edge.sourceHandle)
-            continue
-        for end, node_id in (("source", edge.source), ("target", edge.target)):
-            if node_id not in nodes:
-                problems.append(f"edge {edge.id or '?'}: {end} {node_id} is not a node")
+    links = _link_edges(data, nodes, problems)
     for prepared in nodes.values():
         for target in prepared.raw.data.get("next_nodes") or []:
             if not isinstance(target, str) or target not in nodes:
@@ -140,27 +114,25 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
             else:
                 _link(nodes, links, prepared.id, target, None)
 
-    cycle = _find_cycle(nodes)
+    # Kahn's order has every node exactly when there is no cycle; only then is the depth-first
+    # search that names a cycle needed
+    order = _topological_order(nodes)
+    cycle = _find_cycle(nodes) if len(order) < len(nodes) else None
     if cycle:
         problems.append("workflow: cycle through nodes " + " -> ".join(cycle))
-    templates = {node_id: _templates(node) for node_id, node in nodes.items()}
+    templates, refs = _templates_and_references(nodes)
     # with a cycle there is no "upstream": those references are not judged (as before)
-    not_upstream: dict[str, set[str]] = {} if cycle else _not_upstream(nodes, _references(templates, nodes))
+    not_upstream: dict[str, set[str]] = {} if cycle else _not_upstream(nodes, refs, order)
 
     input_fields: list[InputField] = []
     for prepared in nodes.values():
         if prepared.impl is not None and prepared.data is not None:
-            problems.extend(f"node {prepared.id}: {p}" for p in prepared.impl.check(prepared))
-        outside: Set[str] = not_upstream.get(prepared.id, frozenset())
-        for path, syntax, refs in templates[prepared.id]:
-            if syntax:
-                problems.append(f"node {prepared.id}: {path}: {syntax}")
-                continue
-            for ref in refs:
-                if ref not in nodes:
-                    problems.append(f"node {prepared.id}: {path} refers to node {ref}, which does not exist")
-                elif ref in outside:
-                    problems.append(f"node {prepared.id}: {path} refers to node {ref}, which is not upstream")
+            found = prepared.impl.check(prepared)
+            if found:
+                problems.extend(f"node {prepared.id}: {p}" for p in found)
+        node_templates = templates.get(prepared.id)
+        if node_templates:
+            _template_problems(prepared.id, node_templates, nodes, not_upstream, problems)
         if prepared.type == TRIGGER_TYPE and prepared.data is not None:
             fields = getattr(prepared.data, "input_fields", [])
             seen: set[str] = set()
@@ -173,6 +145,54 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
     if problems or not data.start_node:
         return None, problems
     return PreparedWorkflow(data, nodes, data.start_node, input_fields), problems
+
+
+def _prepare_nodes(data: WorkflowData, plugins: Plugins, problems: list[str]) -> dict[str, PreparedNode]:
+    """Each node with its implementation and its data validated by the node type's model."""
+    nodes: dict[str, PreparedNode] = {}
+    node_type = plugins.node_type
+    for node in data.nodes:
+        node_id = node.id
+        if node_id in nodes:
+            problems.append(f"node {node_id}: duplicate node id")
+            continue
+        name = node.data.get("name")
+        if not isinstance(name, str):
+            name = None
+        impl = node_type(node.type, name)
+        parsed: Any = None
+        if impl is None:
+            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
+            problems.append(f"node {node_id}: unknown node type {what} (no installed plugin handles it)")
+        else:
+            try:
+                parsed = impl.data_model.model_validate(node.data)
+            except ValidationError as exc:
+                problems.extend(f"node {node_id}: {p}" for p in field_problems(exc, "data"))
+        nodes[node_id] = PreparedNode(node_id, node.type, impl, parsed, node)
+    return nodes
+
+
+def _link_edges(data: WorkflowData, nodes: dict[str, PreparedNode], problems: list[str]) -> _Links:
+    """Link every edge between two nodes (as :func:`_link` does, inline: a step per edge
+    saved); report the others. Returns the links made."""
+    links: _Links = {}
+    for edge in data.edges:
+        source, target = edge.source, edge.target
+        src, dst = nodes.get(source), nodes.get(target)
+        if src is not None and dst is not None:
+            at = links.get((source, target))
+            if at is None:
+                links[(source, target)] = len(src.successors)
+                src.successors.append((target, edge.sourceHandle))
+                dst.predecessors.append(source)
+            elif edge.sourceHandle is not None and src.successors[at][1] is None:
+                src.successors[at] = (target, edge.sourceHandle)
+            continue
+        for end, node_id in (("source", source), ("target", target)):
+            if node_id not in nodes:
+                problems.append(f"edge {edge.id or '?'}: {end} {node_id} is not a node")
+    return links
 
 
 def _link(
@@ -221,40 +241,71 @@ _Template = tuple[str, str | None, list[str]]
 refers to (sorted; empty when it does not compile)."""
 
 
-def _templates(node: PreparedNode) -> list[_Template]:
-    found: list[_Template] = []
-    for path, text in _strings(node.raw.data):
-        syntax = check_template(text)
-        found.append((path, syntax, [] if syntax else sorted(referenced_nodes(text))))
-    return found
-
-
-def _references(templates: dict[str, list[_Template]], nodes: Mapping[str, Any]) -> dict[str, set[str]]:
-    """For each node whose templates refer to other existing nodes: those node ids."""
+def _templates_and_references(
+    nodes: dict[str, PreparedNode],
+) -> tuple[dict[str, list[_Template]], dict[str, set[str]]]:
+    """The template strings of each node whose templates may have a problem (a syntax error, a
+    node that does not exist, or one that is not a direct predecessor), and for each node
+    whose templates refer to existing nodes other than its direct predecessors: those node ids.
+    A direct predecessor is upstream: only the others need :func:`_not_upstream`'s walk (in
+    the usual workflow, each node reading the one before it, no node is left in either)."""
+    templates: dict[str, list[_Template]] = {}
     refs: dict[str, set[str]] = {}
-    for node_id, found in templates.items():
-        named = {ref for _, _, names in found for ref in names if ref in nodes}
-        if named:
-            refs[node_id] = named
-    return refs
+    for node_id, node in nodes.items():
+        strings = _strings(node.raw.data)
+        if not strings:
+            continue
+        found: list[_Template] = []
+        named: set[str] = set()
+        suspect = False
+        for path, text in strings:
+            syntax, ids = inspect_template(text)
+            found.append((path, syntax, ids))
+            if syntax:
+                suspect = True
+            named.update(ids)
+        rest = named.difference(node.predecessors) if named else named
+        if rest:  # a node that does not exist is never a predecessor: it is among the rest
+            suspect = True
+            existing = {ref for ref in rest if ref in nodes}
+            if existing:
+                refs[node_id] = existing
+        if suspect:
+            templates[node_id] = found
+    return templates, refs
 
 
-def _not_upstream(nodes: dict[str, PreparedNode], refs: dict[str, set[str]]) -> dict[str, set[str]]:
+def _template_problems(
+    node_id: str,
+    found: list[_Template],
+    nodes: Mapping[str, Any],
+    not_upstream: dict[str, set[str]],
+    problems: list[str],
+) -> None:
+    """Append the problems of a node's templates: syntax, references to missing or not upstream nodes."""
+    outside: Set[str] = not_upstream.get(node_id, frozenset())
+    for path, syntax, refs in found:
+        if syntax:
+            problems.append(f"node {node_id}: {path}: {syntax}")
+            continue
+        for ref in refs:
+            if ref not in nodes:
+                problems.append(f"node {node_id}: {path} refers to node {ref}, which does not exist")
+            elif ref in outside:
+                problems.append(f"node {node_id}: {path} refers to node {ref}, which is not upstream")
+
+
+def _not_upstream(
+    nodes: dict[str, PreparedNode], refs: dict[str, set[str]], order: list[str]
+) -> dict[str, set[str]]:
     """For each node in ``refs``: the nodes it refers to that are not its ancestors.
 
-    The graph must be acyclic. One bit per referenced node; one pass in topological order
-    (see the module docstring for the cost).
+    The graph must be acyclic and ``order`` its topological order. One bit per referenced
+    node; one pass in that order (see the module docstring for the cost). In the usual
+    workflow, each node reading the one before it, ``refs`` is empty and this costs nothing.
     """
-    # a reference to a direct predecessor is upstream: only the others need the walk (in the
-    # usual workflow, each node reading the one before it, none do)
-    refs = {
-        node_id: rest
-        for node_id, named in refs.items()
-        if (rest := named.difference(nodes[node_id].predecessors))
-    }
     if not refs:
         return {}
-    order = _topological_order(nodes)
     referenced = {ref for named in refs.values() for ref in named}
     # bits numbered in topological order, so a mask is only as wide as its referenced ancestors
     # go; the numbers are kept, not 1 << i, as those would add up to R²/16 bytes
@@ -298,17 +349,27 @@ def _strings(value: Any, path: str = "data") -> list[tuple[str, str]]:
     """Template strings in ``value`` with their paths (a path is built only where needed)."""
     found: list[tuple[str, str]] = []
     stack: list[tuple[str, Any]] = [(path, value)]
-    push = stack.append
+    push, pop = stack.append, stack.pop
     while stack:
-        where, item = stack.pop()
-        if isinstance(item, dict):
+        where, item = pop()
+        if isinstance(item, str):
+            if "{{" in item:  # always, but for ``value`` itself
+                found.append((where, item))
+        elif isinstance(item, dict):
             for k, v in item.items():
-                if (isinstance(v, str) and "{{" in v) or isinstance(v, dict | list):
+                if type(v) is str:  # the usual value: one test decides
+                    if "{{" in v:
+                        push((f"{where}.{k}", v))
+                elif isinstance(v, _CONTAINERS) or (isinstance(v, str) and "{{" in v):
                     push((f"{where}.{k}", v))
         elif isinstance(item, list):
             for i, v in enumerate(item):
-                if (isinstance(v, str) and "{{" in v) or isinstance(v, dict | list):
+                if type(v) is str:
+                    if "{{" in v:
+                        push((f"{where}[{i}]", v))
+                elif isinstance(v, _CONTAINERS) or (isinstance(v, str) and "{{" in v):
                     push((f"{where}[{i}]", v))
-        elif isinstance(item, str) and "{{" in item:
-            found.append((where, item))
     return found
+
+
+_CONTAINERS = (dict, list)

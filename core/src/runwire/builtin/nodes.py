@@ -121,13 +121,15 @@ class IfElseNode(NodeType):
 
     def check(self, node: PreparedNode) -> list[str]:
         """An if-else needs a true and a false branch, both among its successors."""
-        problems = []
-        successors = {target for target, _ in node.successors}
         data: IfElseData = node.data
         branches: dict[str, list[str]] = {TRUE_HANDLE: [], FALSE_HANDLE: []}  # one pass over the successors
         for target, handle in node.successors:
             if handle in branches:
                 branches[handle].append(target)
+        if data.true_node is None and data.false_node is None and all(branches.values()):
+            return []  # both branches are edges, so connected: nothing to report
+        problems = []
+        successors = {target for target, _ in node.successors}
         for outcome, label in ((True, "true"), (False, "false")):
             targets = branches[TRUE_HANDLE if outcome else FALSE_HANDLE]
             explicit = data.true_node if outcome else data.false_node
