@@ -200,13 +200,15 @@ class _Run:
 
     async def _drive(self, node_id: str | None) -> None:
         """Run a chain inline; spawn a task for each extra branch that becomes ready."""
+        nodes = self.workflow.nodes
         while node_id is not None and self.failed_node is None:
-            ready = await self._run_node(self.workflow.nodes[node_id])
+            ready = await self._run_node(nodes[node_id])
             if ready is None:
                 self._fail(node_id)
                 break
-            for other in ready[1:]:
-                self._spawn(other)
+            if len(ready) > 1:
+                for other in ready[1:]:
+                    self._spawn(other)
             node_id = ready[0] if ready else None
 
     def _spawn(self, node_id: str) -> None:

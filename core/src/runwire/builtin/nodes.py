@@ -144,9 +144,8 @@ class IfElseNode(NodeType):
 
     async def run(self, data: IfElseData, ctx: NodeContext) -> NodeOutput:
         """Evaluate the condition and follow the matching branch."""
-        left = ctx.render(data.condition.left)
-        right = ctx.render(data.condition.right)
-        outcome = compare(left, data.condition.operator, right)
+        condition = data.condition
+        outcome = compare(ctx.render(condition.left), condition.operator, ctx.render(condition.right))
         follow = self.branch(ctx.node, data, outcome)
         return NodeOutput({"content": "true" if outcome else "false", "condition": outcome}, follow=follow)
 
