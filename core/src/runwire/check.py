@@ -19,9 +19,10 @@ once (Jinja's cost, ~1 ms a template, cached by :mod:`runwire.template`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Set
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
@@ -148,28 +149,89 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
 
 
 def _prepare_nodes(data: WorkflowData, plugins: Plugins, problems: list[str]) -> dict[str, PreparedNode]:
-    """Each node with its implementation and its data validated by the node type's model."""
+    """Each node with its implementation and its data validated by the node type's model.
+
+    The data of all nodes of one type is validated in one pydantic call (a list of the type's
+    model), not a call per node; when any is invalid, every node is validated again one by one,
+    for the problems in node order with their field paths.
+    """
     nodes: dict[str, PreparedNode] = {}
+    groups: dict[type[BaseModel], list[PreparedNode]] = {}
+    found: list[str] = []
     node_type = plugins.node_type
     for node in data.nodes:
         node_id = node.id
         if node_id in nodes:
-            problems.append(f"node {node_id}: duplicate node id")
+            found.append(f"node {node_id}: duplicate node id")
             continue
         name = node.data.get("name")
         if not isinstance(name, str):
             name = None
         impl = node_type(node.type, name)
+        prepared = nodes[node_id] = PreparedNode(node_id, node.type, impl, None, node)
+        if impl is None:
+            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
+            found.append(f"node {node_id}: unknown node type {what} (no installed plugin handles it)")
+        else:
+            groups.setdefault(impl.data_model, []).append(prepared)
+    if all(_validate_group(model, group) for model, group in groups.items()):
+        problems.extend(found)
+        return nodes
+    return _prepare_nodes_one_by_one(data, plugins, problems)
+
+
+def _validate_group(model: type[BaseModel], group: list[PreparedNode]) -> bool:
+    """Validate the data of ``group`` (nodes of one type) in one call; ``False`` when any is
+    invalid (or the model validates in its own way: a ``model_validate`` of its own)."""
+    adapter = _list_adapter(model)
+    if adapter is None:
+        return False
+    try:
+        parsed = adapter.validate_python([node.raw.data for node in group])
+    except ValidationError:
+        return False
+    for node, value in zip(group, parsed, strict=True):
+        node.data = value
+    return True
+
+
+@lru_cache(maxsize=256)
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]] | None:
+    """A validator of a list of ``model``; ``None`` when ``model`` overrides ``model_validate``
+    (its nodes are validated one by one, through it) or a list of it cannot be built."""
+    if getattr(model.model_validate, "__func__", None) is not _MODEL_VALIDATE:
+        return None
+    try:
+        return TypeAdapter(list[model])  # type: ignore[valid-type]
+    except Exception:  # e.g. an undefined annotation: model_validate reports it, node by node
+        return None
+
+
+_MODEL_VALIDATE = BaseModel.model_validate.__func__  # type: ignore[attr-defined]
+
+
+def _prepare_nodes_one_by_one(
+    data: WorkflowData, plugins: Plugins, problems: list[str]
+) -> dict[str, PreparedNode]:
+    """As :func:`_prepare_nodes`, validating each node's data on its own: every problem, in
+    node order."""
+    nodes: dict[str, PreparedNode] = {}
+    for node in data.nodes:
+        if node.id in nodes:
+            problems.append(f"node {node.id}: duplicate node id")
+            continue
+        name = node.data.get("name") if isinstance(node.data.get("name"), str) else None
+        impl = plugins.node_type(node.type, name)
         parsed: Any = None
         if impl is None:
             what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
-            problems.append(f"node {node_id}: unknown node type {what} (no installed plugin handles it)")
+            problems.append(f"node {node.id}: unknown node type {what} (no installed plugin handles it)")
         else:
             try:
                 parsed = impl.data_model.model_validate(node.data)
             except ValidationError as exc:
-                problems.extend(f"node {node_id}: {p}" for p in field_problems(exc, "data"))
-        nodes[node_id] = PreparedNode(node_id, node.type, impl, parsed, node)
+                problems.extend(f"node {node.id}: {p}" for p in field_problems(exc, "data"))
+        nodes[node.id] = PreparedNode(id=node.id, type=node.type, impl=impl, data=parsed, raw=node)
     return nodes
 
 
