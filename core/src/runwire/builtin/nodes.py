@@ -67,7 +67,9 @@ def _number(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        if _DIGIT.search(value) is None:  # without a digit float() fails or makes inf/nan: not one
+        # without a digit float() fails or makes inf/nan: not one (letters alone: no digit, and
+        # no regex search for the usual "true", "false", a word)
+        if value.isalpha() or _DIGIT.search(value) is None:
             return None
         try:
             number = float(value.strip())
