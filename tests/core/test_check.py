@@ -364,3 +364,25 @@ def test_a_data_model_with_its_own_model_validate_is_validated_through_it() -> N
     }
     prepare_workflow(parse_workflow_data(data), Plugins(pm))
     assert seen == [{"label": "0"}, {"label": "1"}, {"label": "2"}]
+
+
+def test_template_texts_are_the_template_strings_in_order_without_paths() -> None:
+    from runwire.check import _strings, _template_texts
+
+    rng = random.Random(17)
+
+    def value(depth: int) -> Any:
+        kind = rng.randrange(6 if depth < 4 else 3)
+        if kind == 0:
+            return f"{{{{ n{rng.randrange(9)}.result.content }}}}"
+        if kind == 1:
+            return rng.choice(["plain", 3, None, True, "a {{ b"])
+        if kind == 2:
+            return f"x {{{{ input.v{rng.randrange(9)} }}}} y"
+        if kind == 3:
+            return [value(depth + 1) for _ in range(rng.randrange(4))]
+        return {f"k{i}": value(depth + 1) for i in range(rng.randrange(4))}
+
+    for _ in range(200):
+        data = {"a": value(0), "b": value(0)}
+        assert _template_texts(data) == [text for _, text in _strings(data)]

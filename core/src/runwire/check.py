@@ -314,15 +314,13 @@ def _templates_and_references(
     templates: dict[str, list[_Template]] = {}
     refs: dict[str, set[str]] = {}
     for node_id, node in nodes.items():
-        strings = _strings(node.raw.data)
-        if not strings:
+        texts = _template_texts(node.raw.data)
+        if not texts:
             continue
-        found: list[_Template] = []
         named: set[str] = set()
         suspect = False
-        for path, text in strings:
+        for text in texts:
             syntax, ids = inspect_template(text)
-            found.append((path, syntax, ids))
             if syntax:
                 suspect = True
             named.update(ids)
@@ -332,8 +330,8 @@ def _templates_and_references(
             existing = {ref for ref in rest if ref in nodes}
             if existing:
                 refs[node_id] = existing
-        if suspect:
-            templates[node_id] = found
+        if suspect:  # the paths, for the problems (each template's parse is cached)
+            templates[node_id] = [(path, *inspect_template(text)) for path, text in _strings(node.raw.data)]
     return templates, refs
 
 
@@ -431,6 +429,26 @@ def _strings(value: Any, path: str = "data") -> list[tuple[str, str]]:
                         push((f"{where}[{i}]", v))
                 elif isinstance(v, _CONTAINERS) or (isinstance(v, str) and "{{" in v):
                     push((f"{where}[{i}]", v))
+    return found
+
+
+def _template_texts(value: Any) -> list[str]:
+    """The template strings of :func:`_strings`, in the same order, without their paths."""
+    found: list[str] = []
+    stack: list[Any] = [value]
+    push, pop = stack.append, stack.pop
+    while stack:
+        item = pop()
+        if isinstance(item, str):
+            if "{{" in item:
+                found.append(item)
+        elif isinstance(item, dict | list):
+            for v in item.values() if isinstance(item, dict) else item:
+                if type(v) is str:
+                    if "{{" in v:
+                        push(v)
+                elif isinstance(v, _CONTAINERS) or (isinstance(v, str) and "{{" in v):
+                    push(v)
     return found
 
 
