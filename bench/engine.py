@@ -1,6 +1,7 @@
 """Engine overhead per node: no-op nodes in-process, and templated nodes through ``runwire run``.
 
-Run: ``python bench/engine.py [--nodes 1000] [--repeat 20] [--cli-repeat 9] [--big 10000]``.
+Run: ``python bench/engine.py [--nodes 1000] [--repeat 20] [--cli-repeat 9] [--big 10000]
+[--baseline DIR] [--cli-only]``.
 
 1. In-process: a 1,000-node chain and a 1,000-branch fan-out of no-op nodes (no templates);
    prints the best and median per-node overhead in microseconds (target: at most 50 µs).
@@ -12,6 +13,7 @@ Run: ``python bench/engine.py [--nodes 1000] [--repeat 20] [--cli-repeat 9] [--b
    node limit raised with ``RUNWIRE_MAX_NODES``). Targets: <= 20 µs per node at 1,000, and the
    cost per node at 10,000 at most 1.3x that at 1,000 (linear). The same figures follow in CPU
    time (user + system) of each process, which other jobs on a shared machine skew far less.
+   ``--baseline DIR`` runs another tree (a snapshot of an earlier commit) in the same rounds.
 """
 
 from __future__ import annotations
@@ -110,11 +112,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cli_wall(path: Path, max_nodes: int) -> tuple[float, float]:
-    """Seconds of one ``runwire run --json`` of ``path`` (with RUNWIRE_MAX_NODES=max_nodes):
-    wall time, and the CPU time (user + system) of the process."""
+def cli_wall(path: Path, max_nodes: int, pythonpath: str | None = None) -> tuple[float, float]:
+    """Seconds of one ``runwire run --json`` of ``path`` (with RUNWIRE_MAX_NODES=max_nodes and,
+    when given, ``pythonpath`` first on the import path): wall time, and the CPU time
+    (user + system) of the process."""
     runwire = str(Path(sys.executable).parent / "runwire")
     env = {**os.environ, "RUNWIRE_MAX_NODES": str(max_nodes)}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
     cpu = _children_cpu()
     start = time.perf_counter()
     out = subprocess.run([runwire, "run", "--json", str(path)], env=env, capture_output=True, text=True)
@@ -125,20 +130,38 @@ def cli_wall(path: Path, max_nodes: int) -> tuple[float, float]:
     return elapsed, cpu
 
 
-def cli_chain(sizes: list[int], repeat: int) -> None:
-    """Print the per-node cost of templated if-else chains through ``runwire run``."""
+def cli_chain(sizes: list[int], repeat: int, baseline: Path | None = None) -> None:
+    """Print the per-node cost of templated if-else chains through ``runwire run``; with
+    ``baseline`` (a directory holding another tree's ``core/src`` and ``server/src``), that
+    tree's too, its runs interleaved with this tree's in every round."""
+    trees: dict[str, str | None] = {"this tree": None}
+    if baseline is not None:
+        sources = os.pathsep.join(str(baseline / part) for part in ("core/src", "server/src"))
+        trees = {"baseline": sources, **trees}
     with tempfile.TemporaryDirectory(prefix="runwire-bench-engine-") as tmp:
         paths = {}
         for size in [1, *sizes]:
             paths[size] = Path(tmp) / f"chain-{size}.json"
             paths[size].write_text(json.dumps(if_else_chain(size)))
-        walls: dict[int, list[float]] = {size: [] for size in paths}
-        cpus: dict[int, list[float]] = {size: [] for size in paths}
+        walls: dict[tuple[str, int], list[float]] = {(tree, size): [] for tree in trees for size in paths}
+        cpus: dict[tuple[str, int], list[float]] = {(tree, size): [] for tree in trees for size in paths}
         for _ in range(repeat):  # interleaved: load from elsewhere skews every size alike
-            for size, path in paths.items():
-                wall, cpu = cli_wall(path, max(size, 1))
-                walls[size].append(wall)
-                cpus[size].append(cpu)
+            for tree, pythonpath in trees.items():
+                for size, path in paths.items():
+                    wall, cpu = cli_wall(path, max(size, 1), pythonpath)
+                    walls[(tree, size)].append(wall)
+                    cpus[(tree, size)].append(cpu)
+    for tree in trees:
+        if baseline is not None:
+            print(f"[{tree}{': ' + str(baseline) if trees[tree] else ''}]")
+        _report_chain(
+            sizes, repeat, {s: walls[(tree, s)] for s in paths}, {s: cpus[(tree, s)] for s in paths}
+        )
+
+
+def _report_chain(
+    sizes: list[int], repeat: int, walls: dict[int, list[float]], cpus: dict[int, list[float]]
+) -> None:
     print(f"runwire run: templated if-else chain, {repeat} rounds (node limit raised: RUNWIRE_MAX_NODES)")
     print("  per node = (wall(N nodes) - wall(one-node workflow)) / N; 'paired': the median over rounds")
     print("  of each round's difference (a round runs every size back to back); 'best': fastest runs")
@@ -168,7 +191,11 @@ def cli_chain(sizes: list[int], repeat: int) -> None:
     print(f"  one-node workflow: median {statistics.median(cpus[1]) * 1000:.0f} ms")
     for size in sizes:
         median = statistics.median(cpus[size]) * 1000
-        print(f"  {size:6,d} nodes: median {median:6.0f} ms; {cpu_paired[size]:5.1f} µs/node paired")
+        best = (min(cpus[size]) - min(cpus[1])) / size * 1e6
+        print(
+            f"  {size:6,d} nodes: median {median:6.0f} ms; "
+            f"{cpu_paired[size]:5.1f} µs/node paired, {best:5.1f} µs/node best"
+        )
     if first != last:
         print(f"  per node at {last:,} / at {first:,}: {cpu_paired[last] / cpu_paired[first]:.2f}x")
 
@@ -179,7 +206,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--cli-repeat", type=int, default=9, help="runwire run calls per size (default 9)")
     parser.add_argument("--big", type=int, default=10_000, help="the large chain's nodes (default 10,000)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a directory with another tree's core/src and server/src (e.g. `git archive <commit> "
+        "core/src server/src | tar -x -C DIR`): its runwire run rounds interleaved with this tree's",
+    )
+    parser.add_argument("--cli-only", action="store_true", help="skip the in-process no-op figures")
     args = parser.parse_args()
+    if args.cli_only:
+        cli_chain([args.nodes, args.big], args.cli_repeat, args.baseline)
+        return
     pm = get_plugin_manager(load_entry_points=False)
     pm.register(NoopPlugin(), name="bench-noop")
     plugins = Plugins(pm)
@@ -188,7 +226,7 @@ def main() -> None:
         figures = asyncio.run(measure(shape, plugins, args.repeat))
         best, median = min(figures), statistics.median(figures)
         print(f"  {label:8s} best {best:6.1f} µs/node   median {median:6.1f} µs/node")
-    cli_chain([args.nodes, args.big], args.cli_repeat)
+    cli_chain([args.nodes, args.big], args.cli_repeat, args.baseline)
 
 
 if __name__ == "__main__":

@@ -278,3 +278,111 @@ def test_size_problem_ignores_parts_of_the_wrong_shape() -> None:
     assert size_problem({"nodes": "many", "edges": 7}, 1) is None
     assert size_problem({"nodes": [1, 2, {"data": {"next_nodes": "x"}}], "edges": None}, 3, 0) is None
     assert size_problem([], 1) is None
+
+
+def test_invalid_node_data_is_reported_in_node_order_among_the_other_problems() -> None:
+    # node data of one type is validated in one call; an invalid one sends every node through
+    # its model on its own, so problems keep the order of the nodes
+    data = {
+        "nodes": [
+            {"id": "t", "type": "trigger-node", "data": {}},
+            {"id": "a", "type": "if-else-node", "data": {"condition": {"left": "1"}, "retries": 99}},
+            {"id": "x", "type": "mystery-node", "data": {}},
+            {"id": "t", "type": "output-node", "data": {}},
+            {"id": "b", "type": "output-node", "data": {"tmeout": 1}},
+            {"id": "c", "type": "if-else-node", "data": {}},
+        ],
+        "edges": [],
+        "start_node": "t",
+    }
+    found = [p for p in problems(data) if p.startswith("node ") and "branch" not in p]
+    assert found == [
+        "node a: data.retries: Input should be less than or equal to 10",
+        "node x: unknown node type 'mystery-node' (no installed plugin handles it)",
+        "node t: duplicate node id",
+        "node b: data.tmeout: unknown field (did you mean 'timeout'?)",
+        "node c: data.condition: Field required",
+    ]
+    valid = {
+        "nodes": [
+            {"id": "t", "type": "trigger-node", "data": {}},
+            {"id": "a", "type": "if-else-node", "data": {"condition": {"left": "1"}, "retries": "2"}},
+            {"id": "yes", "type": "output-node", "data": {"output": "{{ a.result.content }}"}},
+            {"id": "no", "type": "output-node", "data": {"color": "red"}},
+        ],
+        "edges": [
+            {"source": "t", "target": "a"},
+            {"source": "a", "target": "yes", "sourceHandle": "condition-true"},
+            {"source": "a", "target": "no", "sourceHandle": "condition-false"},
+        ],
+        "start_node": "t",
+    }
+    prepared = prepare_workflow(parse_workflow_data(valid), plugins_with_test_nodes())
+    nodes = prepared.nodes
+    assert [type(nodes[n].data).__name__ for n in nodes] == [
+        "TriggerData",
+        "IfElseData",
+        "OutputData",
+        "OutputData",
+    ]
+    assert nodes["a"].data.retries == 2 and nodes["a"].data.condition.left == "1"
+    assert nodes["no"].data.model_extra == {"color": "red"}
+
+
+def test_a_data_model_with_its_own_model_validate_is_validated_through_it() -> None:
+    from runwire.hookspecs import hookimpl
+    from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
+    from runwire.plugins import Plugins, get_plugin_manager
+
+    seen: list[Any] = []
+
+    class CountedData(NodeData):
+        @classmethod
+        def model_validate(cls, obj: Any, **kwargs: Any) -> CountedData:
+            seen.append(obj)
+            return super().model_validate(obj, **kwargs)
+
+    class CountedNode(NodeType):
+        type = "counted-node"
+        data_model = CountedData
+
+        async def run(self, data: Any, ctx: NodeContext) -> NodeOutput:
+            return NodeOutput({"content": ""})
+
+    class Plugin:
+        @hookimpl
+        def register_node_types(self) -> list[type[NodeType]]:
+            return [CountedNode]
+
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(Plugin(), name="counted")
+    data = {
+        "nodes": [{"id": "t", "type": "trigger-node", "data": {}}]
+        + [{"id": f"c{i}", "type": "counted-node", "data": {"label": str(i)}} for i in range(3)],
+        "edges": [{"source": "t", "target": f"c{i}"} for i in range(3)],
+        "start_node": "t",
+    }
+    prepare_workflow(parse_workflow_data(data), Plugins(pm))
+    assert seen == [{"label": "0"}, {"label": "1"}, {"label": "2"}]
+
+
+def test_template_texts_are_the_template_strings_in_order_without_paths() -> None:
+    from runwire.check import _strings, _template_texts
+
+    rng = random.Random(17)
+
+    def value(depth: int) -> Any:
+        kind = rng.randrange(6 if depth < 4 else 3)
+        if kind == 0:
+            return f"{{{{ n{rng.randrange(9)}.result.content }}}}"
+        if kind == 1:
+            return rng.choice(["plain", 3, None, True, "a {{ b"])
+        if kind == 2:
+            return f"x {{{{ input.v{rng.randrange(9)} }}}} y"
+        if kind == 3:
+            return [value(depth + 1) for _ in range(rng.randrange(4))]
+        return {f"k{i}": value(depth + 1) for i in range(rng.randrange(4))}
+
+    for _ in range(200):
+        data = {"a": value(0), "b": value(0)}
+        assert _template_texts(data) == [text for _, text in _strings(data)]

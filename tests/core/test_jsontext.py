@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -48,6 +49,31 @@ def test_what_is_accepted_is_what_json_reads() -> None:
     )
     assert loads(text) == json.loads(text)
     assert loads(dumps(loads(text))) == json.loads(text)
+
+
+def _nested(levels: int) -> str:
+    """Objects and arrays in turn, ``levels`` deep, with scalars of each kind along the way."""
+    text = '"end"'
+    for level in range(levels):
+        text = f'{{"k": {text}, "n": {level}.5, "t": true}}' if level % 2 else f"[{text}, null, -{level}]"
+    return text
+
+
+def test_mixed_nesting_is_read_to_the_limit_and_refused_past_it() -> None:
+    assert loads(_nested(64)) == json.loads(_nested(64))
+    with pytest.raises(JsonRefused, match="nested deeper than 64 levels"):
+        loads(_nested(65))
+
+
+def test_a_lower_integer_digit_limit_than_the_default_is_kept() -> None:
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        assert loads("[" + "1" * 640 + "]") == [int("1" * 640)]
+        with pytest.raises(JsonRefused, match="more than 640 digits"):
+            loads("[" + "1" * 641 + "]")
+    finally:
+        sys.set_int_max_str_digits(before)
 
 
 @pytest.mark.parametrize(

@@ -19,13 +19,14 @@ once (Jinja's cost, ~1 ms a template, cached by :mod:`runwire.template`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Set
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
-from runwire.template import check_template, referenced_nodes
+from runwire.template import inspect_template
 from runwire.workflow import InputField, PreparedNode, PreparedWorkflow, WorkflowData
 
 if TYPE_CHECKING:
@@ -101,38 +102,12 @@ def _list(value: Any) -> list[Any]:
 
 def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | None, list[str]]:
     problems: list[str] = []
-    nodes: dict[str, PreparedNode] = {}
-    for node in data.nodes:
-        if node.id in nodes:
-            problems.append(f"node {node.id}: duplicate node id")
-            continue
-        name = node.data.get("name") if isinstance(node.data.get("name"), str) else None
-        impl = plugins.node_type(node.type, name)
-        if impl is None:
-            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
-            problems.append(f"node {node.id}: unknown node type {what} (no installed plugin handles it)")
-            parsed: Any = None
-        else:
-            try:
-                parsed = impl.data_model.model_validate(node.data)
-            except ValidationError as exc:
-                problems.extend(f"node {node.id}: {p}" for p in field_problems(exc, "data"))
-                parsed = None
-        nodes[node.id] = PreparedNode(id=node.id, type=node.type, impl=impl, data=parsed, raw=node)
-
+    nodes = _prepare_nodes(data, plugins, problems)
     if not data.start_node:
         problems.append("workflow: start_node is missing")
     elif data.start_node not in nodes:
         problems.append(f"workflow: start_node {data.start_node} is not a node of this workflow")
-
-    links: _Links = {}
-    for edge in data.edges:
-        if edge.source in nodes and edge.target in nodes:
-            _link(nodes, links, edge.source, edge.target, edge.sourceHandle)
-            continue
-        for end, node_id in (("source", edge.source), ("target", edge.target)):
-            if node_id not in nodes:
-                problems.append(f"edge {edge.id or '?'}: {end} {node_id} is not a node")
+    links = _link_edges(data, nodes, problems)
     for prepared in nodes.values():
         for target in prepared.raw.data.get("next_nodes") or []:
             if not isinstance(target, str) or target not in nodes:
@@ -140,27 +115,25 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
             else:
                 _link(nodes, links, prepared.id, target, None)
 
-    cycle = _find_cycle(nodes)
+    # Kahn's order has every node exactly when there is no cycle; only then is the depth-first
+    # search that names a cycle needed
+    order = _topological_order(nodes)
+    cycle = _find_cycle(nodes) if len(order) < len(nodes) else None
     if cycle:
         problems.append("workflow: cycle through nodes " + " -> ".join(cycle))
-    templates = {node_id: _templates(node) for node_id, node in nodes.items()}
+    templates, refs = _templates_and_references(nodes)
     # with a cycle there is no "upstream": those references are not judged (as before)
-    not_upstream: dict[str, set[str]] = {} if cycle else _not_upstream(nodes, _references(templates, nodes))
+    not_upstream: dict[str, set[str]] = {} if cycle else _not_upstream(nodes, refs, order)
 
     input_fields: list[InputField] = []
     for prepared in nodes.values():
         if prepared.impl is not None and prepared.data is not None:
-            problems.extend(f"node {prepared.id}: {p}" for p in prepared.impl.check(prepared))
-        outside: Set[str] = not_upstream.get(prepared.id, frozenset())
-        for path, syntax, refs in templates[prepared.id]:
-            if syntax:
-                problems.append(f"node {prepared.id}: {path}: {syntax}")
-                continue
-            for ref in refs:
-                if ref not in nodes:
-                    problems.append(f"node {prepared.id}: {path} refers to node {ref}, which does not exist")
-                elif ref in outside:
-                    problems.append(f"node {prepared.id}: {path} refers to node {ref}, which is not upstream")
+            found = prepared.impl.check(prepared)
+            if found:
+                problems.extend(f"node {prepared.id}: {p}" for p in found)
+        node_templates = templates.get(prepared.id)
+        if node_templates:
+            _template_problems(prepared.id, node_templates, nodes, not_upstream, problems)
         if prepared.type == TRIGGER_TYPE and prepared.data is not None:
             fields = getattr(prepared.data, "input_fields", [])
             seen: set[str] = set()
@@ -173,6 +146,115 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
     if problems or not data.start_node:
         return None, problems
     return PreparedWorkflow(data, nodes, data.start_node, input_fields), problems
+
+
+def _prepare_nodes(data: WorkflowData, plugins: Plugins, problems: list[str]) -> dict[str, PreparedNode]:
+    """Each node with its implementation and its data validated by the node type's model.
+
+    The data of all nodes of one type is validated in one pydantic call (a list of the type's
+    model), not a call per node; when any is invalid, every node is validated again one by one,
+    for the problems in node order with their field paths.
+    """
+    nodes: dict[str, PreparedNode] = {}
+    groups: dict[type[BaseModel], list[PreparedNode]] = {}
+    found: list[str] = []
+    node_type = plugins.node_type
+    for node in data.nodes:
+        node_id = node.id
+        if node_id in nodes:
+            found.append(f"node {node_id}: duplicate node id")
+            continue
+        name = node.data.get("name")
+        if not isinstance(name, str):
+            name = None
+        impl = node_type(node.type, name)
+        prepared = nodes[node_id] = PreparedNode(node_id, node.type, impl, None, node)
+        if impl is None:
+            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
+            found.append(f"node {node_id}: unknown node type {what} (no installed plugin handles it)")
+        else:
+            groups.setdefault(impl.data_model, []).append(prepared)
+    if all(_validate_group(model, group) for model, group in groups.items()):
+        problems.extend(found)
+        return nodes
+    return _prepare_nodes_one_by_one(data, plugins, problems)
+
+
+def _validate_group(model: type[BaseModel], group: list[PreparedNode]) -> bool:
+    """Validate the data of ``group`` (nodes of one type) in one call; ``False`` when any is
+    invalid (or the model validates in its own way: a ``model_validate`` of its own)."""
+    adapter = _list_adapter(model)
+    if adapter is None:
+        return False
+    try:
+        parsed = adapter.validate_python([node.raw.data for node in group])
+    except ValidationError:
+        return False
+    for node, value in zip(group, parsed, strict=True):
+        node.data = value
+    return True
+
+
+@lru_cache(maxsize=256)
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]] | None:
+    """A validator of a list of ``model``; ``None`` when ``model`` overrides ``model_validate``
+    (its nodes are validated one by one, through it) or a list of it cannot be built."""
+    if getattr(model.model_validate, "__func__", None) is not _MODEL_VALIDATE:
+        return None
+    try:
+        return TypeAdapter(list[model])  # type: ignore[valid-type]
+    except Exception:  # e.g. an undefined annotation: model_validate reports it, node by node
+        return None
+
+
+_MODEL_VALIDATE = BaseModel.model_validate.__func__  # type: ignore[attr-defined]
+
+
+def _prepare_nodes_one_by_one(
+    data: WorkflowData, plugins: Plugins, problems: list[str]
+) -> dict[str, PreparedNode]:
+    """As :func:`_prepare_nodes`, validating each node's data on its own: every problem, in
+    node order."""
+    nodes: dict[str, PreparedNode] = {}
+    for node in data.nodes:
+        if node.id in nodes:
+            problems.append(f"node {node.id}: duplicate node id")
+            continue
+        name = node.data.get("name") if isinstance(node.data.get("name"), str) else None
+        impl = plugins.node_type(node.type, name)
+        parsed: Any = None
+        if impl is None:
+            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
+            problems.append(f"node {node.id}: unknown node type {what} (no installed plugin handles it)")
+        else:
+            try:
+                parsed = impl.data_model.model_validate(node.data)
+            except ValidationError as exc:
+                problems.extend(f"node {node.id}: {p}" for p in field_problems(exc, "data"))
+        nodes[node.id] = PreparedNode(id=node.id, type=node.type, impl=impl, data=parsed, raw=node)
+    return nodes
+
+
+def _link_edges(data: WorkflowData, nodes: dict[str, PreparedNode], problems: list[str]) -> _Links:
+    """Link every edge between two nodes (as :func:`_link` does, inline: a step per edge
+    saved); report the others. Returns the links made."""
+    links: _Links = {}
+    for edge in data.edges:
+        source, target = edge.source, edge.target
+        src, dst = nodes.get(source), nodes.get(target)
+        if src is not None and dst is not None:
+            at = links.get((source, target))
+            if at is None:
+                links[(source, target)] = len(src.successors)
+                src.successors.append((target, edge.sourceHandle))
+                dst.predecessors.append(source)
+            elif edge.sourceHandle is not None and src.successors[at][1] is None:
+                src.successors[at] = (target, edge.sourceHandle)
+            continue
+        for end, node_id in (("source", source), ("target", target)):
+            if node_id not in nodes:
+                problems.append(f"edge {edge.id or '?'}: {end} {node_id} is not a node")
+    return links
 
 
 def _link(
@@ -221,40 +303,69 @@ _Template = tuple[str, str | None, list[str]]
 refers to (sorted; empty when it does not compile)."""
 
 
-def _templates(node: PreparedNode) -> list[_Template]:
-    found: list[_Template] = []
-    for path, text in _strings(node.raw.data):
-        syntax = check_template(text)
-        found.append((path, syntax, [] if syntax else sorted(referenced_nodes(text))))
-    return found
-
-
-def _references(templates: dict[str, list[_Template]], nodes: Mapping[str, Any]) -> dict[str, set[str]]:
-    """For each node whose templates refer to other existing nodes: those node ids."""
+def _templates_and_references(
+    nodes: dict[str, PreparedNode],
+) -> tuple[dict[str, list[_Template]], dict[str, set[str]]]:
+    """The template strings of each node whose templates may have a problem (a syntax error, a
+    node that does not exist, or one that is not a direct predecessor), and for each node
+    whose templates refer to existing nodes other than its direct predecessors: those node ids.
+    A direct predecessor is upstream: only the others need :func:`_not_upstream`'s walk (in
+    the usual workflow, each node reading the one before it, no node is left in either)."""
+    templates: dict[str, list[_Template]] = {}
     refs: dict[str, set[str]] = {}
-    for node_id, found in templates.items():
-        named = {ref for _, _, names in found for ref in names if ref in nodes}
-        if named:
-            refs[node_id] = named
-    return refs
+    for node_id, node in nodes.items():
+        texts = _template_texts(node.raw.data)
+        if not texts:
+            continue
+        named: set[str] = set()
+        suspect = False
+        for text in texts:
+            syntax, ids = inspect_template(text)
+            if syntax:
+                suspect = True
+            named.update(ids)
+        rest = named.difference(node.predecessors) if named else named
+        if rest:  # a node that does not exist is never a predecessor: it is among the rest
+            suspect = True
+            existing = {ref for ref in rest if ref in nodes}
+            if existing:
+                refs[node_id] = existing
+        if suspect:  # the paths, for the problems (each template's parse is cached)
+            templates[node_id] = [(path, *inspect_template(text)) for path, text in _strings(node.raw.data)]
+    return templates, refs
 
 
-def _not_upstream(nodes: dict[str, PreparedNode], refs: dict[str, set[str]]) -> dict[str, set[str]]:
+def _template_problems(
+    node_id: str,
+    found: list[_Template],
+    nodes: Mapping[str, Any],
+    not_upstream: dict[str, set[str]],
+    problems: list[str],
+) -> None:
+    """Append the problems of a node's templates: syntax, references to missing or not upstream nodes."""
+    outside: Set[str] = not_upstream.get(node_id, frozenset())
+    for path, syntax, refs in found:
+        if syntax:
+            problems.append(f"node {node_id}: {path}: {syntax}")
+            continue
+        for ref in refs:
+            if ref not in nodes:
+                problems.append(f"node {node_id}: {path} refers to node {ref}, which does not exist")
+            elif ref in outside:
+                problems.append(f"node {node_id}: {path} refers to node {ref}, which is not upstream")
+
+
+def _not_upstream(
+    nodes: dict[str, PreparedNode], refs: dict[str, set[str]], order: list[str]
+) -> dict[str, set[str]]:
     """For each node in ``refs``: the nodes it refers to that are not its ancestors.
 
-    The graph must be acyclic. One bit per referenced node; one pass in topological order
-    (see the module docstring for the cost).
+    The graph must be acyclic and ``order`` its topological order. One bit per referenced
+    node; one pass in that order (see the module docstring for the cost). In the usual
+    workflow, each node reading the one before it, ``refs`` is empty and this costs nothing.
     """
-    # a reference to a direct predecessor is upstream: only the others need the walk (in the
-    # usual workflow, each node reading the one before it, none do)
-    refs = {
-        node_id: rest
-        for node_id, named in refs.items()
-        if (rest := named.difference(nodes[node_id].predecessors))
-    }
     if not refs:
         return {}
-    order = _topological_order(nodes)
     referenced = {ref for named in refs.values() for ref in named}
     # bits numbered in topological order, so a mask is only as wide as its referenced ancestors
     # go; the numbers are kept, not 1 << i, as those would add up to R²/16 bytes
@@ -298,17 +409,47 @@ def _strings(value: Any, path: str = "data") -> list[tuple[str, str]]:
     """Template strings in ``value`` with their paths (a path is built only where needed)."""
     found: list[tuple[str, str]] = []
     stack: list[tuple[str, Any]] = [(path, value)]
-    push = stack.append
+    push, pop = stack.append, stack.pop
     while stack:
-        where, item = stack.pop()
-        if isinstance(item, dict):
+        where, item = pop()
+        if isinstance(item, str):
+            if "{{" in item:  # always, but for ``value`` itself
+                found.append((where, item))
+        elif isinstance(item, dict):
             for k, v in item.items():
-                if (isinstance(v, str) and "{{" in v) or isinstance(v, dict | list):
+                if type(v) is str:  # the usual value: one test decides
+                    if "{{" in v:
+                        push((f"{where}.{k}", v))
+                elif isinstance(v, _CONTAINERS) or (isinstance(v, str) and "{{" in v):
                     push((f"{where}.{k}", v))
         elif isinstance(item, list):
             for i, v in enumerate(item):
-                if (isinstance(v, str) and "{{" in v) or isinstance(v, dict | list):
+                if type(v) is str:
+                    if "{{" in v:
+                        push((f"{where}[{i}]", v))
+                elif isinstance(v, _CONTAINERS) or (isinstance(v, str) and "{{" in v):
                     push((f"{where}[{i}]", v))
-        elif isinstance(item, str) and "{{" in item:
-            found.append((where, item))
     return found
+
+
+def _template_texts(value: Any) -> list[str]:
+    """The template strings of :func:`_strings`, in the same order, without their paths."""
+    found: list[str] = []
+    stack: list[Any] = [value]
+    push, pop = stack.append, stack.pop
+    while stack:
+        item = pop()
+        if isinstance(item, str):
+            if "{{" in item:
+                found.append(item)
+        elif isinstance(item, dict | list):
+            for v in item.values() if isinstance(item, dict) else item:
+                if type(v) is str:
+                    if "{{" in v:
+                        push(v)
+                elif isinstance(v, _CONTAINERS) or (isinstance(v, str) and "{{" in v):
+                    push(v)
+    return found
+
+
+_CONTAINERS = (dict, list)

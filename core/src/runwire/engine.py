@@ -30,6 +30,8 @@ RUN_RESULTS_PER_NODE_LIMIT = 4
 and output nodes passing it on."""
 _SMALL_RESULT = 64 * 1024  # measured inline; a result past it is measured on a thread
 _TINY_RESULT = 512  # a result this small needs no closer look (and no extra coroutine)
+# read once: an enum member looked up on its class costs a few times a global's lookup
+_IN_PROGRESS, _SUCCEED, _FAILED, _SKIPPED = Status.IN_PROGRESS, Status.SUCCEED, Status.FAILED, Status.SKIPPED
 
 
 class RunObserver:
@@ -198,13 +200,15 @@ class _Run:
 
     async def _drive(self, node_id: str | None) -> None:
         """Run a chain inline; spawn a task for each extra branch that becomes ready."""
+        nodes = self.workflow.nodes
         while node_id is not None and self.failed_node is None:
-            ready = await self._run_node(self.workflow.nodes[node_id])
+            ready = await self._run_node(nodes[node_id])
             if ready is None:
                 self._fail(node_id)
                 break
-            for other in ready[1:]:
-                self._spawn(other)
+            if len(ready) > 1:
+                for other in ready[1:]:
+                    self._spawn(other)
             node_id = ready[0] if ready else None
 
     def _spawn(self, node_id: str) -> None:
@@ -230,7 +234,7 @@ class _Run:
 
     async def _run_node(self, node: PreparedNode) -> list[str] | None:
         """Run one node (with timeout and retries); return successors now ready, or None on failure."""
-        record = NodeRecord(id=node.id, status=Status.IN_PROGRESS)
+        record = NodeRecord(node.id, _IN_PROGRESS)
         self.record.nodes[node.id] = record
         try:
             if self.hears_starts:
@@ -252,12 +256,17 @@ class _Run:
             for attempt in range(retries + 1):
                 record.attempts = attempt + 1
                 try:
-                    async with self.slots:
-                        if timeout is None:
-                            output = await node.impl.run(data, ctx)
-                        else:
-                            async with asyncio.timeout(timeout):
+                    if not self.outstanding and timeout is None:
+                        # no other branch of the run exists, and none can start while this node
+                        # runs (branches start from _drive, after it): no slot to wait for
+                        output = await node.impl.run(data, ctx)
+                    else:
+                        async with self.slots:
+                            if timeout is None:
                                 output = await node.impl.run(data, ctx)
+                            else:
+                                async with asyncio.timeout(timeout):
+                                    output = await node.impl.run(data, ctx)
                     break
                 except NodeFailed as exc:
                     record.error = str(exc)
@@ -280,20 +289,26 @@ class _Run:
             await self.observer.node_finished(self.record, record)
             raise
         if output is not None:  # not retried past a limit: the same node makes the same result again
-            record.error = await self._over_limits(node.id, output.result)
-            if record.error is not None:
-                output = None
+            result = output.result
+            tiny = min(_TINY_RESULT, engine.max_result_bytes)
+            size = json_size(result, tiny, utf8=True)
+            if size <= tiny and self.result_bytes + size <= engine.max_run_bytes:
+                self.result_bytes += size  # the usual small result: counted without a coroutine
+            else:
+                record.error = await self._over_limits(node.id, result)
+                if record.error is not None:
+                    output = None
         if output is None:
-            record.status = Status.FAILED
+            record.status = _FAILED
             await self.observer.node_finished(self.record, record)
             return None
-        record.status = Status.SUCCEED
+        record.status = _SUCCEED
         record.error = None
-        record.result = output.result
+        record.result = result
         record.cost = output.cost
         self.record.total_cost += output.cost
-        self.results[node.id] = output.result
-        self.node_variables[node.id] = {"result": output.result}
+        self.results[node.id] = result
+        self.node_variables[node.id] = {"result": result}
         if self.hears_finishes:
             await self.observer.node_finished(self.record, record)
         return await self._advance(node, output.follow)
@@ -319,21 +334,36 @@ class _Run:
     async def _advance(self, node: PreparedNode, follow: Any) -> list[str]:
         """Resolve ``node``'s successors; mark unreachable ones skipped; return the ready ones."""
         ready: list[str] = []
-        stack: list[tuple[str, bool]] = [(t, follow is None or t in follow) for t, _ in node.successors]
-        while stack:
-            target, taken = stack.pop()
-            if taken:
-                self.active.add(target)
-            self.remaining[target] -= 1
-            if self.remaining[target] > 0:
+        remaining, active = self.remaining, self.active
+        # last successor first, as a stack of them would pop them (the order nodes start in)
+        for target, _ in reversed(node.successors):
+            if follow is None or target in follow:
+                active.add(target)
+            remaining[target] -= 1
+            if remaining[target] > 0:
                 continue
-            if target in self.active:
+            if target in active:
                 ready.append(target)
-                continue
-            skipped = NodeRecord(id=target, status=Status.SKIPPED)
+            else:
+                await self._skip(target, ready)
+        ready.reverse()
+        return ready
+
+    async def _skip(self, first: str, ready: list[str]) -> None:
+        """Record ``first`` (every predecessor resolved, none taken) skipped, and what only it
+        leads to; a successor it leaves ready (reached by another, taken edge) goes to ``ready``."""
+        stack = [first]
+        while stack:
+            target = stack.pop()
+            if target != first:
+                self.remaining[target] -= 1
+                if self.remaining[target] > 0:
+                    continue
+                if target in self.active:
+                    ready.append(target)
+                    continue
+            skipped = NodeRecord(id=target, status=_SKIPPED)
             self.record.nodes[target] = skipped
             if self.hears_finishes:
                 await self.observer.node_finished(self.record, skipped)
-            stack.extend((t, False) for t, _ in self.workflow.nodes[target].successors)
-        ready.reverse()
-        return ready
+            stack.extend(t for t, _ in self.workflow.nodes[target].successors)

@@ -6,6 +6,12 @@ wins), lone UTF-16 surrogates (``"\\ud800"``, not encodable as UTF-8), and it ra
 ``ValueError`` for integers beyond Python's int-to-text digit limit (4,300 by default; what is
 accepted can therefore always be written back out). :func:`loads` refuses each of
 these, and nesting deeper than a limit, with :class:`JsonRefused` saying what and where.
+
+Reading is done by jiter (pydantic's JSON parser, in Rust), which refuses duplicate keys,
+``NaN`` and lone surrogates itself, in one pass; the standard library's parser, with a hook per
+object, reads the text instead whenever jiter refuses it (so every refusal is worded as
+before) and whenever jiter's limits differ from Python's (an integer digit limit other than
+jiter's 4,300). Either way one walk then checks the depth and infinite numbers.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ import math
 import re
 import sys
 from collections.abc import Callable
+from itertools import chain, compress
 from typing import Any
+
+import jiter
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects accepted."""
@@ -94,12 +103,20 @@ def _check_scalars(items: list[Any], strings: bool) -> None:
                 raise JsonRefused(f"a string holds a lone UTF-16 surrogate ({item!r:.60}), which is not text")
 
 
+_JITER_INT_DIGITS = 4300  # jiter refuses longer integers, whatever Python's limit
+_SLOW = object()
+_CONTAINER_TYPES = frozenset({dict, list}).__contains__
+
+
 def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON text strictly (see the module docstring for what is refused).
 
     :raises JsonRefused: ``malformed=True`` for a syntax error (with line and column), else
         naming the refused value.
     """
+    value = _fast_loads(text, max_depth)
+    if value is not _SLOW:
+        return value
     try:
         value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
@@ -116,6 +133,54 @@ def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
     strings = _SURROGATE_ESCAPE.search(text) is not None or has_lone_surrogate(text)
     check_value(value, max_depth, strings)
     return value
+
+
+def _fast_loads(text: str, max_depth: int) -> Any:
+    """``text`` read by jiter and checked, or :data:`_SLOW` when the standard library's reader
+    must decide (jiter refused it, or its limits are not Python's)."""
+    digits = sys.get_int_max_str_digits()
+    if (digits and digits < _JITER_INT_DIGITS) or _SURROGATE_ESCAPE.search(text) is not None:
+        return _SLOW  # a shorter integer limit than jiter's; or a surrogate escape to judge
+    try:
+        value = jiter.from_json(
+            text.encode("utf-8"), allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys"
+        )
+    except (ValueError, UnicodeEncodeError):  # the other reader words the refusal
+        return _SLOW
+    _check_parsed(value, max_depth)
+    return value
+
+
+def _check_parsed(value: Any, max_depth: int) -> None:
+    """:func:`check_value` without the string check, for what a parser made (only ``dict``,
+    ``list`` and scalars): each level is filtered and flattened by C iteration (``map``,
+    ``compress``, ``chain``), not a Python step per value."""
+    level = [value]
+    depth = 0
+    while True:
+        kinds = set(map(type, level))
+        if float in kinds:
+            _check_scalars(level, strings=False)
+        has_dicts, has_lists = dict in kinds, list in kinds
+        if has_dicts and has_lists:
+            containers = list(compress(level, map(_CONTAINER_TYPES, map(type, level))))
+            level = [
+                *chain.from_iterable(map(dict.values, [c for c in containers if type(c) is dict])),
+                *chain.from_iterable([c for c in containers if type(c) is list]),
+            ]
+        elif has_dicts:
+            level = list(chain.from_iterable(map(dict.values, compress(level, map(_is_dict, level)))))
+        elif has_lists:
+            level = list(chain.from_iterable(compress(level, map(_is_list, level))))
+        else:
+            return
+        depth += 1
+        if depth > max_depth:
+            raise JsonRefused(f"JSON is nested deeper than {max_depth} levels")
+
+
+_is_dict = dict.__instancecheck__
+_is_list = list.__instancecheck__
 
 
 def has_lone_surrogate(text: str) -> bool:

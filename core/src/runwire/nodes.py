@@ -156,6 +156,8 @@ class NodeContext:
         A string that is exactly one ``{{ expr }}`` keeps the expression's native type.
         Raises :class:`runwire.errors.TemplateError` on a bad or refused template.
         """
+        if type(value) is str and "{{" not in value:  # no template: nothing to look up
+            return value
         return self._renderer.render_value(value, self.variables())
 
     def variables(self) -> dict[str, Any]:

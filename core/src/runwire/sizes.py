@@ -36,6 +36,8 @@ def json_size(value: Any, limit: int, *, utf8: bool = False) -> int:
                 total += len(key) + 2 if type(key) is str else len(str(key)) + 2
                 if type(sub) is str and (not utf8 or sub.isascii()):
                     total += len(sub) + 2
+                elif sub is None or type(sub) is bool:  # as the loop below counts them
+                    total += 5
                 else:
                     push(sub)
                 if utf8 and type(key) is str and not key.isascii():

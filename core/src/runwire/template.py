@@ -322,6 +322,19 @@ def check_template(template: str) -> str | None:
     return None
 
 
+def inspect_template(template: str) -> tuple[str | None, list[str]]:
+    """``template``'s syntax problem (or ``None``) and the node ids it refers to, sorted (none
+    when it does not compile): :func:`check_template` and :func:`referenced_nodes` in one step,
+    a plain lookup (``{{ <node-id>.result.content }}``) read from one cached parse."""
+    parts = _lookups(template) if "{{" in template else ()
+    if parts is not None:
+        if len(parts) == 1 and isinstance(parts[0], tuple):  # ``{{ <lookup> }}`` alone
+            return None, [parts[0][1]] if parts[0][0] == "_nodes" else []
+        return None, sorted({part[1] for part in parts if isinstance(part, tuple) and part[0] == "_nodes"})
+    syntax = check_template(template)
+    return syntax, [] if syntax else sorted(referenced_nodes(template))
+
+
 def render_string(template: str, variables: Mapping[str, Any]) -> Any:
     """Render one template string.
 

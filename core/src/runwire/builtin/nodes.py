@@ -67,7 +67,9 @@ def _number(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        if _DIGIT.search(value) is None:  # without a digit float() fails or makes inf/nan: not one
+        # without a digit float() fails or makes inf/nan: not one (letters alone: no digit, and
+        # no regex search for the usual "true", "false", a word)
+        if value.isalpha() or _DIGIT.search(value) is None:
             return None
         try:
             number = float(value.strip())
@@ -121,13 +123,15 @@ class IfElseNode(NodeType):
 
     def check(self, node: PreparedNode) -> list[str]:
         """An if-else needs a true and a false branch, both among its successors."""
-        problems = []
-        successors = {target for target, _ in node.successors}
         data: IfElseData = node.data
         branches: dict[str, list[str]] = {TRUE_HANDLE: [], FALSE_HANDLE: []}  # one pass over the successors
         for target, handle in node.successors:
             if handle in branches:
                 branches[handle].append(target)
+        if data.true_node is None and data.false_node is None and all(branches.values()):
+            return []  # both branches are edges, so connected: nothing to report
+        problems = []
+        successors = {target for target, _ in node.successors}
         for outcome, label in ((True, "true"), (False, "false")):
             targets = branches[TRUE_HANDLE if outcome else FALSE_HANDLE]
             explicit = data.true_node if outcome else data.false_node
@@ -142,9 +146,8 @@ class IfElseNode(NodeType):
 
     async def run(self, data: IfElseData, ctx: NodeContext) -> NodeOutput:
         """Evaluate the condition and follow the matching branch."""
-        left = ctx.render(data.condition.left)
-        right = ctx.render(data.condition.right)
-        outcome = compare(left, data.condition.operator, right)
+        condition = data.condition
+        outcome = compare(ctx.render(condition.left), condition.operator, ctx.render(condition.right))
         follow = self.branch(ctx.node, data, outcome)
         return NodeOutput({"content": "true" if outcome else "false", "condition": outcome}, follow=follow)
 

@@ -92,19 +92,26 @@ def run(
     """Run the workflow in FILE in-process and print its run record."""
     from runwire.inputs import input_from_text
 
-    plugins = load_plugins()
-    # What the imports and plugins made lives until the command ends: frozen, collections skip
-    # it. A workflow of thousands of nodes makes millions of objects that live as long; young
-    # collections every 20,000 allocations (not 700) keep them from being walked over and
-    # over, which made the cost per node grow with the workflow (see bench/engine.py)
-    gc.freeze()
-    gc.set_threshold(20_000, *gc.get_threshold()[1:])
+    # Loading the plugins, reading and preparing the workflow make objects that live until the
+    # command ends, and no garbage to speak of: no collections meanwhile (those of a workflow of
+    # thousands of nodes walked everything made so far over and over, a cost per node growing
+    # with the workflow), then frozen, so the run's collections skip them. Young collections
+    # every 20,000 allocations (not 700) keep the run's own results from being walked over and
+    # over too (see bench/engine.py)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
+        plugins = load_plugins()
         prepared = prepare_workflow(_load_sized_workflow(file, max_nodes, max_edges), plugins)
+        gc.freeze()
     except WorkflowInvalid as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
+    finally:
+        if collecting:
+            gc.enable()
+    gc.set_threshold(20_000, *gc.get_threshold()[1:])
     if progress is None:
         progress = not as_json and sys.stderr.isatty()
     observer = None
