@@ -144,3 +144,28 @@ def test_the_documentation_pages_are_the_documented_ones(tmp_path: Path) -> None
     paths = json.loads(out.stdout.strip().splitlines()[-1])
     documented = ["/schema", "/schema/elements", "/schema/openapi.json", "/schema/redoc", "/schema/swagger"]
     assert set(paths) - {"/schema/{path:str}", "/schema/oauth2-redirect.html"} == set(documented)
+
+
+def test_a_model_built_on_first_use_validates_as_itself_from_many_threads_at_once() -> None:
+    """Worker threads may be the first to validate a node's data: each gets the node type's own
+    validator (pydantic >= 2.14 builds a deferred model under a lock), never its parent's,
+    which would accept an if-else node without its ``condition``."""
+    code = (
+        "import threading\n"
+        "from pydantic import ValidationError\n"
+        "from runwire.builtin.nodes import IfElseData\n"
+        "assert not IfElseData.__pydantic_complete__\n"
+        "start = threading.Barrier(16)\n"
+        "refused = []\n"
+        "def validate():\n"
+        "    start.wait()\n"
+        "    try:\n"
+        "        IfElseData.model_validate({'label': 'no condition'})\n"
+        "    except ValidationError:\n"
+        "        refused.append(True)\n"
+        "threads = [threading.Thread(target=validate) for _ in range(16)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "assert len(refused) == 16, len(refused)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
