@@ -10,6 +10,8 @@ from pathlib import Path
 
 HEAVY_SDKS = ("openai", "jwt", "httpx", "cryptography")
 """Imported by the LLM, HTTP and Auth0 plugins when a node runs or the provider is built."""
+PARSED_ON_USE = ("jsonpath_ng",)
+"""Imported when a body binder is built (a config.json or a workflow with ``body_args``)."""
 SERVER_ONLY = ("litestar", "sqlalchemy", "alembic", "uvicorn", "dramatiq", "redis", "pika", "rich")
 """What ``serve``, ``worker`` and the store commands use; ``run``, ``check`` and ``plugins``
 (without progress) do not."""
@@ -37,7 +39,8 @@ def test_the_workflow_commands_import_no_sdk_and_no_server_part() -> None:
         "plugins.describe()\n"
     )
     loaded = imported_after(code)
-    assert loaded.isdisjoint(HEAVY_SDKS + SERVER_ONLY), loaded & set(HEAVY_SDKS + SERVER_ONLY)
+    unused = HEAVY_SDKS + SERVER_ONLY + PARSED_ON_USE
+    assert loaded.isdisjoint(unused), loaded & set(unused)
 
 
 def test_a_server_without_a_broker_imports_no_broker_and_alembic_only_to_migrate(tmp_path: Path) -> None:
@@ -54,7 +57,7 @@ def test_a_server_without_a_broker_imports_no_broker_and_alembic_only_to_migrate
     first = imported_after(code)
     assert "alembic" in first  # the store was made: every revision ran
     again = imported_after(code)
-    assert again.isdisjoint(("alembic", "dramatiq", "redis", "pika", *HEAVY_SDKS)), again
+    assert again.isdisjoint(("alembic", "dramatiq", "redis", "pika", *HEAVY_SDKS, *PARSED_ON_USE)), again
 
 
 def test_serve_builds_no_openapi_document_until_asked(tmp_path: Path) -> None:
@@ -81,5 +84,88 @@ def test_serve_builds_no_openapi_document_until_asked(tmp_path: Path) -> None:
         "    document = client.get('/schema/openapi.json').json()\n"
         "assert 'Workflow' in document['components']['schemas']\n"
         "assert 'status_code' not in str(document)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+BUILT_AT_START = {"runwire_llm_openai.prices.Price"}
+"""The runwire models besides settings whose validators a start builds: the LLM plugin's price
+table is made of ``Price`` objects at import."""
+
+
+def test_serve_builds_only_the_settings_validators_until_a_request_needs_one(tmp_path: Path) -> None:
+    """Node data, workflow, request-body and config-file models defer their pydantic build
+    (``defer_build``) to their first validation; settings are read at start, so theirs are built."""
+    code = (
+        "import os\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "from pydantic import BaseModel\n"
+        "from pydantic_settings import BaseSettings\n"
+        "from runwire_server.api.app import create_app\n"
+        "from runwire_server.cli.base import build_process_services, settings_from\n"
+        "settings = settings_from()\n"
+        "create_app(settings, services=build_process_services(settings))\n"
+        "def models(cls):\n"
+        "    for sub in cls.__subclasses__():\n"
+        "        yield sub\n"
+        "        yield from models(sub)\n"
+        "built = sorted({f'{m.__module__}.{m.__qualname__}' for m in models(BaseModel)\n"
+        "    if m.__module__.startswith('runwire') and m.__pydantic_complete__\n"
+        "    and not issubclass(m, BaseSettings)})\n"
+        "from runwire.workflow import WorkflowData\n"
+        "assert not WorkflowData.__pydantic_complete__\n"
+        "WorkflowData.model_validate({'nodes': [], 'edges': []})\n"
+        "assert WorkflowData.__pydantic_complete__\n"
+        "import json\n"
+        "print(json.dumps(built))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    built = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert built <= BUILT_AT_START, built - BUILT_AT_START
+
+
+def test_the_documentation_pages_are_the_documented_ones(tmp_path: Path) -> None:
+    """``/schema`` serves the pages docs/server.md names (each one a route registered at start),
+    not Litestar's default RapiDoc and YAML pages."""
+    code = (
+        "import os\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "from litestar.testing import TestClient\n"
+        "from runwire_server.api.app import create_app\n"
+        "app = create_app()\n"
+        "import json\n"
+        "print(json.dumps(sorted(r.path for r in app.routes if r.path.startswith('/schema'))))\n"
+        "with TestClient(app) as client:\n"
+        "    for page in ('', '/redoc', '/swagger', '/elements', '/openapi.json'):\n"
+        "        assert client.get('/schema' + page).status_code == 200, page\n"
+        "    assert client.get('/schema/openapi.yaml').status_code == 404\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    paths = json.loads(out.stdout.strip().splitlines()[-1])
+    documented = ["/schema", "/schema/elements", "/schema/openapi.json", "/schema/redoc", "/schema/swagger"]
+    assert set(paths) - {"/schema/{path:str}", "/schema/oauth2-redirect.html"} == set(documented)
+
+
+def test_a_model_built_on_first_use_validates_as_itself_from_many_threads_at_once() -> None:
+    """Worker threads may be the first to validate a node's data: each gets the node type's own
+    validator (pydantic >= 2.14 builds a deferred model under a lock), never its parent's,
+    which would accept an if-else node without its ``condition``."""
+    code = (
+        "import threading\n"
+        "from pydantic import ValidationError\n"
+        "from runwire.builtin.nodes import IfElseData\n"
+        "assert not IfElseData.__pydantic_complete__\n"
+        "start = threading.Barrier(16)\n"
+        "refused = []\n"
+        "def validate():\n"
+        "    start.wait()\n"
+        "    try:\n"
+        "        IfElseData.model_validate({'label': 'no condition'})\n"
+        "    except ValidationError:\n"
+        "        refused.append(True)\n"
+        "threads = [threading.Thread(target=validate) for _ in range(16)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "assert len(refused) == 16, len(refused)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
@@ -35,6 +35,9 @@ class KnownKeys(BaseModel):
     when its config allows extras); ``None`` turns the check off for a subclass that takes any key.
     """
 
+    # every node, binder and formatter model inherits this: validators are built on first use,
+    # not while a server starts (which validates none)
+    model_config = ConfigDict(defer_build=True)
     extra_keys: ClassVar[frozenset[str] | None] = frozenset()
 
     @classmethod

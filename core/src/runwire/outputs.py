@@ -55,7 +55,7 @@ class ResultsSpec(BaseModel):
     formatter's options (``remapped_columns`` for ``csv``).
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     kind: Literal["file", "stdout", "stderr"] = "file"
     format: str = Field(min_length=1)

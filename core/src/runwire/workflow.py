@@ -18,7 +18,8 @@ from runwire.fieldproblems import field_problems
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # built on the first workflow validated, not at import (a server start validates none)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 class SelectOption(_Open):

@@ -8,15 +8,16 @@ a JSONPath that matches nothing is a client error naming the variable.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from jsonpath_ng import JSONPath
-from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext.parser import parse as parse_jsonpath
 from pydantic import Field, field_validator
 
 from runwire.binders import BinderConfig, InputBinder, RequestParts, as_text
 from runwire.errors import BindingError
 from runwire.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from jsonpath_ng import JSONPath
 
 
 class PathConfig(BinderConfig):
@@ -95,6 +96,10 @@ class BodyConfig(BinderConfig):
 
 def compile_jsonpath(expression: str) -> JSONPath:
     """Parse a JSONPath expression; ``ValueError`` with a readable message when it does not parse."""
+    # imported here: its parser costs every start ~10 ms, and only body binders use it
+    from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+    from jsonpath_ng.ext.parser import parse as parse_jsonpath
+
     try:
         return parse_jsonpath(expression)
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:

@@ -25,7 +25,7 @@ def decode_text(data: bytes, what: str) -> str:
 class RemappedColumn(BaseModel):
     """Return column ``input_name`` as ``output_name``; drop rows whose value is in ``skip_list``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     input_name: str
     output_name: str

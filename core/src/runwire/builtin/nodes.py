@@ -39,7 +39,7 @@ Operator = Literal["==", "!=", ">", "<", ">=", "<="]
 class Condition(BaseModel):
     """``left operator right``; both sides are templates."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     left: Any = ""
     right: Any = ""

@@ -26,7 +26,7 @@ ERROR_DETAIL_CHARS = 300
 class Message(BaseModel):
     """One prompt message; ``message`` takes ``{{ }}`` templates."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     role: Literal["system", "developer", "user", "assistant"]
     message: str
@@ -35,7 +35,7 @@ class Message(BaseModel):
 class LlmSettings(BaseModel):
     """Model settings, as the reference names them, plus runwire's connection settings."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     model_name: str = Field(min_length=1, description="Model to call, e.g. gpt-4o.")
     temperature: float | None = Field(default=None, ge=0, le=2)

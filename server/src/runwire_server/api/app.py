@@ -18,6 +18,13 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import (
+    JsonRenderPlugin,
+    OpenAPIRenderPlugin,
+    RedocRenderPlugin,
+    StoplightRenderPlugin,
+    SwaggerRenderPlugin,
+)
 from litestar.router import Router
 from litestar.types import ControllerRouterHandler
 
@@ -42,6 +49,15 @@ from runwire_server.ui import TEMPLATES, root, ui_router
 log = logging.getLogger("runwire.server")
 LISTENED_CHECK_S = 1.0
 """How often long-polls ask the store which of their runs ended when the store also tells."""
+
+
+def documentation_pages() -> list[OpenAPIRenderPlugin]:
+    """The pages under ``/schema`` that docs/server.md names: ``/schema`` itself (ReDoc, the
+    first), ``/schema/redoc``, ``/schema/swagger``, ``/schema/elements``, ``/schema/openapi.json``.
+
+    Litestar's default adds RapiDoc and YAML pages too, routes registered at every start.
+    """
+    return [RedocRenderPlugin(), SwaggerRenderPlugin(), StoplightRenderPlugin(), JsonRenderPlugin()]
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
@@ -151,6 +167,7 @@ def create_app(
             title="runwire",
             version=__version__,
             openapi_router=Router("/schema", route_handlers=[], opt={PUBLIC: True}, include_in_schema=False),
+            render_plugins=documentation_pages(),
         ),
         debug=False,
         on_app_init=[_quiet],

@@ -74,7 +74,7 @@ def _envelope(data: dict[str, Any], status: int) -> dict[str, Any]:
 class ProgressPayload(BaseModel):
     """``payload`` of an execution update: the run's status and per-node results."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: str | None = None
     status: Literal["in queue", "in progress", "succeed", "failed"]
@@ -84,7 +84,7 @@ class ProgressPayload(BaseModel):
 class ExecutionUpdate(BaseModel):
     """Body of ``POST /api/v1/workflows/execution-update/{run_id}/``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     type: str = "workflow_execution_progress_change"
     payload: ProgressPayload

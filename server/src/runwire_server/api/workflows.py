@@ -56,6 +56,7 @@ def _clean_text(value: str) -> str:
 class _WorkflowBody(BaseModel):
     """A body holding workflow ``data``; :func:`limited` makes the variant that enforces limits."""
 
+    model_config = ConfigDict(defer_build=True)
     max_nodes: ClassVar[int | None] = None
     max_edges: ClassVar[int | None] = None
 

@@ -71,7 +71,7 @@ class NotConfigured(ApiError):
 class ExecuteRequest(BaseModel):
     """``POST /api/execute/`` body, with the reference's defaults."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     executable_name: str = Field(min_length=1, max_length=4096)
     args: list[str] = Field(default_factory=list, max_length=10_000)

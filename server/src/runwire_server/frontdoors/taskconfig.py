@@ -36,7 +36,7 @@ _NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 class InputsConfig(BaseModel):
     """``inputs``: one list per binder kind, named ``<kind>_args`` (``path_args``, ``query_args``, ...)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     path_args: list[dict[str, Any]] = Field(default_factory=list)
     query_args: list[dict[str, Any]] = Field(default_factory=list)
@@ -61,7 +61,7 @@ class InputsConfig(BaseModel):
 class OutputsConfig(BaseModel):
     """``outputs``: the ``results`` to parse and the ``attachments`` (globs) to return."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     results: ResultsSpec | None = None
     attachments: list[str] = Field(default_factory=list)
@@ -76,7 +76,7 @@ class TaskConfig(BaseModel):
     node's field: a run interrupted while the command ran starts over) are runwire's additions.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     command: list[str] = Field(min_length=1)
     command_rundir: str | None = None
