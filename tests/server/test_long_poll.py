@@ -56,6 +56,21 @@ def _woken(client: httpx.Client, path: str, **params: Any) -> httpx.Response:
 
 
 @pytest.fixture
+def markers(tmp_path: Path) -> Path:
+    """Where the sleep nodes leave a file named after their run when they start."""
+    path = tmp_path / "markers"
+    path.mkdir()
+    return path
+
+
+def _sleeping(c: httpx.Client, seconds: float, markers: Path, title: str = "Hello") -> str:
+    """Start a run of a sleep node of ``seconds``; return its id once the node sleeps."""
+    run_id = start_run(c, create_workflow(c, sleep_data(seconds, markers), title=title))
+    wait_for_marker(markers, run_id)
+    return run_id
+
+
+@pytest.fixture
 def embedded(sleep_plugin_path: str, tmp_path: Path) -> Any:
     config = tmp_path / "task.json"
     config.write_text(json.dumps(SLOW_TASK))
@@ -64,12 +79,9 @@ def embedded(sleep_plugin_path: str, tmp_path: Path) -> Any:
         yield server
 
 
-def test_a_waiting_poll_answers_when_the_run_ends(embedded: Any, tmp_path: Path) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
+def test_a_waiting_poll_answers_when_the_run_ends(embedded: Any, markers: Path) -> None:
     with api(embedded.url) as c:
-        run_id = start_run(c, create_workflow(c, sleep_data(1.0, markers)))
-        wait_for_marker(markers, run_id)
+        run_id = _sleeping(c, 1.0, markers)
         assert c.get(RESULT, params={"id": run_id}).json()["data"]["status"] in UNFINISHED
         reply = _woken(c, RESULT, id=run_id)
         assert reply.status_code == 200
@@ -81,24 +93,18 @@ def test_a_waiting_poll_answers_when_the_run_ends(embedded: Any, tmp_path: Path)
         assert _long(c, RESULT, id=run_id, wait=20).json()["data"]["status"] == "succeed"
 
 
-def test_a_wait_that_runs_out_answers_with_the_run_as_it_is(embedded: Any, tmp_path: Path) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
+def test_a_wait_that_runs_out_answers_with_the_run_as_it_is(embedded: Any, markers: Path) -> None:
     with api(embedded.url) as c:
-        run_id = start_run(c, create_workflow(c, sleep_data(60, markers)))
-        wait_for_marker(markers, run_id)
+        run_id = _sleeping(c, 60, markers)
         reply = _long(c, RESULT, id=run_id, wait=0.3)
         assert reply.status_code == 200 and reply.json()["data"]["status"] in UNFINISHED
         assert _long(c, f"{RUNS}/{run_id}/", wait=0.2).json()["status"] in UNFINISHED
         assert c.post(f"{RUNS}/{run_id}/cancel/").status_code in (200, 202)
 
 
-def test_a_cancel_wakes_the_waiting_poll(embedded: Any, tmp_path: Path) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
+def test_a_cancel_wakes_the_waiting_poll(embedded: Any, markers: Path) -> None:
     with api(embedded.url) as c:
-        run_id = start_run(c, create_workflow(c, sleep_data(60, markers)))
-        wait_for_marker(markers, run_id)
+        run_id = _sleeping(c, 60, markers)
         answers: list[httpx.Response] = []
         poll = threading.Thread(
             target=lambda: answers.append(_long(api(embedded.url), RESULT, id=run_id, wait=30))
@@ -124,9 +130,7 @@ def test_a_task_poll_waits_for_its_task(embedded: Any) -> None:
         assert _long(c, f"/script/{done}", wait=20).json()["status"] == "ready"
 
 
-def test_bad_waits_and_unknown_runs_answer_at_once(embedded: Any, tmp_path: Path) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
+def test_bad_waits_and_unknown_runs_answer_at_once(embedded: Any, markers: Path) -> None:
     with api(embedded.url) as c:
         run_id = start_run(c, create_workflow(c, sleep_data(0, markers)))
         task_id = c.post("/task", params={"s": "0"}).json()["id"]
@@ -151,13 +155,12 @@ def test_bad_waits_and_unknown_runs_answer_at_once(embedded: Any, tmp_path: Path
             assert _long(stranger, RESULT, id=run_id, wait=30).status_code == 401
 
 
-def test_stopping_the_server_answers_its_waiting_polls(sleep_plugin_path: str, tmp_path: Path) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
+def test_stopping_the_server_answers_its_waiting_polls(
+    sleep_plugin_path: str, tmp_path: Path, markers: Path
+) -> None:
     env = with_plugin({"RUNWIRE_API_KEYS": KEY}, sleep_plugin_path)
     with running_server(env=env, data_dir=tmp_path / "data") as server, api(server.url) as c:
-        run_id = start_run(c, create_workflow(c, sleep_data(60, markers)))
-        wait_for_marker(markers, run_id)
+        run_id = _sleeping(c, 60, markers)
         answers: list[Any] = []
 
         def poll() -> None:
@@ -176,12 +179,9 @@ def test_stopping_the_server_answers_its_waiting_polls(sleep_plugin_path: str, t
         assert answers[0].json()["data"]["status"] in UNFINISHED
 
 
-@pytest.mark.parametrize("broker_env", ["redis"], indirect=True)
 def test_a_waiting_poll_learns_of_a_run_a_worker_ended(
-    broker_env: dict[str, str], sleep_plugin_path: str, tmp_path: Path
+    broker_env: dict[str, str], sleep_plugin_path: str, markers: Path
 ) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
     with postgres_database() as database_url:
         env = with_plugin(
             {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_DATABASE_URL": database_url, **broker_env, **SHORT_LEASES},
@@ -189,7 +189,7 @@ def test_a_waiting_poll_learns_of_a_run_a_worker_ended(
         )
         with running_server(env=env) as server, running_worker(env=env) as worker, api(server.url) as c:
             run_id = start_run(c, create_workflow(c, sleep_data(1.0, markers)))
-            assert wait_for_marker(markers, run_id) == worker.process.pid
+            assert wait_for_marker(markers, run_id) == worker.process.pid  # on Redis, on RabbitMQ
             assert c.get(RESULT, params={"id": run_id}).json()["data"]["status"] in UNFINISHED
             reply = _woken(c, RESULT, id=run_id)
             assert reply.status_code == 200 and reply.json()["data"]["status"] == "succeed"
