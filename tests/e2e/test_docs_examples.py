@@ -1,4 +1,5 @@
-"""The Python example of docs/api.md, run against a live server (base URL and key filled in)."""
+"""The Python examples of docs/api.md, run in order against a live server (base URL and key
+filled in): start and poll a run, then long-poll it."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ def python_blocks(path: str) -> list[str]:
 
 
 def test_api_doc_example_runs_against_a_live_server() -> None:
-    (example,) = python_blocks("docs/api.md")
+    example = "\n".join(python_blocks("docs/api.md"))
     with running_server(env={"RUNWIRE_API_KEYS": "my-key"}) as server:
         code = example.replace('"http://127.0.0.1:8000"', repr(server.url))
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             exec(compile(code, "docs/api.md", "exec"), {})
-    assert printed.getvalue().strip() == "Hello John Doe"
+    assert printed.getvalue().split() == ["Hello", "John", "Doe", "succeed"]
