@@ -70,12 +70,14 @@ def _sleeping(c: httpx.Client, seconds: float, markers: Path, title: str = "Hell
     return run_id
 
 
-@pytest.fixture
-def embedded(sleep_plugin_path: str, tmp_path: Path) -> Any:
-    config = tmp_path / "task.json"
+@pytest.fixture(scope="module")
+def embedded(sleep_plugin_path: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One embedded ``runwire serve`` for the module's tests (with the slow task mounted)."""
+    root = tmp_path_factory.mktemp("long-poll")
+    config = root / "task.json"
     config.write_text(json.dumps(SLOW_TASK))
     env = with_plugin({"RUNWIRE_API_KEYS": KEY, "RUNWIRE_TASK_CONFIG": str(config)}, sleep_plugin_path)
-    with running_server(env=env, data_dir=tmp_path / "data") as server:
+    with running_server(env=env, data_dir=root / "data") as server:
         yield server
 
 
@@ -160,7 +162,7 @@ def test_stopping_the_server_answers_its_waiting_polls(
 ) -> None:
     env = with_plugin({"RUNWIRE_API_KEYS": KEY}, sleep_plugin_path)
     with running_server(env=env, data_dir=tmp_path / "data") as server, api(server.url) as c:
-        run_id = _sleeping(c, 60, markers)
+        run_id = _sleeping(c, 4, markers)  # still running at the signal; a stop waits for it
         answers: list[Any] = []
 
         def poll() -> None:
