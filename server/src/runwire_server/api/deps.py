@@ -90,6 +90,16 @@ async def principal_for_headers(state: State, headers: dict[str, str]) -> Princi
     raise NotAuthenticated("Authentication credentials were not provided.")
 
 
+async def provide_principal(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:
+    """The ``principal`` dependency: :func:`get_principal`.
+
+    ``services`` is unused: taking it puts this dependency after ``services``, so Litestar
+    resolves the two one after the other; dependencies independent of each other would be
+    resolved in an anyio task group made per request (~0.1 ms of server CPU a request).
+    """
+    return await get_principal(request)
+
+
 async def get_principal(request: Request[Any, Any, Any]) -> Principal:
     """The caller :func:`authenticate` let in (a public handler asking for it authenticates now)."""
     principal: Principal | None = request.scope["state"].get(PRINCIPAL_KEY)
@@ -112,5 +122,5 @@ def header_dict(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
 
 DEPENDENCIES = {
     "services": Provide(get_services, sync_to_thread=False),
-    "principal": Provide(get_principal),
+    "principal": Provide(provide_principal),
 }
