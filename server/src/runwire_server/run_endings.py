@@ -2,12 +2,13 @@
 
 One :class:`RunEndings` per server process. A poll registers its run before reading it
 (:meth:`RunEndings.read_when_ended`), so an end between the read and the wait is not missed.
-A run ends here when this process's store writes it terminal (the store calls
-:meth:`RunEndings.ended`: embedded runs, cancels, execution updates, any store write). A run a
-``runwire worker`` process ends is seen by :meth:`RunEndings.watch_store`: while polls wait,
-it asks the store which of their runs have ended, one query for all of them every
-``RUNWIRE_LONG_POLL_CHECK_MS``. Stopping the server wakes every waiting poll (it answers with
-the run as it is), so a long-poll never holds a shutdown.
+:meth:`RunEndings.ended` wakes a run's polls. It is called when this process's store writes a
+run terminal (embedded runs, cancels, execution updates: ``Services.run_ended``), and for the
+runs ``runwire worker`` processes end, when their announcement arrives from the broker
+(:mod:`runwire_server.queue.endings`). :meth:`RunEndings.watch_store` is the safety net: while
+polls wait, it asks the store every second which of their runs have ended (an announcement
+lost while the listener reconnected). Stopping the server wakes every waiting poll (it answers
+with the run as it is), so a long-poll never holds a shutdown.
 """
 
 from __future__ import annotations

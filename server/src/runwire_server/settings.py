@@ -66,12 +66,6 @@ class Settings(BaseSettings):
     http_keepalive_timeout_s: float = Field(
         default=5.0, gt=0, description="An idle kept-alive connection is closed after this."
     )
-    long_poll_check_ms: float = Field(
-        default=2.0,
-        gt=0,
-        le=10_000,
-        description="Distributed mode: how often waiting polls (?wait=) ask the store which runs ended.",
-    )
     run_time_limit_s: int = Field(default=3600, ge=1, description="A run still going after this is stopped.")
     rerun_interrupted: RerunPolicy = Field(
         default="safe",

@@ -47,8 +47,8 @@ from runwire_server.settings import Settings
 from runwire_server.ui import TEMPLATES, root, ui_router
 
 log = logging.getLogger("runwire.server")
-LISTENED_CHECK_S = 1.0
-"""How often long-polls ask the store which of their runs ended when the store also tells."""
+STORE_CHECK_S = 1.0
+"""Distributed mode: how often waiting long-polls also ask the store which of their runs ended."""
 
 
 def documentation_pages() -> list[OpenAPIRenderPlugin]:
@@ -122,13 +122,12 @@ def create_app(
             if services.store.defers_commits:
                 barrier.start()
             await services.start_embedded()
-        else:  # runs end in worker processes: long-polls learn of it from the store
+        else:  # runs end in worker processes, which announce it on the broker
             stop_listening = services.queue.listen_ended(services.endings.ended)
             if stop_listening is not None:
                 listening.append(stop_listening)
-            # told by the workers, the check is a safety net for what a lost connection missed
-            check_s = LISTENED_CHECK_S if listening else settings.long_poll_check_ms / 1000
-            ended = services.endings.watch_store(services.store.ended_runs, check_s)
+            # a safety net for announcements lost while the listener reconnected
+            ended = services.endings.watch_store(services.store.ended_runs, STORE_CHECK_S)
             watch.append(asyncio.create_task(ended))
 
     async def stop(app: Litestar) -> None:
