@@ -74,6 +74,8 @@ class Services:
     """The thread stopping runs executing here that another process cancelled (with the reconciler)."""
     endings: RunEndings = field(default_factory=RunEndings)
     """The long-polls waiting here for runs to end (:mod:`runwire_server.run_endings`)."""
+    announces_ends: bool = False
+    """Whether runs written terminal here are announced on the broker (``runwire worker``)."""
 
     @cached_property
     def node_schemas(self) -> list[dict[str, Any]]:
@@ -86,10 +88,15 @@ class Services:
         return self.broker is None
 
     def run_ended(self, run_id: str) -> None:
-        """A run was written terminal here: wake this process's long-polls, and tell the other
-        processes' (distributed mode; :mod:`runwire_server.run_endings`)."""
+        """A run was written terminal here: wake this process's long-polls; a ``runwire worker``
+        also announces it to the servers' (:mod:`runwire_server.queue.endings`).
+
+        A server does not announce the runs it ends itself (a cancel, an execution update): it
+        writes on its event loop, which must not wait on the broker; another server's polls
+        learn of those from the store within a second."""
         self.endings.ended(run_id)
-        self.queue.announce_ended(run_id)
+        if self.announces_ends:
+            self.queue.announce_ended(run_id)
 
     def start_worker(self) -> None:
         """Start Dramatiq worker threads in this process (``runwire worker``)."""
@@ -98,6 +105,7 @@ class Services:
         from runwire_server.queue.broker import declare_run_actor, queue_name, start_worker
 
         self.start_reconciler("worker")
+        self.announces_ends = True  # its runs end in its worker threads, off any server's loop
         name = queue_name(self.settings)
         declare_run_actor(self.broker, self.executor, self.settings.run_time_limit_s + BACKSTOP_S, name)
         self.worker = start_worker(self.broker, self.settings.worker_threads, name)

@@ -21,6 +21,8 @@ log = logging.getLogger("runwire.server")
 LISTEN_POLL_S = 0.5
 """How often a listening thread looks up from the broker to see whether it should stop."""
 RECONNECT_S = 1.0
+READY_WAIT_S = 1.0
+"""How long :meth:`Announcer.listen` waits for its subscription (milliseconds when the broker answers)."""
 
 
 class Announcer:
@@ -52,13 +54,14 @@ class Announcer:
 
     def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call ``callback(run id)`` from a daemon thread for each announcement; returns once it
-        listens (or after 5 s of trying), with the function that stops it."""
+        listens (or after :data:`READY_WAIT_S`: a broker that does not answer must not hold a
+        server's start), with the function that stops it."""
         listener = _Listener(callback)
         target = self._listen_rabbitmq if self.rabbitmq else self._listen_redis
         thread = threading.Thread(target=self._forever, args=(target, listener), daemon=True)
         thread.name = "runwire-run-endings"
         thread.start()
-        listener.listening.wait(5.0)
+        listener.listening.wait(READY_WAIT_S)
 
         def stop_listening() -> None:
             listener.stop.set()
@@ -75,7 +78,14 @@ class Announcer:
                 listener.stop.wait(RECONNECT_S)
 
     def _listen_redis(self, listener: _Listener) -> None:
-        pubsub = self.broker.client.pubsub(ignore_subscribe_messages=True)
+        import redis
+
+        # a client of its own, with short timeouts: a Redis that stops answering must neither
+        # hold this thread past a stop nor share a connection pool the broker closes at shutdown
+        pool = self.broker.client.connection_pool
+        options = {**pool.connection_kwargs, "socket_timeout": 2 * LISTEN_POLL_S}
+        client = redis.Redis(connection_pool=redis.ConnectionPool(pool.connection_class, **options))
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self.channel)
             listener.listening.set()
@@ -85,6 +95,7 @@ class Announcer:
                     listener.callback(message["data"].decode())
         finally:
             pubsub.close()
+            client.close()
 
     def _listen_rabbitmq(self, listener: _Listener) -> None:
         import pika
