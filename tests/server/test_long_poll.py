@@ -23,6 +23,7 @@ from tests.helpers import (
     SHORT_LEASES,
     api,
     create_workflow,
+    make_key,
     sleep_data,
     start_run,
     wait_for_marker,
@@ -197,3 +198,21 @@ def test_a_waiting_poll_learns_of_a_run_a_worker_ended(
             assert reply.status_code == 200 and reply.json()["data"]["status"] == "succeed"
             quick = start_run(c, create_workflow(c, sleep_data(0, markers), title="quick"))
             assert _woken(c, f"{RUNS}/{quick}/").json()["status"] == "succeed"
+
+
+def test_a_key_of_another_project_is_not_kept_waiting(embedded: Any, markers: Path) -> None:
+    """A poll for an unfinished run the caller may not see answers 404 at once, as without
+    ``wait``: a scoped key of another project, and a project-0 key for another key's task."""
+    other, door_key = make_key(embedded.data_dir, 2), make_key(embedded.data_dir, 0)
+    with api(embedded.url) as c, api(embedded.url, key=other) as stranger, api(embedded.url, door_key) as p0:
+        run_id = _sleeping(c, 60, markers)
+        task_id = c.post("/task", params={"s": "60"}).json()["id"]
+        began = time.monotonic()
+        assert _long(stranger, RESULT, id=run_id, wait=30).status_code == 404
+        assert _long(stranger, f"{RUNS}/{run_id}/", wait=30).status_code == 404
+        assert _long(p0, f"/task/{task_id}", wait=30).status_code == 404  # started by another key
+        assert _long(p0, f"{RUNS}/{task_id}/", wait=30).status_code == 404
+        assert time.monotonic() - began < 20, "a poll the caller may not see waited"
+        assert _long(c, RESULT, id=run_id, wait=0.1).json()["data"]["status"] in UNFINISHED
+        for cancelled in (run_id, task_id):
+            assert c.post(f"{RUNS}/{cancelled}/cancel/").status_code in (200, 202)
