@@ -104,15 +104,27 @@ def shot(driver: Any, name: str) -> None:
 
 
 def wait_for_text(driver: Any, text: str, css: str = "main") -> None:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    # the run page reloads itself when the run ends: an element may go stale between two looks
-    ignored = (NoSuchElementException, StaleElementReferenceException)
-    WebDriverWait(driver, WAIT_S, ignored_exceptions=ignored).until(
-        lambda d: text in d.find_element(By.CSS_SELECTOR, css).text
-    )
+    def shows_text(d: Any) -> bool:
+        try:
+            return text in d.find_element(By.CSS_SELECTOR, css).text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+        except WebDriverException as error:
+            # a navigation between the find and the read: Chromium names the node gone
+            if "does not belong to the document" in str(error.msg):
+                return False
+            raise
+
+    # pages change under the look (a sign-in redirect; the run page reloads when its run ends)
+    WebDriverWait(driver, WAIT_S).until(shows_text)
 
 
 def sign_in(driver: Any, site: dict[str, Any], project: int = 1) -> None:
