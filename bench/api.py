@@ -25,7 +25,17 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from harness import KEY, Series, client, floor_server, measure, use_short_polls, verdict, workflow_runner
+from harness import (
+    KEY,
+    Series,
+    add_client_option,
+    client,
+    floor_server,
+    measure,
+    use_client,
+    verdict,
+    workflow_runner,
+)
 
 from runwire_server.testing import rabbitmq_namespace, running_server, running_worker
 
@@ -201,11 +211,9 @@ def main() -> None:
         default=os.environ.get("RUNWIRE_BENCH_DATABASE_URL", ""),
         help="the distributed modes' store (an empty PostgreSQL database); default: SQLite in a temp dir",
     )
-    parser.add_argument(
-        "--short-polls", action="store_true", help="poll without ?wait= (backing off 0.5-4 ms), as before"
-    )
+    add_client_option(parser)
     args = parser.parse_args()
-    use_short_polls(args.short_polls)
+    use_client(args.client)
     asyncio.run(run_all(args))
 
 

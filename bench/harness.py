@@ -10,10 +10,13 @@ One definition for every figure, floors included, so each ratio compares like wi
   (Little's law), so it says nothing the throughput does not; it is printed as ``p50@N``.
 - **throughput**: ``total`` items (default 500) by ``concurrency`` clients (default 8), each client
   taking the next item when its previous one is terminal; items per second over the whole batch.
-- polling: by default a client long-polls (``GET ...?wait=30``: the server answers when the task
-  or run ends), so an item is its ``POST`` and one ``GET``. With ``--short-polls`` (as before
-  runwire had ``wait``, and as the reference clients poll) it polls after 0.5 ms, then doubles its
-  wait up to 4 ms; under 8 clients an item then takes several polls, each a full request.
+- the client's style (``--client``): by default (``wait``) a start carries ``Prefer: wait=30``,
+  so the server answers the ``POST`` when the task or run has ended: an item is one request (a
+  long-poll follows only if it had not). With ``long-poll`` the ``POST`` answers at once and the
+  client long-polls (``GET ...?wait=30``, answered when the item ends): an item is its ``POST``
+  and one ``GET``. With ``short-poll`` (as the reference clients poll, and as runwire was
+  measured before it had ``wait``) it polls after 0.5 ms, then doubles its wait up to 4 ms;
+  under 8 clients an item then takes several polls, each a full request.
 - **CPU/item**: CPU time of the serving processes (server, workers, floor app; children not
   counted) over the throughput batch, per item: steadier than wall times on a loaded machine.
 
@@ -38,8 +41,11 @@ from typing import Any
 
 KEY = "bench-key"
 POLL_FIRST, POLL_MAX = 0.0005, 0.004
+CLIENT_STYLES = ("wait", "long-poll", "short-poll")
 LONG_POLL_S = [30.0]
-"""The ``wait`` of a poll (seconds); ``[0.0]``: short polls (:func:`use_short_polls`)."""
+"""The ``wait`` of a poll (seconds); ``[0.0]``: short polls (:func:`use_client`)."""
+START_WAIT_S = [30.0]
+"""The ``Prefer: wait`` of a start (seconds); ``[0.0]``: none (:func:`use_client`)."""
 
 
 @dataclass
@@ -102,9 +108,26 @@ def client(port: int, concurrency: int = 8) -> Any:
     )
 
 
-def use_short_polls(short: bool) -> None:
-    """Poll without ``wait`` (each poll answered at once), backing off, when ``short``."""
-    LONG_POLL_S[0] = 0.0 if short else 30.0
+def use_client(style: str) -> None:
+    """Make the clients start and poll in ``style``, one of :data:`CLIENT_STYLES`."""
+    START_WAIT_S[0] = 30.0 if style == "wait" else 0.0
+    LONG_POLL_S[0] = 0.0 if style == "short-poll" else 30.0
+
+
+def add_client_option(parser: Any) -> None:
+    """The ``--client`` option of a benchmark's argument parser."""
+    parser.add_argument(
+        "--client",
+        choices=CLIENT_STYLES,
+        default="wait",
+        help="wait: Prefer: wait=30 on the start (one request per item); long-poll: POST, then "
+        "GET ?wait=30; short-poll: POST, then polls backing off 0.5-4 ms, as the reference clients",
+    )
+
+
+def start_headers() -> dict[str, str]:
+    """The headers of a start: ``Prefer: wait`` unless the client style polls."""
+    return {"Prefer": f"wait={START_WAIT_S[0]:g}"} if START_WAIT_S[0] else {}
 
 
 def poll_params(wait: float) -> dict[str, str]:
@@ -251,9 +274,12 @@ async def workflow_runner(http: Any) -> Callable[[], Awaitable[None]]:
     run_path = f"/api/v1/workflows/{response.json()['id']}/run/"
 
     async def run() -> None:
-        started = await http.post(run_path, json={"name": "bench"})
+        started = await http.post(run_path, json={"name": "bench"}, headers=start_headers())
         assert started.status_code < 300, started.text
         run_id = started.json()["data"]["id"]
+        if started.json()["data"]["status"] in TERMINAL:  # Prefer: wait, and it ended in time
+            assert started.json()["data"]["status"] == "succeed", started.text
+            return
 
         async def terminal(wait: float) -> bool:
             params = {"id": run_id, **poll_params(wait)}

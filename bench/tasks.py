@@ -1,6 +1,7 @@
 """Issue #17 targets 4, 5 and 7: the front doors and embedded workflow runs against their floors.
 
-Run: ``python bench/tasks.py [--rounds 3] [--sequential 100] [--total 500] [--concurrency 8]``.
+Run: ``python bench/tasks.py [--rounds 3] [--sequential 100] [--total 500] [--concurrency 8]
+[--client wait|long-poll|short-poll]``.
 
 How every figure is taken (client, p50, throughput, polling) is in ``bench/harness.py``. The
 workload is the references' one: ``tests/scripts/bench_csv.sh``, a ``/bin/sh`` script that writes
@@ -10,12 +11,13 @@ removes its own temp directory and prints the CSV). Against one real ``runwire s
 serves its app), each round measures, interleaved:
 
 - spawn floor: the script spawned from asyncio with a directory argument (no HTTP);
-- ``POST /task`` + polling ``GET /task/{id}`` (script-runner config, ``$RUNDIR`` passed) — target 5;
+- ``POST /task`` (+ polling ``GET /task/{id}`` as ``--client`` says; script-runner config,
+  ``$RUNDIR`` passed) — target 5;
 - sync execute floor: the floor app's ``POST /execute``, whose handler spawns the script (no
   argument) and returns its output;
 - ``POST /api/execute/`` with ``is_async: false`` (no argument, as LSO clients call it) — target 4;
 - HTTP floor: the floor app's ``GET /hello``;
-- a trigger → output workflow: ``POST /run/`` + polling ``workflow_result`` — target 7.
+- a trigger → output workflow: ``POST /run/`` (+ polling ``workflow_result``) — target 7.
 
 The median of each figure over the rounds is compared with its floor and target: PASS/FAIL.
 """
@@ -30,16 +32,19 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from harness import (
     KEY,
     Series,
+    add_client_option,
     client,
     floor_server,
     measure,
     poll,
     poll_params,
-    use_short_polls,
+    start_headers,
+    use_client,
     verdict,
     workflow_runner,
 )
@@ -94,18 +99,21 @@ async def run(args: argparse.Namespace) -> bool:
                 await spawn([script, tempfile.mkdtemp(dir=work)])
 
             async def task() -> None:
-                started = await http.post("/task")
+                started = await http.post("/task", headers=start_headers())
                 assert started.status_code == 200, started.text
                 path = f"/task/{started.json()['id']}"
 
-                async def ready(wait: float) -> bool:
-                    body = (await http.get(path, params=poll_params(wait))).json()
+                def ended(body: dict[str, Any]) -> bool:
                     if body["status"] == "not-ready":
                         return False
                     assert body["status"] == "ready" and len(body["results"]) == 3, body
                     return True
 
-                await poll(ready)
+                async def ready(wait: float) -> bool:
+                    return ended((await http.get(path, params=poll_params(wait))).json())
+
+                if not ended(started.json()):  # Prefer: wait answers once the task has ended
+                    await poll(ready)
 
             async def sync_floor() -> None:
                 response = await floor_http.post("/execute", json={"is_async": False})
@@ -191,11 +199,9 @@ def main() -> None:
     parser.add_argument(
         "--worker-threads", type=int, default=0, help="RUNWIRE_WORKER_THREADS (default: server's)"
     )
-    parser.add_argument(
-        "--short-polls", action="store_true", help="poll without ?wait= (backing off 0.5-4 ms), as before"
-    )
+    add_client_option(parser)
     args = parser.parse_args()
-    use_short_polls(args.short_polls)
+    use_client(args.client)
     if not SCRIPT.exists():
         sys.exit(f"missing workload script {SCRIPT}")
     asyncio.run(run(args))

@@ -1,7 +1,8 @@
 """Long-polls (``?wait=<seconds>``): a poll answers as soon as its run ends, or when its wait is
 over with the run as it is; for runs ended in this process (embedded), by a cancel, and by a
 ``runwire worker`` process; bad ``wait`` values are 400s; a stopping server answers its waiting
-polls instead of cutting them off."""
+polls instead of cutting them off. A start with ``Prefer: wait=<seconds>`` (RFC 7240) answers
+the same way, once its new run has ended; a malformed preference is ignored."""
 
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ SLOW_TASK = {
     },
     "outputs": {"results": {"kind": "stdout", "format": "json"}, "attachments": []},
 }
+
+
+def _run_path(workflow_id: int) -> str:
+    return f"/api/v1/workflows/{workflow_id}/run/"
+
+
+def _start(client: httpx.Client, path: str, prefer: str, **params: Any) -> httpx.Response:
+    """A start (``POST``) with the ``Prefer`` header ``prefer``."""
+    return client.post(path, params=params, headers={"Prefer": prefer}, timeout=60)
 
 
 def _long(client: httpx.Client, path: str, **params: Any) -> httpx.Response:
@@ -196,8 +206,11 @@ def test_a_waiting_poll_learns_of_a_run_a_worker_ended(
             assert c.get(RESULT, params={"id": run_id}).json()["data"]["status"] in UNFINISHED
             reply = _woken(c, RESULT, id=run_id)
             assert reply.status_code == 200 and reply.json()["data"]["status"] == "succeed"
-            quick = start_run(c, create_workflow(c, sleep_data(0, markers), title="quick"))
-            assert _woken(c, f"{RUNS}/{quick}/").json()["status"] == "succeed"
+            quick = create_workflow(c, sleep_data(0, markers), title="quick")
+            assert _woken(c, f"{RUNS}/{start_run(c, quick)}/").json()["status"] == "succeed"
+            began = time.monotonic()  # a start that waits hears of the end from the worker too
+            assert _start(c, _run_path(quick), "wait=30").json()["data"]["status"] == "succeed"
+            assert time.monotonic() - began < 20, "the start waited out its time"
 
 
 def test_a_key_of_another_project_is_not_kept_waiting(embedded: Any, markers: Path) -> None:
@@ -212,7 +225,71 @@ def test_a_key_of_another_project_is_not_kept_waiting(embedded: Any, markers: Pa
         assert _long(stranger, f"{RUNS}/{run_id}/", wait=30).status_code == 404
         assert _long(p0, f"/task/{task_id}", wait=30).status_code == 404  # started by another key
         assert _long(p0, f"{RUNS}/{task_id}/", wait=30).status_code == 404
+        refused = _start(stranger, _run_path(create_workflow(c, sleep_data(60, markers))), "wait=30")
+        assert refused.status_code in (403, 404), refused.text  # another project's: nothing started
         assert time.monotonic() - began < 20, "a poll the caller may not see waited"
         assert _long(c, RESULT, id=run_id, wait=0.1).json()["data"]["status"] in UNFINISHED
         for cancelled in (run_id, task_id):
             assert c.post(f"{RUNS}/{cancelled}/cancel/").status_code in (200, 202)
+
+
+def test_a_start_that_prefers_to_wait_answers_when_its_run_ends(embedded: Any, markers: Path) -> None:
+    with api(embedded.url) as c:
+        quick = create_workflow(c, sleep_data(0.5, markers), title="quick")
+        began = time.monotonic()
+        reply = _start(c, _run_path(quick), "respond-async, wait=30")
+        assert time.monotonic() - began < 20, "the start waited out its time: the run's end did not wake it"
+        assert reply.status_code == 200 and reply.json()["status"] == 201, reply.text
+        data = reply.json()["data"]
+        assert data["status"] == "succeed" and set(data) == {"id", "status", "data", "metrics"}
+        assert c.get(RESULT, params={"id": data["id"]}).json()["data"] == data  # what a poll shows
+        # a wait of 1e999 (or inf) is capped at 30 s, not refused: the run ends well before
+        assert _start(c, _run_path(quick), "wait=1e999").json()["data"]["status"] == "succeed"
+        # a wait that runs out answers with the run as it is, which a poll then follows
+        slow = create_workflow(c, sleep_data(60, markers), title="slow")
+        data = _start(c, _run_path(slow), "wait=0.3").json()["data"]
+        assert data["status"] in UNFINISHED
+        assert c.post(f"{RUNS}/{data['id']}/cancel/").status_code in (200, 202)
+        assert _woken(c, RESULT, id=data["id"]).json()["data"]["status"] == "failed"
+        # input the trigger refuses: the same 400 envelope, nothing waited for
+        refused = _start(c, _run_path(create_workflow(c)), "wait=30").json()
+        assert refused["status"] == 400 and refused["data"]["errors"], refused
+
+
+def test_a_malformed_wait_preference_is_ignored(embedded: Any, markers: Path) -> None:
+    """RFC 7240: a preference the server cannot honour is ignored; the start answers at once."""
+    with api(embedded.url) as c:
+        slow = create_workflow(c, sleep_data(60, markers), title="slow")
+        for prefer in ("wait=abc", "wait=-1", "wait=nan", "wait", "wait=", "wait=0", "{{ ''.__class__ }}"):
+            began = time.monotonic()
+            reply = _start(c, _run_path(slow), prefer)
+            assert time.monotonic() - began < 10, prefer
+            assert reply.status_code == 200 and reply.json()["data"]["status"] == "created", (
+                prefer,
+                reply.text,
+            )
+            assert c.post(f"{RUNS}/{reply.json()['data']['id']}/cancel/").status_code in (200, 202)
+            task = _start(c, "/task", prefer, s="60").json()
+            assert task["status"] == "not-ready" and set(task) == {"id", "status"}, (prefer, task)
+            assert c.post(f"{RUNS}/{task['id']}/cancel/").status_code in (200, 202)
+
+
+def test_a_task_start_that_prefers_to_wait_answers_ready(embedded: Any) -> None:
+    with api(embedded.url) as c:
+        reply = _start(c, "/task", "wait=30", s="0.2")
+        assert reply.status_code == 200 and reply.json()["status"] == "ready", reply.text
+        assert reply.json()["results"] == [1] and c.get(f"/task/{reply.json()['id']}").json() == reply.json()
+        assert _start(c, "/script", "wait=30", s="0").json()["status"] == "ready"
+        pending = _start(c, "/task", "wait=0.3", s="60").json()
+        assert pending == {"id": pending["id"], "status": "not-ready"}
+        assert c.post(f"{RUNS}/{pending['id']}/cancel/").status_code in (200, 202)
+
+
+def test_a_replayed_start_gets_the_answer_its_wait_gave(embedded: Any, markers: Path) -> None:
+    with api(embedded.url) as c:
+        quick = create_workflow(c, sleep_data(0, markers), title="quick")
+        headers = {"Prefer": "wait=30", "Idempotency-Key": str(uuid.uuid4())}
+        first = c.post(_run_path(quick), headers=headers, timeout=60)
+        again = c.post(_run_path(quick), headers=headers, timeout=60)
+        assert first.json()["data"]["status"] == "succeed"
+        assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"

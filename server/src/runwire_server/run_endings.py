@@ -81,6 +81,25 @@ class RunEndings:
             self._unregister(run_id, waiter)
         return await read(run_id)
 
+    async def read_after_start(
+        self,
+        run_id: str,
+        wait_s: float,
+        start: Awaitable[object],
+        read: Callable[[str], Awaitable[RunRow | None]],
+    ) -> RunRow | None:
+        """Await ``start`` (which stores and enqueues the new run ``run_id``), wait up to ``wait_s``
+        seconds for the run to end, then ``read(run_id)`` (a start with ``Prefer: wait``).
+        Registered before the start, the wait cannot miss the end, so nothing is read before it."""
+        waiter = self._register(run_id)
+        try:
+            await start
+            if not self._stopping:
+                await asyncio.wait((waiter,), timeout=wait_s)
+        finally:
+            self._unregister(run_id, waiter)
+        return await read(run_id)
+
     async def watch_store(
         self, ended_among: Callable[[list[str]], Awaitable[list[str]]], every_s: float
     ) -> None:

@@ -68,9 +68,9 @@ async def runnable_head(services: Services, principal: Principal, workflow_id: i
     return head
 
 
-async def start_run(services: Services, head: WorkflowHead, run_input: Any) -> str:
-    """Check ``run_input`` against the workflow's trigger fields, then store and enqueue a run of it;
-    return the new run's id.
+async def start_run(services: Services, head: WorkflowHead, run_input: Any, run_id: str | None = None) -> str:
+    """Check ``run_input`` against the workflow's trigger fields, then store and enqueue a run of it
+    (with the id ``run_id``, or a new one); return the run's id.
 
     :raises runwire.errors.WorkflowInvalid: the workflow has structural errors (nothing started).
     :raises runwire.errors.InputInvalid: the trigger refuses the input (nothing started).
@@ -79,6 +79,6 @@ async def start_run(services: Services, head: WorkflowHead, run_input: Any) -> s
     if prepared is None:
         raise NotFound("workflow not found")
     apply_input_fields(prepared.input_fields, run_input)
-    run_id = str(uuid.uuid4())
+    run_id = run_id or str(uuid.uuid4())
     await store_and_enqueue(services, run_id, head, run_input)
     return run_id

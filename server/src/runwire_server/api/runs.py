@@ -35,7 +35,7 @@ from runwire_server.api.shapes import (
     RunStart,
     UpdateAccepted,
 )
-from runwire_server.api.waiting import Wait
+from runwire_server.api.waiting import PREFER_WAIT_DOC, Wait, preferred_wait
 from runwire_server.api.workflows import visible_workflow
 
 RUN_INPUT: dict[str, Any] = {JSON: Any, "text/plain": str}
@@ -104,7 +104,7 @@ class RunController(Controller):
             RUN_INPUT,
             body_required=False,
             body_description=RUN_INPUT_DOC,
-            replies={200: (RunStart, "started (status 201), or refused (status 400)")},
+            replies={200: (RunStart, "started (status 201), or refused (status 400); " + PREFER_WAIT_DOC)},
             idempotent=True,
         ),
         **IDEMPOTENT,
@@ -122,15 +122,26 @@ class RunController(Controller):
 
         A workflow with structural errors, or input its trigger refuses, replies
         ``{"data": {"errors": [...]}, "status": 400}`` and starts nothing.
+
+        With ``Prefer: wait=<seconds>``, the reply waits for the run to end (or the seconds to
+        pass), and its ``data`` is the run as ``workflow_result`` shows it (``status`` still 201).
         """
         head = await runnable_head(services, principal, workflow_id)
         text = await read_text(request)
         value = await off_loop(run_input, text, request.headers.get("content-type", ""), principal)
+        wait_s = preferred_wait(request.headers.getall("prefer", ()))
+        run_id = str(uuid.uuid4())
         try:
-            run_id = await start_run(services, head, value)
+            if not wait_s:
+                await start_run(services, head, value, run_id)
+                return _envelope({"id": run_id, "status": "created"}, 201)
+            start = start_run(services, head, value, run_id)
+            run = await services.endings.read_after_start(run_id, wait_s, start, services.store.get_run)
         except (WorkflowInvalid, InputInvalid) as exc:
             return _envelope({"errors": exc.problems}, 400)
-        return _envelope({"id": run_id, "status": "created"}, 201)
+        if run is None:  # deleted with its workflow meanwhile
+            return _envelope({"id": run_id, "status": "created"}, 201)
+        return _envelope(run.result_json(), 201)
 
     @get(
         "/workflow_result/",

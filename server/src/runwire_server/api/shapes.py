@@ -161,9 +161,10 @@ class RunRefusedData(Shape):
 
 
 class RunStart(Shape):
-    """``run``: always HTTP 200; the reference's own status is in the body."""
+    """``run``: always HTTP 200; the reference's own status is in the body. With ``Prefer: wait``
+    (a runwire extension) ``data`` is the run as ``workflow_result`` shows it."""
 
-    data: RunCreated | RunRefusedData
+    data: RunCreated | RunRefusedData | RunResult
     status: Literal[201, 400]
 
 

@@ -1,7 +1,10 @@
-"""The ``wait`` query parameter of the poll routes: long-polling (:mod:`runwire_server.run_endings`)."""
+"""How long a request may wait for its run to end: the ``wait`` query parameter of the poll
+routes, and the ``Prefer: wait=<seconds>`` header (RFC 7240) of the start routes
+(:mod:`runwire_server.run_endings` does the waiting)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 from litestar.params import QueryParameter
@@ -20,3 +23,28 @@ Wait = Annotated[
     ),
 ]
 """Seconds a poll may wait for its run to end (0-30; default 0: answer at once)."""
+
+PREFER_WAIT_DOC = (
+    f"runwire extension: with a `Prefer: wait=<seconds>` header (RFC 7240; at most {MAX_WAIT_S:g} "
+    "are honoured), the reply comes once the run has ended, or after that many seconds, and "
+    "carries the run as a poll would"
+)
+
+
+def preferred_wait(prefer: Iterable[str]) -> float:
+    """The seconds of a ``wait`` preference among the ``Prefer`` header values ``prefer``
+    (``Prefer: wait=10, respond-async``), capped at ``MAX_WAIT_S``; 0 without one.
+
+    A malformed or negative ``wait`` is ignored (0), as RFC 7240 asks of a preference a server
+    cannot honour: the request itself is still valid, and is answered at once.
+    """
+    for preference in ",".join(prefer).split(","):
+        name, _, value = preference.split(";", 1)[0].partition("=")
+        if name.strip().lower() != "wait":
+            continue
+        try:
+            seconds = float(value.strip().strip('"'))
+        except ValueError:
+            return 0.0
+        return min(seconds, MAX_WAIT_S) if seconds >= 0 else 0.0  # NaN is not >= 0
+    return 0.0

@@ -25,7 +25,7 @@ from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
 from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
-from runwire_server.api.waiting import Wait
+from runwire_server.api.waiting import PREFER_WAIT_DOC, Wait, preferred_wait
 from runwire_server.frontdoors.boot import (
     FRONT_DOOR_PROJECT,
     SCRIPT_NODE,
@@ -33,7 +33,7 @@ from runwire_server.frontdoors.boot import (
     TaskDoor,
     boot_task,
 )
-from runwire_server.frontdoors.shapes import TaskPending, TaskState
+from runwire_server.frontdoors.shapes import TaskState
 from runwire_server.frontdoors.taskconfig import CompiledTask
 from runwire_server.services import Services
 from runwire_server.store import RunRow
@@ -94,13 +94,22 @@ async def start_task(
     principal: Principal,
     path: str,
 ) -> Any:
-    """Bind, store, enqueue; reply ``{"id", "status": "not-ready"}``."""
+    """Bind, store, enqueue; reply ``{"id", "status": "not-ready"}``, or with ``Prefer: wait=<seconds>``
+    the task as a poll shows it once it has ended or the seconds have passed."""
     door = usable_task_door(door, principal)
     parts = await request_parts(request, path)
     run_input = await bind_request(door.task, parts, len(await request.body()))
     run_id = str(uuid.uuid4())
-    await store_and_enqueue(services, run_id, door.workflow, run_input, principal.identity)
-    return {"id": run_id, "status": NOT_READY}
+
+    async def start() -> None:
+        await store_and_enqueue(services, run_id, door.workflow, run_input, principal.identity)
+
+    wait_s = preferred_wait(request.headers.getall("prefer", ()))
+    if not wait_s:
+        await start()
+        return {"id": run_id, "status": NOT_READY}
+    run = await services.endings.read_after_start(run_id, wait_s, start(), services.store.get_run)
+    return {"id": run_id, "status": NOT_READY} if run is None else task_reply(run)
 
 
 async def poll_task(
@@ -128,7 +137,7 @@ START_DOC = documented(
     {JSON: Any},
     body_required=False,
     body_description="JSON, parsed when a binder of the config reads it (body_args, or a plugin binder)",
-    replies={200: (TaskPending, "the task is started")},
+    replies={200: (TaskState, "the task is started (not-ready); " + PREFER_WAIT_DOC)},
     idempotent=True,
 )
 POLL_DOC = documented(replies={200: (TaskState, "not-ready, ready or failed")})
