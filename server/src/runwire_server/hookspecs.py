@@ -8,7 +8,7 @@ door is a module with functions decorated by ``@runwire.hookimpl``, registered l
     my-door = "my_package.door"
 
 Every route a plugin adds sits behind the app's authentication (see
-:func:`runwire_server.api.deps.authenticate`) unless it is marked ``opt={"public": True}``.
+:func:`runwire_server.api.deps.authentication`) unless it is marked ``opt={"public": True}``.
 The server's own config.json and execute doors (:mod:`runwire_server.frontdoors`) use these hooks.
 """
 

@@ -2,8 +2,8 @@
 
 Front doors are plugins of the server's hooks (:mod:`runwire_server.hookspecs`): their routes,
 start-up state (as named dependencies) and error statuses are collected here, through the same
-plugin manager as everything else. Every route is behind the app's authentication guard
-(:func:`runwire_server.api.deps.authenticate`) unless marked ``opt={"public": True}``.
+plugin manager as everything else. Every route is behind the app's authentication
+(:func:`runwire_server.api.deps.authentication`) unless marked ``opt={"public": True}``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from litestar.types import ControllerRouterHandler
 from runwire.errors import PluginConflict
 from runwire_server.api import health
 from runwire_server.api.commit_barrier import CommitBarrier
-from runwire_server.api.deps import DEPENDENCIES, PUBLIC, authenticate
+from runwire_server.api.deps import DEPENDENCIES, PUBLIC, authentication
 from runwire_server.api.errors import exception_handlers
 from runwire_server.api.metrics import metrics_middleware, metrics_routes
 from runwire_server.api.openapi import finish_when_built
@@ -152,13 +152,13 @@ def create_app(
         ],
         dependencies={**DEPENDENCIES, **plugin_dependencies(hooks, services)},
         exception_handlers=exception_handlers(hooks.error_statuses()),
-        guards=[authenticate],
         state=State({"services": services, "rate_limiter": RateLimiter.from_setting(settings.rate_limit)}),
         on_startup=[start],
         on_shutdown=[stop],
         middleware=[
             *metrics_middleware(settings),
             *([barrier.middleware] if services.embedded and services.store.defers_commits else []),
+            authentication,  # innermost of the app's: metrics count 401s, replies wait for commits
         ],
         request_max_body_size=settings.max_body_bytes,
         template_config=TEMPLATES,

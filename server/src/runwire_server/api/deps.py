@@ -1,6 +1,6 @@
 """Authentication of every route, and the dependencies a route handler may declare.
 
-:func:`authenticate` is a guard on the whole app: every request is authenticated by the
+:func:`authentication` is the app's innermost middleware: every request is authenticated by the
 configured auth providers (none accepting is a 401) unless its handler, or a router above it,
 is marked ``opt={"public": True}`` (the health probes, the OpenAPI schema, the execution-update
 webhook, which checks its own service key). A plugin's route is protected without declaring
@@ -21,6 +21,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from runwire.auth import Principal
 from runwire_server.api.errors import NotAuthenticated
@@ -34,7 +35,7 @@ PrincipalDep = NamedDependency[Principal]
 PUBLIC = "public"
 """The ``opt`` key that exempts a route handler (or every handler of a router) from authentication."""
 PRINCIPAL_KEY = "runwire_principal"
-"""Where :func:`authenticate` leaves the caller on the request's scope state."""
+"""Where :func:`authentication` leaves the caller on the request's scope state."""
 
 
 def get_services(state: State) -> Services:
@@ -51,13 +52,22 @@ def is_public(handler: BaseRouteHandler) -> bool:
     return methods == {"OPTIONS"} and handler.handler_name == "options_handler"
 
 
-async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The app's guard: authenticate every request to a route that is not public.
+def authentication(app: ASGIApp) -> ASGIApp:
+    """The app's authentication, an ASGI middleware: every request to a route that is not
+    public is authenticated before anything of the route runs (route middleware, hooks, guards,
+    the handler), and the principal is kept on the request's scope state for :func:`get_principal`.
 
-    The principal is kept on the request's scope state for :func:`get_principal`.
+    A middleware rather than a Litestar guard: an app-wide guard makes Litestar copy the route
+    handler object on every request, which cost more server CPU than the API-key check itself.
     """
-    if not is_public(handler):
-        connection.scope["state"][PRINCIPAL_KEY] = await authenticated_principal(connection)
+
+    async def authenticate(scope: Scope, receive: Receive, send: Send) -> None:
+        if not is_public(scope["route_handler"]):
+            headers = header_dict(scope["headers"])
+            scope["state"][PRINCIPAL_KEY] = await principal_for_headers(scope["app"].state, headers)
+        await app(scope, receive, send)
+
+    return authenticate
 
 
 async def authenticated_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -101,7 +111,7 @@ async def provide_principal(request: Request[Any, Any, Any], services: ServicesD
 
 
 async def get_principal(request: Request[Any, Any, Any]) -> Principal:
-    """The caller :func:`authenticate` let in (a public handler asking for it authenticates now)."""
+    """The caller :func:`authentication` let in (a public handler asking for it authenticates now)."""
     principal: Principal | None = request.scope["state"].get(PRINCIPAL_KEY)
     if principal is None:
         principal = await authenticated_principal(request)

@@ -1,7 +1,7 @@
 """The web UI at ``/ui/``: workflows and runs to look at, served by runwire itself (Jinja2 pages,
 one CSS file, one small script; no build step, nothing from another site).
 
-The router is public to the app's header guard: UI requests authenticate through the session
+The router is public to the app's header authentication: UI requests authenticate through the session
 (:mod:`runwire_server.ui.session`), whose credential goes through the same auth providers on
 every request. The routes are left out of the OpenAPI document (they answer HTML, not the API).
 ``docs/ui.md`` describes the pages and the security decisions.
