@@ -102,6 +102,13 @@ def test_the_metrics_count_a_known_workload(make_server: MakeServer) -> None:
     assert requests("POST", f"{W}/{{workflow_id}}/run", "200") == 3
     assert requests("POST", "/api/execute", "201") == 1
     assert requests("GET", "/metrics", "403") == 1
+    # each request also timed, under the same labels; none still counted in progress
+    run_labels = {"app_name": "runwire", "method": "POST", "path": f"{W}/{{workflow_id}}/run"}
+    timed = value(found, "runwire_request_duration_seconds_count", **run_labels, status_code="200")
+    assert timed - value(before, "runwire_request_duration_seconds_count", **run_labels, status_code="200") == 3
+    assert value(found, "runwire_requests_in_progress", **run_labels, status_code="200") == 0
+    errors = [labels for name, labels in found if name == "runwire_requests_error_total"]
+    assert not [labels for labels in errors if not str(dict(labels)["status_code"]).startswith("5")], errors
 
 
 def test_metrics_need_an_every_project_key_unless_public_and_may_be_off(make_server: MakeServer) -> None:
