@@ -49,6 +49,7 @@ bench: install
 	$(PY) bench/check.py
 	$(PY) bench/api.py --modes embedded,redis,rabbitmq
 	$(PY) bench/tasks.py
+	$(PY) bench/instructions.py
 	$(PY) bench/limits.py
 	$(PY) bench/scaling.py --runs 200  # needs Redis and PostgreSQL; ~2 min
 	$(PY) bench/queue_memory.py --runs 1000  # the 10,000-run figure: no --runs (~20 min)
