@@ -42,7 +42,8 @@ lint: install
 	$(VENV)/bin/mypy
 
 # Issue #17's figures, each next to its floor: engine.py (target 1), start.py (2, 3), tasks.py
-# (4, 5), api.py (6, 7; Redis and RabbitMQ are skipped, saying so, when not running).
+# (4, 5), api.py (6, 7; Redis and RabbitMQ are skipped, saying so, when not running),
+# instructions.py (server instructions per request, by callgrind: steady on a shared machine).
 bench: install
 	$(PY) bench/engine.py
 	$(PY) bench/start.py
