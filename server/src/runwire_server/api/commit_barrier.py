@@ -2,8 +2,10 @@
 
 Embedded mode leaves the SQLite writes it makes on the event loop uncommitted
 (:meth:`runwire_server.store.sqlite.SqliteSyncStore.defer_commits`, on ``store.sync``): a
-commit costs ten times the statement (file locks, WAL writes), so one commit per loop
-iteration replaces one per write. A response
+commit costs ten times the statement (file locks, WAL writes), so one commit every loop
+iteration or two replaces one per write: it runs after the callbacks that were already due
+when the first write was made, so a run started by a request (its task's first step) usually
+writes its start and its end within one commit. A response
 that starts while writes are pending waits for that commit before its first byte is sent, so a
 client is never told of a run (or a result) that a crash could still lose; a commit that fails
 fails the responses waiting for it (503).
@@ -23,7 +25,7 @@ log = logging.getLogger("runwire.server")
 
 
 class CommitBarrier:
-    """Commits ``store``'s deferred writes once per loop iteration; replies wait for it."""
+    """Commits ``store``'s deferred writes one loop iteration after the first; replies wait for it."""
 
     def __init__(self, store: StoreBase) -> None:
         self.store = store
@@ -37,7 +39,9 @@ class CommitBarrier:
 
     def _schedule(self, commit: Callable[[], None]) -> None:
         assert self._loop is not None
-        self._loop.call_soon(self._commit)
+        # in the iteration after next: the callbacks already due first, so a run started with
+        # the write (its task's first step) usually ends within that commit too
+        self._loop.call_soon(self._loop.call_soon, self._commit)
 
     def _commit(self) -> None:
         waiters, self._waiters = self._waiters, []
