@@ -67,7 +67,7 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
         )
         assert out.returncode == 0, out.stderr
         expected = expected_output(script)
-        assert len(expected) == 9
+        assert len(expected) == 10
         assert out.stdout.splitlines() == expected
     finally:
         os.killpg(server.pid, signal.SIGTERM)
