@@ -16,6 +16,9 @@ instructions the server process executed in that window are divided by the items
 - ``task-wait``: ``POST /task`` with ``Prefer: wait=30`` for a config.json task that runs
   ``/bin/echo [1]`` (the spawned program is not counted).
 
+A tree that predates ``Prefer: wait`` answers those starts at once; its clients then long-poll
+(``GET ...?wait=30``), so there ``run-wait`` and ``task-wait`` count two requests.
+
 ``--baseline DIR`` (a directory holding another tree's ``core/src`` and ``server/src``, e.g. a
 ``git worktree`` of an earlier commit) measures that tree's server the same way, after this
 one, for an A/B comparison. Without valgrind the script says so and exits.
@@ -92,7 +95,10 @@ async def _calls(port: int, data_dir: Path) -> dict[str, Callable[[], Awaitable[
 
     async def task_wait() -> None:
         reply = await http.post("/task", headers=start_headers())
-        assert reply.status_code == 200 and reply.json()["status"] == "ready", reply.text
+        assert reply.status_code == 200, reply.text
+        if reply.json()["status"] == "not-ready":  # a tree without Prefer: wait: a long-poll
+            reply = await http.get(f"/task/{reply.json()['id']}", params={"wait": "30"})
+        assert reply.json()["status"] == "ready", reply.text
 
     return {"healthz": healthz, "run-wait": run_wait, "run-poll": run_poll, "task-wait": task_wait}
 
