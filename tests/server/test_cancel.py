@@ -19,6 +19,7 @@ from tests.helpers import (
     PY,
     SCRIPTS,
     SHORT_LEASES,
+    SLEEP,
     MakeServer,
     api,
     create_workflow,
@@ -136,6 +137,36 @@ def test_cancel_in_every_state_embedded(make_server: MakeServer, tmp_path: Path)
         labels = {"door": door, "status": "cancelled"}
         finished = "runwire_runs_finished_total"
         assert value(after_metrics, finished, **labels) - value(before, finished, **labels) == count
+
+
+def test_a_run_executing_before_its_first_progress_write_is_stopped_and_counted_once(
+    sleep_plugin_path: str, tmp_path: Path
+) -> None:
+    """Embedded mode stores a run claimed and shows it ``in queue`` until its first progress
+    write: a cancel then stops it as a running run (202), and it is counted once, cancelled."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = with_plugin({"RUNWIRE_API_KEYS": KEY}, sleep_plugin_path)
+    with running_server(env=env, data_dir=tmp_path / "data") as server, api(server.url) as c:
+        before = samples(c.get("/metrics").text)
+        run_id = start_run(c, create_workflow(c, sleep_data(60, markers)))
+        wait_for_marker(markers, run_id)  # its sleep node runs
+        assert c.get(RESULT, params={"id": run_id}).json()["data"]["status"] == "in queue"
+        reply = c.post(f"{RUNS}/{run_id}/cancel/")
+        assert reply.status_code == 202, reply.text
+        assert reply.json()["status"] == "in progress" and reply.json()["cancelled"] is True
+        ended = wait_until(
+            lambda: c.get(RESULT, params={"id": run_id}).json()["data"]["status"] == "failed", BOUND_S
+        )
+        assert ended < BOUND_S
+        result = c.get(RESULT, params={"id": run_id}).json()["data"]
+        reason = f"cancelled by {reply.json()['cancelled_by']}"
+        assert result["error"] == reason
+        assert result["data"][SLEEP]["status"] == "failed" and result["data"][SLEEP]["error"] == reason
+        after = samples(c.get("/metrics").text)
+        labels = {"door": "workflow", "status": "cancelled"}
+        finished = "runwire_runs_finished_total"
+        assert value(after, finished, **labels) - value(before, finished, **labels) == 1
 
 
 def test_cancel_ends_a_blocking_execute_for_its_caller(make_server: MakeServer, tmp_path: Path) -> None:

@@ -112,6 +112,11 @@ class Cancellations:
         with self._lock:
             return list(self._running)
 
+    def executing(self, run_id: str) -> bool:
+        """Whether run ``run_id`` executes in this process now."""
+        with self._lock:
+            return run_id in self._running
+
     def cancel(self, run_id: str, by: str) -> bool:
         """Stop run ``run_id`` if it executes here (``True``), else remember the request in case it
         starts here later. Callable from any thread."""

@@ -68,7 +68,8 @@ class RunCancelController(Controller):
         """Cancel run ``run_id`` (any front door's) as the caller.
 
         A queued run ends at once (200, ``failed`` with the error ``cancelled by <identity>``);
-        a running run's nodes are cancelled and their process groups killed (202; it ends
+        a running run's nodes are cancelled and their process groups killed (202, also for a
+        run this server executes that shows ``in queue`` as it has written no progress yet; it ends
         ``failed`` with that error within 2 s, in whichever process executes it). A finished
         run: 409. A run the caller may not see: 404.
         """
@@ -87,7 +88,10 @@ async def cancel_run(services: Services, principal: Principal, run_id: str) -> t
     canonical = run.id
     if run.status in TERMINAL:
         raise _finished(run)
-    cancelled = await services.store.cancel_run(canonical, principal.identity)
+    # a run executing here may still show ``in queue`` (embedded: no progress written yet): it
+    # is stopped like a running one, and its executor records (and counts) how it ended
+    executing = services.executor.cancellations.executing(canonical)
+    cancelled = await services.store.cancel_run(canonical, principal.identity, end_queued=not executing)
     if cancelled is None:  # it finished meanwhile (or was deleted with its workflow)
         now = await services.store.get_run(canonical)
         if now is None:
@@ -96,9 +100,10 @@ async def cancel_run(services: Services, principal: Principal, run_id: str) -> t
     by = cancelled.cancelled_by or principal.identity
     # executing here: stop it now (else the process executing it finds it within 0.5 s); a
     # queued run that was handed to this process's executor must not start either
-    services.executor.cancellations.cancel(canonical, by)
+    executing = services.executor.cancellations.cancel(canonical, by)
     ended = cancelled.status == Status.FAILED
-    if ended:
+    if ended and not executing:  # else it started meanwhile: its executor counts it
         await services.metrics.run_cancelled_queued(services.store, run)
-    body = {"id": canonical, "status": cancelled.status, "cancelled": True, "cancelled_by": by}
+    status = Status.IN_PROGRESS if executing and cancelled.status == Status.IN_QUEUE else cancelled.status
+    body = {"id": canonical, "status": status, "cancelled": True, "cancelled_by": by}
     return body, (200 if ended else 202)

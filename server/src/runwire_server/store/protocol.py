@@ -134,11 +134,11 @@ class Store(ABC):
         log when ``events`` is given (``None``: kept as it is)."""
         await self._call(self.sync.save_run, run_id, status, nodes, total_cost, error, events)
 
-    async def cancel_run(self, run_id: str, by: str) -> RunRow | None:
-        """Cancel an unfinished run for ``by``: one ``in queue`` ends ``failed`` now, one ``in
-        progress`` is marked; ``None`` when there is none or it is terminal (see
-        :meth:`SyncStore.cancel_run <runwire_server.store.runs.RunMethods.cancel_run>`)."""
-        return await self._call(self.sync.cancel_run, run_id, by)
+    async def cancel_run(self, run_id: str, by: str, end_queued: bool = True) -> RunRow | None:
+        """Cancel an unfinished run for ``by``: one ``in queue`` ends ``failed`` now (unless not
+        ``end_queued``), one ``in progress`` is marked; ``None`` when there is none or it is
+        terminal (see :meth:`SyncStore.cancel_run <runwire_server.store.runs.RunMethods.cancel_run>`)."""
+        return await self._call(self.sync.cancel_run, run_id, by, end_queued)
 
     async def cancel_requests(self, run_ids: Iterable[str]) -> list[tuple[str, str]]:
         """``(run id, cancelled by)`` of each cancelled run among ``run_ids``."""

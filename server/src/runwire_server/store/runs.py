@@ -14,6 +14,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    false,
     func,
     insert,
     literal,
@@ -171,7 +172,7 @@ class RunMethods(StoreBase):
         if status in TERMINAL:
             self._ended(run_id)
 
-    def cancel_run(self, run_id: str, by: str) -> RunRow | None:
+    def cancel_run(self, run_id: str, by: str, end_queued: bool = True) -> RunRow | None:
         """Cancel an unfinished run for ``by`` (an identity); return it as it is now, or ``None``
         when there is no such run or it is terminal.
 
@@ -179,9 +180,12 @@ class RunMethods(StoreBase):
         <by>`` (a claim made at the same moment either came first, and the run is ``in progress``
         here, or finds it failed); a run ``in progress`` gets ``cancelled_by`` only (its status is
         written by its executor when it stops: see :mod:`runwire_server.cancellation`). The first
-        canceller is kept. The returned status says which happened.
+        canceller is kept. The returned status says which happened. With ``end_queued`` false, a
+        run ``in queue`` is only marked too: the caller knows it is executing (an embedded run
+        shows ``in queue`` until its first progress write) and stops it, and its executor
+        writes how it ended.
         """
-        queued = runs.c.status == Status.IN_QUEUE
+        queued = runs.c.status == Status.IN_QUEUE if end_queued else false()
         first = func.coalesce(runs.c.cancelled_by, by)
         with self._transaction(write=True) as conn:
             row = conn.execute(
