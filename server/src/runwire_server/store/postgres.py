@@ -23,14 +23,30 @@ class PostgresSyncStore(SyncStore):
     """The synchronous store on a network database: each call checks a connection out of the pool."""
 
     def _first(self, statement: Executable, params: dict[str, Any], write: bool = False) -> Any:
-        """The first row of ``statement`` (``None`` if none), in its own transaction."""
-        with self._transaction(write) as conn:
+        """The first row of ``statement`` (``None`` if none), in its own transaction.
+
+        One statement is a transaction of its own in autocommit mode: the driver then sends no
+        ``BEGIN`` and no ``COMMIT``, each a round trip to the database (the hot calls of a run
+        are single statements: a run's start, claim, progress, end and reads).
+        """
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             result = conn.execute(statement, params)
             return result.first() if result.returns_rows else None
 
     @contextmanager
     def _transaction(self, write: bool = False) -> Iterator[Connection]:
-        """One transaction on a pooled connection, committed on success and rolled back on error."""
+        """One transaction on a pooled connection, committed on success and rolled back on error.
+
+        Reads run in autocommit mode, without the ``BEGIN`` and ``COMMIT`` round trips: under
+        PostgreSQL's default READ COMMITTED each statement sees what was committed when it
+        began, inside a transaction or not, so a read sees the same either way.
+        """
+        if not write:
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+            return
         with self.engine.begin() as conn:
             yield conn
 
