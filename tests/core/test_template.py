@@ -346,3 +346,17 @@ def test_lookups_with_an_unclosed_or_odd_expression_are_still_checked() -> None:
     assert "syntax error" in (check_template("{{ input.a }} and {{ input.") or "")
     assert check_template("{{ input.a.b }} {{ n-1.result.content }}") is None
     assert render_string("{{ input.tags.0 }}", VARS) == "admin"  # a digit step: Jinja's getitem
+
+
+def test_the_engines_renderer_returns_a_template_free_value_as_the_jinja_one_does() -> None:
+    """:class:`runwire.rendered.LazyRenderer` skips Jinja2 for a value without ``{{``: same
+    value, new containers (a node may change its rendered data, never the workflow's)."""
+    from runwire.rendered import LazyRenderer
+
+    value = {"a": [1, {"b": "text", 2: None}], "c": "x {", "d": 1.5}
+    lazy = LazyRenderer().render_value(value, {})
+    assert lazy == TemplateRenderer().render_value(value, {}) == value
+    assert lazy is not value and lazy["a"] is not value["a"] and lazy["a"][1] is not value["a"][1]
+    assert LazyRenderer().render_value({"k": ["{{ x }}"]}, {"x": 1}) == {"k": [1]}
+    assert LazyRenderer().render_value({"{{ x }}": 1}, {"x": "key"}) == {"key": 1}
+    assert LazyRenderer().render_value("{{ x }}", {"x": [2]}) == [2]

@@ -12,14 +12,23 @@ HEAVY_SDKS = ("openai", "jwt", "httpx", "cryptography")
 """Imported by the LLM, HTTP and Auth0 plugins when a node runs or the provider is built."""
 PARSED_ON_USE = ("jsonpath_ng",)
 """Imported when a body binder is built (a config.json or a workflow with ``body_args``)."""
+RENDERED_ON_USE = ("jinja2", "runwire.template")
+"""Imported at the first template a run renders or a check parses, or the first UI page; a start
+that renders none (``run`` of template-free nodes, ``plugins``, ``serve`` to its first answer)
+does not."""
 SERVER_ONLY = ("litestar", "sqlalchemy", "alembic", "uvicorn", "dramatiq", "redis", "pika", "rich")
 """What ``serve``, ``worker`` and the store commands use; ``run``, ``check`` and ``plugins``
 (without progress) do not."""
 
 
 def imported_after(code: str) -> set[str]:
-    """Top-level packages imported by a fresh interpreter running ``code``."""
-    script = f"import sys\n{code}\nimport json\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))\n"
+    """Top-level packages imported by a fresh interpreter running ``code`` (and the runwire
+    modules among them, by full name)."""
+    script = (
+        f"import sys\n{code}\nimport json\n"
+        "names = {m.split('.')[0] for m in sys.modules} | {m for m in sys.modules if m.startswith('runwire.')}\n"
+        "print(json.dumps(sorted(names)))\n"
+    )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -39,8 +48,45 @@ def test_the_workflow_commands_import_no_sdk_and_no_server_part() -> None:
         "plugins.describe()\n"
     )
     loaded = imported_after(code)
-    unused = HEAVY_SDKS + SERVER_ONLY + PARSED_ON_USE
+    unused = HEAVY_SDKS + SERVER_ONLY + PARSED_ON_USE + RENDERED_ON_USE
     assert loaded.isdisjoint(unused), loaded & set(unused)
+
+
+def test_a_run_imports_jinja2_at_its_first_template_only(tmp_path: Path) -> None:
+    """``runwire run`` of template-free nodes loads no Jinja2; a template still renders (and a
+    bad one is still refused by the check)."""
+    plain = {
+        "nodes": [{"id": "start", "type": "trigger-node", "data": {"label": "plain"}}],
+        "edges": [],
+        "start_node": "start",
+    }
+    templated = {
+        "nodes": [
+            {"id": "start", "type": "trigger-node", "data": {}},
+            {"id": "out", "type": "output-node", "data": {"output": "{{ start.result.input.x }}!"}},
+        ],
+        "edges": [{"source": "start", "target": "out"}],
+        "start_node": "start",
+    }
+    code = (
+        "import asyncio, sys\n"
+        "from runwire.check import prepare_workflow\n"
+        "from runwire.engine import Engine\n"
+        "from runwire.plugins import Plugins\n"
+        "from runwire.workflow import WorkflowData\n"
+        "plugins = Plugins.load()\n"
+        "def run(raw, data):\n"
+        "    workflow = prepare_workflow(WorkflowData.model_validate(raw), plugins)\n"
+        "    return asyncio.run(Engine().execute(workflow, data))\n"
+        f"record = run({plain!r}, {{}})\n"
+        "assert record.status == 'succeed', record\n"
+        "assert 'jinja2' not in sys.modules\n"
+        f"record = run({templated!r}, {{'x': 'hi'}})\n"
+        "assert record.status == 'succeed', record\n"
+        "assert 'hi!' in str(record.to_json()), record\n"
+        "assert 'jinja2' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
 
 
 def test_a_server_without_a_broker_imports_no_broker_and_alembic_only_to_migrate(tmp_path: Path) -> None:
@@ -57,7 +103,8 @@ def test_a_server_without_a_broker_imports_no_broker_and_alembic_only_to_migrate
     first = imported_after(code)
     assert "alembic" in first  # the store was made: every revision ran
     again = imported_after(code)
-    assert again.isdisjoint(("alembic", "dramatiq", "redis", "pika", *HEAVY_SDKS, *PARSED_ON_USE)), again
+    unused = ("alembic", "dramatiq", "redis", "pika", *HEAVY_SDKS, *PARSED_ON_USE, *RENDERED_ON_USE)
+    assert again.isdisjoint(unused), again & set(unused)
 
 
 def test_serve_builds_no_openapi_document_until_asked(tmp_path: Path) -> None:

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from runwire.auth import AuthProvider, AuthServices, Principal
     from runwire.binders import BinderConfig, InputBinder, RequestParts
     from runwire.formatters import FormatterOptions, OutputFormatter
+    from runwire.jsontext import to_text
     from runwire.nodes import BlockingNodeType, NodeContext, NodeData, NodeOutput, NodeType
     from runwire.plugin_settings import PluginSettings, SettingsConfigDict
-    from runwire.template import to_text
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -84,7 +84,7 @@ _LAZY = {
     "NodeType": "runwire.nodes",
     "PluginSettings": "runwire.plugin_settings",
     "SettingsConfigDict": "runwire.plugin_settings",
-    "to_text": "runwire.template",
+    "to_text": "runwire.jsontext",
 }
 
 

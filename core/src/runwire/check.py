@@ -26,7 +26,6 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
-from runwire.template import inspect_template
 from runwire.workflow import InputField, PreparedNode, PreparedWorkflow, WorkflowData
 
 if TYPE_CHECKING:
@@ -317,6 +316,8 @@ def _templates_and_references(
         texts = _template_texts(node.raw.data)
         if not texts:
             continue
+        from runwire.template import inspect_template  # Jinja2, for the first template (a faster start)
+
         named: set[str] = set()
         suspect = False
         for text in texts:

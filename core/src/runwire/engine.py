@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runwire.errors import InputInvalid, NodeFailed, TemplateError
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.inputs import apply_input_fields
 from runwire.nodes import NodeContext, NodeOutput
 from runwire.records import NodeRecord, RunRecord, Status
+from runwire.rendered import LazyRenderer
 from runwire.sizes import json_size
-from runwire.template import TemplateRenderer
 from runwire.workflow import PreparedNode, PreparedWorkflow
+
+if TYPE_CHECKING:
+    from runwire.template import TemplateRenderer
 
 MAX_RETRY_DELAY = 30.0
 DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
@@ -72,7 +75,8 @@ class Engine:
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
         max_run_bytes: int | None = None,
     ) -> None:
-        self.renderer = renderer or TemplateRenderer()
+        # Jinja2 is imported at the first template rendered (most starts render none)
+        self.renderer: TemplateRenderer | LazyRenderer = renderer or LazyRenderer()
         per_run = RUN_RESULTS_PER_NODE_LIMIT * max_result_bytes
         self.max_run_bytes = max_run_bytes if max_run_bytes is not None else per_run
         """The results of all nodes of one run together, as JSON: past it, the node whose result

@@ -244,3 +244,11 @@ def _storable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [_storable(v, depth + 1) for v in value]
     return value
+
+
+def to_text(value: Any) -> str:
+    """Turn a rendered value into text: strings as is, anything else as JSON (what a node that
+    shows a value as text uses: ``runwire.to_text``)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -22,6 +22,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
 from runwire.errors import TemplateError, TemplateRefused
+from runwire.jsontext import to_text as to_text  # re-exported: its home until Jinja2 became lazy
 from runwire.template_limits import (
     MAX_BUILT_CHARS,
     MAX_FOLDED_CHARS,
@@ -458,10 +459,3 @@ class TemplateRenderer:
                 for k, v in value.items()
             }
         return value
-
-
-def to_text(value: Any) -> str:
-    """Turn a rendered value into text: strings as is, anything else as JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)

@@ -9,8 +9,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from runwire.hookspecs import hookimpl
+from runwire.jsontext import to_text
 from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
-from runwire.template import to_text
 from runwire.workflow import InputField, PreparedNode
 
 

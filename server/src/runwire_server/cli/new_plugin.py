@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import jinja2
 
 import runwire
 from runwire_server.cli.base import main
@@ -88,6 +87,8 @@ def _walk(root: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
 
 def render_plugin(names: PluginNames, *, binder: bool, formatter: bool, auth: bool) -> dict[str, str]:
     """The files of the new distribution, by relative path."""
+    import jinja2  # here, not at the top: every command imports this module, few render (a faster start)
+
     flags = {"binder": binder, "formatter": formatter, "auth": auth}
     skipped = {path for flag, paths in OPTIONAL.items() if not flags[flag] for path in paths}
     env = jinja2.Environment(
