@@ -47,6 +47,8 @@ class Announcer:
                     channel.exchange_declare(exchange=self.channel, exchange_type="fanout")
                     self._declared.channel = channel
                 channel.basic_publish(exchange=self.channel, routing_key="", body=run_id.encode())
+            elif hasattr(self.broker, "settle"):  # WakingRedisBroker: with the message's ack
+                self.broker.publish(self.channel, run_id)
             else:
                 self.broker.client.publish(self.channel, run_id)
         except Exception as exc:
