@@ -437,9 +437,18 @@ class TemplateRenderer:
                 return value
             parts = _lookups(value)
             if parts is not None and len(parts) == 1 and isinstance(parts[0], tuple):
-                # ``{{ <lookup> }}`` alone builds nothing: no budget to open
-                found = _lookup(parts[0], variables)
+                # ``{{ <lookup> }}`` alone builds nothing: no budget to open; the lookup of
+                # :func:`_lookup` inline (a call less per node of a templated chain)
+                keys = parts[0]
+                found = variables.get(keys[0], _MISS)
+                for key in keys[1:]:
+                    if not isinstance(found, dict) or key not in found:
+                        found = _MISS
+                        break
+                    found = found[key]
                 if found is not _MISS:
+                    if type(found) is str and len(found) <= MAX_OUTPUT_CHARS:
+                        return found  # as _single_value returns it
                     return _single_value(found, reference=True)
         token = open_budget(MAX_BUILT_CHARS)
         try:
