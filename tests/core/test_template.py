@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runwire.errors import TemplateError, TemplateRefused
-from runwire.template import TemplateRenderer, check_template, referenced_nodes, render_string
+from runwire.template import TemplateRenderer, _lookups, check_template, referenced_nodes, render_string
 
 NODE = "93e9822b-63a4-4553-adb4-79029db3c09b"
 VARS = {
@@ -346,3 +346,20 @@ def test_lookups_with_an_unclosed_or_odd_expression_are_still_checked() -> None:
     assert "syntax error" in (check_template("{{ input.a }} and {{ input.") or "")
     assert check_template("{{ input.a.b }} {{ n-1.result.content }}") is None
     assert render_string("{{ input.tags.0 }}", VARS) == "admin"  # a digit step: Jinja's getitem
+
+
+@pytest.mark.parametrize(
+    ("template", "parts"),
+    [
+        ("{{ n-1.result.content }}", (("_nodes", "n-1", "result", "content"),)),
+        ("{{n0.result}}", (("_nodes", "n0", "result"),)),
+        ("{{\tn0.result.a.b\n}}", (("_nodes", "n0", "result", "a", "b"),)),
+        ("{{ input.result.a }}", (("input", "result", "a"),)),  # input is the run's input
+        ("{{ n0.result.content }}}}", (("_nodes", "n0", "result", "content"), "}}")),  # "}}" is text
+        ("{{ n0.result.1 }}", None),  # a digit step: Jinja's getitem
+    ],
+)
+def test_the_usual_node_result_lookup_is_read_as_the_general_parse_reads_it(
+    template: str, parts: Any
+) -> None:
+    assert _lookups(template) == parts
