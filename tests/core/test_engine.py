@@ -17,6 +17,7 @@ from runwire.hookspecs import hookimpl
 from runwire.nodes import NodeContext, NodeOutput, NodeType
 from runwire.plugins import Plugins, get_plugin_manager
 from runwire.records import NodeRecord, RunRecord
+from runwire.sizes import flat_json_size, json_size
 from runwire.workflow import parse_workflow_data
 from tests.fake_nodes import plugins_with_test_nodes
 
@@ -505,3 +506,16 @@ async def test_a_chain_of_thousands_of_templated_nodes_runs_to_the_end() -> None
     assert record.nodes["n4999"].result == {"content": "true", "condition": True}
     assert record.nodes["yes"].result == {"content": "true"}
     assert record.nodes["no"].status == "skipped"
+
+
+def test_flat_result_size_is_json_size() -> None:
+    flat = [
+        {},
+        {"content": "true", "condition": True},
+        {"content": "", "json": None, "ok": False},
+        {"a": "x" * 600},
+    ]
+    for value in flat:
+        assert flat_json_size(value) == json_size(value, 10**6, utf8=True)
+    for other in ({"content": "é"}, {"é": "x"}, {"n": 1}, {"l": []}, {1: "x"}, {"f": 1.5}):
+        assert flat_json_size(other) == -1

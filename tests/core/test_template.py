@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runwire.errors import TemplateError, TemplateRefused
-from runwire.template import TemplateRenderer, check_template, referenced_nodes, render_string
+from runwire.template import TemplateRenderer, _lookups, check_template, referenced_nodes, render_string
 
 NODE = "93e9822b-63a4-4553-adb4-79029db3c09b"
 VARS = {
@@ -348,6 +348,7 @@ def test_lookups_with_an_unclosed_or_odd_expression_are_still_checked() -> None:
     assert render_string("{{ input.tags.0 }}", VARS) == "admin"  # a digit step: Jinja's getitem
 
 
+<<<<<<< HEAD
 def test_the_engines_renderer_returns_a_template_free_value_as_the_jinja_one_does() -> None:
     """:class:`runwire.rendered.LazyRenderer` skips Jinja2 for a value without ``{{``: same
     value, new containers (a node may change its rendered data, never the workflow's)."""
@@ -360,3 +361,20 @@ def test_the_engines_renderer_returns_a_template_free_value_as_the_jinja_one_doe
     assert LazyRenderer().render_value({"k": ["{{ x }}"]}, {"x": 1}) == {"k": [1]}
     assert LazyRenderer().render_value({"{{ x }}": 1}, {"x": "key"}) == {"key": 1}
     assert LazyRenderer().render_value("{{ x }}", {"x": [2]}) == [2]
+=======
+@pytest.mark.parametrize(
+    ("template", "parts"),
+    [
+        ("{{ n-1.result.content }}", (("_nodes", "n-1", "result", "content"),)),
+        ("{{n0.result}}", (("_nodes", "n0", "result"),)),
+        ("{{\tn0.result.a.b\n}}", (("_nodes", "n0", "result", "a", "b"),)),
+        ("{{ input.result.a }}", (("input", "result", "a"),)),  # input is the run's input
+        ("{{ n0.result.content }}}}", (("_nodes", "n0", "result", "content"), "}}")),  # "}}" is text
+        ("{{ n0.result.1 }}", None),  # a digit step: Jinja's getitem
+    ],
+)
+def test_the_usual_node_result_lookup_is_read_as_the_general_parse_reads_it(
+    template: str, parts: Any
+) -> None:
+    assert _lookups(template) == parts
+>>>>>>> h-engine

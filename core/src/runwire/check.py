@@ -443,7 +443,7 @@ def _template_texts(value: Any) -> list[str]:
         if isinstance(item, str):
             if "{{" in item:
                 found.append(item)
-        elif isinstance(item, dict | list):
+        elif isinstance(item, _CONTAINERS):
             for v in item.values() if isinstance(item, dict) else item:
                 if type(v) is str:
                     if "{{" in v:

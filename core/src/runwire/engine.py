@@ -17,8 +17,13 @@ from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.inputs import apply_input_fields
 from runwire.nodes import NodeContext, NodeOutput
 from runwire.records import NodeRecord, RunRecord, Status
+<<<<<<< HEAD
 from runwire.rendered import LazyRenderer
 from runwire.sizes import json_size
+=======
+from runwire.sizes import flat_json_size, json_size
+from runwire.template import TemplateRenderer
+>>>>>>> h-engine
 from runwire.workflow import PreparedNode, PreparedWorkflow
 
 if TYPE_CHECKING:
@@ -295,7 +300,9 @@ class _Run:
         if output is not None:  # not retried past a limit: the same node makes the same result again
             result = output.result
             tiny = min(_TINY_RESULT, engine.max_result_bytes)
-            size = json_size(result, tiny, utf8=True)
+            size = flat_json_size(result) if type(result) is dict else -1
+            if size < 0:
+                size = json_size(result, tiny, utf8=True)
             if size <= tiny and self.result_bytes + size <= engine.max_run_bytes:
                 self.result_bytes += size  # the usual small result: counted without a coroutine
             else:

@@ -21,7 +21,7 @@ import math
 import re
 import sys
 from collections.abc import Callable
-from itertools import chain, compress
+from itertools import chain
 from typing import Any
 
 import jiter
@@ -105,7 +105,6 @@ def _check_scalars(items: list[Any], strings: bool) -> None:
 
 _JITER_INT_DIGITS = 4300  # jiter refuses longer integers, whatever Python's limit
 _SLOW = object()
-_CONTAINER_TYPES = frozenset({dict, list}).__contains__
 
 
 def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
@@ -153,8 +152,8 @@ def _fast_loads(text: str, max_depth: int) -> Any:
 
 def _check_parsed(value: Any, max_depth: int) -> None:
     """:func:`check_value` without the string check, for what a parser made (only ``dict``,
-    ``list`` and scalars): each level is filtered and flattened by C iteration (``map``,
-    ``compress``, ``chain``), not a Python step per value."""
+    ``list`` and scalars): each level is flattened by C iteration (``map``, ``chain``), and
+    filtered by a comprehension only when it mixes containers and scalars."""
     level = [value]
     depth = 0
     while True:
@@ -163,24 +162,21 @@ def _check_parsed(value: Any, max_depth: int) -> None:
             _check_scalars(level, strings=False)
         has_dicts, has_lists = dict in kinds, list in kinds
         if has_dicts and has_lists:
-            containers = list(compress(level, map(_CONTAINER_TYPES, map(type, level))))
             level = [
-                *chain.from_iterable(map(dict.values, [c for c in containers if type(c) is dict])),
-                *chain.from_iterable([c for c in containers if type(c) is list]),
+                *chain.from_iterable([c.values() for c in level if type(c) is dict]),
+                *chain.from_iterable([c for c in level if type(c) is list]),
             ]
-        elif has_dicts:
-            level = list(chain.from_iterable(map(dict.values, compress(level, map(_is_dict, level)))))
+        elif has_dicts:  # a level of objects only (nodes, edges) needs no filtering
+            dicts = level if len(kinds) == 1 else [c for c in level if type(c) is dict]
+            level = list(chain.from_iterable(map(dict.values, dicts)))
         elif has_lists:
-            level = list(chain.from_iterable(compress(level, map(_is_list, level))))
+            lists = level if len(kinds) == 1 else [c for c in level if type(c) is list]
+            level = list(chain.from_iterable(lists))
         else:
             return
         depth += 1
         if depth > max_depth:
             raise JsonRefused(f"JSON is nested deeper than {max_depth} levels")
-
-
-_is_dict = dict.__instancecheck__
-_is_list = list.__instancecheck__
 
 
 def has_lone_surrogate(text: str) -> bool:

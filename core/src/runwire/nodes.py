@@ -158,7 +158,10 @@ class NodeContext:
         """
         if type(value) is str and "{{" not in value:  # no template: nothing to look up
             return value
-        return self._renderer.render_value(value, self.variables())
+        nodes = self._node_variables  # what variables() returns, without the call
+        if nodes is None:
+            return self._renderer.render_value(value, self.variables())
+        return self._renderer.render_value(value, {"input": self.input, "_nodes": nodes})
 
     def variables(self) -> dict[str, Any]:
         """The template variables of this run: ``input`` and every finished node's result."""

@@ -221,6 +221,9 @@ def _compile(template: str) -> tuple[bool, bool, Any]:
 
 # One ``{{ }}`` that only looks a value up by names: ``input.a.b`` or ``<node-id>.result.a``.
 _LOOKUP = re.compile(r"\s*([0-9A-Za-z_][\w\-]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\Z")
+# The usual template, ``{{ <node-id>.result.<key>... }}`` alone: :data:`_LOOKUP` inside braces
+# with its root followed by ``.result``
+_NODE_RESULT = re.compile(r"\{\{\s*([0-9A-Za-z_][\w\-]*)\.result((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}\Z")
 _MISS = object()
 _Lookups = tuple[str | tuple[str, ...], ...]
 
@@ -237,6 +240,12 @@ def _lookups(template: str) -> _Lookups | None:
     find a key in a dict take this path (see :func:`_render_lookups`), where the sandbox's
     ``getattr`` does the same; anything else is compiled and evaluated as before.
     """
+    usual = _NODE_RESULT.match(template)
+    if usual is not None and usual.group(1) != "input":
+        # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it in
+        # one regular expression match
+        root, path = usual.groups()
+        return (("_nodes", root, "result", *path.split(".")[1:]),)
     if "\x00" in template:  # may open a block (the sandbox's block start is ``\x00{%``)
         return None
     if template.startswith("{{") and template.endswith("}}"):
@@ -438,9 +447,18 @@ class TemplateRenderer:
                 return value
             parts = _lookups(value)
             if parts is not None and len(parts) == 1 and isinstance(parts[0], tuple):
-                # ``{{ <lookup> }}`` alone builds nothing: no budget to open
-                found = _lookup(parts[0], variables)
+                # ``{{ <lookup> }}`` alone builds nothing: no budget to open; the lookup of
+                # :func:`_lookup` inline (a call less per node of a templated chain)
+                keys = parts[0]
+                found = variables.get(keys[0], _MISS)
+                for key in keys[1:]:
+                    if not isinstance(found, dict) or key not in found:
+                        found = _MISS
+                        break
+                    found = found[key]
                 if found is not _MISS:
+                    if type(found) is str and len(found) <= MAX_OUTPUT_CHARS:
+                        return found  # as _single_value returns it
                     return _single_value(found, reference=True)
         token = open_budget(MAX_BUILT_CHARS)
         try:

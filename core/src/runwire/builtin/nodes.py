@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from operator import itemgetter
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,10 +85,17 @@ _Comparable = TypeVar("_Comparable", float, str)
 
 def compare(left: Any, operator: str, right: Any) -> bool:
     """Compare numerically when both sides are numbers (or numeric text), else as text."""
-    ln, rn = _number(left), _number(right)
-    if ln is not None and rn is not None:
-        return _compare(ln, operator, rn)
-    return _compare(to_text(left), operator, to_text(right))
+    ln = _number(left)
+    if ln is not None:  # the right side is read as a number only when the left one is one
+        rn = _number(right)
+        if rn is not None:
+            return _compare(ln, operator, rn)
+    # text as is (the usual case: a rendered template) without a call
+    return _compare(
+        left if type(left) is str else to_text(left),
+        operator,
+        right if type(right) is str else to_text(right),
+    )
 
 
 def _compare(a: _Comparable, operator: str, b: _Comparable) -> bool:
@@ -116,7 +124,8 @@ class IfElseNode(NodeType):
     def branch(node: PreparedNode, data: IfElseData, outcome: bool) -> list[str]:
         """The successor ids of the ``outcome`` branch."""
         explicit = data.true_node if outcome else data.false_node
-        targets = node.successor_ids(TRUE_HANDLE if outcome else FALSE_HANDLE)
+        handle = TRUE_HANDLE if outcome else FALSE_HANDLE
+        targets = [t for t, h in node.successors if h == handle]  # node.successor_ids(handle)
         if explicit and explicit not in targets:
             targets.append(explicit)
         return targets
@@ -124,12 +133,14 @@ class IfElseNode(NodeType):
     def check(self, node: PreparedNode) -> list[str]:
         """An if-else needs a true and a false branch, both among its successors."""
         data: IfElseData = node.data
+        if data.true_node is None and data.false_node is None:
+            handles = set(map(itemgetter(1), node.successors))  # in C: no Python step per edge
+            if TRUE_HANDLE in handles and FALSE_HANDLE in handles:
+                return []  # both branches are edges, so connected: nothing to report
         branches: dict[str, list[str]] = {TRUE_HANDLE: [], FALSE_HANDLE: []}  # one pass over the successors
         for target, handle in node.successors:
             if handle in branches:
                 branches[handle].append(target)
-        if data.true_node is None and data.false_node is None and all(branches.values()):
-            return []  # both branches are edges, so connected: nothing to report
         problems = []
         successors = {target for target, _ in node.successors}
         for outcome, label in ((True, "true"), (False, "false")):
