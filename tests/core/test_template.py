@@ -348,7 +348,6 @@ def test_lookups_with_an_unclosed_or_odd_expression_are_still_checked() -> None:
     assert render_string("{{ input.tags.0 }}", VARS) == "admin"  # a digit step: Jinja's getitem
 
 
-<<<<<<< HEAD
 def test_the_engines_renderer_returns_a_template_free_value_as_the_jinja_one_does() -> None:
     """:class:`runwire.rendered.LazyRenderer` skips Jinja2 for a value without ``{{``: same
     value, new containers (a node may change its rendered data, never the workflow's)."""
@@ -361,7 +360,8 @@ def test_the_engines_renderer_returns_a_template_free_value_as_the_jinja_one_doe
     assert LazyRenderer().render_value({"k": ["{{ x }}"]}, {"x": 1}) == {"k": [1]}
     assert LazyRenderer().render_value({"{{ x }}": 1}, {"x": "key"}) == {"key": 1}
     assert LazyRenderer().render_value("{{ x }}", {"x": [2]}) == [2]
-=======
+
+
 @pytest.mark.parametrize(
     ("template", "parts"),
     [
@@ -377,4 +377,3 @@ def test_the_usual_node_result_lookup_is_read_as_the_general_parse_reads_it(
     template: str, parts: Any
 ) -> None:
     assert _lookups(template) == parts
->>>>>>> h-engine

@@ -17,13 +17,8 @@ from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.inputs import apply_input_fields
 from runwire.nodes import NodeContext, NodeOutput
 from runwire.records import NodeRecord, RunRecord, Status
-<<<<<<< HEAD
 from runwire.rendered import LazyRenderer
-from runwire.sizes import json_size
-=======
 from runwire.sizes import flat_json_size, json_size
-from runwire.template import TemplateRenderer
->>>>>>> h-engine
 from runwire.workflow import PreparedNode, PreparedWorkflow
 
 if TYPE_CHECKING:
