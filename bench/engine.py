@@ -13,6 +13,9 @@ Run: ``python bench/engine.py [--nodes 1000] [--repeat 20] [--cli-repeat 9] [--b
    node limit raised with ``RUNWIRE_MAX_NODES``). Targets: <= 20 µs per node at 1,000, and the
    cost per node at 10,000 at most 1.3x that at 1,000 (linear). The same figures follow in CPU
    time (user + system) of each process, which other jobs on a shared machine skew far less.
+   The one-node workflow renders no template, so it does not import Jinja2 (imported at the
+   first template since the fourth start-up round), which every chain does once: the
+   *marginal* cost per node, between the two chain sizes, is printed too.
    ``--baseline DIR`` runs another tree (a snapshot of an earlier commit) in the same rounds.
 """
 
@@ -182,6 +185,12 @@ def _report_chain(
     if first != last:
         ratio = paired[last] / paired[first]
         print(f"  per node at {last:,} / at {first:,}: {ratio:.2f}x (targets ≤ 1.3x; ≤ 20 µs/node at 1,000)")
+        # the one-node workflow renders no template, so it never imports Jinja2 (~60 ms, paid
+        # once by every chain): the cost of one more node is the difference between two chains
+        marginal = statistics.median(
+            (b - a) / (last - first) * 1e6 for a, b in zip(walls[first], walls[last], strict=True)
+        )
+        print(f"  marginal per node, {first:,} → {last:,} nodes: {marginal:5.1f} µs/node paired")
     # CPU time (user + system) of each process: what other jobs on the machine skew far less
     print("  CPU time of the process, same rounds (less skewed by other jobs than wall time):")
     cpu_paired = {
