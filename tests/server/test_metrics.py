@@ -105,7 +105,9 @@ def test_the_metrics_count_a_known_workload(make_server: MakeServer) -> None:
     # each request also timed, under the same labels; none still counted in progress
     run_labels = {"app_name": "runwire", "method": "POST", "path": f"{W}/{{workflow_id}}/run"}
     timed = value(found, "runwire_request_duration_seconds_count", **run_labels, status_code="200")
-    assert timed - value(before, "runwire_request_duration_seconds_count", **run_labels, status_code="200") == 3
+    assert (
+        timed - value(before, "runwire_request_duration_seconds_count", **run_labels, status_code="200") == 3
+    )
     assert value(found, "runwire_requests_in_progress", **run_labels, status_code="200") == 0
     errors = [labels for name, labels in found if name == "runwire_requests_error_total"]
     assert not [labels for labels in errors if not str(dict(labels)["status_code"]).startswith("5")], errors
