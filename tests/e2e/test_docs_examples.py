@@ -23,4 +23,4 @@ def test_api_doc_example_runs_against_a_live_server() -> None:
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             exec(compile(code, "docs/api.md", "exec"), {})
-    assert printed.getvalue().split() == ["Hello", "John", "Doe", "succeed"]
+    assert printed.getvalue().split() == ["Hello", "John", "Doe", "succeed", "Hello", "Ada"]
