@@ -49,9 +49,12 @@ class LazyRenderer:
 
     def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any:
         """Render every string inside ``value`` (:meth:`TemplateRenderer.render_value`)."""
-        if not has_template(value):
-            return _rebuilt(value)
-        return self.renderer.render_value(value, variables)
+        renderer = self._renderer
+        if renderer is None:  # once Jinja2 is loaded, one walk of the value: the renderer's own
+            if not has_template(value):
+                return _rebuilt(value)
+            renderer = self.renderer
+        return renderer.render_value(value, variables)
 
     @property
     def renderer(self) -> TemplateRenderer:

@@ -29,8 +29,7 @@ class PostgresSyncStore(SyncStore):
         ``BEGIN`` and no ``COMMIT``, each a round trip to the database (the hot calls of a run
         are single statements: a run's start, claim, progress, end and reads).
         """
-        with self.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
+        with self._autocommit() as conn:
             result = conn.execute(statement, params)
             return result.first() if result.returns_rows else None
 
@@ -42,12 +41,14 @@ class PostgresSyncStore(SyncStore):
         PostgreSQL's default READ COMMITTED each statement sees what was committed when it
         began, inside a transaction or not, so a read sees the same either way.
         """
-        if not write:
-            with self.engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                yield conn
-            return
-        with self.engine.begin() as conn:
+        with self._autocommit() if not write else self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[Connection]:
+        """A pooled connection in autocommit mode: each statement a transaction of its own."""
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
 
