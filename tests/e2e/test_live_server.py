@@ -84,6 +84,22 @@ def test_raw_http_garbage_does_not_take_the_server_down() -> None:
         assert httpx.get(f"{server.url}/healthz").status_code == 200
 
 
+def test_a_websocket_upgrade_is_answered_as_plain_http_without_advice_in_the_log() -> None:
+    """runwire has no WebSocket route and its server loads no WebSocket library (a faster start):
+    an upgrade request is an ordinary request, still authenticated, and the log stays quiet."""
+    upgrade = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    with running_server(env=ENV) as server:
+        assert httpx.get(f"{server.url}/api/v1/workflows/", headers=upgrade).status_code == 401
+        listed = httpx.get(f"{server.url}/api/v1/workflows/", headers={**upgrade, "X-Api-Key": KEY})
+        assert listed.status_code == 200
+        assert "WebSocket" not in server.logs() and "Unsupported upgrade" not in server.logs()
+
+
 def test_auth_none_opens_the_api_and_says_so_loudly() -> None:
     with running_server(env={"RUNWIRE_AUTH_PROVIDERS": "none"}) as server:
         assert httpx.get(f"{server.url}/api/v1/workflows/").status_code == 200

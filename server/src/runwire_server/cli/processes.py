@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from typing import Any
@@ -18,6 +19,16 @@ from runwire_server.cli.base import (
     settings_from,
     with_options,
 )
+
+_WEBSOCKET_ADVICE = ("Unsupported upgrade request.", "No supported WebSocket library detected.")
+
+
+def _no_websocket_advice(record: logging.LogRecord) -> bool:
+    """Drops uvicorn's two warnings on each ``Upgrade: websocket`` request, which ``ws="none"``
+    makes it log: runwire has no WebSocket route, so it answers such a request as plain HTTP,
+    and the advice to install a WebSocket library would mislead."""
+    return not str(record.msg).startswith(_WEBSOCKET_ADVICE)
+
 
 WORKER_READY_LINE = "runwire worker ready"
 """What ``runwire worker`` prints (to stderr) once it consumes messages."""
@@ -65,10 +76,12 @@ def serve(host: str, port: int, **overrides: Any) -> None:
         access_log=False,
         loop="auto",
         http=http,
+        ws="none",  # no WebSocket route: importing a WebSocket library would cost ~30 ms of start
         lifespan="on",
         timeout_graceful_shutdown=10,
         timeout_keep_alive=settings.http_keepalive_timeout_s,
     )
+    logging.getLogger("uvicorn.error").addFilter(_no_websocket_advice)
     endings = app.state.services.endings
 
     class Server(uvicorn.Server):
