@@ -4,8 +4,10 @@ A server's long-polls (:mod:`runwire_server.run_endings`) wait for runs that ``r
 processes execute. After a worker's store has written a run terminal (committed), the worker
 publishes its id, and each server listens in a thread of its own: on Redis a pub/sub channel
 (``<namespace>:__ended__``), on RabbitMQ a fanout exchange (``<namespace>-ended``) with an
-exclusive queue per listening server. An announcement lost (the broker went away, a listener
-reconnecting) costs latency only: servers also ask the store now and then.
+exclusive queue per listening server. On RabbitMQ a worker publishes on its run thread's own
+connection, replaced (and the announcement sent again) once if RabbitMQ dropped it while it
+idled. An announcement lost (the broker went away, a listener reconnecting) costs latency only:
+servers also ask the store now and then.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from runwire_server.queue.rabbitmq import RabbitmqBroker, on_channel
 
 log = logging.getLogger("runwire.server")
 
@@ -29,8 +33,6 @@ class Announcer:
     """Publishes ended runs' ids on ``broker`` and listens for them (Redis or RabbitMQ)."""
 
     def __init__(self, broker: Any, namespace: str) -> None:
-        from runwire_server.queue.rabbitmq import RabbitmqBroker
-
         self.broker = broker
         self.rabbitmq = isinstance(broker, RabbitmqBroker)
         self.channel = f"{namespace}-ended" if self.rabbitmq else f"{namespace}:__ended__"
@@ -42,17 +44,20 @@ class Announcer:
         stored already, and listeners also ask the store."""
         try:
             if self.rabbitmq:
-                channel = self.broker.channel  # Dramatiq's, one per thread
-                if getattr(self._declared, "channel", None) is not channel:
-                    channel.exchange_declare(exchange=self.channel, exchange_type="fanout")
-                    self._declared.channel = channel
-                channel.basic_publish(exchange=self.channel, routing_key="", body=run_id.encode())
+                # Dramatiq's channel of this thread, replaced once if RabbitMQ dropped it
+                on_channel(self.broker, lambda channel: self._publish_rabbitmq(channel, run_id))
             elif hasattr(self.broker, "settle"):  # WakingRedisBroker: with the message's ack
                 self.broker.publish(self.channel, run_id)
             else:
                 self.broker.client.publish(self.channel, run_id)
         except Exception as exc:
             log.warning("could not announce the end of run %s: %s", run_id, exc)
+
+    def _publish_rabbitmq(self, channel: Any, run_id: str) -> None:
+        if getattr(self._declared, "channel", None) is not channel:
+            channel.exchange_declare(exchange=self.channel, exchange_type="fanout")
+            self._declared.channel = channel
+        channel.basic_publish(exchange=self.channel, routing_key="", body=run_id.encode())
 
     def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call ``callback(run id)`` from a daemon thread for each announcement; returns once it

@@ -9,14 +9,19 @@ messages go back to the queue the moment its connection drops; no heartbeat of o
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import Middleware
+from pika.adapters.blocking_connection import BlockingChannel
 
-__all__ = ["RabbitmqBroker", "make_rabbitmq_broker", "queue_depth"]
+__all__ = ["RabbitmqBroker", "make_rabbitmq_broker", "on_channel", "queue_depth"]
+
+T = TypeVar("T")
 
 CONNECTION_DEFAULTS = {
     # seconds; pika's own defaults are 10 and 15, and no limit while RabbitMQ blocks publishers
@@ -48,21 +53,29 @@ def make_rabbitmq_broker(url: str, middleware: list[Middleware]) -> RabbitmqBrok
     return RabbitmqBroker(url=with_defaults(url), middleware=middleware)
 
 
-def queue_depth(broker: RabbitmqBroker, queue_name: str) -> int:
-    """Messages ready in ``queue_name`` (declared first if this process has not yet), by a passive
-    declare on this thread's channel: one round trip, so it doubles as a ping.
-
-    A connection RabbitMQ dropped while it idled (its heartbeats go unanswered between calls)
-    is replaced once, as Dramatiq's enqueue does.
+def on_channel(broker: RabbitmqBroker, call: Callable[[BlockingChannel], T]) -> T:
+    """``call(channel)`` on this thread's channel. A connection RabbitMQ dropped (its heartbeats
+    go unanswered while it idles between calls; a broker restart) or a closed channel is
+    replaced once, and ``call`` made again, as Dramatiq's enqueue does.
 
     :raises ConnectionClosed: RabbitMQ is unreachable (the next call connects again).
     """
     for attempt in range(2):
         try:
-            broker.declare_queue(queue_name, ensure=True)
-            return int(broker.channel.queue_declare(queue=queue_name, passive=True).method.message_count)
+            return call(broker.channel)
         except pika.exceptions.AMQPError as exc:
             del broker.connection  # Dramatiq's own way to drop this thread's channel and connection
             if attempt:
                 raise ConnectionClosed(exc) from None
     raise AssertionError("unreachable")
+
+
+def queue_depth(broker: RabbitmqBroker, queue_name: str) -> int:
+    """Messages ready in ``queue_name`` (declared first if this process has not yet), by a passive
+    declare on this thread's channel (:func:`on_channel`): one round trip, so it doubles as a ping.
+
+    :raises ConnectionClosed: RabbitMQ is unreachable (the next call connects again).
+    """
+    broker.declare_queue(queue_name, ensure=True)
+    declared = on_channel(broker, lambda channel: channel.queue_declare(queue=queue_name, passive=True))
+    return int(declared.method.message_count)
