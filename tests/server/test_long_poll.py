@@ -2,7 +2,8 @@
 over with the run as it is; for runs ended in this process (embedded), by a cancel, and by a
 ``runwire worker`` process; bad ``wait`` values are 400s; a stopping server answers its waiting
 polls instead of cutting them off. A start with ``Prefer: wait=<seconds>`` (RFC 7240) answers
-the same way, once its new run has ended; a malformed preference is ignored."""
+the same way, once its new run has ended, and says so with ``Preference-Applied``; a malformed
+preference is ignored."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from tests.helpers import (
 )
 
 RESULT = "/api/v1/workflows/workflow_result/"
+APPLIED = "Preference-Applied"
 RUNS = "/api/v1/runs"
 UNFINISHED = ("in queue", "in progress")
 SLOW_TASK = {
@@ -278,9 +280,12 @@ def test_a_malformed_wait_preference_is_ignored(embedded: Any, markers: Path) ->
                 prefer,
                 reply.text,
             )
+            assert APPLIED not in reply.headers, prefer[:40]  # nothing was honoured
             assert c.post(f"{RUNS}/{reply.json()['data']['id']}/cancel/").status_code in (200, 202)
-            task = _start(c, "/task", prefer, s="60").json()
+            started = _start(c, "/task", prefer, s="60")
+            task = started.json()
             assert task["status"] == "not-ready" and set(task) == {"id", "status"}, (prefer[:40], task)
+            assert APPLIED not in started.headers, prefer[:40]
             assert c.post(f"{RUNS}/{task['id']}/cancel/").status_code in (200, 202)
 
 
@@ -303,3 +308,64 @@ def test_a_replayed_start_gets_the_answer_its_wait_gave(embedded: Any, markers: 
         again = c.post(_run_path(quick), headers=headers, timeout=60)
         assert first.json()["data"]["status"] == "succeed"
         assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+        # the replay did not wait (nor read its own Prefer): it does not claim to have
+        assert first.headers[APPLIED] == "wait=30" and APPLIED not in again.headers
+
+
+def test_a_start_that_waited_says_so_with_preference_applied(embedded: Any, markers: Path) -> None:
+    """RFC 7240 §3: ``Preference-Applied: wait=<the seconds applied>`` exactly when the start
+    waited, capped seconds included; not without ``Prefer``, nor for a start refused before it."""
+    with api(embedded.url) as c:
+        quick = create_workflow(c, sleep_data(0, markers), title="quick")
+        for prefer, applied in (
+            ("wait=30", "wait=30"),
+            ("respond-async, wait=5", "wait=5"),
+            ("wait=1e999", "wait=30"),
+            ("wait=120", "wait=30"),
+            ('wait="2.50"', "wait=2.5"),
+        ):
+            reply = _start(c, _run_path(quick), prefer)
+            assert reply.json()["data"]["status"] == "succeed", (prefer, reply.text)
+            assert reply.headers[APPLIED] == applied, prefer
+        slow = create_workflow(c, sleep_data(60, markers), title="slow")
+        out_of_time = _start(c, _run_path(slow), "wait=0.3")  # the wait ran out: still applied
+        assert out_of_time.headers[APPLIED] == "wait=0.3"
+        assert c.post(f"{RUNS}/{out_of_time.json()['data']['id']}/cancel/").status_code in (200, 202)
+        plain = c.post(_run_path(quick))
+        assert plain.json()["data"]["status"] == "created" and APPLIED not in plain.headers
+        refused = _start(c, _run_path(create_workflow(c)), "wait=30")  # input the trigger refuses
+        assert refused.json()["status"] == 400 and APPLIED not in refused.headers
+
+        for path, prefer, applied in (
+            ("/task", "wait=30", "wait=30"),
+            ("/task/some/path", "wait=120", "wait=30"),
+            ("/script", "wait=1e999", "wait=30"),
+        ):
+            task = _start(c, path, prefer, s="0")
+            assert task.json()["status"] == "ready", (path, task.text)
+            assert task.headers[APPLIED] == applied, (path, prefer)
+        plain_task = c.post("/task", params={"s": "0"})
+        assert plain_task.json()["status"] == "not-ready" and APPLIED not in plain_task.headers
+
+
+def test_the_openapi_document_declares_prefer_and_preference_applied(embedded: Any) -> None:
+    document = httpx.get(f"{embedded.url}/schema/openapi.json").json()
+    starts = [
+        "/api/v1/workflows/{workflow_id}/run",
+        "/task",
+        "/task/{path}",
+        "/script",
+        "/script/{path}",
+    ]
+    for path in starts:
+        operation = document["paths"][path]["post"]
+        prefer = [p for p in operation["parameters"] if p["name"] == "Prefer"]
+        assert len(prefer) == 1, (path, operation["parameters"])
+        assert prefer[0]["in"] == "header" and prefer[0]["required"] is False, path
+        assert prefer[0]["schema"] == {"type": "string"} and "wait=" in prefer[0]["description"], path
+        headers = operation["responses"]["200"]["headers"]
+        assert set(headers) == {APPLIED} and headers[APPLIED]["schema"] == {"type": "string"}, path
+    polls = [("/api/v1/workflows/workflow_result", "get"), ("/task/{task_id}", "get")]
+    for path, method in polls:  # a poll waits with ?wait=, not Prefer
+        operation = document["paths"][path][method]
+        assert all(p["name"] != "Prefer" for p in operation.get("parameters", [])), path

@@ -33,6 +33,7 @@ TASK_CONFIG = {
 }
 NO_BODY = object()
 STREAM = "text/event-stream"
+APPLIED = "Preference-Applied"
 Context = dict[str, Any]
 
 
@@ -112,6 +113,14 @@ EXCHANGES = [
         keep=lambda r: {"run": r["data"]["id"]},
     ),
     Exchange("post", f"{WORKFLOW}/run", f"{WF}/{{workflow}}/run/", 200, text="just text"),  # refused input
+    Exchange(
+        "post",
+        f"{WORKFLOW}/run",
+        f"{WF}/{{workflow}}/run/",
+        200,
+        json={"name": "Grace"},
+        headers={**HEADERS, "Prefer": "wait=30"},  # the reply is the run as a poll shows it
+    ),
     Exchange("get", f"{WF}/workflow_result", f"{WF}/workflow_result/?id={{run}}", 200, until=_finished),
     Exchange("get", f"{WF}/workflow_result", f"{WF}/workflow_result/?id={uuid.uuid4()}", 404),
     Exchange("get", f"{WF}/workflow_result", f"{WF}/workflow_result/?id=nope", 400),
@@ -142,6 +151,14 @@ EXCHANGES = [
     Exchange("post", "/task", "/task", 200, json={"city": "Oslo"}, keep=lambda r: {"task": r["id"]}),
     Exchange("get", "/task/{task_id}", "/task/{task}", 200, until=lambda r: r["status"] != "not-ready"),
     Exchange("post", "/task/{path}", "/task/plate-7", 200, json={"city": "Bergen"}),
+    Exchange(
+        "post",
+        "/task/{path}",
+        "/task/p",
+        200,
+        json={"city": "Oslo"},
+        headers={**HEADERS, "Prefer": "wait=30"},
+    ),
     Exchange("post", "/script", "/script", 200, json={"city": "Tromsø"}, keep=lambda r: {"script": r["id"]}),
     Exchange("get", "/script/{task_id}", "/script/{script}", 200),
     Exchange("get", "/script/{task_id}", "/script/not-a-task", 404),
@@ -256,6 +273,10 @@ def test_every_operation_documents_its_bodies_truthfully(truth_client: TestClien
                 failures += [f"{label}: request {p}" for p in problems(document, body_schema, sent)]
         response = exchange(truth_client, step, kept)
         assert response.status_code == step.status, f"{label}: {response.status_code} {response.text}"
+        assert ("Prefer" in step.headers) == (APPLIED in response.headers), label
+        if APPLIED in response.headers:  # a start that waited: the header is documented for it
+            documented = operation["responses"][str(step.status)].get("headers", {})
+            assert APPLIED in documented, f"{label}: an undocumented {APPLIED} header"
         schema = response_schema(operation, step.status)
         if STREAM in operation["responses"].get(str(step.status), {}).get("content", {}):
             assert response.headers["content-type"].startswith(STREAM), label

@@ -87,18 +87,22 @@ class RunEndings:
         wait_s: float,
         start: Awaitable[object],
         read: Callable[[str], Awaitable[RunRow | None]],
-    ) -> RunRow | None:
+    ) -> tuple[RunRow | None, bool]:
         """Await ``start`` (which stores and enqueues the new run ``run_id``), wait up to ``wait_s``
         seconds for the run to end, then ``read(run_id)`` (a start with ``Prefer: wait``).
-        Registered before the start, the wait cannot miss the end, so nothing is read before it."""
+        Registered before the start, the wait cannot miss the end, so nothing is read before it.
+
+        Returns the run and whether the start waited (not when the server is stopping)."""
         waiter = self._register(run_id)
+        waited = False
         try:
             await start
             if not self._stopping:
+                waited = True
                 await asyncio.wait((waiter,), timeout=wait_s)
         finally:
             self._unregister(run_id, waiter)
-        return await read(run_id)
+        return await read(run_id), waited
 
     async def watch_store(
         self, ended_among: Callable[[list[str]], Awaitable[list[str]]], every_s: float

@@ -12,13 +12,14 @@ while the server starts, as are the pydantic schemas :func:`documented` gives.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.spec import (
     OpenAPI,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
@@ -87,6 +88,8 @@ def documented(
     replies: Mapping[int, tuple[Any, str]] | None = None,
     idempotent: bool = False,
     reply_media: str = JSON,
+    headers: Sequence[Parameter] = (),
+    reply_headers: Mapping[str, OpenAPIHeader] | None = None,
 ) -> type[DocumentedOperation]:
     """An ``operation_class`` for a route decorator: the body its handler reads, what it answers.
 
@@ -99,6 +102,8 @@ def documented(
     :param replies: per status, the type of the response body and what the response means.
     :param idempotent: the route takes ``Idempotency-Key`` (a submit: ``**IDEMPOTENT``).
     :param reply_media: the media type of those replies (``text/event-stream`` for a stream).
+    :param headers: request headers the handler reads itself (``Prefer``), as header parameters.
+    :param reply_headers: per name, the headers those replies may carry (``Preference-Applied``).
 
     ``@post("/things", operation_class=documented({JSON: ThingCreate}, replies={201: (Thing, "made")}))``
     """
@@ -112,8 +117,9 @@ def documented(
             if request_body is not None:
                 self.request_body = request_body
             self.responses = {**(self.responses or {}), **responses}
-            if idempotent:
-                self.parameters = [*(self.parameters or []), IDEMPOTENCY_KEY]
+            extra = [*headers, *([IDEMPOTENCY_KEY] if idempotent else [])]
+            if extra:
+                self.parameters = [*(self.parameters or []), *extra]
 
         @classmethod
         def _resolve(cls) -> tuple[RequestBody | None, dict[str, OpenAPIResponse]]:
@@ -140,6 +146,7 @@ def documented(
                     str(status): OpenAPIResponse(
                         description=description,
                         content={reply_media: OpenAPIMediaType(schema=schema_of(kind, "serialization"))},
+                        headers=dict(reply_headers) if reply_headers else None,
                     )
                     for status, (kind, description) in (replies or {}).items()
                 }

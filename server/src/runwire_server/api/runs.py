@@ -6,7 +6,7 @@ import hmac
 import uuid
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,7 +35,14 @@ from runwire_server.api.shapes import (
     RunStart,
     UpdateAccepted,
 )
-from runwire_server.api.waiting import PREFER_WAIT_DOC, Wait, preferred_wait
+from runwire_server.api.waiting import (
+    PREFER_PARAMETER,
+    PREFER_WAIT_DOC,
+    PREFERENCE_APPLIED_HEADER,
+    Wait,
+    preference_applied,
+    preferred_wait,
+)
 from runwire_server.api.workflows import visible_workflow
 
 RUN_INPUT: dict[str, Any] = {JSON: Any, "text/plain": str}
@@ -106,6 +113,8 @@ class RunController(Controller):
             body_description=RUN_INPUT_DOC,
             replies={200: (RunStart, "started (status 201), or refused (status 400); " + PREFER_WAIT_DOC)},
             idempotent=True,
+            headers=[PREFER_PARAMETER],
+            reply_headers=PREFERENCE_APPLIED_HEADER,
         ),
         **IDEMPOTENT,
     )
@@ -115,7 +124,7 @@ class RunController(Controller):
         services: ServicesDep,
         principal: PrincipalDep,
         workflow_id: FromPath[int],
-    ) -> dict[str, Any]:
+    ) -> Response[dict[str, Any]]:
         """Store a run ``in queue``, then enqueue it.
 
         Replies ``{"data": {"id": <run uuid>, "status": "created"}, "status": 201}``.
@@ -124,7 +133,8 @@ class RunController(Controller):
         ``{"data": {"errors": [...]}, "status": 400}`` and starts nothing.
 
         With ``Prefer: wait=<seconds>``, the reply waits for the run to end (or the seconds to
-        pass), and its ``data`` is the run as ``workflow_result`` shows it (``status`` still 201).
+        pass), and its ``data`` is the run as ``workflow_result`` shows it (``status`` still 201);
+        the reply then carries ``Preference-Applied: wait=<seconds>`` (RFC 7240).
         """
         head = await runnable_head(services, principal, workflow_id)
         text = await read_text(request)
@@ -134,14 +144,17 @@ class RunController(Controller):
         try:
             if not wait_s:
                 await start_run(services, head, value, run_id)
-                return _envelope({"id": run_id, "status": "created"}, 201)
+                return Response(_envelope({"id": run_id, "status": "created"}, 201))
             start = start_run(services, head, value, run_id)
-            run = await services.endings.read_after_start(run_id, wait_s, start, services.store.get_run)
+            run, waited = await services.endings.read_after_start(
+                run_id, wait_s, start, services.store.get_run
+            )
         except (WorkflowInvalid, InputInvalid) as exc:
-            return _envelope({"errors": exc.problems}, 400)
+            return Response(_envelope({"errors": exc.problems}, 400))
+        headers = preference_applied(wait_s) if waited else None
         if run is None:  # deleted with its workflow meanwhile
-            return _envelope({"id": run_id, "status": "created"}, 201)
-        return _envelope(run.result_json(), 201)
+            return Response(_envelope({"id": run_id, "status": "created"}, 201), headers=headers)
+        return Response(_envelope(run.result_json(), 201), headers=headers)
 
     @get(
         "/workflow_result/",

@@ -1,12 +1,15 @@
 """How long a request may wait for its run to end: the ``wait`` query parameter of the poll
-routes, and the ``Prefer: wait=<seconds>`` header (RFC 7240) of the start routes
-(:mod:`runwire_server.run_endings` does the waiting)."""
+routes, and the ``Prefer: wait=<seconds>`` header (RFC 7240) of the start routes, whose reply
+says ``Preference-Applied: wait=<seconds>`` when it waited (:mod:`runwire_server.run_endings`
+does the waiting)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Annotated
 
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIType, Parameter, Schema
 from litestar.params import QueryParameter
 
 from runwire_server.run_endings import MAX_WAIT_S
@@ -30,6 +33,33 @@ PREFER_WAIT_DOC = (
     "carries the run as a poll would"
 )
 
+PREFERENCE_APPLIED = "Preference-Applied"
+
+PREFER_PARAMETER = Parameter(
+    name="Prefer",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description=(
+        PREFER_WAIT_DOC + "; other preferences, and a malformed `wait` (`wait=abc`, `wait=-1`), are "
+        "ignored, not refused"
+    ),
+)
+"""The ``Prefer`` header of the start routes, for the OpenAPI document (it is read by
+:func:`preferred_wait`, not by Litestar: a malformed preference is ignored, never a 400)."""
+
+PREFERENCE_APPLIED_HEADER = {
+    PREFERENCE_APPLIED: OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING),
+        description=(
+            "`wait=<seconds>`: the start honoured `Prefer: wait` and waited for its run up to these "
+            f"seconds ({MAX_WAIT_S:g} when more were asked); absent when it answered at once (no "
+            "usable `wait`) and on the replay of an Idempotency-Key's answer"
+        ),
+    )
+}
+"""The reply header of a start that waited (RFC 7240 §3), for the OpenAPI document."""
+
 
 def preferred_wait(prefer: Iterable[str]) -> float:
     """The seconds of a ``wait`` preference among the ``Prefer`` header values ``prefer``
@@ -48,3 +78,14 @@ def preferred_wait(prefer: Iterable[str]) -> float:
             return 0.0
         return min(seconds, MAX_WAIT_S) if seconds >= 0 else 0.0  # NaN is not >= 0
     return 0.0
+
+
+def preference_applied(wait_s: float) -> dict[str, str]:
+    """The reply headers of a start that honoured a wait of ``wait_s`` seconds (RFC 7240 §3):
+    ``Preference-Applied: wait=30`` (no exponent: ``0.0001``, not ``1e-04``)."""
+    seconds = repr(wait_s)  # the shortest exact form; an exponent only below 1e-4
+    if "e" in seconds:
+        seconds = format(Decimal(seconds), "f")
+    if "." in seconds:
+        seconds = seconds.rstrip("0").rstrip(".")
+    return {PREFERENCE_APPLIED: f"wait={seconds}"}

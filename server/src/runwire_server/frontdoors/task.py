@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import anyio.to_thread
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.params import FromPath, SkipValidation
 
 from runwire.auth import Principal
@@ -25,7 +25,14 @@ from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
 from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
-from runwire_server.api.waiting import PREFER_WAIT_DOC, Wait, preferred_wait
+from runwire_server.api.waiting import (
+    PREFER_PARAMETER,
+    PREFER_WAIT_DOC,
+    PREFERENCE_APPLIED_HEADER,
+    Wait,
+    preference_applied,
+    preferred_wait,
+)
 from runwire_server.frontdoors.boot import (
     FRONT_DOOR_PROJECT,
     SCRIPT_NODE,
@@ -93,9 +100,10 @@ async def start_task(
     door: TaskDoor | None,
     principal: Principal,
     path: str,
-) -> Any:
+) -> Response[dict[str, Any]]:
     """Bind, store, enqueue; reply ``{"id", "status": "not-ready"}``, or with ``Prefer: wait=<seconds>``
-    the task as a poll shows it once it has ended or the seconds have passed."""
+    the task as a poll shows it once it has ended or the seconds have passed, with
+    ``Preference-Applied: wait=<seconds>`` (RFC 7240)."""
     door = usable_task_door(door, principal)
     parts = await request_parts(request, path)
     run_input = await bind_request(door.task, parts, len(await request.body()))
@@ -107,9 +115,10 @@ async def start_task(
     wait_s = preferred_wait(request.headers.getall("prefer", ()))
     if not wait_s:
         await start()
-        return {"id": run_id, "status": NOT_READY}
-    run = await services.endings.read_after_start(run_id, wait_s, start(), services.store.get_run)
-    return {"id": run_id, "status": NOT_READY} if run is None else task_reply(run)
+        return Response({"id": run_id, "status": NOT_READY})
+    run, waited = await services.endings.read_after_start(run_id, wait_s, start(), services.store.get_run)
+    reply = {"id": run_id, "status": NOT_READY} if run is None else task_reply(run)
+    return Response(reply, headers=preference_applied(wait_s) if waited else None)
 
 
 async def poll_task(
@@ -139,6 +148,8 @@ START_DOC = documented(
     body_description="JSON, parsed when a binder of the config reads it (body_args, or a plugin binder)",
     replies={200: (TaskState, "the task is started (not-ready); " + PREFER_WAIT_DOC)},
     idempotent=True,
+    headers=[PREFER_PARAMETER],
+    reply_headers=PREFERENCE_APPLIED_HEADER,
 )
 POLL_DOC = documented(replies={200: (TaskState, "not-ready, ready or failed")})
 
@@ -161,9 +172,9 @@ def _routes(prefix: str) -> list[Any]:
         task_door: TaskDoorDep,
         principal: PrincipalDep,
         path: FromPath[str] = "",
-    ) -> dict[str, Any]:
+    ) -> Response[dict[str, Any]]:
         """Start the configured command with the variables bound from path, query and body."""
-        return await start_task(request, services, task_door, principal, path)  # type: ignore[no-any-return]
+        return await start_task(request, services, task_door, principal, path)
 
     @get(
         f"{prefix}/{{task_id:str}}",
