@@ -323,6 +323,7 @@ def test_a_start_that_waited_says_so_with_preference_applied(embedded: Any, mark
             ("wait=1e999", "wait=30"),
             ("wait=120", "wait=30"),
             ('wait="2.50"', "wait=2.5"),
+            ("wait=0.0125", "wait=0.013"),  # to the millisecond
         ):
             reply = _start(c, _run_path(quick), prefer)
             assert reply.json()["data"]["status"] == "succeed", (prefer, reply.text)
@@ -333,6 +334,8 @@ def test_a_start_that_waited_says_so_with_preference_applied(embedded: Any, mark
         assert c.post(f"{RUNS}/{out_of_time.json()['data']['id']}/cancel/").status_code in (200, 202)
         plain = c.post(_run_path(quick))
         assert plain.json()["data"]["status"] == "created" and APPLIED not in plain.headers
+        tiny = _start(c, _run_path(quick), "wait=1e-300")  # under a millisecond: no wait
+        assert tiny.json()["data"]["status"] == "created" and APPLIED not in tiny.headers
         refused = _start(c, _run_path(create_workflow(c)), "wait=30")  # input the trigger refuses
         assert refused.json()["status"] == 400 and APPLIED not in refused.headers
 

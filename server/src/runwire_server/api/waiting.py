@@ -6,7 +6,6 @@ does the waiting)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Annotated
 
 from litestar.openapi.spec import OpenAPIHeader, OpenAPIType, Parameter, Schema
@@ -66,7 +65,8 @@ def preferred_wait(prefer: Iterable[str]) -> float:
     (``Prefer: wait=10, respond-async``), capped at ``MAX_WAIT_S``; 0 without one.
 
     A malformed or negative ``wait`` is ignored (0), as RFC 7240 asks of a preference a server
-    cannot honour: the request itself is still valid, and is answered at once.
+    cannot honour: the request itself is still valid, and is answered at once. The seconds are
+    taken to the millisecond (``wait=0.0004`` is no wait).
     """
     for preference in ",".join(prefer).split(","):
         name, _, value = preference.split(";", 1)[0].partition("=")
@@ -76,16 +76,11 @@ def preferred_wait(prefer: Iterable[str]) -> float:
             seconds = float(value.strip().strip('"'))
         except ValueError:
             return 0.0
-        return min(seconds, MAX_WAIT_S) if seconds >= 0 else 0.0  # NaN is not >= 0
+        return round(min(seconds, MAX_WAIT_S), 3) if seconds >= 0 else 0.0  # NaN is not >= 0
     return 0.0
 
 
 def preference_applied(wait_s: float) -> dict[str, str]:
     """The reply headers of a start that honoured a wait of ``wait_s`` seconds (RFC 7240 §3):
-    ``Preference-Applied: wait=30`` (no exponent: ``0.0001``, not ``1e-04``)."""
-    seconds = repr(wait_s)  # the shortest exact form; an exponent only below 1e-4
-    if "e" in seconds:
-        seconds = format(Decimal(seconds), "f")
-    if "." in seconds:
-        seconds = seconds.rstrip("0").rstrip(".")
-    return {PREFERENCE_APPLIED: f"wait={seconds}"}
+    ``Preference-Applied: wait=30``, ``wait=2.5``, ``wait=0.001`` (milliseconds at most)."""
+    return {PREFERENCE_APPLIED: f"wait={wait_s:.3f}".rstrip("0").rstrip(".")}
