@@ -21,7 +21,7 @@ from litestar.template import TemplateEngineProtocol
 from litestar.template.config import TemplateConfig
 
 from runwire_server.api.deps import PUBLIC
-from runwire_server.api.errors import handle_error
+from runwire_server.api.errors import NotFound, handle_error
 from runwire_server.settings import Settings
 from runwire_server.ui import pages, runs, signin
 from runwire_server.ui.session import UI_PATH, SignInNeeded, middleware
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from litestar.plugins.jinja import JinjaTemplateEngine
 
 HERE = Path(__file__).parent
+STATIC = HERE / "static"
+ASSETS = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
+"""The names of the UI's static files: nothing else is looked up on disk."""
 
 
 class LazyJinjaEngine(TemplateEngineProtocol[Any, Mapping[str, Any]]):
@@ -104,10 +107,21 @@ def ui_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     )
 
 
+async def only_assets(request: Request[Any, Any, Any]) -> None:
+    """The static router's ``before_request``: a name that is not one of :data:`ASSETS` (a
+    traversal, a NUL, a name too long for the file system) is a 404 before any file is opened."""
+    if request.scope["path"].removeprefix(f"{UI_PATH}/static/") not in ASSETS:
+        raise NotFound("no such file")
+
+
 def ui_router(settings: Settings) -> Router:
     """Every ``/ui`` route: pages, sign-in and -out, static assets; sessions and CSRF on them only."""
     static = create_static_files_router(
-        path="/static", directories=[HERE / "static"], opt={PUBLIC: True}, include_in_schema=False
+        path="/static",
+        directories=[STATIC],
+        opt={PUBLIC: True},
+        include_in_schema=False,
+        before_request=only_assets,
     )
     return Router(
         UI_PATH,
