@@ -138,7 +138,7 @@ def page_headers(app: ASGIApp) -> ASGIApp:
 async def only_assets(request: Request[Any, Any, Any]) -> None:
     """The static router's ``before_request``: a name that is not one of :data:`ASSETS` (a
     traversal, a NUL, a name too long for the file system) is a 404 before any file is opened."""
-    if request.scope["path"].removeprefix(f"{UI_PATH}/static/") not in ASSETS:
+    if str(request.path_params.get("file_path", "")).lstrip("/") not in ASSETS:
         raise NotFound("no such file")
 
 
