@@ -355,3 +355,29 @@ def test_shell_metacharacters_reach_an_executable_as_one_argument(live: Live) ->
     )
     assert reply.status_code == 201, reply.text
     assert reply.json()["result"] == {"output": f"hello, {SHELL}\n", "return_code": 0, "status": "successful"}
+
+
+FORGED = "2026-01-01 00:00:00,000 INFO runwire.server: forged line"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/static/a%00b",
+        "/ui/static/ui.css%00",
+        "/ui/static/" + "a" * 300,
+        "/ui/static/ui.css/" + "a" * 300,
+        "/ui/static/x%0a" + FORGED.replace(" ", "%20") + "%00",
+        "/ui/static/..%2f..%2fsession.py",
+        "/ui/static/%ff",
+    ],
+)
+def test_hostile_static_paths_are_404_without_a_trace_in_the_log(live: Live, path: str) -> None:
+    """The UI's static files answer anyone: a name no file has (a NUL, a name too long for the
+    file system, a traversal) is a 404, never a 500 or a log line the path wrote."""
+    for method in ("GET", "HEAD"):
+        reply = httpx.request(method, httpx.URL(live.url + path), timeout=10)
+        assert reply.status_code == 404, (method, path, reply.status_code, reply.text[:300])
+    assert httpx.get(f"{live.url}/ui/static/ui.css", timeout=10).status_code == 200
+    logs = live.server.logs()
+    assert "Traceback" not in logs and FORGED not in logs, logs[-3000:]

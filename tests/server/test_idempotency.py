@@ -4,6 +4,7 @@ first answer and starts nothing, on every submit route, across servers and under
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -226,3 +227,43 @@ def test_ten_concurrent_submits_with_one_key_on_two_servers_start_one_run(tmp_pa
                 history = client.get(f"/api/v1/workflows/{workflow}/history/").json()
             assert history["count"] == 1
             assert history["results"][0]["id"] == replies[0].json()["data"]["id"]
+
+
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads a process's CPU time from /proc")
+def test_retries_waiting_for_a_slow_first_answer_cost_the_server_little(executables: Path) -> None:
+    """A hundred retries of one submit that is still running wait for its answer without
+    reading the store 40 times a second each (one key's retries must not load the server)."""
+    slow = executables / "slow.sh"
+    slow.write_text("#!/bin/sh\nsleep 9\necho done\n")
+    slow.chmod(0o755)
+    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_EXECUTABLES_DIR": str(executables)}
+    body = {"executable_name": "slow.sh", "is_async": False}
+    headers = {"X-Api-Key": KEY, "Idempotency-Key": "slow"}
+    with running_server(env=env) as server:
+        pid = int(server.process.pid)
+
+        async def submits() -> tuple[list[httpx.Response], float]:
+            limits = httpx.Limits(max_connections=120)
+            async with httpx.AsyncClient(base_url=server.url, timeout=40, limits=limits) as client:
+                first = asyncio.create_task(client.post("/api/execute/", json=body, headers=headers))
+                await asyncio.sleep(1.0)
+                retries = [
+                    asyncio.create_task(client.post("/api/execute/", json=body, headers=headers))
+                    for _ in range(100)
+                ]
+                await asyncio.sleep(2.0)  # all are waiting now
+                before = _cpu_s(pid)
+                await asyncio.sleep(4.0)
+                used = _cpu_s(pid) - before
+                return await asyncio.gather(first, *retries), used
+
+        replies, used = asyncio.run(submits())
+    assert {r.status_code for r in replies} == {201} and len({r.content for r in replies}) == 1
+    assert sum(REPLAYED in r.headers for r in replies) == 100
+    assert used < 0.8, f"the server used {used:.2f} CPU s in 4 s while 100 retries waited"

@@ -6,6 +6,11 @@ distributed mode; hostile ids and ``Last-Event-ID`` values refused."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from runwire_server.testing import postgres_database, running_server, running_worker
-from tests.helpers import KEY, api
+from runwire_server.api.run_events import RECHECK_S
+from runwire_server.testing import postgres_database, running_server, running_worker, wait_for_run
+from tests.helpers import KEY, api, ui_sign_in
 
 Event = tuple[int, str, dict[str, Any]]
 NAP_S = 0.8
@@ -128,3 +134,64 @@ def test_events_of_a_run_a_worker_executes_are_relayed(
         ):
             run_id = start_job(client, nap)
             check_story(run_id, read(client, run_id))
+
+
+def test_an_open_stream_ends_soon_after_its_key_is_revoked(executables: Path) -> None:
+    """A revoked key (through the API or its UI session) stops getting a run's events within
+    ``RECHECK_S`` even from a stream it opened before; the run itself goes on."""
+    sleeper = executables / "sleeper.sh"
+    sleeper.write_text("#!/bin/sh\nsleep 8\necho woke\n")
+    sleeper.chmod(0o755)
+    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_EXECUTABLES_DIR": str(executables)}
+    with running_server(env=env) as server:
+        created = subprocess.run(
+            [sys.executable, "-m", "runwire_server", "keys", "create", "--project", "0", "--name", "s"],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        found = re.search(r"key (\d+) \(", created.stderr)
+        assert found is not None, created.stderr
+        key, key_id = created.stdout.strip(), found[1]
+        with api(server.url, key) as client, httpx.Client(base_url=server.url, timeout=20) as browser:
+            run_id = start_job(client, sleeper.name)
+            ui_sign_in(browser, key)
+            seen: dict[str, list[str]] = {"api": [], "ui": []}
+            ended: dict[str, float] = {}
+
+            def follow(name: str, http: httpx.Client, url: str) -> None:
+                with http.stream("GET", url, timeout=20) as response:
+                    assert response.status_code == 200, response.read()
+                    for line in response.iter_lines():
+                        if line.startswith("event: "):
+                            seen[name].append(line.removeprefix("event: "))
+                ended[name] = time.monotonic()
+
+            streams = [
+                threading.Thread(target=follow, args=("api", client, f"/api/v1/runs/{run_id}/events/")),
+                threading.Thread(target=follow, args=("ui", browser, f"/ui/runs/{run_id}/events")),
+            ]
+            for stream in streams:
+                stream.start()
+            deadline = time.monotonic() + 10
+            while min(len(seen["api"]), len(seen["ui"])) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)  # both have seen the script start
+            assert seen["api"][:3] == seen["ui"][:3] == STORY[:3], seen
+            revoked = subprocess.run(
+                [sys.executable, "-m", "runwire_server", "keys", "revoke", key_id],
+                env=server.env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert revoked.returncode == 0, revoked.stderr
+            at = time.monotonic()
+            for stream in streams:
+                stream.join(timeout=15)
+            assert seen["api"] == seen["ui"] == STORY[:3], seen  # nothing of the script's end
+            assert all(ended[name] - at < RECHECK_S + 2 for name in ("api", "ui")), (ended, at)
+        boot = api(server.url)
+        assert boot.get(f"/api/v1/runs/{run_id}/events/").status_code == 200  # the run went on
+        finished = wait_for_run(server.url, run_id, {"X-Api-Key": KEY}, timeout=30)
+        assert finished["status"] == "succeed", finished

@@ -3,10 +3,13 @@ named public, and two plugins claiming one name is a conflict naming both."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar import get
+from litestar.params import FromPath
 from litestar.testing import TestClient
 
 import runwire
@@ -151,3 +154,34 @@ def test_the_app_serves_plugin_routes(make_client: MakeClient) -> None:
     client: TestClient[Any] = make_client()
     assert client.get("/api/version", headers=HEADERS).json()["api"] == "2.0"
     assert client.get("/api/version").status_code == 401
+
+
+class Failing:
+    """A plugin whose route fails with an error the app does not know."""
+
+    @hookspecs.hookimpl
+    def register_routes(self) -> list[Any]:
+        @get("/failing/{name:str}", sync_to_thread=False)
+        def failing(name: FromPath[str]) -> None:
+            raise RuntimeError("broken")
+
+        return [failing]
+
+
+def test_an_unhandled_error_is_logged_with_its_path_on_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A path is the caller's text: its newlines (percent-encoded) cannot start a log line."""
+    pm = get_plugin_manager()
+    pm.register(Failing(), name="failing")
+    try:
+        settings = Settings(data_dir=tmp_path, api_keys="k", auth_providers="api-key")
+        app = create_app(settings, services=build_services(settings, Plugins(pm)))
+        with TestClient(app) as client, caplog.at_level(logging.ERROR, logger="runwire.server"):
+            reply = client.get("/failing/x%0d%0aINFO%20forged%0aline", headers={"X-Api-Key": "k"})
+    finally:
+        pm.unregister(name="failing")
+    assert reply.status_code == 500 and reply.json() == {"detail": "internal server error"}
+    [record] = [r for r in caplog.records if "unhandled error" in r.getMessage()]
+    assert "\n" not in record.getMessage() and "\r" not in record.getMessage(), record.getMessage()
+    assert "/failing/x\\r\\nINFO forged\\nline" in record.getMessage()

@@ -370,3 +370,30 @@ def test_a_front_door_run_shows_its_command_arguments_exit_code_and_outputs(make
     assert "&#34;big&#34;" in page and "Exit code" in page and '<dd class="exit-code">0</dd>' in page
     assert "hello, big world" in page and "Standard error" in page
     assert re.search(r"started <time[^>]*>[^<]+</time> · finished <time", page)  # node timings
+
+
+def test_ui_pages_may_not_be_framed_and_load_only_their_own_files(make_server: MakeServer) -> None:
+    """Clickjacking: a page of another site (or a sibling subdomain, to which SameSite=Lax still
+    sends the session cookie) cannot show the run or cancel buttons in a frame."""
+    server = make_server()
+    c = server.client
+    workflow = make_workflow(server, 1, "Framed", hello_data())
+    run = run_and_wait(server, workflow, {"name": "Ada", "age": 36})
+    signed_out = [c.get("/ui/"), c.get("/ui/runs")]
+    ui_sign_in(c, server.keys["p1"])
+    pages = [
+        *signed_out,
+        c.get("/ui/"),
+        c.get(f"/ui/workflows/{workflow}"),
+        c.get(f"/ui/runs/{run}"),
+        c.get(f"/ui/runs/{run}/live"),
+        c.get("/ui/runs/not-a-uuid"),
+        c.get("/ui/static/ui.css"),
+        c.get("/ui/static/nothing.css"),
+    ]
+    for page in pages:
+        where = (page.url, page.status_code)
+        assert page.headers.get("x-frame-options") == "DENY", where
+        policy = page.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy, where
+        assert page.headers.get("x-content-type-options") == "nosniff", where

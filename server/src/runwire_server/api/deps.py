@@ -89,13 +89,24 @@ async def principal_for_headers(state: State, headers: dict[str, str]) -> Princi
     The UI (:mod:`runwire_server.ui`) calls it with the credential its session holds, so a
     session never outlives its key.
     """
+    principal = await identify(state, headers)
+    limiter: RateLimiter | None = state.get("rate_limiter")
+    if limiter is not None:
+        limiter.hit(principal.identity)
+    return principal
+
+
+async def identify(state: State, headers: dict[str, str]) -> Principal:
+    """The principal the configured providers, in order, make of ``headers``, without counting
+    it against the rate limit (an open event stream checks its credential again with it).
+
+    :raises NotAuthenticated: no provider accepted the headers (401).
+    :raises runwire.errors.AuthRefused: credentials were sent but refused (401).
+    """
     services: Services = state.services
     for provider in services.auth_providers:
         principal = await provider.authenticate(headers)
         if principal is not None:
-            limiter: RateLimiter | None = state.get("rate_limiter")
-            if limiter is not None:
-                limiter.hit(principal.identity)
             return principal
     raise NotAuthenticated("Authentication credentials were not provided.")
 

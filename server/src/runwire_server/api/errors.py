@@ -156,11 +156,12 @@ def handle_error(
         if status == 500 and _is_redis_error(exc):
             status, fixed = 503, QUEUE_UNAVAILABLE
         if status == 500:
-            log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+            # the path is the caller's text, logged as a repr: its newlines cannot start a line
+            log.exception("unhandled error on %s %r", request.method, request.url.path, exc_info=exc)
             body = _body("internal server error")
         else:
             if fixed is not None:
-                log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+                log.error("%s on %s %r: %s", type(exc).__name__, request.method, request.url.path, exc)
             body = _body(fixed or str(exc))
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'ApiKey header="X-Api-Key"'}

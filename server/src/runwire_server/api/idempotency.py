@@ -43,7 +43,11 @@ MAX_KEY_LENGTH = 255
 WAIT_S = 30.0
 """How long a request waits for the answer of a concurrent one with the same key before a 409."""
 POLL_S = 0.025
-"""How often a waiting request reads the store for that answer."""
+"""How long a waiting request first waits before reading the store again for that answer; the
+wait doubles after each read, up to :data:`MAX_POLL_S`."""
+MAX_POLL_S = 0.5
+"""The longest wait between two reads: many retries waiting for one slow answer cost the store
+(and the server) at most two reads a second each."""
 CLAIM_STATE = "runwire_idempotency_claim"
 """Where :func:`claim` leaves ``(principal, key, claimant)`` for :func:`middleware` (scope state)."""
 
@@ -117,6 +121,7 @@ async def claim(request: Request[Any, Any, Any]) -> Response[bytes] | None:
     store, claimant = services.store, services.process_id
     lease_timeout = services.settings.process_timeout_s
     deadline = time.monotonic() + WAIT_S
+    pause = POLL_S
     row = await store.claim_idempotency_key(
         identity, key, digest, claimant, IDEMPOTENCY_WINDOW_S, lease_timeout
     )
@@ -133,7 +138,8 @@ async def claim(request: Request[Any, Any, Any]) -> Response[bytes] | None:
                 "a request with this Idempotency-Key is still in progress; try again later",
                 headers={"Retry-After": "1"},
             )
-        await asyncio.sleep(POLL_S)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, MAX_POLL_S)
         row = await store.idempotency_row(identity, key)
         if row is None:  # the first request failed and released the key: this one may proceed
             row = await store.claim_idempotency_key(

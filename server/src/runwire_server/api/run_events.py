@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Request, get
@@ -23,8 +23,9 @@ from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
 from runwire.auth import Principal
-from runwire_server.api.deps import PrincipalDep, ServicesDep
-from runwire_server.api.errors import BadRequest
+from runwire.errors import AuthRefused
+from runwire_server.api.deps import PrincipalDep, ServicesDep, header_dict, identify
+from runwire_server.api.errors import BadRequest, NotAuthenticated
 from runwire_server.api.openapi import documented
 from runwire_server.api.run_views import RUNS, visible_run, workflow_labels
 from runwire_server.events import EventReader, Labels
@@ -35,6 +36,9 @@ POLL_INTERVAL_S = 0.2
 """How often a stream reads its run's row while the run goes on."""
 KEEPALIVE_S = 15.0
 """A stream with nothing to send sends a comment this often (proxies close idle connections)."""
+RECHECK_S = 2.0
+"""How often an open stream authenticates its caller's credential again: a revoked or expired
+key (or token) stops getting events within this long."""
 MAX_EVENT_ID_CHARS = 18
 EVENTS_DOC = (
     "Server-Sent Events, each 'id: <n>', 'event: <kind>', 'data: <JSON>': node_started "
@@ -59,12 +63,17 @@ def resume_after(header: str | None, query: str | None) -> int:
 
 
 async def relay(
-    store: Store, run: RunRow, after: int, labels: Labels
+    store: Store,
+    run: RunRow,
+    after: int,
+    labels: Labels,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[ServerSentEventMessage]:
     """The events of ``run`` after id ``after``, read from ``store`` until ``run_finished``
-    (or until the run is deleted: the stream then closes without it)."""
+    (or until the run is deleted, or ``still_allowed``, asked every :data:`RECHECK_S`, says no:
+    the stream then closes without it)."""
     reader = EventReader(labels, after)
-    quiet_since = time.monotonic()
+    quiet_since = checked = time.monotonic()
     while True:
         for event_id, kind, data in reader.read(run):
             yield ServerSentEventMessage(data=json.dumps(data), event=kind, id=event_id, sep="\n")
@@ -75,6 +84,10 @@ async def relay(
         if time.monotonic() - quiet_since >= KEEPALIVE_S:
             yield ServerSentEventMessage(data=None, comment="keep-alive", sep="\n")
             quiet_since = time.monotonic()
+        if still_allowed is not None and time.monotonic() - checked >= RECHECK_S:
+            if not await still_allowed():
+                return
+            checked = time.monotonic()
         fresh = await store.get_run(run.id)
         if fresh is None:
             return
@@ -104,9 +117,14 @@ async def event_stream(
     principal: Principal,
     run_id: str,
     last_event_id: str | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> ServerSentEvent:
     """The live events of run ``run_id`` as ``principal`` may see them, resumed after the
     request's ``Last-Event-ID`` (or ``last_event_id``); the UI's event route relays it too.
+
+    The stream authenticates ``credentials`` (default: the request's own headers) again every
+    :data:`RECHECK_S` and closes once they no longer make ``principal`` (a key revoked or
+    expired, a token expired, while the stream was open).
 
     :raises NotFound: the run is not ``principal``'s to see.
     :raises BadRequest: the event id is not one.
@@ -114,7 +132,17 @@ async def event_stream(
     run = await visible_run(services, principal, run_id)
     after = resume_after(request.headers.get("last-event-id"), last_event_id)
     _, labels = await workflow_labels(services, run)
-    return ServerSentEvent(relay(services.store, run, after, labels))
+    headers = header_dict(request.scope["headers"]) if credentials is None else credentials
+    state = request.app.state
+
+    async def still_allowed() -> bool:
+        try:
+            again = await identify(state, headers)
+        except (AuthRefused, NotAuthenticated):
+            return False
+        return again.identity == principal.identity
+
+    return ServerSentEvent(relay(services.store, run, after, labels, still_allowed))
 
 
 ROUTES = [run_events]

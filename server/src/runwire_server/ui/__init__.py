@@ -19,9 +19,10 @@ from litestar.response import Redirect, Response, Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateEngineProtocol
 from litestar.template.config import TemplateConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwire_server.api.deps import PUBLIC
-from runwire_server.api.errors import handle_error
+from runwire_server.api.errors import NotFound, handle_error
 from runwire_server.settings import Settings
 from runwire_server.ui import pages, runs, signin
 from runwire_server.ui.session import UI_PATH, SignInNeeded, middleware
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from litestar.plugins.jinja import JinjaTemplateEngine
 
 HERE = Path(__file__).parent
+STATIC = HERE / "static"
+ASSETS = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
+"""The names of the UI's static files: nothing else is looked up on disk."""
 
 
 class LazyJinjaEngine(TemplateEngineProtocol[Any, Mapping[str, Any]]):
@@ -104,15 +108,53 @@ def ui_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     )
 
 
+PAGE_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+]
+"""Headers of every ``/ui`` answer: no other page may frame it (clickjacking of its buttons),
+and it loads, posts to and connects to nothing but this server."""
+
+
+def page_headers(app: ASGIApp) -> ASGIApp:
+    """The UI router's outermost middleware: :data:`PAGE_HEADERS` on every answer, errors and
+    the CSRF refusal included."""
+
+    async def add_headers(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *PAGE_HEADERS]}  # type: ignore[typeddict-item]
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return add_headers
+
+
+async def only_assets(request: Request[Any, Any, Any]) -> None:
+    """The static router's ``before_request``: a name that is not one of :data:`ASSETS` (a
+    traversal, a NUL, a name too long for the file system) is a 404 before any file is opened."""
+    if str(request.path_params.get("file_path", "")).lstrip("/") not in ASSETS:
+        raise NotFound("no such file")
+
+
 def ui_router(settings: Settings) -> Router:
     """Every ``/ui`` route: pages, sign-in and -out, static assets; sessions and CSRF on them only."""
     static = create_static_files_router(
-        path="/static", directories=[HERE / "static"], opt={PUBLIC: True}, include_in_schema=False
+        path="/static",
+        directories=[STATIC],
+        opt={PUBLIC: True},
+        include_in_schema=False,
+        before_request=only_assets,
     )
     return Router(
         UI_PATH,
         route_handlers=[*pages.ROUTES, *runs.ROUTES, *signin.ROUTES, static],
-        middleware=middleware(settings),
+        middleware=[page_headers, *middleware(settings)],
         exception_handlers={Exception: ui_error},
         include_in_schema=False,
         opt={PUBLIC: True},

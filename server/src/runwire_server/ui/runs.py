@@ -33,7 +33,7 @@ from runwire_server.store.run_lists import RunStatusFilter
 from runwire_server.trust import WORKFLOW_DOOR
 from runwire_server.ui.graph import layout
 from runwire_server.ui.present import duration, excerpt, is_terminal, look, run_look, shown
-from runwire_server.ui.session import signed_in
+from runwire_server.ui.session import Credential, signed_in
 
 PAGE_SIZE = 20
 STATUSES: list[tuple[str, str]] = [
@@ -234,7 +234,9 @@ async def run_events(
     """The run's live events, as ``GET /api/v1/runs/{id}/events/`` sends them, for the session
     (``Last-Event-ID`` resumes, as there)."""
     principal = await signed_in(request)
-    return await event_stream(request, services, principal, run_id, last_event_id)
+    credential = Credential.from_session(request.session)
+    credentials = credential.headers() if credential is not None else {}
+    return await event_stream(request, services, principal, run_id, last_event_id, credentials)
 
 
 @post("/runs/{run_id:str}/cancel", status_code=303)
