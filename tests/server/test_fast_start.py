@@ -13,9 +13,9 @@ HEAVY_SDKS = ("openai", "jwt", "httpx", "cryptography")
 PARSED_ON_USE = ("jsonpath_ng",)
 """Imported when a body binder is built (a config.json or a workflow with ``body_args``)."""
 RENDERED_ON_USE = ("jinja2", "runwire.template")
-"""Imported at the first template a run renders or a check parses, or the first UI page; a start
-that renders none (``run`` of template-free nodes, ``plugins``, ``serve`` to its first answer)
-does not."""
+"""Imported at the first template a run renders or a check parses that is not plain lookups
+(``{{ <node-id>.result.<key> }}``), or the first UI page; a start that renders none (``run`` of
+template-free nodes or plain lookups, ``plugins``, ``serve`` to its first answer) does not."""
 SERVER_ONLY = ("litestar", "sqlalchemy", "alembic", "uvicorn", "dramatiq", "redis", "pika", "rich")
 """What ``serve``, ``worker`` and the store commands use; ``run``, ``check`` and ``plugins``
 (without progress) do not."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, Set, ValuesView
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from runwire.errors import TemplateError, TemplateRefused
@@ -29,13 +29,24 @@ from runwire.template_budget import (
     value_size,
 )
 
-EXPR = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-"""One ``{{ }}`` of a template, its expression the group."""
-# One ``{{ }}`` that only looks a value up by names: ``input.a.b`` or ``<node-id>.result.a``.
-_LOOKUP = re.compile(r"\s*([0-9A-Za-z_][\w\-]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\Z")
-# The usual template, ``{{ <node-id>.result.<key>... }}`` alone: :data:`_LOOKUP` inside braces
-# with its root followed by ``.result``
-_NODE_RESULT = re.compile(r"\{\{\s*([0-9A-Za-z_][\w\-]*)\.result((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}\Z")
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """:func:`expressions`, one plain lookup inside ``{{ }}`` (``input.a.b`` or
+    ``<node-id>.result.a``), and the usual template, ``{{ <node-id>.result.<key>... }}`` alone:
+    compiled at the first template (~0.7 ms, which a start that renders none does not pay)."""
+    return (
+        re.compile(r"\{\{(.*?)\}\}", re.DOTALL),
+        re.compile(r"\s*([0-9A-Za-z_][\w\-]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\Z"),
+        re.compile(r"\{\{\s*([0-9A-Za-z_][\w\-]*)\.result((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}\Z"),
+    )
+
+
+def expressions() -> re.Pattern[str]:
+    """The pattern of one ``{{ }}`` of a template, its expression the group."""
+    return _patterns()[0]
+
+
 SCALARS = (int, float, type(None))
 MISS: Any = object()
 """What :func:`render_lookups` returns when Jinja must decide (the compiled template knows)."""
@@ -60,7 +71,8 @@ def lookups(template: str) -> Lookups | None:
     a few hundred microseconds, which a workflow of thousands of nodes, each referring to its
     predecessor by name (each a template of its own), would pay per node.
     """
-    usual = _NODE_RESULT.match(template)
+    expr, lookup_pattern, node_result = _patterns()
+    usual = node_result.match(template)
     if usual is not None and usual.group(1) != "input":
         # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it in
         # one regular expression match
@@ -71,19 +83,19 @@ def lookups(template: str) -> Lookups | None:
     if template.startswith("{{") and template.endswith("}}"):
         # the usual ``{{ <node-id>.result.content }}`` alone: when its inside is one lookup
         # (no braces in it), splitting would find just that
-        whole = _LOOKUP.match(template, 2, len(template) - 2)
+        whole = lookup_pattern.match(template, 2, len(template) - 2)
         if whole is not None:
             found = _lookup_path(whole)
             return None if found is None else (found,)
     parts: list[str | tuple[str, ...]] = []
-    for index, part in enumerate(EXPR.split(template)):
+    for index, part in enumerate(expr.split(template)):
         if index % 2 == 0:
             if "{{" in part:  # a ``{{`` left unclosed: a syntax error, which Jinja words
                 return None
             if part:
                 parts.append(part)
             continue
-        match = _LOOKUP.match(part)
+        match = lookup_pattern.match(part)
         lookup = None if match is None else _lookup_path(match)
         if lookup is None:
             return None
@@ -92,7 +104,7 @@ def lookups(template: str) -> Lookups | None:
 
 
 def _lookup_path(match: re.Match[str]) -> tuple[str, ...] | None:
-    """The key path of a :data:`_LOOKUP` match; ``None`` when it is not a plain lookup."""
+    """The key path of a plain lookup's match (:func:`_patterns`); ``None`` when it is not one."""
     root, path = match.group(1), tuple(match.group(2)[1:].split("."))
     if root == "input":
         return ("input", *path)

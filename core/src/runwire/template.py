@@ -5,6 +5,9 @@ loop. Rendering runs in Jinja2's sandbox with no globals, refuses dunder/private
 access with :class:`TemplateRefused` (instead of the sandbox's silent empty value), bounds
 ``*``/``**`` and the output size, and renders a missing field as empty.
 
+A template of plain lookups (``{{ <node-id>.result.<key> }}``) is rendered by
+:mod:`runwire.references` (no compile); everything else is compiled here.
+
 Node ids may contain dashes, so ``<node-id>.result...`` is rewritten to
 ``_nodes["<node-id>"].result...`` before Jinja parses the expression.
 """
@@ -24,8 +27,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from runwire.errors import TemplateError, TemplateRefused
 from runwire.jsontext import to_text as to_text  # re-exported: its home until Jinja2 became lazy
 from runwire.references import (
-    EXPR,
     ReferenceRenderer,
+    expressions,
     finalize,
     inspect_lookups,
     lookups,
@@ -44,6 +47,7 @@ from runwire.template_budget import (
 )
 from runwire.template_limits import SizedOperations, add, bounded_filters, is_reference, mod, mul, power
 
+_EXPR = expressions()
 _SINGLE = re.compile(r"\A\{\{((?:(?!\}\}).)*)\}\}\Z", re.DOTALL)
 # `<id>.result` where <id> is not preceded by an attribute dot, a name char or a quote.
 _NODE_REF = re.compile(r"(?<![\w.\-'\"\]\)])([0-9A-Za-z_][\w\-]*)(?=\s*\.\s*result\b)")
@@ -190,7 +194,7 @@ def referenced_nodes(template: str) -> frozenset[str]:
     if parts is not None:  # already parsed: the ids are the second key of each ``_nodes`` path
         return frozenset(part[1] for part in parts if isinstance(part, tuple) and part[0] == "_nodes")
     found: set[str] = set()
-    for m in EXPR.finditer(template):
+    for m in _EXPR.finditer(template):
         found |= rewrite_node_refs(m.group(1))[1]
     return frozenset(found)
 
@@ -205,7 +209,7 @@ def _compile(template: str) -> tuple[bool, bool, Any]:
                 expr = rewrite_node_refs(single.group(1))[0]
                 compiled = _ENV.compile_expression(expr, undefined_to_none=False)
                 return True, is_reference(Parser(_ENV, expr, state="variable").parse_expression()), compiled
-            source = EXPR.sub(lambda m: "{{" + rewrite_node_refs(m.group(1))[0] + "}}", template)
+            source = _EXPR.sub(lambda m: "{{" + rewrite_node_refs(m.group(1))[0] + "}}", template)
             return False, False, _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error in {_short(template)!r}: {exc.message}") from None

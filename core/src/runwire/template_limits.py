@@ -1,13 +1,14 @@
 """The size limits of template rendering: every value a template builds is paid for first.
 
 Two bounds hold while a template runs. No single value it builds may exceed
-:data:`MAX_OUTPUT_CHARS` (its serialized size), and everything one rendering builds together
-(one node's data: every template in it, every intermediate value) is charged to a
-:class:`Budget` of :data:`MAX_BUILT_CHARS`. Operations that can grow a value (``*``, ``+``,
-``%``, ``~``, ``join``, ``center``, ``batch``...) check the size they would produce *before*
-building it; the others are charged for what they return. Jinja folds constant expressions
-while compiling, through these same functions, under a small compile-time budget: a fold that
-would build more is left to run time, where the run's budget applies.
+``MAX_OUTPUT_CHARS`` (its serialized size), and everything one rendering builds together (one
+node's data: every template in it, every intermediate value) is charged to a budget of
+``MAX_BUILT_CHARS`` (both in :mod:`runwire.template_budget`, which has no Jinja2). Operations
+that can grow a value (``*``, ``+``, ``%``, ``~``, ``join``, ``center``, ``batch``...) check the
+size they would produce *before* building it; the others are charged for what they return.
+Jinja folds constant expressions while compiling, through these same functions, under a small
+compile-time budget: a fold that would build more is left to run time, where the run's budget
+applies.
 """
 
 from __future__ import annotations
