@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runwire.errors import TemplateError, TemplateRefused
-from runwire.template import TemplateRenderer, _lookups, check_template, referenced_nodes, render_string
+from runwire.references import lookups as _lookups
+from runwire.template import TemplateRenderer, check_template, referenced_nodes, render_string
 
 NODE = "93e9822b-63a4-4553-adb4-79029db3c09b"
 VARS = {
@@ -324,6 +325,22 @@ LOOKUPS = [
     "{{ nowhere.result.content }}",
     "Hello {{ input.user_name }}, {{ input.age }} {{ input.preferences }} {{ input.tags }}!",
     "a {{ input.missing }} b {{ llm1.result.content }}",
+    # a missing step: empty where Jinja's undefined is, refused or a method where Jinja says so
+    "{{ input.user_name.nowhere }}",  # of a str
+    "{{ input.tags.nowhere.deeper }}",  # of a list
+    "{{ input.age.nowhere }}",  # of an int
+    "{{ input.age.real }}",  # an attribute of an int: its value
+    "{{ input.tags.append }}",
+    "{{ input.user_name.format }}",
+    "{{ input.preferences.__class__ }}",
+    "{{ input.missing.__class__ }}",
+    "{{ input.missing._private }}",
+    "{{ input.preferences._private }}",
+    "{{ _hidden.result.content }}",
+    "{{ keys.result.content }}",  # a node id named like a dict method
+    "x {{ input.preferences.keys }} y",
+    "x {{ input.missing._private }} y",
+    "x {{ input.user_name.nowhere }} {{ input.tags }} {{ input.preferences }} y",
 ]
 
 

@@ -13,9 +13,9 @@ HEAVY_SDKS = ("openai", "jwt", "httpx", "cryptography")
 PARSED_ON_USE = ("jsonpath_ng",)
 """Imported when a body binder is built (a config.json or a workflow with ``body_args``)."""
 RENDERED_ON_USE = ("jinja2", "runwire.template")
-"""Imported at the first template a run renders or a check parses, or the first UI page; a start
-that renders none (``run`` of template-free nodes, ``plugins``, ``serve`` to its first answer)
-does not."""
+"""Imported at the first template a run renders or a check parses that is not plain lookups
+(``{{ <node-id>.result.<key> }}``), or the first UI page; a start that renders none (``run`` of
+template-free nodes or plain lookups, ``plugins``, ``serve`` to its first answer) does not."""
 SERVER_ONLY = ("litestar", "sqlalchemy", "alembic", "uvicorn", "dramatiq", "redis", "pika", "rich")
 """What ``serve``, ``worker`` and the store commands use; ``run``, ``check`` and ``plugins``
 (without progress) do not."""
@@ -53,14 +53,14 @@ def test_the_workflow_commands_import_no_sdk_and_no_server_part() -> None:
 
 
 def test_a_run_imports_jinja2_at_its_first_template_only(tmp_path: Path) -> None:
-    """``runwire run`` of template-free nodes loads no Jinja2; a template still renders (and a
-    bad one is still refused by the check)."""
+    """``runwire run`` of template-free nodes, or of templates that are plain lookups, loads no
+    Jinja2; another template still renders (and a bad one is still refused by the check)."""
     plain = {
         "nodes": [{"id": "start", "type": "trigger-node", "data": {"label": "plain"}}],
         "edges": [],
         "start_node": "start",
     }
-    templated = {
+    looked_up = {
         "nodes": [
             {"id": "start", "type": "trigger-node", "data": {}},
             {"id": "out", "type": "output-node", "data": {"output": "{{ start.result.input.x }}!"}},
@@ -68,6 +68,7 @@ def test_a_run_imports_jinja2_at_its_first_template_only(tmp_path: Path) -> None
         "edges": [{"source": "start", "target": "out"}],
         "start_node": "start",
     }
+    templated = json.loads(json.dumps(looked_up).replace(".x }}", ".x | upper }}"))
     code = (
         "import asyncio, sys\n"
         "from runwire.check import prepare_workflow\n"
@@ -81,9 +82,13 @@ def test_a_run_imports_jinja2_at_its_first_template_only(tmp_path: Path) -> None
         f"record = run({plain!r}, {{}})\n"
         "assert record.status == 'succeed', record\n"
         "assert 'jinja2' not in sys.modules\n"
-        f"record = run({templated!r}, {{'x': 'hi'}})\n"
+        f"record = run({looked_up!r}, {{'x': 'hi'}})\n"
         "assert record.status == 'succeed', record\n"
         "assert 'hi!' in str(record.to_json()), record\n"
+        "assert 'jinja2' not in sys.modules\n"
+        f"record = run({templated!r}, {{'x': 'hi'}})\n"
+        "assert record.status == 'succeed', record\n"
+        "assert 'HI!' in str(record.to_json()), record\n"
         "assert 'jinja2' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

@@ -1,7 +1,8 @@
 """Workflow validation and preparation: every structural problem at once, then a runnable graph.
 
 Cost: time and memory linear in nodes (N) + edges (E), plus compiling each distinct template
-once (Jinja's cost, ~1 ms a template, cached by :mod:`runwire.template`).
+once (Jinja's cost, ~1 ms a template, cached by :mod:`runwire.template`; a template of plain
+lookups, ``{{ <node-id>.result.<key> }}``, is read by :mod:`runwire.references` without Jinja2).
 
 - Edges are linked through a ``(source, target)`` index (duplicates merged in O(1) each), and a
   cycle is found by one depth-first search (each node entered once, each edge followed once).
@@ -26,6 +27,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
+from runwire.rendered import inspect_template
 from runwire.workflow import InputField, PreparedNode, PreparedWorkflow, WorkflowData
 
 if TYPE_CHECKING:
@@ -316,8 +318,6 @@ def _templates_and_references(
         texts = _template_texts(node.raw.data)
         if not texts:
             continue
-        from runwire.template import inspect_template  # Jinja2, for the first template (a faster start)
-
         named: set[str] = set()
         suspect = False
         for text in texts:

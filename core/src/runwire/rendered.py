@@ -1,9 +1,11 @@
 """The engine's renderer, which imports :mod:`runwire.template` (and Jinja2 with it) at the
-first value that holds a template (:func:`runwire.to_text` is in :mod:`runwire.jsontext`).
+first template that is not plain lookups (:mod:`runwire.references`; :func:`runwire.to_text` is
+in :mod:`runwire.jsontext`).
 
-A command or server that runs no template (``runwire run`` of template-free nodes, ``runwire
-plugins``, ``runwire serve`` up to its first answer) so never loads Jinja2: ~100 M instructions,
-a tenth of ``runwire run``'s start.
+A command or server that runs no such template (``runwire run`` of template-free nodes or of
+nodes whose templates are all ``{{ <node-id>.result.<key> }}`` or ``{{ input.<key> }}``,
+``runwire plugins``, ``runwire serve`` up to its first answer) so never loads Jinja2: ~100 M
+instructions, a tenth of ``runwire run``'s start.
 """
 
 from __future__ import annotations
@@ -12,34 +14,29 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from runwire.references import NeedsJinja, ReferenceRenderer, inspect_lookups
+
 if TYPE_CHECKING:
     from runwire.template import TemplateRenderer
 
-
-def has_template(value: Any) -> bool:
-    """Whether a string inside ``value`` (dicts and lists recursively; keys too) holds ``{{``."""
-    if isinstance(value, str):
-        return "{{" in value
-    if isinstance(value, list):
-        return any(has_template(item) for item in value)
-    if isinstance(value, dict):
-        return any((isinstance(k, str) and "{{" in k) or has_template(v) for k, v in value.items())
-    return False
+_REFERENCES = ReferenceRenderer()
 
 
-def _rebuilt(value: Any) -> Any:
-    """``value`` as :meth:`TemplateRenderer.render_value` returns one without templates: dicts
-    and lists are new containers (a node may change its rendered data: the workflow's stays)."""
-    if isinstance(value, list):
-        return [_rebuilt(item) for item in value]
-    if isinstance(value, dict):
-        return {k: _rebuilt(v) for k, v in value.items()}
-    return value
+def inspect_template(template: str) -> tuple[str | None, list[str]]:
+    """:func:`runwire.template.inspect_template`, importing Jinja2 only for a template that is
+    not plain lookups."""
+    found = inspect_lookups(template)
+    if found is not None:
+        return found
+    from runwire.template import inspect_template as inspect
+
+    return inspect(template)
 
 
 class LazyRenderer:
-    """:class:`runwire.template.TemplateRenderer`, made at the first value holding a template;
-    a value without one is returned as that renderer returns it, without importing Jinja2."""
+    """:class:`runwire.template.TemplateRenderer`, made at the first value holding a template
+    that is not plain lookups; until then a value is rendered as that renderer renders it, by
+    :class:`runwire.references.ReferenceRenderer`, without importing Jinja2."""
 
     __slots__ = ("_lock", "_renderer")
 
@@ -50,10 +47,11 @@ class LazyRenderer:
     def render_value(self, value: Any, variables: Mapping[str, Any]) -> Any:
         """Render every string inside ``value`` (:meth:`TemplateRenderer.render_value`)."""
         renderer = self._renderer
-        if renderer is None:  # once Jinja2 is loaded, one walk of the value: the renderer's own
-            if not has_template(value):
-                return _rebuilt(value)
-            renderer = self.renderer
+        if renderer is None:
+            try:
+                return _REFERENCES.render_value(value, variables)
+            except NeedsJinja:  # rendered again, whole, by the Jinja renderer
+                renderer = self.renderer
         return renderer.render_value(value, variables)
 
     @property
