@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness import compile_runwire
+
 from runwire.check import prepare_workflow
 from runwire.engine import Engine
 from runwire.hookspecs import hookimpl
@@ -141,6 +143,7 @@ def cli_chain(sizes: list[int], repeat: int, baseline: Path | None = None) -> No
     if baseline is not None:
         sources = os.pathsep.join(str(baseline / part) for part in ("core/src", "server/src"))
         trees = {"baseline": sources, **trees}
+    compile_runwire(*([baseline / "core/src", baseline / "server/src"] if baseline is not None else []))
     with tempfile.TemporaryDirectory(prefix="runwire-bench-engine-") as tmp:
         paths = {}
         for size in [1, *sizes]:

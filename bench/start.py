@@ -22,10 +22,7 @@ runwire's packages are byte-compiled first (as installing a wheel does), so that
 from __future__ import annotations
 
 import argparse
-import compileall
 import http.client
-import importlib.metadata
-import importlib.util
 import json
 import os
 import shutil
@@ -36,6 +33,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from harness import compile_runwire
 
 from runwire_server.testing import WORKER_READY_LINE, free_port
 
@@ -149,16 +148,6 @@ def worker_idle_rss(url: str, env: dict[str, str], data_dir: str) -> float:
     finally:
         proc.terminate()
         proc.wait(15)
-
-
-def compile_runwire() -> None:
-    """Byte-compile runwire, the server and every plugin package, where they are not yet."""
-    names = {"runwire", "runwire_server"}
-    names |= {ep.value.split(":")[0].split(".")[0] for ep in importlib.metadata.entry_points(group="runwire")}
-    for name in sorted(names):
-        spec = importlib.util.find_spec(name)
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            compileall.compile_dir(location, quiet=1)
 
 
 def main() -> None:
