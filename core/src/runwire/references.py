@@ -23,6 +23,7 @@ from runwire.template_budget import (
     MAX_BUILT_CHARS,
     MAX_OUTPUT_CHARS,
     close_budget,
+    joined_output,
     open_budget,
     refuse,
     spend,
@@ -157,16 +158,10 @@ def render_lookups(parts: Lookups, variables: Mapping[str, Any]) -> Any:
         return MISS
     token = open_budget(MAX_BUILT_CHARS)
     try:
-        chunks: list[str] = []
-        size = 0
-        for part, value in zip(parts, values, strict=True):
-            chunk = value if isinstance(part, str) else str(finalize(value))
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                raise refuse("template output", size)
-            chunks.append(chunk)
-        spend(size, "template output")
-        return "".join(chunks)
+        return joined_output(
+            value if isinstance(part, str) else str(finalize(value))
+            for part, value in zip(parts, values, strict=True)
+        )
     finally:
         close_budget(token)
 

@@ -37,13 +37,11 @@ from runwire.references import (
 from runwire.template_budget import (
     MAX_BUILT_CHARS,
     MAX_FOLDED_CHARS,
-    MAX_OUTPUT_CHARS,
     budget,
     charge,
     close_budget,
+    joined_output,
     open_budget,
-    refuse,
-    spend,
 )
 from runwire.template_limits import SizedOperations, add, bounded_filters, is_reference, mod, mul, power
 
@@ -273,15 +271,7 @@ class TemplateRenderer(ReferenceRenderer):
         try:
             if single:
                 return _single_value(compiled(**variables), reference)
-            parts: list[str] = []
-            size = 0
-            for chunk in compiled.generate(**variables):
-                size += len(chunk)
-                if size > MAX_OUTPUT_CHARS:
-                    raise refuse("template output", size)
-                parts.append(chunk)
-            spend(size, "template output")
-            return "".join(parts)
+            return joined_output(compiled.generate(**variables))
         except TemplateError:
             raise
         except Exception as exc:  # any error raised while evaluating user-written expressions

@@ -5,7 +5,7 @@ what a rendering builds (:mod:`runwire.template_limits` bounds Jinja's operation
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any
@@ -82,6 +82,20 @@ def spend(size: int, what: str) -> None:
         raise TemplateRefused(
             f"templates build too much: over the limit of {current.limit:,} characters in all"
         )
+
+
+def joined_output(chunks: Iterable[str]) -> str:
+    """The text of a template's chunks, refused once it passes :data:`MAX_OUTPUT_CHARS`
+    (before the rest is made), and spent from the open budget."""
+    parts: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise refuse("template output", size)
+        parts.append(chunk)
+    spend(size, "template output")
+    return "".join(parts)
 
 
 def value_size(value: Any, limit: int = MAX_OUTPUT_CHARS) -> int:
