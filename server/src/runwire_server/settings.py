@@ -159,6 +159,23 @@ class Settings(BaseSettings):
             setattr(self, name, read_secret(given, env) or "")
         return self
 
+    @model_validator(mode="after")
+    def _header_safe_keys(self) -> Settings:
+        # a header value reaches the auth provider as Latin-1 text, the setting as Unicode: a key
+        # outside printable ASCII would be refused on every request, so it is refused here
+        keys = {
+            "RUNWIRE_API_KEYS": [k.strip() for k in self.api_keys.split(",") if k.strip()],
+            "RUNWIRE_SERVICE_API_KEY": [self.service_api_key] if self.service_api_key else [],
+        }
+        for env, values in keys.items():
+            for number, key in enumerate(values, 1):
+                if not all(" " <= char <= "~" for char in key):
+                    raise ValueError(
+                        f"{env}: key {number} holds a character outside printable ASCII; an HTTP "
+                        "header carries ASCII only, so that key could never be matched"
+                    )
+        return self
+
     @property
     def provider_names(self) -> list[str]:
         """``auth_providers`` as a list, in order."""
