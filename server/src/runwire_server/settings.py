@@ -96,6 +96,10 @@ class Settings(BaseSettings):
         gt=0,
         description="Distributed: a run in queue this long is enqueued again (sooner if the queue is empty).",
     )
+    allowed_hosts: str = Field(
+        default="*",
+        description="Host headers answered (comma-separated; '*.example.com': its subdomains); '*': any.",
+    )
     ui_cookie_secure: bool = Field(
         default=False,
         description="Mark the UI's session and CSRF cookies Secure (set it when served over https).",
@@ -134,6 +138,20 @@ class Settings(BaseSettings):
     def _retention(cls, value: str) -> str:
         parse_retention(value)
         return value.strip()
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",") if h.strip()]
+        if not hosts:
+            raise ValueError("RUNWIRE_ALLOWED_HOSTS is empty; use '*' to answer any Host")
+        for host in hosts:
+            if host != "*" and ("*" in host.removeprefix("*.") or any(c.isspace() for c in host)):
+                raise ValueError(
+                    f"RUNWIRE_ALLOWED_HOSTS: {host!r} is not a host, host:port or *.domain "
+                    "(a wildcard may only start a name)"
+                )
+        return ",".join(hosts)
 
     @field_validator("auth_providers")
     @classmethod
@@ -180,6 +198,12 @@ class Settings(BaseSettings):
     def provider_names(self) -> list[str]:
         """``auth_providers`` as a list, in order."""
         return [p.strip() for p in self.auth_providers.split(",") if p.strip()]
+
+    @property
+    def allowed_host_list(self) -> list[str] | None:
+        """``allowed_hosts`` as a list, or ``None`` when any Host is answered (``*``)."""
+        hosts = self.allowed_hosts.split(",")
+        return None if "*" in hosts else hosts
 
     @property
     def run_retention_s(self) -> int | None:
