@@ -107,6 +107,18 @@ class Settings(BaseSettings):
     ui_session_max_age_s: int = Field(
         default=8 * 3600, ge=60, le=30 * 86400, description="A UI sign-in ends this long after it was made."
     )
+    ui_sessions_per_key: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="UI sessions one principal may hold at once; a sign-in past it ends its oldest.",
+    )
+    ui_max_sessions: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="UI sessions this process holds at once; a sign-in past it ends the oldest of all.",
+    )
     heartbeat_s: float = Field(
         default=3.0, gt=0, description="How often every serve and worker process renews its lease."
     )

@@ -46,6 +46,7 @@ from runwire_server.extensions import ServerHooks
 from runwire_server.services import Services, build_services
 from runwire_server.settings import Settings
 from runwire_server.ui import TEMPLATES, root, ui_router
+from runwire_server.ui.session import SESSION_STORE, session_store
 
 log = logging.getLogger("runwire.server")
 STORE_CHECK_S = 1.0
@@ -154,6 +155,7 @@ def create_app(
         dependencies={**DEPENDENCIES, **plugin_dependencies(hooks, services)},
         exception_handlers=exception_handlers(hooks.error_statuses()),
         state=State({"services": services, "rate_limiter": RateLimiter.from_setting(settings.rate_limit)}),
+        stores={SESSION_STORE: session_store(settings)},
         on_startup=[start],
         on_shutdown=[stop],
         middleware=[
