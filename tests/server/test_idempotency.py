@@ -267,3 +267,22 @@ def test_retries_waiting_for_a_slow_first_answer_cost_the_server_little(executab
     assert {r.status_code for r in replies} == {201} and len({r.content for r in replies}) == 1
     assert sum(REPLAYED in r.headers for r in replies) == 100
     assert used < 0.8, f"the server used {used:.2f} CPU s in 4 s while 100 retries waited"
+
+
+def test_two_idempotency_key_headers_are_400_and_start_nothing() -> None:
+    """Over HTTP to ``runwire serve``: two headers, different or equal, are refused (before the
+    first was used and the second silently ignored); the key stays free for a proper retry."""
+    with running_server(env={"RUNWIRE_API_KEYS": KEY}) as live, api(live.url) as client:
+        workflow = create_workflow(client, hello_data())
+        path = f"/api/v1/workflows/{workflow}/run/"
+        for second in ("other", "dup"):
+            headers = [("X-Api-Key", KEY), ("Idempotency-Key", "dup"), ("Idempotency-Key", second)]
+            reply = httpx.post(f"{live.url}{path}", json=ADULT, headers=headers, timeout=30)
+            assert reply.status_code == 400, reply.text
+            assert reply.json()["detail"] == "the request has 2 Idempotency-Key headers; send exactly one"
+        assert client.get(f"/api/v1/workflows/{workflow}/history/").json()["count"] == 0
+        first = client.post(path, json=ADULT, headers={"Idempotency-Key": "dup"})
+        assert first.status_code == 200 and REPLAYED not in first.headers
+        assert client.post(path, json=ADULT, headers={"Idempotency-Key": "dup"}).headers[REPLAYED] == "true"
+        assert client.get(f"/api/v1/workflows/{workflow}/history/").json()["count"] == 1
+        assert "Traceback" not in live.logs()

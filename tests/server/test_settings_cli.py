@@ -72,3 +72,31 @@ def test_existing_commands_still_work(tmp_path: Path) -> None:
     assert ran.exit_code == 0 and "Welcome, Al!" in ran.output
     listed = runner.invoke(main, ["plugins"])
     assert listed.exit_code == 0 and "api-key" in listed.output
+
+
+def test_serve_refuses_a_key_no_header_can_carry(tmp_path: Path) -> None:
+    """A bootstrap key outside printable ASCII (compared as Unicode, while the ``X-Api-Key``
+    header arrives as Latin-1) could never match: ``runwire serve`` refuses it, naming the
+    setting and the key's position, not its value."""
+    secret = tmp_path / "keys"
+    secret.write_text("good-key,clé-secrète\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}
+    env["RUNWIRE_DATA_DIR"] = str(tmp_path)
+    for extra, name, number in (
+        ({"RUNWIRE_API_KEYS": "good-key, clé-secrète"}, "RUNWIRE_API_KEYS", 2),
+        ({"RUNWIRE_API_KEYS_FILE": str(secret)}, "RUNWIRE_API_KEYS", 2),
+        ({"RUNWIRE_API_KEYS": "tab\there"}, "RUNWIRE_API_KEYS", 1),
+        ({"RUNWIRE_API_KEYS": "k", "RUNWIRE_SERVICE_API_KEY": "sérvice"}, "RUNWIRE_SERVICE_API_KEY", 1),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "runwire_server", "serve", "--port", "1"],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, done.stderr
+        assert f"{name}: key {number} holds a character outside printable ASCII" in done.stderr
+        assert (
+            "Traceback" not in done.stderr and "secrète" not in done.stderr and "sérvice" not in done.stderr
+        )

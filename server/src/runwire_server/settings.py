@@ -96,12 +96,28 @@ class Settings(BaseSettings):
         gt=0,
         description="Distributed: a run in queue this long is enqueued again (sooner if the queue is empty).",
     )
+    allowed_hosts: str = Field(
+        default="*",
+        description="Host headers answered (comma-separated; '*.example.com': its subdomains); '*': any.",
+    )
     ui_cookie_secure: bool = Field(
         default=False,
         description="Mark the UI's session and CSRF cookies Secure (set it when served over https).",
     )
     ui_session_max_age_s: int = Field(
         default=8 * 3600, ge=60, le=30 * 86400, description="A UI sign-in ends this long after it was made."
+    )
+    ui_sessions_per_key: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="UI sessions one principal may hold at once; a sign-in past it ends its oldest.",
+    )
+    ui_max_sessions: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="UI sessions this process holds at once; a sign-in past it ends the oldest of all.",
     )
     heartbeat_s: float = Field(
         default=3.0, gt=0, description="How often every serve and worker process renews its lease."
@@ -135,6 +151,20 @@ class Settings(BaseSettings):
         parse_retention(value)
         return value.strip()
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",") if h.strip()]
+        if not hosts:
+            raise ValueError("RUNWIRE_ALLOWED_HOSTS is empty; use '*' to answer any Host")
+        for host in hosts:
+            if host != "*" and ("*" in host.removeprefix("*.") or any(c.isspace() for c in host)):
+                raise ValueError(
+                    f"RUNWIRE_ALLOWED_HOSTS: {host!r} is not a host, host:port or *.domain "
+                    "(a wildcard may only start a name)"
+                )
+        return ",".join(hosts)
+
     @field_validator("auth_providers")
     @classmethod
     def _providers_not_empty(cls, value: str) -> str:
@@ -159,10 +189,33 @@ class Settings(BaseSettings):
             setattr(self, name, read_secret(given, env) or "")
         return self
 
+    @model_validator(mode="after")
+    def _header_safe_keys(self) -> Settings:
+        # a header value reaches the auth provider as Latin-1 text, the setting as Unicode: a key
+        # outside printable ASCII would be refused on every request, so it is refused here
+        keys = {
+            "RUNWIRE_API_KEYS": [k.strip() for k in self.api_keys.split(",") if k.strip()],
+            "RUNWIRE_SERVICE_API_KEY": [self.service_api_key] if self.service_api_key else [],
+        }
+        for env, values in keys.items():
+            for number, key in enumerate(values, 1):
+                if not all(" " <= char <= "~" for char in key):
+                    raise ValueError(
+                        f"{env}: key {number} holds a character outside printable ASCII; an HTTP "
+                        "header carries ASCII only, so that key could never be matched"
+                    )
+        return self
+
     @property
     def provider_names(self) -> list[str]:
         """``auth_providers`` as a list, in order."""
         return [p.strip() for p in self.auth_providers.split(",") if p.strip()]
+
+    @property
+    def allowed_host_list(self) -> list[str] | None:
+        """``allowed_hosts`` as a list, or ``None`` when any Host is answered (``*``)."""
+        hosts = self.allowed_hosts.split(",")
+        return None if "*" in hosts else hosts
 
     @property
     def run_retention_s(self) -> int | None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -31,7 +32,7 @@ from litestar.types import ControllerRouterHandler
 from runwire.errors import PluginConflict
 from runwire_server.api import health
 from runwire_server.api.commit_barrier import CommitBarrier
-from runwire_server.api.deps import DEPENDENCIES, PUBLIC, authentication
+from runwire_server.api.deps import ANY_HOST, DEPENDENCIES, PUBLIC, authentication
 from runwire_server.api.errors import exception_handlers
 from runwire_server.api.metrics import metrics_middleware, metrics_routes
 from runwire_server.api.openapi import finish_when_built
@@ -45,6 +46,7 @@ from runwire_server.extensions import ServerHooks
 from runwire_server.services import Services, build_services
 from runwire_server.settings import Settings
 from runwire_server.ui import TEMPLATES, root, ui_router
+from runwire_server.ui.session import SESSION_STORE, session_store
 
 log = logging.getLogger("runwire.server")
 STORE_CHECK_S = 1.0
@@ -153,6 +155,7 @@ def create_app(
         dependencies={**DEPENDENCIES, **plugin_dependencies(hooks, services)},
         exception_handlers=exception_handlers(hooks.error_statuses()),
         state=State({"services": services, "rate_limiter": RateLimiter.from_setting(settings.rate_limit)}),
+        stores={SESSION_STORE: session_store(settings)},
         on_startup=[start],
         on_shutdown=[stop],
         middleware=[
@@ -160,6 +163,7 @@ def create_app(
             *([barrier.middleware] if services.embedded and services.store.defers_commits else []),
             authentication,  # innermost of the app's: metrics count 401s, replies wait for commits
         ],
+        allowed_hosts=allowed_hosts(settings),
         request_max_body_size=settings.max_body_bytes,
         template_config=TEMPLATES,
         openapi_config=OpenAPIConfig(
@@ -173,6 +177,19 @@ def create_app(
     )
     finish_when_built(app)
     return app
+
+
+def allowed_hosts(settings: Settings) -> AllowedHostsConfig | None:
+    """Litestar's allowed-hosts check for ``RUNWIRE_ALLOWED_HOSTS`` (``None`` for ``*``: no check).
+
+    Another ``Host`` gets Litestar's 400, except on the routes marked ``opt={ANY_HOST: True}``
+    (``/healthz``, ``/readyz``, ``/metrics``: probes and scrapers ask by address). No redirect
+    to a ``www.`` name: a request is answered or refused.
+    """
+    hosts = settings.allowed_host_list
+    if hosts is None:
+        return None
+    return AllowedHostsConfig(allowed_hosts=hosts, exclude_opt_key=ANY_HOST, www_redirect=False)
 
 
 def _quiet(config: AppConfig) -> AppConfig:

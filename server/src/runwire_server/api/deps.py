@@ -34,6 +34,9 @@ PrincipalDep = NamedDependency[Principal]
 """A handler parameter ``principal: PrincipalDep`` receives the authenticated caller (or 401)."""
 PUBLIC = "public"
 """The ``opt`` key that exempts a route handler (or every handler of a router) from authentication."""
+ANY_HOST = "any_host"
+"""The ``opt`` key that exempts a route handler from ``RUNWIRE_ALLOWED_HOSTS`` (the probes and
+``/metrics``, asked for by address, whose answers hold no link)."""
 PRINCIPAL_KEY = "runwire_principal"
 """Where :func:`authentication` leaves the caller on the request's scope state."""
 

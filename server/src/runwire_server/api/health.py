@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Response, get
 
-from runwire_server.api.deps import PUBLIC, ServicesDep
+from runwire_server.api.deps import ANY_HOST, PUBLIC, ServicesDep
 from runwire_server.api.openapi import documented
 from runwire_server.api.shapes import Liveness, Readiness
 
@@ -16,7 +16,7 @@ from runwire_server.api.shapes import Liveness, Readiness
     summary="Liveness: the process answers",
     include_in_schema=True,
     tags=["health"],
-    opt={PUBLIC: True},
+    opt={PUBLIC: True, ANY_HOST: True},
     operation_class=documented(replies={200: (Liveness, "the process answers")}),
 )
 async def healthz() -> dict[str, str]:
@@ -28,7 +28,7 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     summary="Readiness: store and broker reachable, a worker alive",
     tags=["health"],
-    opt={PUBLIC: True},
+    opt={PUBLIC: True, ANY_HOST: True},
     operation_class=documented(
         replies={200: (Readiness, "ready"), 503: (Readiness, "not ready: what failed")}
     ),

@@ -56,16 +56,20 @@ class StillInProgress(Conflict):
     """A request with the same key is still being answered."""
 
 
-def key_header(scope: Scope) -> bytes | None:
-    """The raw ``Idempotency-Key`` header of a request, or ``None`` (the first one counts)."""
-    for name, value in scope["headers"]:
-        if name.lower() == HEADER:
-            return value  # type: ignore[no-any-return]
-    return None
+def key_headers(scope: Scope) -> list[bytes]:
+    """The raw values of every ``Idempotency-Key`` header of a request (usually none or one)."""
+    return [value for name, value in scope["headers"] if name.lower() == HEADER]
 
 
-def check_key(raw: bytes) -> str:
-    """The key, if it is 1 to :data:`MAX_KEY_LENGTH` printable ASCII characters (else a 400)."""
+def check_key(raw: list[bytes]) -> str:
+    """The key, if exactly one header holds 1 to :data:`MAX_KEY_LENGTH` printable ASCII characters
+    (else a 400: two headers, even equal ones, are a client's or proxy's mistake)."""
+    if len(raw) > 1:
+        raise BadRequest(f"the request has {len(raw)} Idempotency-Key headers; send exactly one")
+    return _check_value(raw[0])
+
+
+def _check_value(raw: bytes) -> str:
     if not raw:
         raise BadRequest("the Idempotency-Key header is empty; send 1 to 255 printable ASCII characters")
     if len(raw) > MAX_KEY_LENGTH:
@@ -107,12 +111,12 @@ async def claim(request: Request[Any, Any, Any]) -> Response[bytes] | None:
     ``None`` (the handler runs) without the header or when this request claimed the key;
     otherwise the first request's stored answer.
 
-    :raises BadRequest: the key is not 1 to 255 printable ASCII characters.
+    :raises BadRequest: two or more headers, or the key is not 1 to 255 printable ASCII characters.
     :raises Unprocessable: the key was used (within 24 hours) for another request.
     :raises StillInProgress: the first request has not answered within :data:`WAIT_S`.
     """
-    raw = key_header(request.scope)
-    if raw is None:
+    raw = key_headers(request.scope)
+    if not raw:
         return None
     key = check_key(raw)
     services: Services = request.app.state.services
@@ -154,7 +158,7 @@ def middleware(app: ASGIApp) -> ASGIApp:
     before sending it (an answer of 500 or more, or an error, releases the claim instead)."""
 
     async def keep_answer(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or key_header(scope) is None:
+        if scope["type"] != "http" or not key_headers(scope):
             await app(scope, receive, send)
             return
         start: dict[str, Any] | None = None

@@ -22,7 +22,7 @@ from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, S
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from runwire.auth import Principal
-from runwire_server.api.deps import PRINCIPAL_KEY, PUBLIC, ServicesDep
+from runwire_server.api.deps import ANY_HOST, PRINCIPAL_KEY, PUBLIC, ServicesDep
 from runwire_server.api.errors import Forbidden
 from runwire_server.metrics import PREFIX, exposition
 from runwire_server.settings import Settings
@@ -49,7 +49,7 @@ def metrics_routes(settings: Settings) -> list[ControllerRouterHandler]:
     @get(
         METRICS_PATH,
         include_in_schema=False,
-        opt={PUBLIC: public},
+        opt={PUBLIC: public, ANY_HOST: True},
         guards=[] if public else [every_project],
         sync_to_thread=True,  # a broker's queue count may take a round trip: never on the loop
     )

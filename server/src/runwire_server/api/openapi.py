@@ -74,7 +74,7 @@ IDEMPOTENCY_KEY = Parameter(
     description=(
         "a retry with the same key and request within 24 h gets the first answer (header "
         "Idempotent-Replayed: true) and starts nothing; the key with another request: 422 "
-        "(docs/api.md, 'Idempotent submits')"
+        "(docs/api.md, 'Idempotent submits'); send it once: two headers are a 400"
     ),
 )
 """The header every submit route honours (:mod:`runwire_server.api.idempotency`)."""

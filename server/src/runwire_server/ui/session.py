@@ -7,6 +7,9 @@ Decisions (``docs/ui.md``, "Sessions and security"):
   store): the cookie holds only a random 256-bit id, HttpOnly, SameSite=Lax, path ``/ui``,
   Secure with ``RUNWIRE_UI_COOKIE_SECURE``. The pasted key never sits in a cookie, and signing
   out deletes the session on the server, not only in the browser.
+- The store is bounded (:class:`SessionStore`): at most ``RUNWIRE_UI_SESSIONS_PER_KEY`` sessions
+  per principal and ``RUNWIRE_UI_MAX_SESSIONS`` in all; a sign-in past either ends the oldest,
+  so signing in again and again cannot grow the server's memory.
 - The session holds no power of its own: every UI request sends the stored credential through
   the auth providers exactly as an API request's header would be (:func:`principal_for_headers`),
   so a revoked or expired key, or an expired token, stops working at once, and the UI shows
@@ -41,7 +44,9 @@ UI_PATH = "/ui"
 SESSION_COOKIE = "runwire_ui_session"
 CSRF_COOKIE = "runwire_ui_csrf"
 SESSION_STORE = "runwire-ui-sessions"
-"""The name of the Litestar store holding sessions (the app's default: in this process's memory)."""
+"""The name of the Litestar store holding sessions (a :class:`SessionStore`, in this process's memory)."""
+NEW_SESSION = "runwire_ui_new_session"
+"""Where :func:`sign_in` leaves ``(session id, identity)`` of the session it starts (scope state)."""
 MAX_CREDENTIAL_CHARS = 8192
 CredentialKind = Literal["api-key", "bearer"]
 
@@ -74,9 +79,84 @@ class Credential:
         return cls(kind, value)
 
 
+class SessionStore(MemoryStore):
+    """Litestar's in-memory store, holding at most ``per_identity`` sessions of one principal and
+    ``total`` in all: admitting a new one ends the oldest of its principal's past the first
+    bound, then the oldest of all past the second."""
+
+    __slots__ = ("_by_identity", "_owners", "per_identity", "total")
+
+    def __init__(self, per_identity: int, total: int) -> None:
+        super().__init__()
+        self.per_identity = per_identity
+        self.total = total
+        self._owners: dict[str, str] = {}
+        """Session id → its principal's identity, oldest sign-in first."""
+        self._by_identity: dict[str, dict[str, None]] = {}
+        """Identity → its session ids, oldest first."""
+
+    @property
+    def count(self) -> int:
+        """How many sessions are counted (expired ones go at the next sign-in). Not ``__len__``:
+        Litestar's store registry replaces a store that is falsy."""
+        return len(self._owners)
+
+    def holds(self, session_id: str) -> bool:
+        """Whether ``session_id`` is an admitted session that has not ended."""
+        return session_id in self._owners
+
+    async def admit(self, session_id: str, identity: str) -> None:
+        """Count the session just stored under ``session_id`` as ``identity``'s, and end the
+        sessions it displaces (expired ones first)."""
+        await self.delete_expired()
+        for known in list(self._owners):
+            if not await self.exists(known):
+                self._forget(known)
+        self._owners[session_id] = identity
+        mine = self._by_identity.setdefault(identity, {})
+        mine[session_id] = None
+        ended = list(mine)[: max(0, len(mine) - self.per_identity)]
+        for old in ended:
+            self._forget(old)
+        ended += list(self._owners)[: max(0, len(self._owners) - self.total)]
+        for old in ended:
+            await self.delete(old)
+
+    async def delete(self, key: str) -> None:
+        """End a session: its data and its place in the count."""
+        self._forget(key)
+        await super().delete(key)
+
+    async def delete_all(self) -> None:
+        """End every session."""
+        self._owners.clear()
+        self._by_identity.clear()
+        await super().delete_all()
+
+    def _forget(self, session_id: str) -> None:
+        identity = self._owners.pop(session_id, None)
+        if identity is None:
+            return
+        mine = self._by_identity[identity]
+        mine.pop(session_id, None)
+        if not mine:
+            del self._by_identity[identity]
+
+
+def session_store(settings: Settings) -> SessionStore:
+    """The store of the UI's sessions, bounded as ``settings`` say."""
+    return SessionStore(settings.ui_sessions_per_key, settings.ui_max_sessions)
+
+
 class _Sessions(ServerSideSessionBackend):
-    """Litestar's server-side sessions, except that an empty session is never stored: a visitor
-    who has not signed in costs no memory, and gets no session cookie."""
+    """Litestar's server-side sessions, except that an empty session is never stored (a visitor
+    who has not signed in costs no memory, and gets no session cookie), a session starts under
+    the id :func:`sign_in` chose and is counted in the :class:`SessionStore`, and one the store
+    has ended (while a request of it was being answered) is not stored again."""
+
+    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        new = connection.scope.get("state", {}).get(NEW_SESSION)
+        return str(new[0]) if new else super().get_session_id(connection)
 
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
@@ -85,7 +165,18 @@ class _Sessions(ServerSideSessionBackend):
             if self.config.key not in connection.cookies:
                 return
             scope_session = Empty
+        store = self.config.get_store_from_app(connection.scope["app"])
+        new = connection.scope.get("state", {}).get(NEW_SESSION)
+        if (
+            scope_session is not Empty
+            and new is None
+            and isinstance(store, SessionStore)
+            and not store.holds(connection.cookies.get(self.config.key, ""))
+        ):
+            scope_session = Empty  # ended by a newer sign-in while this request was answered
         await super().store_in_message(scope_session, message, connection)
+        if new is not None and scope_session is not Empty and isinstance(store, SessionStore):
+            await store.admit(*new)
 
 
 @dataclass
@@ -156,7 +247,7 @@ async def signed_in(request: Request[Any, Any, Any]) -> Principal:
 
 async def sign_in(request: Request[Any, Any, Any], credential: Credential) -> Principal:
     """Authenticate ``credential`` and keep it in a fresh session (a new id: a session id planted
-    before sign-in is never the signed-in one).
+    before sign-in is never the signed-in one), counted against the principal's sessions.
 
     :raises AuthRefused | NotAuthenticated: the providers refuse it.
     """
@@ -168,8 +259,7 @@ async def sign_in(request: Request[Any, Any, Any], credential: Credential) -> Pr
     request.clear_session()
     if old:
         await store.delete(old)
-    if isinstance(store, MemoryStore):
-        await store.delete_expired()  # expired sessions otherwise go only when their id is used
+    request.scope["state"][NEW_SESSION] = (secrets.token_hex(32), principal.identity)
     request.set_session(credential.to_session())
     return principal
 
