@@ -4,6 +4,7 @@ again keeps at most ``RUNWIRE_UI_SESSIONS_PER_KEY`` sessions of one principal an
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -64,3 +65,20 @@ def test_past_the_total_the_oldest_session_of_all_ends(tmp_path: Path) -> None:
         assert [works(c) for c in (a2, b1, c1, b2)] == [False, True, True, True]
         for client in (a1, a2, b1, c1, b2):
             client.close()
+
+
+def test_a_session_ends_its_max_age_after_sign_in_however_often_it_is_used() -> None:
+    """``RUNWIRE_UI_SESSION_MAX_AGE_S`` counts from sign-in: requests do not extend it (the
+    store's and the cookie's own expiry restart at each use, the sign-in time does not)."""
+    max_age = 5
+    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_UI_SESSION_MAX_AGE_S": str(max_age)}
+    with running_server(env=env) as live, httpx.Client(base_url=live.url, timeout=30) as client:
+        ui_sign_in(client, KEY)
+        signed_in_at = time.monotonic()
+        assert works(client)
+        while time.monotonic() - signed_in_at < max_age + 1:
+            works(client)  # used all along
+            time.sleep(0.5)
+        assert not works(client)
+        ui_sign_in(client, KEY)  # signing in again starts a new one
+        assert works(client)

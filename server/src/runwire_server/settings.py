@@ -105,7 +105,10 @@ class Settings(BaseSettings):
         description="Mark the UI's session and CSRF cookies Secure (set it when served over https).",
     )
     ui_session_max_age_s: int = Field(
-        default=8 * 3600, ge=60, le=30 * 86400, description="A UI sign-in ends this long after it was made."
+        default=8 * 3600,
+        ge=1,
+        le=30 * 86400,
+        description="A UI sign-in ends this long after it was made, however often it is used.",
     )
     ui_sessions_per_key: int = Field(
         default=10,

@@ -22,6 +22,7 @@ Decisions (``docs/ui.md``, "Sessions and security"):
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,6 +46,9 @@ SESSION_COOKIE = "runwire_ui_session"
 CSRF_COOKIE = "runwire_ui_csrf"
 SESSION_STORE = "runwire-ui-sessions"
 """The name of the Litestar store holding sessions (a :class:`SessionStore`, in this process's memory)."""
+SIGNED_IN_AT = "since"
+"""The session's sign-in time (Unix seconds): the session ends ``RUNWIRE_UI_SESSION_MAX_AGE_S``
+after it, however often it is used (Litestar's store and cookie expiry restart at each use)."""
 NEW_SESSION = "runwire_ui_new_session"
 """Where :func:`sign_in` leaves ``(session id, identity)`` of the session it starts (scope state)."""
 MAX_CREDENTIAL_CHARS = 8192
@@ -221,6 +225,9 @@ async def ui_principal(request: Request[Any, Any, Any]) -> Principal | None:
     ``RUNWIRE_AUTH_PROVIDERS=none`` the UI is as open as the API.
     """
     credential = Credential.from_session(request.session)
+    if credential is not None and _too_old(request):
+        request.clear_session()
+        credential = None
     headers = credential.headers() if credential is not None else {}
     try:
         return await principal_for_headers(request.app.state, headers)
@@ -228,6 +235,12 @@ async def ui_principal(request: Request[Any, Any, Any]) -> Principal | None:
         if credential is not None:
             request.clear_session()
         return None
+
+
+def _too_old(request: Request[Any, Any, Any]) -> bool:
+    since = request.session.get(SIGNED_IN_AT)
+    max_age: int = request.app.state.services.settings.ui_session_max_age_s
+    return not isinstance(since, int | float) or time.time() - since >= max_age
 
 
 class SignInNeeded(Exception):
@@ -260,7 +273,7 @@ async def sign_in(request: Request[Any, Any, Any], credential: Credential) -> Pr
     if old:
         await store.delete(old)
     request.scope["state"][NEW_SESSION] = (secrets.token_hex(32), principal.identity)
-    request.set_session(credential.to_session())
+    request.set_session({**credential.to_session(), SIGNED_IN_AT: time.time()})
     return principal
 
 
