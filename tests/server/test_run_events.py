@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from runwire_server.api.run_events import RECHECK_S
-from runwire_server.testing import postgres_database, running_server, running_worker, wait_for_run
+from runwire_server.testing import postgres_database, running_server, running_worker
 from tests.helpers import KEY, api, ui_sign_in
 
 Event = tuple[int, str, dict[str, Any]]
@@ -140,7 +140,7 @@ def test_an_open_stream_ends_soon_after_its_key_is_revoked(executables: Path) ->
     """A revoked key (through the API or its UI session) stops getting a run's events within
     ``RECHECK_S`` even from a stream it opened before; the run itself goes on."""
     sleeper = executables / "sleeper.sh"
-    sleeper.write_text("#!/bin/sh\nsleep 8\necho woke\n")
+    sleeper.write_text("#!/bin/sh\nsleep 30\necho woke\n")
     sleeper.chmod(0o755)
     env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_EXECUTABLES_DIR": str(executables)}
     with running_server(env=env) as server:
@@ -192,6 +192,6 @@ def test_an_open_stream_ends_soon_after_its_key_is_revoked(executables: Path) ->
             assert seen["api"] == seen["ui"] == STORY[:3], seen  # nothing of the script's end
             assert all(ended[name] - at < RECHECK_S + 2 for name in ("api", "ui")), (ended, at)
         boot = api(server.url)
-        assert boot.get(f"/api/v1/runs/{run_id}/events/").status_code == 200  # the run went on
-        finished = wait_for_run(server.url, run_id, {"X-Api-Key": KEY}, timeout=30)
-        assert finished["status"] == "succeed", finished
+        shown = boot.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()
+        assert shown["data"]["status"] == "in progress", shown  # the run went on; no need to wait it out
+        assert boot.post(f"/api/v1/runs/{run_id}/cancel/").status_code == 202

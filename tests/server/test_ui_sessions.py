@@ -70,7 +70,7 @@ def test_past_the_total_the_oldest_session_of_all_ends(tmp_path: Path) -> None:
 def test_a_session_ends_its_max_age_after_sign_in_however_often_it_is_used() -> None:
     """``RUNWIRE_UI_SESSION_MAX_AGE_S`` counts from sign-in: requests do not extend it (the
     store's and the cookie's own expiry restart at each use, the sign-in time does not)."""
-    max_age = 5
+    max_age = 3
     env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_UI_SESSION_MAX_AGE_S": str(max_age)}
     with running_server(env=env) as live, httpx.Client(base_url=live.url, timeout=30) as client:
         ui_sign_in(client, KEY)
