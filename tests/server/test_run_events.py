@@ -195,3 +195,42 @@ def test_an_open_stream_ends_soon_after_its_key_is_revoked(executables: Path) ->
         shown = boot.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()
         assert shown["data"]["status"] == "in progress", shown  # the run went on; no need to wait it out
         assert boot.post(f"/api/v1/runs/{run_id}/cancel/").status_code == 202
+
+
+def test_signing_out_ends_the_sessions_open_event_stream(executables: Path) -> None:
+    """A run page left open in another tab stops getting events within ``RECHECK_S`` of its
+    session being signed out, though the key itself is still good; the run goes on."""
+    sleeper = executables / "sleeper.sh"
+    sleeper.write_text("#!/bin/sh\nsleep 30\necho woke\n")
+    sleeper.chmod(0o755)
+    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_EXECUTABLES_DIR": str(executables)}
+    with (
+        running_server(env=env) as server,
+        api(server.url) as client,
+        httpx.Client(base_url=server.url, timeout=20) as tab,
+    ):
+        run_id = start_job(client, sleeper.name)
+        token = ui_sign_in(tab, KEY)
+        seen: list[str] = []
+        ended: list[float] = []
+
+        def follow() -> None:
+            with httpx.Client(base_url=server.url, cookies=tab.cookies, timeout=20) as other_tab:
+                with other_tab.stream("GET", f"/ui/runs/{run_id}/events") as response:
+                    assert response.status_code == 200, response.read()
+                    seen.extend(line for line in response.iter_lines() if line.startswith("event: "))
+            ended.append(time.monotonic())
+
+        stream = threading.Thread(target=follow)
+        stream.start()
+        deadline = time.monotonic() + 10
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the script has started
+        assert tab.post("/ui/sign-out", data={"_csrf_token": token}).status_code in (200, 303)
+        at = time.monotonic()
+        stream.join(timeout=15)
+        assert ended and ended[0] - at < RECHECK_S + 2, (ended, at)
+        assert [e.removeprefix("event: ") for e in seen] == STORY[:3]
+        shown = client.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()
+        assert shown["data"]["status"] == "in progress", shown
+        assert client.post(f"/api/v1/runs/{run_id}/cancel/").status_code == 202

@@ -118,13 +118,15 @@ async def event_stream(
     run_id: str,
     last_event_id: str | None = None,
     credentials: dict[str, str] | None = None,
+    session_alive: Callable[[], bool] | None = None,
 ) -> ServerSentEvent:
     """The live events of run ``run_id`` as ``principal`` may see them, resumed after the
     request's ``Last-Event-ID`` (or ``last_event_id``); the UI's event route relays it too.
 
     The stream authenticates ``credentials`` (default: the request's own headers) again every
     :data:`RECHECK_S` and closes once they no longer make ``principal`` (a key revoked or
-    expired, a token expired, while the stream was open).
+    expired, a token expired, while the stream was open), or once ``session_alive`` (the UI's:
+    its session was signed out, ended by newer ones, or is past its age) says no.
 
     :raises NotFound: the run is not ``principal``'s to see.
     :raises BadRequest: the event id is not one.
@@ -136,6 +138,8 @@ async def event_stream(
     state = request.app.state
 
     async def still_allowed() -> bool:
+        if session_alive is not None and not session_alive():
+            return False
         try:
             again = await identify(state, headers)
         except (AuthRefused, NotAuthenticated):

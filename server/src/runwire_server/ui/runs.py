@@ -33,7 +33,7 @@ from runwire_server.store.run_lists import RunStatusFilter
 from runwire_server.trust import WORKFLOW_DOOR
 from runwire_server.ui.graph import layout
 from runwire_server.ui.present import duration, excerpt, is_terminal, look, run_look, shown
-from runwire_server.ui.session import Credential, signed_in
+from runwire_server.ui.session import Credential, session_alive, signed_in
 
 PAGE_SIZE = 20
 STATUSES: list[tuple[str, str]] = [
@@ -236,7 +236,8 @@ async def run_events(
     principal = await signed_in(request)
     credential = Credential.from_session(request.session)
     credentials = credential.headers() if credential is not None else {}
-    return await event_stream(request, services, principal, run_id, last_event_id, credentials)
+    alive = session_alive(request)
+    return await event_stream(request, services, principal, run_id, last_event_id, credentials, alive)
 
 
 @post("/runs/{run_id:str}/cancel", status_code=303)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -241,6 +242,23 @@ def _too_old(request: Request[Any, Any, Any]) -> bool:
     since = request.session.get(SIGNED_IN_AT)
     max_age: int = request.app.state.services.settings.ui_session_max_age_s
     return not isinstance(since, int | float) or time.time() - since >= max_age
+
+
+def session_alive(request: Request[Any, Any, Any]) -> Callable[[], bool]:
+    """Whether the request's session, later, is still on: not signed out or ended by newer
+    sessions (:class:`SessionStore`), and not past ``RUNWIRE_UI_SESSION_MAX_AGE_S`` (what an open
+    event stream asks now and then: its requests' session checks are long past)."""
+    store = request.app.stores.get(SESSION_STORE)
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    since = request.session.get(SIGNED_IN_AT)
+    max_age: int = request.app.state.services.settings.ui_session_max_age_s
+
+    def alive() -> bool:
+        if isinstance(store, SessionStore) and not store.holds(session_id):
+            return False
+        return isinstance(since, int | float) and time.time() - since < max_age
+
+    return alive
 
 
 class SignInNeeded(Exception):
