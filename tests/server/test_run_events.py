@@ -215,10 +215,12 @@ def test_signing_out_ends_the_sessions_open_event_stream(executables: Path) -> N
         ended: list[float] = []
 
         def follow() -> None:
-            with httpx.Client(base_url=server.url, cookies=tab.cookies, timeout=20) as other_tab:
-                with other_tab.stream("GET", f"/ui/runs/{run_id}/events") as response:
-                    assert response.status_code == 200, response.read()
-                    seen.extend(line for line in response.iter_lines() if line.startswith("event: "))
+            with (
+                httpx.Client(base_url=server.url, cookies=tab.cookies, timeout=20) as other_tab,
+                other_tab.stream("GET", f"/ui/runs/{run_id}/events") as response,
+            ):
+                assert response.status_code == 200, response.read()
+                seen.extend(line for line in response.iter_lines() if line.startswith("event: "))
             ended.append(time.monotonic())
 
         stream = threading.Thread(target=follow)
