@@ -54,6 +54,7 @@ bench: install
 	$(PY) bench/limits.py
 	$(PY) bench/scaling.py --runs 200  # needs Redis and PostgreSQL; ~2 min
 	$(PY) bench/queue_memory.py --runs 1000  # the 10,000-run figure: no --runs (~20 min)
+	$(PY) bench/recovery.py --kills 5  # needs Redis and PostgreSQL; ~1 min (docs/server.md: --kills 20)
 
 clean:
 	rm -rf $(VENV) .runwire .pytest_cache

@@ -32,6 +32,7 @@ from harness import (
     client,
     floor_server,
     measure,
+    rss_mib,
     use_client,
     verdict,
     workflow_runner,
@@ -41,14 +42,6 @@ from runwire_server.testing import rabbitmq_namespace, running_server, running_w
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "scripts" / "bench_csv.sh"
-
-
-def rss_mb(pid: int) -> float:
-    """Resident set size of ``pid`` in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def rabbitmq_ready(url: str) -> bool:
@@ -97,7 +90,7 @@ def mode_processes(mode: str, args: argparse.Namespace) -> Iterator[tuple[int, d
                 worker = stack.enter_context(running_worker(env=env))
                 pids[f"worker{number}"] = worker.process.pid
         time.sleep(1.0)
-        idle = {role: rss_mb(pid) for role, pid in pids.items()}
+        idle = {role: rss_mib(pid) for role, pid in pids.items()}
         print(f"  idle RSS after start: {', '.join(f'{r} {v:.0f} MiB' for r, v in idle.items())}", flush=True)
         yield server.port, pids
 
@@ -152,7 +145,7 @@ async def bench_mode(mode: str, floor: tuple[int, int], args: argparse.Namespace
                 samples.append((time.perf_counter() - start) * 1000)
         await http.aclose()
         await floor_http.aclose()
-        rss = ", ".join(f"{r} {rss_mb(p):.0f} MiB" for r, p in pids.items())
+        rss = ", ".join(f"{r} {rss_mib(p):.0f} MiB" for r, p in pids.items())
     f, r = hellos.median(), runs.median()
     share = r.throughput / f.throughput
     p50_target, share_target = (2.0, 0.5) if mode == "embedded" else (3.0, 0.4)

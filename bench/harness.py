@@ -51,6 +51,14 @@ START_WAIT_S = [30.0]
 """The ``Prefer: wait`` of a start (seconds); ``[0.0]``: none (:func:`use_client`)."""
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def compile_runwire(*trees: Path) -> None:
     """Byte-compile runwire, the server and every plugin package (and each of ``trees``, another
     tree's sources), where they are not yet, as installing a wheel does: a benchmarked start then

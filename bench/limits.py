@@ -25,8 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from api import KEY, TERMINAL, percentile
+from harness import KEY
+from threaded import percentile
 
+from runwire.records import TERMINAL
 from runwire_server.testing import running_server
 
 NODE = {"id": "t", "type": "trigger-node", "data": {"name": "Trigger", "input_fields": []}}

@@ -22,7 +22,8 @@ import threading
 import time
 from pathlib import Path
 
-from api import KEY, Client, rss_mb
+from harness import KEY, rss_mib
+from threaded import Client
 
 from runwire_server.testing import running_server
 
@@ -82,7 +83,7 @@ def main() -> None:
             )
             client.request("POST", f"/api/v1/workflows/{sleeper['id']}/run/", "{}")
             time.sleep(1.0)
-            idle = rss_mb(server.process.pid)
+            idle = rss_mib(server.process.pid)
             body = json.dumps({"n": "x" * int(args.input_mb * 1024 * 1024)})
             done, refused, lock = [0], [0], threading.Lock()
             started = time.monotonic()
@@ -108,7 +109,7 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             time.sleep(1.0)
-            full = rss_mb(server.process.pid)
+            full = rss_mib(server.process.pid)
             print(
                 f"waiting runs: {done[0] - refused[0]} of {args.input_mb:g} MiB input each "
                 f"({refused[0]} refused), "

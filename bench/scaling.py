@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api import KEY, WORKFLOW, Client, concurrently, percentile
+from harness import KEY, WORKFLOW
+from threaded import Client, concurrently, percentile
 
 from runwire_server.testing import (
     postgres_database,
@@ -159,7 +160,8 @@ def measure_round(probe: Probe, port: int, workflow_id: int, args: argparse.Name
     time.sleep(STATS_FLUSH_S)
     busy = diff(probe.read(), before)
     scale = (elapsed + STATS_FLUSH_S) / STATS_FLUSH_S
-    per_run = {k: max(0.0, v - idle[k] * scale) / args.runs for k, v in busy.items()}
+    # a counter that first appears during the runs (a command not yet called) idled at 0
+    per_run = {k: max(0.0, v - idle.get(k, 0.0) * scale) / args.runs for k, v in busy.items()}
     per_run |= {
         "api_requests": tally["requests"] / args.runs,
         "api_bytes": tally["bytes"] / args.runs,

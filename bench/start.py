@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import compile_runwire
+from harness import compile_runwire, rss_mib
 
 from runwire_server.testing import WORKER_READY_LINE, free_port
 
@@ -56,14 +56,6 @@ ONE_NODE = {
     "edges": [],
     "start_node": "start",
 }
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` in MiB (from /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def answers(port: int, path: str) -> bool:

@@ -38,7 +38,10 @@ WORKER_READY_LINE = "runwire worker ready"
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @with_options(STORE_OPTIONS)
-@click.option("--broker-url", help="RUNWIRE_BROKER_URL (redis://...); default: runs execute in this process")
+@click.option(
+    "--broker-url",
+    help="RUNWIRE_BROKER_URL (redis://... or amqp://...); default: runs execute in this process",
+)
 @click.option("--auth-providers", help="RUNWIRE_AUTH_PROVIDERS, e.g. api-key,auth0 or none")
 @click.option("--worker-threads", type=int, help="RUNWIRE_WORKER_THREADS: runs at once (embedded mode)")
 @click.option("--task-config", help="RUNWIRE_TASK_CONFIG: a script-runner config.json to mount at /task")
@@ -98,7 +101,7 @@ def serve(host: str, port: int, **overrides: Any) -> None:
 
 @main.command()
 @with_options(STORE_OPTIONS)
-@click.option("--broker-url", help="RUNWIRE_BROKER_URL (required: redis://...)")
+@click.option("--broker-url", help="RUNWIRE_BROKER_URL (required: redis://... or amqp://...)")
 @click.option("--threads", "worker_threads", type=int, help="RUNWIRE_WORKER_THREADS")
 def worker(**overrides: Any) -> None:
     """Execute runs from the broker until SIGTERM/SIGINT (distributed mode)."""
