@@ -236,3 +236,23 @@ def test_signing_out_ends_the_sessions_open_event_stream(executables: Path) -> N
         shown = client.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()
         assert shown["data"]["status"] == "in progress", shown
         assert client.post(f"/api/v1/runs/{run_id}/cancel/").status_code == 202
+
+
+def test_without_authentication_a_ui_stream_follows_its_run_to_the_end(executables: Path) -> None:
+    """With ``RUNWIRE_AUTH_PROVIDERS=none`` the UI needs no sign-in, so there is no session for
+    the stream to outlive: it relays the whole run, past ``RECHECK_S``, in one response."""
+    sleeper = executables / "sleeper.sh"
+    sleeper.write_text(f"#!/bin/sh\nsleep {RECHECK_S + 1.5}\necho woke\n")
+    sleeper.chmod(0o755)
+    env = {"RUNWIRE_AUTH_PROVIDERS": "none", "RUNWIRE_EXECUTABLES_DIR": str(executables)}
+    with running_server(env=env) as server, api(server.url) as client:
+        run_id = start_job(client, sleeper.name)
+        with (
+            httpx.Client(base_url=server.url, timeout=30) as tab,
+            tab.stream("GET", f"/ui/runs/{run_id}/events") as response,
+        ):
+            assert response.status_code == 200, response.read()
+            seen = [
+                line.removeprefix("event: ") for line in response.iter_lines() if line.startswith("event: ")
+            ]
+        assert seen == STORY

@@ -236,7 +236,8 @@ async def run_events(
     principal = await signed_in(request)
     credential = Credential.from_session(request.session)
     credentials = credential.headers() if credential is not None else {}
-    alive = session_alive(request)
+    # without a stored credential (RUNWIRE_AUTH_PROVIDERS=none) there is no session to end
+    alive = session_alive(request) if credential is not None else None
     return await event_stream(request, services, principal, run_id, last_event_id, credentials, alive)
 
 
