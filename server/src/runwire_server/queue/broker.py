@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq.message import Message
@@ -32,6 +32,9 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 AMQP_SCHEMES = ("amqp://", "amqps://")
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    import redis
 
 
 def middleware() -> list[Middleware]:
@@ -64,15 +67,10 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         from runwire_server.queue.redis import WakingRedisBroker
 
         return WakingRedisBroker(
-            url=url,
+            client=redis_client(url),
             namespace=settings.broker_namespace,
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
             middleware=middleware(),
-            socket_keepalive=True,
-            # enqueues run on the API's event loop: a Redis that does not answer must fail them
-            # (503) rather than hold every request; no command of ours waits longer than this
-            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
-            socket_timeout=REDIS_COMMAND_TIMEOUT_S,
         )
     if is_amqp(url):
         from runwire_server.queue.rabbitmq import make_rabbitmq_broker
@@ -84,6 +82,26 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     raise ConfigInvalid(
         f"RUNWIRE_BROKER_URL: unsupported scheme {url.split('://')[0]!r}; use one of {supported}"
     )
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A Redis client for ``url`` with runwire's connection options, which the URL's query
+    (``?socket_timeout=1``, redis-py's names) overrides.
+
+    Enqueues run on the API's event loop: a Redis that does not answer must fail them (503)
+    rather than hold every request, so no command waits longer than the timeouts. The client is
+    built here because Dramatiq's broker, given a URL, builds its connection pool from the URL
+    alone and drops every other connection option.
+    """
+    import redis
+
+    pool = redis.ConnectionPool.from_url(
+        url,
+        socket_keepalive=True,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+        socket_timeout=REDIS_COMMAND_TIMEOUT_S,
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 COUNT_TTL_S = 0.25

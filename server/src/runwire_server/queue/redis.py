@@ -44,8 +44,10 @@ over costs one empty fetch later."""
 class WakingRedisBroker(RedisBroker):
     """A :class:`dramatiq.brokers.redis.RedisBroker` with wake-up tokens (see module doc)."""
 
-    def __init__(self, *, url: str, namespace: str, heartbeat_timeout: int, **options: Any) -> None:
-        super().__init__(url=url, namespace=namespace, heartbeat_timeout=heartbeat_timeout, **options)
+    def __init__(
+        self, *, client: redis.Redis, namespace: str, heartbeat_timeout: int, **options: Any
+    ) -> None:
+        super().__init__(client=client, namespace=namespace, heartbeat_timeout=heartbeat_timeout, **options)
         self.maintenance_interval_ms = heartbeat_timeout // 2
         self._maintenance_due = threading.local()
         self._with_settlement = threading.local()
