@@ -62,6 +62,18 @@ def test_load_file_errors_are_readable(tmp_path: Path, content: str, message: st
         load_workflow_file(path)
 
 
+def test_a_file_that_is_not_utf8_is_named_with_the_offending_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"nodes": [], "title": "caf\xe9"}')
+    with pytest.raises(ValueError, match=r"latin1\.json: not UTF-8 text \(byte 27\)"):
+        load_workflow_file(path)
+
+
+def test_an_endless_file_is_refused_past_the_size_limit_not_read_whole() -> None:
+    with pytest.raises(ValueError, match="/dev/zero: larger than 64 MiB"):
+        load_workflow_file("/dev/zero")
+
+
 def test_nodes_need_id_and_type() -> None:
     with pytest.raises(ValidationError):
         parse_workflow_data({"nodes": [{"id": "", "type": "trigger-node"}]})

@@ -78,12 +78,25 @@ def dump_workflow_data(data: WorkflowData) -> dict[str, Any]:
     return data.model_dump(mode="json", exclude_unset=True, by_alias=True)
 
 
+MAX_FILE_BYTES = 64 * 2**20
+"""The largest workflow file :func:`load_workflow_file` reads (a 100,000-node chain is ~25 MB)."""
+
+
 def load_workflow_file(path: str | Path) -> WorkflowData:
     """Read a workflow from a JSON file holding its ``data`` or a whole record with ``data``.
 
-    :raises ValueError: the file is not JSON or not a workflow, with a readable message.
+    :raises ValueError: the file is over :data:`MAX_FILE_BYTES`, not UTF-8, not JSON or not a
+        workflow, with a readable message.
+    :raises OSError: the file cannot be read.
     """
-    text = Path(path).read_text(encoding="utf-8")
+    with Path(path).open("rb") as file:  # a pipe works too (``runwire run <(generate)``)
+        content = file.read(MAX_FILE_BYTES + 1)
+    if len(content) > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB, not a workflow file")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         raw = jsontext.loads(text)
     except jsontext.JsonRefused as exc:
