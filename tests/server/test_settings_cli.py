@@ -56,6 +56,12 @@ def test_serve_refuses_bad_settings_before_listening(tmp_path: Path) -> None:
         assert message in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_serve_refuses_a_port_no_socket_can_have(tmp_path: Path, port: str) -> None:
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path), "--port", port])
+    assert result.exit_code == 2 and "'--port'" in result.output and "0<=x<=65535" in result.output
+
+
 def test_keys_create_needs_a_project(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["keys", "create", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2 and "--project" in result.output

@@ -36,7 +36,7 @@ WORKER_READY_LINE = "runwire worker ready"
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @with_options(STORE_OPTIONS)
 @click.option(
     "--broker-url",
