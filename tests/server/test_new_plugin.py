@@ -32,6 +32,17 @@ def test_an_invalid_name_or_a_used_directory_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / "used" / "keep.txt").read_text() == "mine"
 
 
+def test_a_directory_that_cannot_be_written_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    runner = CliRunner()
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a directory")
+    under_a_file = runner.invoke(main, ["new-plugin", "reverse", "--dir", str(blocked / "plugin")])
+    assert under_a_file.exit_code == 1, under_a_file.output
+    assert "cannot write" in under_a_file.output and "Not a directory" in under_a_file.output
+    too_long = runner.invoke(main, ["new-plugin", "a" * 300, "--dir", str(tmp_path / "long")])
+    assert too_long.exit_code == 1 and "cannot write" in too_long.output, too_long.output
+
+
 def test_the_default_directory_is_named_after_the_distribution(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -153,6 +153,9 @@ def new_plugin(name: str, directory: Path | None, binder: bool, formatter: bool,
     target = directory or Path(names.dist)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise click.ClickException(f"{target} exists and is not an empty directory: choose another --dir")
-    write_plugin(target, render_plugin(names, binder=binder, formatter=formatter, auth=auth))
+    try:
+        write_plugin(target, render_plugin(names, binder=binder, formatter=formatter, auth=auth))
+    except OSError as exc:  # a name too long for the file system, a read-only --dir, a full disk
+        raise click.ClickException(f"cannot write {exc.filename or target}: {exc.strerror or exc}") from None
     click.echo(f"wrote {names.dist} (plugin {names.name!r}, module {names.module}) in {target}")
     click.echo(f"next: pip install -e '{target}[test]' && (cd {target} && pytest)")
