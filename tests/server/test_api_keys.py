@@ -47,6 +47,28 @@ def listed(database_url: str) -> dict[int, dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
+    ("name", "refusal"),
+    [
+        ("n" * 256, "at most 255 characters, not 256"),
+        ("line one\nline two", "control characters"),
+        ("\x1b[2Jwiped", "control characters"),
+    ],
+)
+def test_a_name_too_long_or_with_control_characters_is_a_usage_error(
+    database_url: str, name: str, refusal: str
+) -> None:
+    """PostgreSQL refused a name over the column's 255 characters with a traceback; SQLite kept it."""
+    result = keys_cli(database_url, "create", "--project", "1", "--name", name)
+    assert result.exit_code == 2 and refusal in result.output and "Traceback" not in result.output
+    assert listed(database_url) == {}
+    longest, _, _ = create_key(database_url, "--project", "1", "--name", "n" * 255)
+    many = [arg for project in range(200) for arg in ("--project", str(project))]
+    _, many_id, said = create_key(database_url, *many)  # its default name would be ~1,000 characters
+    assert longest.startswith("rw_") and "key for 200 projects" in said
+    assert listed(database_url)[many_id]["name"] == "key for 200 projects"
+
+
+@pytest.mark.parametrize(
     ("given", "length"),
     [
         ("90m", timedelta(minutes=90)),

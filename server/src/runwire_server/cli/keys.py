@@ -79,7 +79,7 @@ def _when(value: datetime | None, missing: str = "never") -> str:
     required=True,
     help="Project the key may access (repeat for several).",
 )
-@click.option("--name", default="", help="A label to recognise the key by.")
+@click.option("--name", default="", help="A label to recognise the key by (at most 255 characters).")
 @click.option(
     "--expires", type=Duration(), help="Refuse the key after this long: 90m, 12h, 30d, 2w (default: never)."
 )
@@ -92,7 +92,10 @@ def keys_create(projects: tuple[int, ...], name: str, expires: timedelta | None,
     from runwire_server.store import iso, utcnow
 
     with _key_store(overrides) as store:
-        key, row = store.issue_api_key(projects, name, utcnow() + expires if expires else None)
+        try:
+            key, row = store.issue_api_key(projects, name, utcnow() + expires if expires else None)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--name'") from None
     click.echo(key)
     until = f"expires {iso(row.expires_at)}" if row.expires_at is not None else "never expires"
     click.echo(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from runwire.auth import Principal
 from runwire.errors import AuthRefused
 from runwire_server.store.base import StoreBase
 from runwire_server.store.rows import ApiKeyRow, key_status, utcnow
-from runwire_server.store.tables import api_keys
+from runwire_server.store.tables import KEY_NAME_MAX, api_keys
 
 if TYPE_CHECKING:
     from runwire_server.store import Store
@@ -69,10 +70,21 @@ class ApiKeyMethods(StoreBase):
     def issue_api_key(
         self, projects: Iterable[int], name: str = "", expires_at: datetime | None = None
     ) -> tuple[str, ApiKeyRow]:
-        """As :meth:`create_api_key`, and also return the key's stored record (its id)."""
+        """As :meth:`create_api_key`, and also return the key's stored record (its id).
+
+        :raises ValueError: ``name`` is longer than :data:`KEY_NAME_MAX` or holds a control
+            character (it is shown in terminals and pages).
+        """
+        if len(name) > KEY_NAME_MAX:
+            raise ValueError(f"a key name has at most {KEY_NAME_MAX} characters, not {len(name):,}")
+        if any(unicodedata.category(char) == "Cc" for char in name):
+            raise ValueError("a key name may not hold control characters (newlines, tabs, escapes)")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         scoped = sorted(set(projects))
-        name = name or f"key for project(s) {', '.join(map(str, scoped))}"
+        if not name:
+            name = f"key for project(s) {', '.join(map(str, scoped))}"
+            if len(name) > KEY_NAME_MAX:
+                name = f"key for {len(scoped)} projects"
         expires_at = expires_at.astimezone(UTC) if expires_at is not None else None
         now = utcnow()
         with self._transaction(write=True) as conn:

@@ -89,11 +89,14 @@ runs = Table(
     Index("ix_runwire_runs_updated", "updated_at"),
 )
 
+KEY_NAME_MAX = 255
+"""The longest API key name (its column's length)."""
+
 api_keys = Table(
     "runwire_api_keys",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(255), nullable=False),
+    Column("name", String(KEY_NAME_MAX), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("projects", JSON, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
