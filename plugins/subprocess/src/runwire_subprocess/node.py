@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from runwire.workflow import PreparedNode
 from runwire_subprocess.argv import build_argv, unbound_names
 from runwire_subprocess.data import RunScriptData
 from runwire_subprocess.process import Completed, run_program
-from runwire_subprocess.rundir import close_rundir, open_rundir
+from runwire_subprocess.rundir import close_rundir, in_thread_then_remove, open_rundir
 
 RUNDIR = "RUNDIR"
 STDERR_TAIL = 2000
@@ -94,8 +94,14 @@ class RunScriptNode(NodeType):
                 if data.check_exit:
                     raise
                 return NodeOutput({"content": "", "return_code": -1, "stderr": "", "error": str(exc)})
-            # reading and parsing files may take long or meet a FIFO: never on the event loop
-            return NodeOutput(await asyncio.to_thread(self._result, data, done, rundir, formatter))
+            # reading and parsing files may take long: never on the event loop; the run
+            # directory goes in the same trip to a thread (so the finally below has none left)
+            read_from, removed = rundir, rundir if not data.keep_rundir else None
+            rundir = None
+            result = await in_thread_then_remove(
+                functools.partial(self._result, data, done, read_from, formatter), removed
+            )
+            return NodeOutput(result)
         finally:
             if rundir is not None and not data.keep_rundir:
                 await close_rundir(rundir)

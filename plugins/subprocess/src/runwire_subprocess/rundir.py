@@ -1,9 +1,12 @@
 """Fresh run directories: made per run (with an empty ``out/``), optionally seeded, removed after.
 
-Making (a copy of ``rundir_base``) and removing walk the disk: :func:`open_rundir` and
-:func:`close_rundir` do it in a thread, never on the event loop. A base is measured before
-it is copied and refused over :data:`MAX_BASE_BYTES` or :data:`MAX_BASE_ENTRIES`, or when
-it holds a FIFO, device or socket (copying one would read it forever).
+Seeding (a copy of ``rundir_base``), handing to another user and removing walk the disk:
+:func:`open_rundir`, :func:`close_rundir` and :func:`in_thread_then_remove` do it in a thread,
+never on the event loop. Only a plain new directory (no base, no other owner: two system calls
+in the directory of run directories) is made on the loop, as a trip to a thread would cost
+more than the work. A base is measured before it is copied and refused over
+:data:`MAX_BASE_BYTES` or :data:`MAX_BASE_ENTRIES`, or when it holds a FIFO, device or socket
+(copying one would read it forever).
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from runwire import NodeFailed
 from runwire.host import RunAs
 
+T = TypeVar("T")
 PREFIX = "results-"
 MAX_BASE_BYTES = 100 * 1024 * 1024
 """Largest total size of the regular files of a ``rundir_base`` (it is copied for every run)."""
@@ -103,8 +109,11 @@ def make_rundir(parent: str | None, base: str | None, owner: RunAs | None = None
 
 
 async def open_rundir(parent: str | None, base: str | None, owner: RunAs | None = None) -> Path:
-    """:func:`make_rundir` in a thread. Cancelled meanwhile, the directory the thread goes on
-    to make is removed when it is done, so no run directory is left behind."""
+    """:func:`make_rundir`: in a thread when it seeds the directory or hands it to another user.
+    Cancelled meanwhile, the directory the thread goes on to make is removed when it is done, so
+    no run directory is left behind."""
+    if not base and (owner is None or not owner.switches):
+        return make_rundir(parent, None, owner)  # mkdtemp and out/: no walk of anything
     making = asyncio.ensure_future(asyncio.to_thread(make_rundir, parent, base, owner))
     try:
         return await asyncio.shield(making)
@@ -131,6 +140,32 @@ def remove_rundir(path: Path) -> None:
 async def close_rundir(path: Path) -> None:
     """:func:`remove_rundir` in a thread; the removal finishes even if the caller is cancelled."""
     await asyncio.shield(asyncio.to_thread(remove_rundir, path))
+
+
+async def in_thread_then_remove(work: Callable[[], T], path: Path | None) -> T:
+    """``work()`` in a thread, then (unless ``path`` is ``None``) :func:`remove_rundir` of
+    ``path`` in the same thread, whatever ``work`` did: one trip to a thread for a run's last
+    steps instead of two. Cancelled meanwhile, the thread still finishes both (what ``work``
+    returned or raised is then dropped)."""
+
+    def both() -> T:
+        try:
+            return work()
+        finally:
+            if path is not None:
+                remove_rundir(path)
+
+    finishing = asyncio.ensure_future(asyncio.to_thread(both))
+    try:
+        return await asyncio.shield(finishing)
+    except asyncio.CancelledError:
+        finishing.add_done_callback(_drop)
+        raise
+
+
+def _drop(finished: asyncio.Future[Any]) -> None:
+    if not finished.cancelled():
+        finished.exception()  # retrieved: no "exception was never retrieved" at collection
 
 
 def _give(path: Path, owner: RunAs) -> None:
