@@ -12,6 +12,7 @@ more than the work. A base is measured before it is copied and refused over
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import stat
@@ -114,11 +115,19 @@ async def open_rundir(parent: str | None, base: str | None, owner: RunAs | None 
     no run directory is left behind."""
     if not base and (owner is None or not owner.switches):
         return make_rundir(parent, None, owner)  # mkdtemp and out/: no walk of anything
-    making = asyncio.ensure_future(asyncio.to_thread(make_rundir, parent, base, owner))
+    return await _to_the_end_in_thread(functools.partial(make_rundir, parent, base, owner), _discard)
+
+
+async def _to_the_end_in_thread(
+    call: Callable[[], T], if_cancelled: Callable[[asyncio.Future[T]], None]
+) -> T:
+    """``call()`` in a thread, which runs to its end even when the awaiting task is cancelled
+    meanwhile; ``if_cancelled`` then gets the thread's outcome when it is done."""
+    running = asyncio.ensure_future(asyncio.to_thread(call))
     try:
-        return await asyncio.shield(making)
+        return await asyncio.shield(running)
     except asyncio.CancelledError:
-        making.add_done_callback(_discard)
+        running.add_done_callback(if_cancelled)
         raise
 
 
@@ -139,7 +148,7 @@ def remove_rundir(path: Path) -> None:
 
 async def close_rundir(path: Path) -> None:
     """:func:`remove_rundir` in a thread; the removal finishes even if the caller is cancelled."""
-    await asyncio.shield(asyncio.to_thread(remove_rundir, path))
+    await _to_the_end_in_thread(functools.partial(remove_rundir, path), _drop)
 
 
 async def in_thread_then_remove(work: Callable[[], T], path: Path | None) -> T:
@@ -155,12 +164,7 @@ async def in_thread_then_remove(work: Callable[[], T], path: Path | None) -> T:
             if path is not None:
                 remove_rundir(path)
 
-    finishing = asyncio.ensure_future(asyncio.to_thread(both))
-    try:
-        return await asyncio.shield(finishing)
-    except asyncio.CancelledError:
-        finishing.add_done_callback(_drop)
-        raise
+    return await _to_the_end_in_thread(both, _drop)
 
 
 def _drop(finished: asyncio.Future[Any]) -> None:
