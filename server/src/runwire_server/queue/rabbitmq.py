@@ -34,7 +34,12 @@ CONNECTION_DEFAULTS = {
 
 
 def with_defaults(url: str) -> str:
-    """``url`` with :data:`CONNECTION_DEFAULTS` added to its query where it does not set them."""
+    """``url`` with :data:`CONNECTION_DEFAULTS` added to its query where it does not set them;
+    each of several ``;``-separated URLs (Dramatiq tries them in turn) gets them in its own."""
+    return ";".join(_one_with_defaults(one) for one in url.split(";"))
+
+
+def _one_with_defaults(url: str) -> str:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     return urlunsplit(parts._replace(query=urlencode({**CONNECTION_DEFAULTS, **query})))
