@@ -5,10 +5,15 @@ other (Redis: once its heartbeat is stale; RabbitMQ: once its connection drops).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -16,7 +21,7 @@ import pytest
 from runwire_server.queue import BrokerQueue, make_broker, queue_name
 from runwire_server.settings import Settings, store_url
 from runwire_server.store import open_database
-from runwire_server.testing import postgres_database, running_server, running_worker
+from runwire_server.testing import postgres_database, redis_namespace, running_server, running_worker
 from tests.helpers import (
     KEY,
     SHORT_LEASES,
@@ -101,3 +106,57 @@ def test_runs_stored_without_a_message_are_swept_and_duplicates_run_once(
         for run_id in (orphan, repeated):
             assert len(list(markers.glob(f"{run_id}.*"))) == 1, sorted(p.name for p in markers.iterdir())
         assert re.search(r"re-enqueued \d+ run\(s\) left in queue", logs), logs[-3000:]
+
+
+@contextmanager
+def unix_socket_relay(path: Path, port: int) -> Iterator[None]:
+    """A Unix socket at ``path`` relaying every connection to ``127.0.0.1:port``."""
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = asyncio.run_coroutine_threadsafe(asyncio.start_unix_server(relay, str(path)), loop).result(5)
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def test_a_redis_unix_socket_url_takes_runs(tmp_path: Path) -> None:
+    """A ``unix://`` broker URL (documented beside ``redis://``) works: the server reaches Redis
+    through its socket (here a relay to the test Redis), enqueues and reports the broker ready.
+    A worker connects the same way (:func:`runwire_server.queue.broker.redis_client`)."""
+    with redis_namespace() as (url, namespace):
+        parsed = urlsplit(url)
+        socket_path = tmp_path / "redis.sock"
+        env = {
+            "RUNWIRE_API_KEYS": KEY,
+            "RUNWIRE_BROKER_URL": f"unix://{socket_path}?db={parsed.path.strip('/') or '0'}",
+            "RUNWIRE_BROKER_NAMESPACE": namespace,
+        }
+        with (
+            unix_socket_relay(socket_path, parsed.port or 6379),
+            running_server(env=env) as server,
+            api(server.url) as client,
+        ):
+            workflow_id = create_workflow(client)
+            reply = client.post(f"/api/v1/workflows/{workflow_id}/run/", content='{"name": "Ada", "age": 36}')
+            assert reply.status_code == 200, reply.text  # not 503: the queue is reachable
+            run_id = reply.json()["data"]["id"]
+            result = client.get("/api/v1/workflows/workflow_result/", params={"id": run_id}).json()
+            assert result["data"]["status"] == "in queue", result
+            assert httpx.get(f"{server.url}/readyz").json()["broker"] == "ok"

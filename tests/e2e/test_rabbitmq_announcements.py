@@ -69,12 +69,15 @@ def heard_ends(url: str, namespace: str) -> Iterator[Any]:
 
 class CuttableProxy:
     """A TCP proxy on 127.0.0.1 to ``port``; :meth:`cut` resets every connection through it (as
-    a broker restart or a NAT that forgot them would) and new ones are accepted afterwards."""
+    a broker restart or a NAT that forgot them would) and new ones are accepted afterwards;
+    :meth:`freeze` stops relaying, connections left open (a RabbitMQ that stopped answering)."""
 
     def __init__(self, port: int) -> None:
         self.target = port
         self.accepted = 0
         self._transports: set[asyncio.BaseTransport] = set()
+        self._relaying = asyncio.Event()
+        self._relaying.set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -91,9 +94,14 @@ class CuttableProxy:
 
         self._loop.call_soon_threadsafe(reset)
 
+    def freeze(self) -> None:
+        """Stop relaying bytes either way (connections stay open, new ones are accepted)."""
+        self._loop.call_soon_threadsafe(self._relaying.clear)
+
     def close(self) -> None:
         """Stop listening, reset the connections, stop the proxy's thread."""
         self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._relaying.set)
         self.cut()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
@@ -109,10 +117,10 @@ class CuttableProxy:
         await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
         self._transports -= {writer.transport, upstream_writer.transport}
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._relaying.wait()
                 writer.write(data)
                 await writer.drain()
         except OSError:
@@ -195,5 +203,29 @@ def test_a_server_whose_connections_were_cut_keeps_waking_waiting_starts(
                 f"no announcement woke a start after the cut ({fastest:.2f} s)"
             )
             assert worker.process.poll() is None and server.process.poll() is None
+    finally:
+        proxy.close()
+
+
+def test_a_rabbitmq_that_stops_answering_gives_503_not_a_hung_server(rabbitmq_env: dict[str, str]) -> None:
+    """A RabbitMQ that stops answering on an open connection (frozen, a network that black-holes)
+    fails the submit with 503 after the connection's ``socket_timeout`` (0.5 s in the URL here):
+    pika itself bounds only the connect and the handshake, and waited for the queue count's reply
+    until its heartbeat check gave up, over two minutes holding the server's event loop."""
+    url = rabbitmq_env["RUNWIRE_BROKER_URL"]
+    params = pika.URLParameters(url)
+    proxy = CuttableProxy(params.port)
+    proxied = url.replace(f"{params.host}:{params.port}", f"127.0.0.1:{proxy.port}", 1)
+    env = {**rabbitmq_env, "RUNWIRE_BROKER_URL": f"{proxied}?socket_timeout=0.5&stack_timeout=0.5"}
+    try:
+        with running_server(env=env) as server, api(server.url) as client:
+            workflow_id = create_workflow(client)
+            first = client.post(f"/api/v1/workflows/{workflow_id}/run/", content=INPUT)
+            assert first.status_code == 200, first.text  # the server's connection is open
+            proxy.freeze()
+            time.sleep(0.3)  # past the queue count's cache: the next submit asks RabbitMQ
+            reply = client.post(f"/api/v1/workflows/{workflow_id}/run/", content=INPUT, timeout=15)
+            assert reply.status_code == 503 and "queue" in reply.json()["detail"], reply.text
+            assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
     finally:
         proxy.close()

@@ -87,6 +87,26 @@ def test_an_unreachable_broker_fails_ping_but_is_not_full(scheme: str) -> None:
     assert not queue.full()
 
 
+def test_several_rabbitmq_urls_each_get_the_timeouts_and_keep_their_own_options() -> None:
+    """Dramatiq takes ``;``-separated URLs (tried in turn): the defaults go into each one's query.
+    They were added to the last one's only, so a first URL with a query of its own had the next
+    URL folded into its last value (a start refused) and one without ran on pika's defaults."""
+    with rabbitmq_namespace() as (url, namespace):
+        queue = queue_for(
+            {"RUNWIRE_BROKER_URL": f"{url}?heartbeat=30;{url}", "RUNWIRE_BROKER_NAMESPACE": namespace}
+        )
+        try:
+            queue.ping()
+            queue.enqueue("a")
+            assert queue.waiting() == 1
+            assert [(p.heartbeat, p.socket_timeout, p.stack_timeout) for p in queue.broker.parameters] == [
+                (30, 5, 5),
+                (None, 5, 5),
+            ]
+        finally:
+            queue.broker.close()
+
+
 def test_a_rabbitmq_connection_dropped_while_idle_is_replaced_silently(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

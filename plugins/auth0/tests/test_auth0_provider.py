@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+import runwire_auth0.jwks
 from runwire.auth import AuthServices
 from runwire.errors import AuthRefused, ConfigInvalid
 from runwire.plugins import Plugins
@@ -174,6 +178,40 @@ async def test_an_unreachable_jwks_endpoint_refuses_instead_of_crashing(
     settings = {**auth0_env, "RUNWIRE_AUTH0_JWKS_URL": "http://127.0.0.1:9/.well-known/jwks.json"}
     provider = Auth0Auth(AuthServices(settings=settings))
     refusal = await _refusal(provider, sign(keys["current"], claims()))
+    assert refusal == "signing keys are unavailable; try again later"
+
+
+async def test_a_jwks_endpoint_sending_a_byte_at_a_time_is_given_up_on(
+    keys: dict[str, SigningKey], auth0_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fetch timeout bounds the whole fetch (here 0.5 s; each byte comes well within it, the
+    document in over ten seconds): the keys are unavailable, not waited for under the lock."""
+    monkeypatch.setattr(runwire_auth0.jwks, "FETCH_TIMEOUT", 0.5)
+    body = json.dumps({"keys": [keys["current"].jwk()]}).encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection, contextlib.suppress(OSError):  # OSError: the provider gave up
+            connection.recv(65536)
+            connection.sendall(head % len(body))
+            for byte in body:
+                if stop.wait(10 / len(body)):
+                    return
+                connection.sendall(bytes([byte]))
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/.well-known/jwks.json"
+    provider = Auth0Auth(AuthServices(settings={**auth0_env, "RUNWIRE_AUTH0_JWKS_URL": url}))
+    try:
+        refusal = await _refusal(provider, sign(keys["current"], claims()))
+    finally:
+        stop.set()
+        server.join(5)
+        listener.close()
     assert refusal == "signing keys are unavailable; try again later"
 
 

@@ -15,7 +15,7 @@ from runwire.errors import WorkflowInvalid
 from runwire.plugins import Plugins
 
 from .conftest import API_KEY, LLM_NODE, RunLlm, llm_node
-from .fake_openai import MODEL_SNAPSHOT, FakeOpenAI
+from .fake_openai import MODEL_SNAPSHOT, FakeOpenAI, completion
 
 SYSTEM = {"role": "system", "message": "You are a helpful assistant. Reply briefly."}
 FAST_RETRY = {"retry-after-ms": "5"}
@@ -239,6 +239,45 @@ async def test_input_is_rendered_as_text_not_evaluated(openai_server: FakeOpenAI
     record = await run_llm(llm_node([{"role": "user", "message": "say {{ input.text }}"}]), {"text": hostile})
     assert record.status == "succeed", record.error
     assert openai_server.requests[0]["messages"][0]["content"] == f"say {hostile}"
+
+
+async def test_request_timeout_bounds_an_answer_sent_a_byte_at_a_time(
+    run_llm: RunLlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``request_timeout`` bounds the whole attempt: an API trickling its answer (each byte well
+    within the timeout, the whole answer over ten seconds) times the node out, not only one
+    that goes silent."""
+    body = json.dumps(completion("hi", 1, 1)).encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(head % len(body))
+                for byte in body:
+                    if stop.wait(10 / len(body)):
+                        return
+                    connection.sendall(bytes([byte]))
+            except OSError:  # the node gave up and closed the connection
+                return
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{listener.getsockname()[1]}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    try:
+        record = await run_llm(
+            llm_node([{"role": "user", "message": "hi"}], max_retries=0, request_timeout=0.5)
+        )
+    finally:
+        stop.set()
+        server.join(5)
+        listener.close()
+    assert record.nodes[LLM_NODE].error == "LLM API timed out after 0.5 s"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ key ids costs at most one request to the endpoint per interval.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -71,12 +72,14 @@ class JwksCache:
                 log.error("cannot fetch signing keys from %s: %s", self.url, exc)
 
     async def _fetch(self) -> dict[str, jwt.PyJWK]:
-        async with httpx.AsyncClient(timeout=FETCH_TIMEOUT, trust_env=False) as client:
-            response = await client.get(self.url, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        if len(response.content) > MAX_JWKS_BYTES:
-            raise ValueError(f"JWKS document is larger than {MAX_JWKS_BYTES} bytes")
-        document = response.json()
+        # FETCH_TIMEOUT bounds the whole fetch, not each read (httpx's own timeout): an endpoint
+        # sending its document a few bytes at a time would hold every refresh waiting on the lock
+        try:
+            async with asyncio.timeout(FETCH_TIMEOUT):
+                body = await self._download()
+        except TimeoutError:
+            raise httpx.ReadTimeout(f"no whole JWKS document within {FETCH_TIMEOUT:g} s") from None
+        document = json.loads(body)
         if not isinstance(document, dict):
             raise ValueError("JWKS document is not a JSON object")
         keys = {}
@@ -87,3 +90,17 @@ class JwksCache:
             raise ValueError("JWKS document has no RSA signing keys with a kid")
         log.info("fetched %d signing key(s) from %s", len(keys), self.url)
         return keys
+
+    async def _download(self) -> bytes:
+        """The JWKS document's bytes; read no further than :data:`MAX_JWKS_BYTES`."""
+        async with (
+            httpx.AsyncClient(timeout=FETCH_TIMEOUT, trust_env=False) as client,
+            client.stream("GET", self.url, headers={"Accept": "application/json"}) as response,
+        ):
+            response.raise_for_status()
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError(f"JWKS document is larger than {MAX_JWKS_BYTES} bytes")
+        return bytes(body)

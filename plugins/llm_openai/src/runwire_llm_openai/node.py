@@ -7,6 +7,8 @@ pay whether or not a workflow calls an LLM.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -122,6 +124,7 @@ class LlmOpenAINode(NodeType):
             base_url=base_url,
             max_retries=settings.max_retries,
             timeout=settings.request_timeout,
+            http_client=attempt_bounded_client(settings.request_timeout),
         )
         async with client:
             try:
@@ -164,3 +167,28 @@ class LlmOpenAINode(NodeType):
         if cost is None:
             log.warning("no price for model %r: its cost is counted as 0", model)
         return NodeOutput(result, cost=cost or 0.0)
+
+
+def attempt_bounded_client(seconds: float) -> Any:
+    """The SDK's default HTTP client, each attempt (connect, send, the whole answer) bounded by
+    ``seconds`` (``request_timeout``).
+
+    The SDK hands ``timeout`` to its HTTP library, which applies it to each operation apart: to
+    each read, so an API that sends its answer a few bytes at a time held an attempt for as long
+    as it kept sending. An attempt over time raises the library's own ``ReadTimeout``, which the
+    SDK retries (``max_retries``) and reports as a timeout like any other.
+    """
+    import openai
+
+    base = openai.DefaultAsyncHttpxClient
+    library = importlib.import_module(base.__mro__[1].__module__.split(".")[0])  # httpx2 or httpx
+
+    class AttemptBounded(base):  # type: ignore[misc,valid-type]
+        async def send(self, request: Any, **kwargs: Any) -> Any:
+            try:
+                async with asyncio.timeout(seconds):
+                    return await super().send(request, **kwargs)
+            except TimeoutError:
+                raise library.ReadTimeout(f"no whole answer within {seconds:g} s", request=request) from None
+
+    return AttemptBounded()

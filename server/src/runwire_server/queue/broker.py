@@ -91,16 +91,18 @@ def redis_client(url: str) -> redis.Redis:
     Enqueues run on the API's event loop: a Redis that does not answer must fail them (503)
     rather than hold every request, so no command waits longer than the timeouts. The client is
     built here because Dramatiq's broker, given a URL, builds its connection pool from the URL
-    alone and drops every other connection option.
+    alone and drops every other connection option. TCP keepalive is a TCP option: a ``unix://``
+    socket's connections take the timeouts only (redis-py refuses every command otherwise).
     """
     import redis
 
-    pool = redis.ConnectionPool.from_url(
-        url,
-        socket_keepalive=True,
-        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
-        socket_timeout=REDIS_COMMAND_TIMEOUT_S,
-    )
+    options: dict[str, Any] = {
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+        "socket_timeout": REDIS_COMMAND_TIMEOUT_S,
+    }
+    if not url.startswith("unix://"):
+        options["socket_keepalive"] = True
+    pool = redis.ConnectionPool.from_url(url, **options)
     return redis.Redis(connection_pool=pool)
 
 

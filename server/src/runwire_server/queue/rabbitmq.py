@@ -9,7 +9,8 @@ messages go back to the queue the moment its connection drops; no heartbeat of o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,7 +18,7 @@ import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import Middleware
-from pika.adapters.blocking_connection import BlockingChannel
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 __all__ = ["RabbitmqBroker", "make_rabbitmq_broker", "on_channel", "queue_depth"]
 
@@ -33,7 +34,12 @@ CONNECTION_DEFAULTS = {
 
 
 def with_defaults(url: str) -> str:
-    """``url`` with :data:`CONNECTION_DEFAULTS` added to its query where it does not set them."""
+    """``url`` with :data:`CONNECTION_DEFAULTS` added to its query where it does not set them;
+    each of several ``;``-separated URLs (Dramatiq tries them in turn) gets them in its own."""
+    return ";".join(_one_with_defaults(one) for one in url.split(";"))
+
+
+def _one_with_defaults(url: str) -> str:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     return urlunsplit(parts._replace(query=urlencode({**CONNECTION_DEFAULTS, **query})))
@@ -53,21 +59,60 @@ def make_rabbitmq_broker(url: str, middleware: list[Middleware]) -> RabbitmqBrok
     return RabbitmqBroker(url=with_defaults(url), middleware=middleware)
 
 
+class NoAnswer(pika.exceptions.StreamLostError):
+    """RabbitMQ did not answer a call on an open connection within its ``socket_timeout``."""
+
+
+@contextmanager
+def answered_within(connection: BlockingConnection, seconds: float) -> Iterator[None]:
+    """Drop ``connection`` if what is done on it in the block waits longer than ``seconds`` (the
+    blocking call then raises :class:`NoAnswer`).
+
+    pika bounds only the connect (``socket_timeout``) and the handshake (``stack_timeout``): on an
+    open connection, a reply that never comes is waited for until its heartbeat check gives up
+    (two heartbeat intervals and more: over two minutes at RabbitMQ's default 60 s), and the
+    server's event loop with it. The timer is pika's own, the one its heartbeat check drops a
+    silent connection with; it fires while the call waits for its reply.
+    """
+    impl = connection._impl
+
+    def expire() -> None:
+        impl._terminate_stream(NoAnswer(f"RabbitMQ did not answer within {seconds:g} s"))
+
+    timer = impl._adapter_call_later(seconds, expire)
+    try:
+        yield
+    finally:
+        if connection.is_open:
+            impl._adapter_remove_timeout(timer)
+
+
 def on_channel(broker: RabbitmqBroker, call: Callable[[BlockingChannel], T]) -> T:
-    """``call(channel)`` on this thread's channel. A connection RabbitMQ dropped (its heartbeats
-    go unanswered while it idles between calls; a broker restart) or a closed channel is
-    replaced once, and ``call`` made again, as Dramatiq's enqueue does.
+    """``call(channel)`` on this thread's channel, waiting at most the connection's
+    ``socket_timeout`` for RabbitMQ's answer (:func:`answered_within`). A connection RabbitMQ
+    dropped (its heartbeats go unanswered while it idles between calls; a broker restart), that
+    did not answer, or a closed channel is replaced once, and ``call`` made again, as
+    Dramatiq's enqueue does.
 
     :raises ConnectionClosed: RabbitMQ is unreachable (the next call connects again).
     """
     for attempt in range(2):
         try:
-            return call(broker.channel)
+            connection = broker.connection
+            with answered_within(connection, answer_timeout(broker)):
+                return call(broker.channel)
         except pika.exceptions.AMQPError as exc:
             del broker.connection  # Dramatiq's own way to drop this thread's channel and connection
             if attempt:
                 raise ConnectionClosed(exc) from None
     raise AssertionError("unreachable")
+
+
+def answer_timeout(broker: RabbitmqBroker) -> float:
+    """Seconds :func:`on_channel` waits for an answer: the ``socket_timeout`` of the broker's
+    (first) connection parameters, runwire's 5 s unless the URL sets it."""
+    parameters = broker.parameters[0] if isinstance(broker.parameters, list) else broker.parameters
+    return float(parameters.socket_timeout or CONNECTION_DEFAULTS["socket_timeout"])
 
 
 def queue_depth(broker: RabbitmqBroker, queue_name: str) -> int:
