@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -316,6 +317,35 @@ async def test_an_unreachable_api_fails_the_node(
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     record = await run_llm(llm_node([{"role": "user", "message": "hi"}], max_retries=0))
     assert record.nodes[LLM_NODE].error == "cannot reach the LLM API: Connection error."
+
+
+async def test_an_empty_base_url_means_the_default_one(
+    openai_server: FakeOpenAI, run_llm: RunLlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``OPENAI_BASE_URL=`` (as a compose file's ``${OPENAI_BASE_URL:-}`` gives) is unset, for
+    runwire and the SDK alike: the SDK took the empty string as its URL and sent nothing. A
+    proxy on 127.0.0.1 (``HTTPS_PROXY``) shows where the request went, without the internet."""
+    asked: list[bytes] = []
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen(4)
+        proxy.settimeout(10)
+
+        def serve() -> None:
+            with contextlib.suppress(OSError), proxy.accept()[0] as conn:
+                asked.append(conn.recv(4096).split(b"\r\n", 1)[0])  # then closed: no tunnel
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        monkeypatch.setenv("OPENAI_BASE_URL", "")
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        record = await run_llm(llm_node([{"role": "user", "message": "hi"}], max_retries=0))
+        thread.join(10)
+    assert asked == [b"CONNECT api.openai.com:443 HTTP/1.1"]
+    assert record.nodes[LLM_NODE].error.startswith("cannot reach the LLM API")
+    assert openai_server.requests == []
 
 
 async def test_a_slow_api_times_out(openai_server: FakeOpenAI, run_llm: RunLlm) -> None:

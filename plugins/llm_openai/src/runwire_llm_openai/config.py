@@ -11,6 +11,8 @@ API_KEY_ENV = "OPENAI_API_KEY"
 API_KEY_FILE_ENV = "OPENAI_API_KEY_FILE"
 BASE_URL_ENV = "OPENAI_BASE_URL"
 ALLOWED_BASE_URLS_ENV = "RUNWIRE_LLM_BASE_URLS"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+"""Where a node goes when ``OPENAI_BASE_URL`` is unset or empty (the SDK's own default)."""
 
 
 def _normal(url: str) -> str:
@@ -21,7 +23,7 @@ class OpenAISettings(PluginSettings):
     """What the operator configured.
 
     :param api_key: ``OPENAI_API_KEY``, or the content of the file ``OPENAI_API_KEY_FILE`` names.
-    :param base_url: ``OPENAI_BASE_URL`` (``None``: the SDK's default, api.openai.com).
+    :param base_url: ``OPENAI_BASE_URL`` (``None`` when unset or empty: :data:`DEFAULT_BASE_URL`).
     :param base_urls: ``RUNWIRE_LLM_BASE_URLS``, the base URLs (comma-separated) a node may pick
         with ``settings.base_url``. The API key is sent to whatever base URL a node uses, so a
         workflow may not name one the operator did not list.
@@ -59,16 +61,17 @@ class OpenAISettings(PluginSettings):
         """The price table: the defaults updated with ``RUNWIRE_LLM_PRICES``."""
         return PriceTable.parse(self.prices)
 
-    def base_url_for(self, requested: str | None) -> str | None:
-        """The base URL a node with ``settings.base_url = requested`` talks to.
+    def base_url_for(self, requested: str | None) -> str:
+        """The base URL a node with ``settings.base_url = requested`` talks to: always one, so
+        the SDK never reads ``OPENAI_BASE_URL`` itself (it would take an empty one as a URL).
 
         :raises ConfigInvalid: ``requested`` is neither ``OPENAI_BASE_URL`` nor listed in
             ``RUNWIRE_LLM_BASE_URLS``.
         """
         if requested is None or not requested.strip():
-            return self.base_url
+            return self.base_url or DEFAULT_BASE_URL
         wanted = _normal(requested)
-        if wanted == self.base_url or wanted in self.allowed_base_urls:
+        if wanted == (self.base_url or DEFAULT_BASE_URL) or wanted in self.allowed_base_urls:
             return wanted
         raise ConfigInvalid(
             f"settings.base_url {requested!r:.200} is not allowed: list it in {ALLOWED_BASE_URLS_ENV}"
