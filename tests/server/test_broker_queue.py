@@ -98,6 +98,9 @@ def test_several_rabbitmq_urls_each_get_the_timeouts_and_keep_their_own_options(
         try:
             queue.ping()
             queue.enqueue("a")
+            deadline = time.monotonic() + 5
+            while queue.waiting() < 1 and time.monotonic() < deadline:  # RabbitMQ counts asynchronously
+                time.sleep(0.02)
             assert queue.waiting() == 1
             assert [(p.heartbeat, p.socket_timeout, p.stack_timeout) for p in queue.broker.parameters] == [
                 (30, 5, 5),

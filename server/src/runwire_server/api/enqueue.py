@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from typing import Any
@@ -13,6 +14,7 @@ from runwire_server.api.bodies import check_id
 from runwire_server.api.errors import NotFound, ServiceUnavailable
 from runwire_server.api.workflows import refuse_managed
 from runwire_server.queue import LoopQueue
+from runwire_server.queue.base import call_from_loop
 from runwire_server.services import Services
 from runwire_server.store import WorkflowHead, WorkflowRow
 
@@ -36,7 +38,7 @@ async def store_and_enqueue(
     (the caller's identity): only it may see the run.
     """
     queue = services.queue
-    if queue.full():
+    if await call_from_loop(queue, queue.full):
         raise ServiceUnavailable(
             f"too many runs are waiting (RUNWIRE_QUEUE_MAX={services.settings.queue_max}); try again later",
             headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
@@ -48,7 +50,7 @@ async def store_and_enqueue(
         if isinstance(queue, LoopQueue) and claimant is not None:
             queue.enqueue_stored(run_id, claimant, stored)
         else:
-            queue.enqueue(run_id)
+            await call_from_loop(queue, functools.partial(queue.enqueue, run_id))
     except Exception as exc:
         log.error("could not enqueue run %s: %s", run_id, exc)
         error = f"could not enqueue the run: {type(exc).__name__}"

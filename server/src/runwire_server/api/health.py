@@ -9,6 +9,7 @@ from litestar import Response, get
 from runwire_server.api.deps import ANY_HOST, PUBLIC, ServicesDep
 from runwire_server.api.openapi import documented
 from runwire_server.api.shapes import Liveness, Readiness
+from runwire_server.queue.base import call_from_loop
 
 
 @get(
@@ -51,7 +52,7 @@ async def readyz(services: ServicesDep) -> Response[dict[str, Any]]:
         checks["store"] = f"unreachable: {type(exc).__name__}"
     queue = "workers" if services.embedded else "broker"
     try:
-        services.queue.ping()
+        await call_from_loop(services.queue, services.queue.ping)
         checks[queue] = "ok"
     except Exception as exc:
         checks[queue] = "not running" if services.embedded else f"unreachable: {type(exc).__name__}"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+import anyio.to_thread
+
+T = TypeVar("T")
 
 
 class RunQueue(Protocol):
@@ -33,3 +37,22 @@ class RunQueue(Protocol):
 
     def ping(self) -> None:
         """Raise if the queue cannot take runs now (``/readyz``)."""
+
+    @property
+    def troubled(self) -> bool:
+        """Whether the queue's last call to its broker failed (and none has succeeded since):
+        :func:`call_from_loop` then makes calls in a worker thread. Always false in embedded mode."""
+
+
+async def call_from_loop(queue: RunQueue, call: Callable[[], T]) -> T:
+    """``call()`` (a call of ``queue``'s that may talk to its broker), made from the event loop.
+
+    While the broker answers, it is made inline: a trip to a thread would cost every submit more
+    than the round trip. Once a call has failed, and until one succeeds, it is made in a worker
+    thread: a broker that stopped answering then holds the requests that need it, up to its
+    timeouts, not the event loop and with it every other request (health checks included). Only
+    the call that finds the broker gone holds the loop.
+    """
+    if queue.troubled:
+        return await anyio.to_thread.run_sync(call)
+    return call()

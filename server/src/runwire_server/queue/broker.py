@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
@@ -136,14 +137,27 @@ class BrokerQueue:
         """Where runs' ends are announced to servers (:mod:`runwire_server.queue.endings`)."""
         self._depth: int | None = None
         self._counted_at = float("-inf")
+        self.troubled = False
+        """Whether the last enqueue or count failed, none having succeeded since
+        (:func:`runwire_server.queue.base.call_from_loop`)."""
         broker.declare_queue(name)
+
+    @contextmanager
+    def _watched(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception:
+            self.troubled = True
+            raise
+        self.troubled = False
 
     def enqueue(self, run_id: str) -> None:
         """Ask a worker to execute run ``run_id`` (already stored, unclaimed); a worker claims it
         by its message id when it starts it."""
-        self.broker.enqueue(
-            Message(queue_name=self.name, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
-        )
+        with self._watched():
+            self.broker.enqueue(
+                Message(queue_name=self.name, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={})
+            )
 
     def waiting(self) -> int:
         """How many messages wait in the run queue (not yet delivered to a worker).
@@ -152,12 +166,13 @@ class BrokerQueue:
         """
         from runwire_server.queue.rabbitmq import RabbitmqBroker, queue_depth
 
-        if isinstance(self.broker, RabbitmqBroker):
-            return queue_depth(self.broker, self.name)
-        client: Any = getattr(self.broker, "client", None)
-        if client is None:
-            return 0
-        return int(client.llen(f"{self.broker.namespace}:{self.name}"))  # type: ignore[attr-defined]
+        with self._watched():
+            if isinstance(self.broker, RabbitmqBroker):
+                return queue_depth(self.broker, self.name)
+            client: Any = getattr(self.broker, "client", None)
+            if client is None:
+                return 0
+            return int(client.llen(f"{self.broker.namespace}:{self.name}"))  # type: ignore[attr-defined]
 
     def full(self) -> bool:
         """Whether ``max_waiting`` messages wait already, as last counted (never without a bound;

@@ -49,6 +49,9 @@ class LoopQueue:
     new ones (503).
     """
 
+    troubled = False
+    """No broker to be in trouble: every call is made inline."""
+
     def __init__(self, concurrency: int, max_waiting: int = DEFAULT_MAX_WAITING, owner: str = "") -> None:
         self._execute: Execute | None = None
         self.concurrency = concurrency
