@@ -36,6 +36,31 @@ def test_run_shows_progress_and_fails_with_exit_1() -> None:
     assert json.loads(out.stdout)["status"] == "failed"
 
 
+def test_progress_prints_errors_as_text_not_as_markup_or_escapes(tmp_path: Path) -> None:
+    """A node's error quotes the input and the program's stderr: ``[/x]`` was read as rich markup
+    (a MarkupError traceback) and an escape sequence reached the terminal as it was."""
+    out = runwire("run", HELLO, "--input", '{"name": "a", "age": "[/x]"}', "--progress")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "must be a number, got '[/x]'" in out.stderr
+    script = {
+        "nodes": [
+            {"id": "start", "type": "trigger-node", "data": {}},
+            {
+                "id": "loud",
+                "type": "basic-node",
+                "data": {"name": "Run Script", "command": ["sh", "-c", "printf '[/y] \\033[2J' >&2; exit 3"]},
+            },
+        ],
+        "edges": [{"id": "e", "source": "start", "target": "loud"}],
+        "start_node": "start",
+    }
+    path = tmp_path / "loud.json"
+    path.write_text(json.dumps(script))
+    out = runwire("run", str(path), "--progress")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "exited with code 3: [/y] \\x1b[2J" in out.stderr and "\x1b" not in out.stderr, out.stderr
+
+
 def test_run_accepts_a_whole_workflow_record(tmp_path: Path) -> None:
     record = tmp_path / "record.json"
     record.write_text(

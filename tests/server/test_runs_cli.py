@@ -69,6 +69,24 @@ def test_list_show_and_tail_a_finished_run(server: RunningServer) -> None:
     assert lines[-1]["event"] == "run_finished" and lines[-1]["data"]["status"] == "succeed"
 
 
+HOSTILE = "evil \x1b]0;owned\x1b\\ \x1b[2J [/x] [bold]"
+"""A title any key holder may give a workflow or node: an escape sequence (retitle the terminal,
+clear it) and rich markup, one closing tag matching nothing."""
+
+
+def test_titles_reach_the_terminal_as_text_not_as_escapes_or_markup(server: RunningServer) -> None:
+    data = hello_data()
+    data["nodes"][0]["data"]["name"] = HOSTILE
+    with api(server.url) as client:
+        run_id = start_run(client, create_workflow(client, data, title=HOSTILE), '{"name": "Ada"}')
+        assert wait_for_run(client, run_id)["status"] == "succeed"
+    for args in (("list", "--door", "workflow"), ("show", run_id), ("tail", run_id)):
+        done = runwire(server.url, *args)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert "\x1b" not in done.stdout, (args, done.stdout)  # each written out as the 4 characters \x1b
+        assert "\\x1b[2J" in done.stdout and "[/x]" in done.stdout, (args, done.stdout)
+
+
 def test_cancel_a_running_run_then_tail_it_and_cancel_it_again(server: RunningServer, tmp_path: Path) -> None:
     with api(server.url) as client:
         workflow_id = create_workflow(client, sleep_data(30, marker_dir=tmp_path), title="CLI sleep")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runwire_server.cli.base import STORE_OPTIONS, main, settings_from, with_options
+from runwire_server.cli.terminal import printable, shown
 
 if TYPE_CHECKING:  # the store is imported by the commands that use it (a fast CLI start)
     from runwire_server.store.sync import SyncStore
@@ -132,7 +133,7 @@ def keys_list(as_json: bool, **overrides: Any) -> None:
         status = row.status(now)
         times = (_when(row.created_at), _when(row.last_used_at), _when(row.expires_at))
         projects = ",".join(map(str, row.projects))
-        table.add_row(str(row.id), Text(row.name), projects, *times, Text(status, style=colour[status]))
+        table.add_row(str(row.id), shown(row.name), projects, *times, Text(status, style=colour[status]))
     # piped: wide enough that no cell is wrapped (a terminal wraps at its own width)
     (Console(highlight=False) if sys.stdout.isatty() else Console(width=240, highlight=False)).print(table)
 
@@ -148,6 +149,8 @@ def keys_revoke(key_id: int, **overrides: Any) -> None:
     if row is None:
         raise click.ClickException(f"no API key with id {key_id} (runwire keys list shows them)")
     if revoked:
-        click.echo(f"API key {key_id} ({row.name}) revoked: requests with it now get 401")
+        click.echo(f"API key {key_id} ({printable(row.name)}) revoked: requests with it now get 401")
     else:
-        click.echo(f"API key {key_id} ({row.name}) was already revoked (at {_when(row.revoked_at)} UTC)")
+        click.echo(
+            f"API key {key_id} ({printable(row.name)}) was already revoked (at {_when(row.revoked_at)} UTC)"
+        )

@@ -16,6 +16,7 @@ import click
 
 from runwire_server.cli.base import main, with_options
 from runwire_server.cli.remote import CLIENT_OPTIONS, Remote
+from runwire_server.cli.terminal import printable, shown
 
 if TYPE_CHECKING:  # rich is imported when a runs command prints (runwire's other commands start faster)
     from rich.console import Console
@@ -79,10 +80,8 @@ def _excerpt(value: Any, width: int = 60) -> str:
 
 def _status(run: dict[str, Any]) -> Text:
     """A run's or node's status, coloured; ``cancelled`` for a cancelled run."""
-    from rich.text import Text
-
     status = "cancelled" if run.get("cancelled") else str(run.get("status", ""))
-    return Text(status, style=STYLES.get(status, ""))
+    return shown(status, style=STYLES.get(status, ""))
 
 
 @runs.command("list")
@@ -105,7 +104,6 @@ def runs_list(
 ) -> None:
     """List runs, newest first: id, door, workflow, status, created (UTC), duration, error."""
     from rich.table import Table
-    from rich.text import Text
 
     params: dict[str, Any] = {"page": page, "page_size": page_size}
     for name, value in (("status", status), ("door", door), ("workflow", workflow_id)):
@@ -120,13 +118,13 @@ def runs_list(
     for run in body.get("results", []):
         workflow = run.get("workflow") or {}
         table.add_row(
-            run["id"],
-            run.get("door", ""),
-            Text(str(workflow.get("title", ""))),
+            shown(run["id"]),
+            shown(run.get("door", "")),
+            shown(workflow.get("title", "")),
             _status(run),
             _when(run.get("created_at")),
             _duration(run.get("duration_s")),
-            Text(_excerpt(run.get("error"))),
+            shown(_excerpt(run.get("error"))),
         )
     console = _console()
     console.print(table)
@@ -142,7 +140,6 @@ def runs_list(
 def runs_show(run_id: str, as_json: bool, url: str, key: str) -> None:
     """Show run ID: its workflow, status, times and error, and a table of its nodes."""
     from rich.table import Table
-    from rich.text import Text
 
     with Remote(url, key) as remote:
         run = remote.call("GET", f"/api/v1/runs/{quote(run_id, safe='')}/").json()
@@ -154,11 +151,11 @@ def runs_show(run_id: str, as_json: bool, url: str, key: str) -> None:
     fields.add_column(style="bold")
     fields.add_column()
     rows: list[tuple[str, str | Text]] = [
-        ("run", run["id"]),
-        ("door", run.get("door", "")),
+        ("run", shown(run["id"])),
+        ("door", shown(run.get("door", ""))),
         (
             "workflow",
-            Text(
+            shown(
                 f"{workflow.get('title', '')} (id {workflow.get('id')}, version {workflow.get('version')}, "
                 f"project {workflow.get('project')})"
             ),
@@ -171,9 +168,9 @@ def runs_show(run_id: str, as_json: bool, url: str, key: str) -> None:
         ("cost", str((run.get("metrics") or {}).get("total_cost", ""))),
     ]
     if run.get("cancelled_by"):
-        rows.append(("cancelled by", Text(str(run["cancelled_by"]))))
+        rows.append(("cancelled by", shown(run["cancelled_by"])))
     if run.get("error"):
-        rows.append(("error", Text(str(run["error"]), style="red")))
+        rows.append(("error", shown(run["error"], style="red")))
     for name, value in rows:
         fields.add_row(name, value)
     console = _console()
@@ -183,13 +180,13 @@ def runs_show(run_id: str, as_json: bool, url: str, key: str) -> None:
     )
     for node_id, node in (run.get("nodes") or {}).items():
         failed = node.get("error") is not None
-        outcome = Text(
+        outcome = shown(
             _excerpt(node.get("error") if failed else node.get("result")), style="red" if failed else ""
         )
         nodes.add_row(
-            Text(node_id),
-            Text(str(node.get("type", ""))),
-            Text(str(node.get("title", ""))),
+            shown(node_id),
+            shown(node.get("type", "")),
+            shown(node.get("title", "")),
             _status(node),
             str(node.get("attempts", "")),
             _when(node.get("started_at")),
@@ -214,12 +211,11 @@ def runs_cancel(run_id: str, as_json: bool, url: str, key: str) -> None:
     if as_json:
         _print_json(reply)
     elif response.status_code == 200:
-        click.echo(f"run {reply['id']} cancelled by {reply.get('cancelled_by')}: it ended at once (failed)")
+        who = printable(f"run {reply['id']} cancelled by {reply.get('cancelled_by')}")
+        click.echo(f"{who}: it ended at once (failed)")
     else:
-        click.echo(
-            f"run {reply['id']} cancelled by {reply.get('cancelled_by')}: "
-            "its nodes are being stopped; it ends within 2 s (runwire runs tail to follow it)"
-        )
+        who = printable(f"run {reply['id']} cancelled by {reply.get('cancelled_by')}")
+        click.echo(f"{who}: its nodes are being stopped; it ends within 2 s (runwire runs tail to follow it)")
 
 
 @runs.command("tail")

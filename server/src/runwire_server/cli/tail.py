@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.text import Text
 
 from runwire_server.cli.remote import Event
+from runwire_server.cli.terminal import printable, shown
 
 DONE_KINDS = {"node_finished", "node_failed", "node_skipped"}
 MARKS = {
@@ -37,7 +38,9 @@ class Tail:
     ) -> None:
         self.run_id = str(run["id"])
         self.console, self.as_json = console, as_json
-        self.titles = {str(n.get("id")): str((n.get("data") or {}).get("name") or n.get("id")) for n in nodes}
+        self.titles = {
+            str(n.get("id")): printable((n.get("data") or {}).get("name") or n.get("id")) for n in nodes
+        }
         self.done: set[str] = set()
         self.succeeded = False
         live = console.is_terminal and not as_json
@@ -94,21 +97,22 @@ class Tail:
     def _node_line(self, kind: str, data: dict[str, Any]) -> Text:
         mark, style, verb = MARKS[kind]
         node = str(data.get("node", ""))
-        line = Text.assemble((f"{mark} ", style), (self.titles.get(node, node), "bold"))
-        if self.titles.get(node, node) != node:
-            line.append(f" [{node}]", style="dim")
-        line.append(f" ({data.get('type', '')}) {verb}")
+        title = self.titles.get(node) or printable(node)
+        line = Text.assemble((f"{mark} ", style), (title, "bold"))
+        if title != node:
+            line.append(f" [{printable(node)}]", style="dim")
+        line.append(f" ({printable(data.get('type', ''))}) {verb}")
         if data.get("duration_s") is not None:
             line.append(f" in {float(data['duration_s']):.2f} s")
         if kind == "node_failed" and data.get("error"):
-            line.append(f": {data['error']}", style="red")
+            line.append(f": {printable(data['error'])}", style="red")
         return line
 
     def _ending(self, data: dict[str, Any]) -> Text:
         status = str(data.get("status", ""))
         if data.get("cancelled"):
-            return Text(f"run {self.run_id} cancelled by {data.get('cancelled_by')}", style="magenta")
+            return shown(f"run {self.run_id} cancelled by {data.get('cancelled_by')}", style="magenta")
         if status == "succeed":
-            return Text(f"run {self.run_id} succeed", style="green")
+            return shown(f"run {self.run_id} succeed", style="green")
         error = f": {data['error']}" if data.get("error") else ""
-        return Text(f"run {self.run_id} {status}{error}", style="red")
+        return shown(f"run {self.run_id} {status}{error}", style="red")

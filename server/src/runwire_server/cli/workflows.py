@@ -19,6 +19,7 @@ from runwire.plugins import Plugins
 from runwire.records import NodeRecord, RunRecord, Status
 from runwire.workflow import WorkflowData, load_workflow_file
 from runwire_server.cli.base import load_plugins, main
+from runwire_server.cli.terminal import printable
 
 if TYPE_CHECKING:  # rich is imported only when progress is shown (a faster start)
     from rich.console import Console
@@ -67,13 +68,19 @@ class ConsoleProgress(RunObserver):
         self.console = console
 
     async def node_started(self, run: RunRecord, node_id: str) -> None:
-        self.console.print(f"[cyan]▶[/] {node_id} [dim]running[/]")
+        from rich.text import Text
+
+        self.console.print(Text.assemble(("▶ ", "cyan"), printable(node_id), (" running", "dim")))
 
     async def node_finished(self, run: RunRecord, record: NodeRecord) -> None:
+        from rich.text import Text
+
         styles: dict[str, str] = {Status.SUCCEED: "green", Status.FAILED: "red", Status.SKIPPED: "yellow"}
         style = styles.get(record.status, "white")
-        detail = f" — {record.error}" if record.error else ""
-        self.console.print(f"[{style}]■[/] {record.id} [{style}]{record.status}[/]{detail}", highlight=False)
+        line = Text.assemble(("■ ", style), printable(record.id), " ", (str(record.status), style))
+        if record.error:  # a program's stderr, the input's values: never markup, never escapes
+            line.append(f" — {printable(record.error)}")
+        self.console.print(line, highlight=False)
 
 
 @main.command()
