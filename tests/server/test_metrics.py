@@ -5,15 +5,18 @@ count exactly what ran, by front door, status, node type and route; who may read
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from runwire_server.metrics import Metrics, serve_worker_metrics
+from runwire_server.queue.broker import COUNT_TTL_S
 from runwire_server.testing import (
     free_port,
     postgres_database,
+    rabbitmq_namespace,
     redis_namespace,
     running_server,
     running_worker,
@@ -147,6 +150,33 @@ def test_a_worker_serves_its_own_metrics() -> None:
             assert value(found, "runwire_queue_depth") == 0
             served = samples(client.get("/metrics").text)
             assert value(served, "runwire_runs_started_total", door="workflow") == 1
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors process ``pid`` has open now."""
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def test_scraping_a_rabbitmq_worker_leaves_no_connection_open() -> None:
+    # each scrape is served by a new thread: counting the queue on a channel of that thread's own
+    # left one RabbitMQ connection (and its descriptors) open per scrape, for the process's life
+    port = free_port()
+    with postgres_database() as database_url, rabbitmq_namespace() as (broker_url, namespace):
+        env = {
+            "RUNWIRE_DATABASE_URL": database_url,
+            "RUNWIRE_BROKER_URL": broker_url,
+            "RUNWIRE_BROKER_NAMESPACE": namespace,
+            "RUNWIRE_METRICS_PORT": str(port),
+        }
+        with running_worker(env=env) as worker, httpx.Client() as client:
+            scrape = f"http://127.0.0.1:{port}/metrics"
+            assert value(samples(client.get(scrape).text), "runwire_queue_depth") == 0
+            baseline = open_fds(worker.process.pid)
+            for _ in range(8):
+                time.sleep(COUNT_TTL_S)  # past the count's cache: each scrape counts again
+                assert value(samples(client.get(scrape).text), "runwire_queue_depth") == 0
+            # a leak holds 4 descriptors per scrape (socket, wake-up socket pair, epoll): 32 here
+            assert open_fds(worker.process.pid) <= baseline + 4
 
 
 def test_a_taken_worker_metrics_port_only_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -9,11 +9,14 @@ messages go back to the queue the moment its connection drops; no heartbeat of o
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import pika
 import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.errors import ConnectionClosed
@@ -109,18 +112,79 @@ def on_channel(broker: RabbitmqBroker, call: Callable[[BlockingChannel], T]) -> 
 
 
 def answer_timeout(broker: RabbitmqBroker) -> float:
-    """Seconds :func:`on_channel` waits for an answer: the ``socket_timeout`` of the broker's
-    (first) connection parameters, runwire's 5 s unless the URL sets it."""
+    """Seconds :func:`on_channel` and the count wait for an answer: the ``socket_timeout`` of the
+    broker's (first) connection parameters, runwire's 5 s unless the URL sets it."""
     parameters = broker.parameters[0] if isinstance(broker.parameters, list) else broker.parameters
     return float(parameters.socket_timeout or CONNECTION_DEFAULTS["socket_timeout"])
 
 
+class _CountingChannel:
+    """One broker's channel for counting its queues, shared by every thread (under a lock).
+
+    Dramatiq's :attr:`RabbitmqBroker.channel` belongs to the calling thread and its connection
+    stays open (in ``broker.connections``) until the broker closes, long after a short-lived
+    thread that opened it has ended. The counts are asked from such threads (each scrape of a
+    worker's metrics port is served by a new thread, ``/metrics`` by a pool that retires idle
+    threads), so counting on their channels left one connection open per thread, for good.
+    This connection is registered with the broker, so closing the broker closes it too.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.connection: pika.BlockingConnection | None = None
+        self.channel: BlockingChannel | None = None
+
+    def declare_passive(self, broker: RabbitmqBroker, queue_name: str) -> int:
+        """Messages ready in ``queue_name``; a dropped connection is replaced once.
+
+        :raises ConnectionClosed: RabbitMQ is unreachable (the next call connects again).
+        """
+        with self.lock:
+            for attempt in range(2):
+                try:
+                    if self.channel is None or not self.channel.is_open:
+                        self._open(broker)
+                    assert self.connection is not None and self.channel is not None
+                    with answered_within(self.connection, answer_timeout(broker)):
+                        declared = self.channel.queue_declare(queue=queue_name, passive=True)
+                    return int(declared.method.message_count)
+                except pika.exceptions.AMQPError as exc:
+                    self._close(broker)
+                    if attempt:
+                        raise ConnectionClosed(exc) from None
+            raise AssertionError("unreachable")
+
+    def _open(self, broker: RabbitmqBroker) -> None:
+        self._close(broker)
+        self.connection = pika.BlockingConnection(parameters=broker.parameters)
+        broker.connections.add(self.connection)
+        self.channel = self.connection.channel()
+
+    def _close(self, broker: RabbitmqBroker) -> None:
+        connection, self.connection, self.channel = self.connection, None, None
+        if connection is not None:
+            broker.connections.discard(connection)
+            try:
+                if connection.is_open:
+                    connection.close()
+            except Exception:  # already dropped by RabbitMQ
+                pass
+
+
+_counting: weakref.WeakKeyDictionary[RabbitmqBroker, _CountingChannel] = weakref.WeakKeyDictionary()
+_counting_lock = threading.Lock()
+
+
 def queue_depth(broker: RabbitmqBroker, queue_name: str) -> int:
     """Messages ready in ``queue_name`` (declared first if this process has not yet), by a passive
-    declare on this thread's channel (:func:`on_channel`): one round trip, so it doubles as a ping.
+    declare: one round trip, so it doubles as a ping. Any thread may call it: every thread counts
+    on one connection of the broker's (:class:`_CountingChannel`), never on a channel of its own.
 
     :raises ConnectionClosed: RabbitMQ is unreachable (the next call connects again).
     """
     broker.declare_queue(queue_name, ensure=True)
-    declared = on_channel(broker, lambda channel: channel.queue_declare(queue=queue_name, passive=True))
-    return int(declared.method.message_count)
+    with _counting_lock:
+        counting = _counting.get(broker)
+        if counting is None:
+            counting = _counting[broker] = _CountingChannel()
+    return counting.declare_passive(broker, queue_name)
