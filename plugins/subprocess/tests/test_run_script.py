@@ -105,6 +105,23 @@ async def test_fresh_rundir_is_cwd_has_empty_out_and_is_removed(run_script: RunS
     assert not Path(rundir).exists()
 
 
+@pytest.mark.parametrize(
+    "leave",
+    [
+        "for i in range(3): open(f'out/r{i}.txt', 'w').write('x')",  # small: removed on the loop
+        "for i in range(40): open(f'f{i}', 'w').write('x')",  # many entries: in a thread
+        "os.makedirs('a/b/c'); open('a/b/c/deep', 'w').write('x'); os.symlink('/', 'out/root')",
+    ],
+)
+async def test_whatever_a_program_leaves_in_its_rundir_is_removed(run_script: RunScript, leave: str) -> None:
+    code = f"import os\n{leave}\nprint(os.getcwd())"
+    record = await run_script({"command": [PY, "-c", code]})
+    assert record.status == "succeed", record.error
+    rundir = Path(record.nodes[NODE_ID].result["content"].strip())
+    assert rundir.name.startswith("results-") and not rundir.exists()
+    assert Path("/").is_dir()  # the link was removed, not followed
+
+
 async def test_rundir_parent_base_and_keep(run_script: RunScript, tmp_path: Path) -> None:
     base = tmp_path / "base"
     (base / "data").mkdir(parents=True)
@@ -277,6 +294,17 @@ async def test_results_from_the_command_streams(run_script: RunScript, kind: str
     record = await run_script({"command": [PY, "-c", code], "results": {"kind": kind, "format": "json"}})
     assert record.status == "succeed", record.error
     assert record.nodes[NODE_ID].result["results"] == [1, 2]
+
+
+@pytest.mark.parametrize("count", [3, 20_000])  # ~30 bytes, and ~150 KiB: parsed in a thread
+@pytest.mark.parametrize("kind", ["file", "stdout"])
+async def test_small_and_big_results_read_the_same(run_script: RunScript, count: int, kind: str) -> None:
+    target = "open('r.json', 'w')" if kind == "file" else "sys.stdout"
+    code = f"import json, sys\njson.dump(list(range({count})), {target})"
+    spec = {"kind": kind, "format": "json", **({"input_path": "r.json"} if kind == "file" else {})}
+    record = await run_script({"command": [PY, "-c", code], "results": spec})
+    assert record.status == "succeed", record.error
+    assert record.nodes[NODE_ID].result["results"] == list(range(count))
 
 
 @pytest.mark.parametrize("path", ["../escape.csv", "/etc/passwd", "link.csv"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,13 @@ from runwire.workflow import PreparedNode
 from runwire_subprocess.argv import build_argv, unbound_names
 from runwire_subprocess.data import RunScriptData
 from runwire_subprocess.process import Completed, run_program
-from runwire_subprocess.rundir import close_rundir, in_thread_then_remove, open_rundir
+from runwire_subprocess.rundir import close_rundir, in_thread_then_remove, open_rundir, remove_small_rundir
 
 RUNDIR = "RUNDIR"
 STDERR_TAIL = 2000
+INLINE_RESULT_BYTES = 64 * 1024
+"""The most output (stdout and stderr together) and results file a result may hold to be made on
+the event loop: above either, it is read, decoded and parsed in a thread."""
 
 
 class RunScriptNode(NodeType):
@@ -94,17 +99,42 @@ class RunScriptNode(NodeType):
                 if data.check_exit:
                     raise
                 return NodeOutput({"content": "", "return_code": -1, "stderr": "", "error": str(exc)})
-            # reading and parsing files may take long: never on the event loop; the run
-            # directory goes in the same trip to a thread (so the finally below has none left)
             read_from, removed = rundir, rundir if not data.keep_rundir else None
-            rundir = None
-            result = await in_thread_then_remove(
-                functools.partial(self._result, data, done, read_from, formatter), removed
-            )
-            return NodeOutput(result)
+            rundir = None  # removed below, so the finally has none left
+            if not self._cheap_result(data, done, read_from):
+                # reading and parsing big files takes long: never on the event loop; the run
+                # directory goes in the same trip to a thread
+                work = functools.partial(self._result, data, done, read_from, formatter)
+                return NodeOutput(await in_thread_then_remove(work, removed))
+            try:
+                return NodeOutput(self._result(data, done, read_from, formatter))
+            finally:
+                if removed is not None and not remove_small_rundir(removed):
+                    await close_rundir(removed)
         finally:
             if rundir is not None and not data.keep_rundir:
                 await close_rundir(rundir)
+
+    @staticmethod
+    def _cheap_result(data: RunScriptData, done: Completed, rundir: Path | None) -> bool:
+        """Whether :meth:`_result` is cheap enough for the event loop: it collects no attachments,
+        decodes at most :data:`INLINE_RESULT_BYTES` of output and parses at most as much (a failed
+        program's result parses nothing). A results file's size is taken from ``stat`` here;
+        reading it stays as safe as ever (:func:`runwire.outputs.read_regular_file`: no link
+        followed, a FIFO refused unread)."""
+        spec = data.results
+        if data.attachments or len(done.stdout.data) + len(done.stderr.data) > INLINE_RESULT_BYTES:
+            return False
+        if spec is None or done.timed_out or done.return_code != 0:
+            return True
+        if spec.kind != "file":
+            stream = done.stdout if spec.kind == "stdout" else done.stderr
+            return len(stream.data) <= INLINE_RESULT_BYTES
+        try:
+            info = os.stat((rundir or Path.cwd()) / (spec.input_path or ""), follow_symlinks=False)
+        except (OSError, ValueError):
+            return False  # the thread's read says what is wrong with it
+        return stat.S_ISREG(info.st_mode) and info.st_size <= INLINE_RESULT_BYTES
 
     @staticmethod
     def _extra_args(data: RunScriptData, ctx: NodeContext) -> list[str]:
