@@ -35,14 +35,7 @@ from runwire_server.api.shapes import (
     RunStart,
     UpdateAccepted,
 )
-from runwire_server.api.waiting import (
-    PREFER_PARAMETER,
-    PREFER_WAIT_DOC,
-    PREFERENCE_APPLIED_HEADER,
-    Wait,
-    preference_applied,
-    preferred_wait,
-)
+from runwire_server.api.waiting import PREFER_WAIT_DOC, PREFER_WAIT_OPENAPI, Wait, start_as_preferred
 from runwire_server.api.workflows import visible_workflow
 
 RUN_INPUT: dict[str, Any] = {JSON: Any, "text/plain": str}
@@ -113,8 +106,7 @@ class RunController(Controller):
             body_description=RUN_INPUT_DOC,
             replies={200: (RunStart, "started (status 201), or refused (status 400); " + PREFER_WAIT_DOC)},
             idempotent=True,
-            headers=[PREFER_PARAMETER],
-            reply_headers=PREFERENCE_APPLIED_HEADER,
+            **PREFER_WAIT_OPENAPI,
         ),
         **IDEMPOTENT,
     )
@@ -139,22 +131,19 @@ class RunController(Controller):
         head = await runnable_head(services, principal, workflow_id)
         text = await read_text(request)
         value = await off_loop(run_input, text, request.headers.get("content-type", ""), principal)
-        wait_s = preferred_wait(request.headers.getall("prefer", ()))
         run_id = str(uuid.uuid4())
         try:
-            if not wait_s:
-                await start_run(services, head, value, run_id)
-                return Response(_envelope({"id": run_id, "status": "created"}, 201))
-            start = start_run(services, head, value, run_id)
-            run, waited = await services.endings.read_after_start(
-                run_id, wait_s, start, services.store.get_run
+            waited = await start_as_preferred(
+                services, request, run_id, start_run(services, head, value, run_id)
             )
         except (WorkflowInvalid, InputInvalid) as exc:
             return Response(_envelope({"errors": exc.problems}, 400))
-        headers = preference_applied(wait_s) if waited else None
-        if run is None:  # deleted with its workflow meanwhile
-            return Response(_envelope({"id": run_id, "status": "created"}, 201), headers=headers)
-        return Response(_envelope(run.result_json(), 201), headers=headers)
+        if waited is None or waited.run is None:  # no wait asked, or deleted with its workflow meanwhile
+            return Response(
+                _envelope({"id": run_id, "status": "created"}, 201),
+                headers=waited.headers if waited else None,
+            )
+        return Response(_envelope(waited.run.result_json(), 201), headers=waited.headers)
 
     @get(
         "/workflow_result/",

@@ -5,13 +5,20 @@ does the waiting)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Annotated
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar.openapi.spec import OpenAPIHeader, OpenAPIType, Parameter, Schema
 from litestar.params import QueryParameter
 
 from runwire_server.run_endings import MAX_WAIT_S
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+    from runwire_server.services import Services
+    from runwire_server.store import RunRow
 
 Wait = Annotated[
     float,
@@ -84,3 +91,35 @@ def preference_applied(wait_s: float) -> dict[str, str]:
     """The reply headers of a start that honoured a wait of ``wait_s`` seconds (RFC 7240 §3):
     ``Preference-Applied: wait=30``, ``wait=2.5``, ``wait=0.001`` (milliseconds at most)."""
     return {PREFERENCE_APPLIED: f"wait={wait_s:.3f}".rstrip("0").rstrip(".")}
+
+
+PREFER_WAIT_OPENAPI: dict[str, Any] = {
+    "headers": [PREFER_PARAMETER],
+    "reply_headers": PREFERENCE_APPLIED_HEADER,
+}
+"""The arguments of :func:`~runwire_server.api.openapi.documented` for a start that honours
+``Prefer: wait`` (with :data:`PREFER_WAIT_DOC` in its reply's description)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waited:
+    """A start that was asked to wait: the run as read after the wait (``None``: deleted with
+    its workflow meanwhile) and the reply's headers (``None``: the server was stopping and did
+    not wait)."""
+
+    run: RunRow | None
+    headers: dict[str, str] | None
+
+
+async def start_as_preferred(
+    services: Services, request: Request[Any, Any, Any], run_id: str, start: Coroutine[Any, Any, object]
+) -> Waited | None:
+    """Await ``start`` (which stores and enqueues the new run ``run_id``); with a usable
+    ``Prefer: wait`` in ``request``, wait for the run to end too (:mod:`runwire_server.run_endings`).
+    ``None`` when no wait was asked (the start answers at once)."""
+    wait_s = preferred_wait(request.headers.getall("prefer", ()))
+    if not wait_s:
+        await start
+        return None
+    run, waited = await services.endings.read_after_start(run_id, wait_s, start, services.store.get_run)
+    return Waited(run, preference_applied(wait_s) if waited else None)

@@ -25,14 +25,7 @@ from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
 from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
-from runwire_server.api.waiting import (
-    PREFER_PARAMETER,
-    PREFER_WAIT_DOC,
-    PREFERENCE_APPLIED_HEADER,
-    Wait,
-    preference_applied,
-    preferred_wait,
-)
+from runwire_server.api.waiting import PREFER_WAIT_DOC, PREFER_WAIT_OPENAPI, Wait, start_as_preferred
 from runwire_server.frontdoors.boot import (
     FRONT_DOOR_PROJECT,
     SCRIPT_NODE,
@@ -109,16 +102,11 @@ async def start_task(
     run_input = await bind_request(door.task, parts, len(await request.body()))
     run_id = str(uuid.uuid4())
 
-    async def start() -> None:
-        await store_and_enqueue(services, run_id, door.workflow, run_input, principal.identity)
-
-    wait_s = preferred_wait(request.headers.getall("prefer", ()))
-    if not wait_s:
-        await start()
-        return Response({"id": run_id, "status": NOT_READY})
-    run, waited = await services.endings.read_after_start(run_id, wait_s, start(), services.store.get_run)
-    reply = {"id": run_id, "status": NOT_READY} if run is None else task_reply(run)
-    return Response(reply, headers=preference_applied(wait_s) if waited else None)
+    start = store_and_enqueue(services, run_id, door.workflow, run_input, principal.identity)
+    waited = await start_as_preferred(services, request, run_id, start)
+    if waited is None or waited.run is None:
+        return Response({"id": run_id, "status": NOT_READY}, headers=waited.headers if waited else None)
+    return Response(task_reply(waited.run), headers=waited.headers)
 
 
 async def poll_task(
@@ -148,8 +136,7 @@ START_DOC = documented(
     body_description="JSON, parsed when a binder of the config reads it (body_args, or a plugin binder)",
     replies={200: (TaskState, "the task is started (not-ready); " + PREFER_WAIT_DOC)},
     idempotent=True,
-    headers=[PREFER_PARAMETER],
-    reply_headers=PREFERENCE_APPLIED_HEADER,
+    **PREFER_WAIT_OPENAPI,
 )
 POLL_DOC = documented(replies={200: (TaskState, "not-ready, ready or failed")})
 
