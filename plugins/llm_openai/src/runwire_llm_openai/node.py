@@ -8,6 +8,7 @@ pay whether or not a workflow calls an LLM.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 from typing import TYPE_CHECKING, Any, Literal
@@ -178,17 +179,30 @@ def attempt_bounded_client(seconds: float) -> Any:
     as it kept sending. An attempt over time raises the library's own ``ReadTimeout``, which the
     SDK retries (``max_retries``) and reports as a timeout like any other.
     """
+    client = _attempt_bounded_class()()
+    client.attempt_s = seconds
+    return client
+
+
+@functools.cache
+def _attempt_bounded_class() -> Any:
+    """The SDK's default HTTP client class, its ``send`` bounded by the instance's ``attempt_s``
+    (made once: the SDK, and with it its HTTP library, is imported at the first call)."""
     import openai
 
     base = openai.DefaultAsyncHttpxClient
     library = importlib.import_module(base.__mro__[1].__module__.split(".")[0])  # httpx2 or httpx
 
     class AttemptBounded(base):  # type: ignore[misc,valid-type]
+        attempt_s: float
+
         async def send(self, request: Any, **kwargs: Any) -> Any:
             try:
-                async with asyncio.timeout(seconds):
+                async with asyncio.timeout(self.attempt_s):
                     return await super().send(request, **kwargs)
             except TimeoutError:
-                raise library.ReadTimeout(f"no whole answer within {seconds:g} s", request=request) from None
+                raise library.ReadTimeout(
+                    f"no whole answer within {self.attempt_s:g} s", request=request
+                ) from None
 
-    return AttemptBounded()
+    return AttemptBounded
