@@ -246,7 +246,10 @@ def test_a_stalled_key_lookup_does_not_stall_the_server() -> None:
                 httpx.get, f"{server.url}/api/v1/workflows/", headers={"X-Api-Key": "rw_unknown"}, timeout=60
             )
             deadline = time.monotonic() + 20
-            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            waiting = (  # in this test's database only: other tests may run beside it
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND pid <> pg_backend_pid() AND datname = current_database()"
+            )
             while locker.execute(waiting).fetchone() == (0,):
                 assert time.monotonic() < deadline and not pending.done(), "the lookup never waited"
                 time.sleep(0.02)
