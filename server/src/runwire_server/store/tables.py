@@ -22,6 +22,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
+from runwire.jsontext import storable_text
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
@@ -38,6 +40,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StorableText(TypeDecorator[str]):
+    """Text that any string can be written to: a NUL character (PostgreSQL refuses it) or a lone
+    surrogate (not UTF-8) is stored as U+FFFD, the same on every store
+    (:func:`runwire.jsontext.storable_text`). For text that runs produce (a run's ``error``
+    quotes what a program wrote to stderr), never for keys that are looked up."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        """Store NUL and lone surrogates as U+FFFD."""
+        return value if value is None else storable_text(value)
 
 
 metadata = MetaData()
@@ -67,7 +83,7 @@ runs = Table(
     Column("input", JSON, nullable=True),
     Column("nodes", JSON, nullable=False),
     Column("total_cost", Float, nullable=False, default=0.0),
-    Column("error", Text, nullable=True),
+    Column("error", StorableText(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     # who holds the run: ``<process id>:<delivery>`` (the process's row in runwire_processes is
