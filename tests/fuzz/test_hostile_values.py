@@ -13,6 +13,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -256,3 +257,46 @@ def test_a_multipart_form_field_that_is_not_text_is_a_400_page(make_server: Make
     fields = {"credential": server.keys["bootstrap"].encode(), "_csrf_token": token.encode()}
     reply = client.post("/ui/sign-in", content=_multipart(fields), headers=form, follow_redirects=False)
     assert reply.status_code == 303, reply.text[:300]
+
+
+# --- ids in paths --------------------------------------------------------------------------------
+
+
+def _aliases(number: int) -> list[str]:
+    """Ways int() reads ``number`` that are not how an id is written (percent-encoded)."""
+    digits = str(number)
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in digits)
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in digits)
+    return [
+        quote(fullwidth),
+        quote(arabic_indic),
+        f"0{digits}",
+        f"%2B{digits}",  # +1
+        f"%20{digits}",
+        f"{digits}%20",
+        f"{digits[0]}_{digits[1:]}" if len(digits) > 1 else f"0_{digits}",
+    ]
+
+
+def test_a_workflow_id_written_any_other_way_is_404_on_every_route(make_server: MakeServer) -> None:
+    """Litestar read ``{workflow_id:int}`` with int(): ``/api/v1/workflows/%EF%BC%91/`` (a
+    fullwidth 1), ``/01/``, ``/+1/`` were workflow 1, under paths a proxy's rules for ``/1/``
+    do not match (a DELETE there deleted it)."""
+    server = make_server()
+    workflow = _workflow(server, hello_data())
+    for alias in _aliases(workflow):
+        for method, path in (
+            ("GET", f"{W}/{alias}/"),
+            ("GET", f"{W}/{alias}/input-fields/"),
+            ("PATCH", f"{W}/{alias}/"),
+            ("POST", f"{W}/{alias}/run/"),
+            ("DELETE", f"{W}/{alias}/"),
+        ):
+            body = b'{"title": "renamed"}' if method == "PATCH" else b"{}"
+            reply = server.client.request(method, path, content=body, headers=JSON_HEADERS)
+            assert reply.status_code == 404, (method, path, reply.status_code, reply.text[:300])
+    ui_sign_in(server.client, server.keys["bootstrap"])
+    assert server.client.get(f"/ui/workflows/{_aliases(workflow)[0]}", headers={}).status_code == 404
+    kept = server.client.get(f"{W}/{workflow}/", headers=HEADERS)
+    assert kept.status_code == 200 and kept.json()["title"] == "values", kept.text
+    assert server.client.get(f"{W}/{workflow}/history/", headers=HEADERS).json()["count"] == 0
