@@ -109,6 +109,53 @@ async def test_the_store_writes_nul_and_lone_surrogates_in_an_error_as_u_fffd(st
         assert stored is not None and stored.error == "a\ufffdb\ufffdc\ufffd d 😀", made
 
 
+def test_a_lone_surrogate_a_template_makes_for_a_program_fails_its_node_naming_it(
+    database_url: str, make_server: MakeServer, tmp_path: Path
+) -> None:
+    """A template can make a lone surrogate (JSON bodies cannot carry one); no bytes stand for
+    it, so a program cannot receive it: the node failed with a bare UnicodeEncodeError."""
+    server = _server(make_server, database_url, tmp_path, privileged_projects="1")
+    surrogate = "{{ '\\ud800' }}"
+    echo = [PY, "-c", "import sys; print(sys.argv[1:])"]
+    for settings, error in (
+        ({"command": [*echo, surrogate]}, "argument 3 holds a lone UTF-16 surrogate ('\\ud800')"),
+        (
+            {"command": echo, "env": {"X": surrogate}},
+            "environment variable 'X' holds a lone UTF-16 surrogate",
+        ),
+        ({"command": echo, "stdin": surrogate}, "stdin holds a lone UTF-16 surrogate, which is not text"),
+    ):
+        data = {
+            "nodes": [
+                {"id": "t", "type": "trigger-node", "data": {"input_fields": []}},
+                {"id": "s", "type": "basic-node", "data": {"name": "Run Script", **settings}},
+            ],
+            "edges": [{"id": "e", "source": "t", "target": "s"}],
+            "start_node": "t",
+        }
+        result = _run(server, _workflow(server, data), {})
+        assert result["status"] == "failed", result
+        assert result["data"]["s"]["error"].startswith(error), result["data"]["s"]
+    # the surrogates that stand for undecodable bytes (os.fsencode's) still pass, as those bytes
+    data = {
+        "nodes": [
+            {"id": "t", "type": "trigger-node", "data": {"input_fields": []}},
+            {
+                "id": "s",
+                "type": "basic-node",
+                "data": {
+                    "name": "Run Script",
+                    "command": [PY, "-c", "import sys; sys.exit(len(sys.argv) != 2)", "{{ '\\udcff' }}"],
+                },
+            },
+        ],
+        "edges": [{"id": "e", "source": "t", "target": "s"}],
+        "start_node": "t",
+    }
+    result = _run(server, _workflow(server, data), {})
+    assert result["status"] == "succeed", result
+
+
 # --- numbers: exact, and what overflows a float ----------------------------------------------------
 
 
