@@ -11,14 +11,31 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
+from litestar.testing import TestClient
 
+from runwire.auth import AuthProvider, Principal
+from runwire.hookspecs import hookimpl
+from runwire.plugins import Plugins, get_plugin_manager
+from runwire.settingstable import SettingsTable
 from runwire_server.store import Store
-from tests.helpers import HEADERS, PY, MakeServer, Server, hello_data, output_workflow, ui_sign_in
+from tests.helpers import (
+    HEADERS,
+    PY,
+    MakeServer,
+    Server,
+    echo_task,
+    hello_data,
+    make_app,
+    make_settings,
+    output_workflow,
+    ui_sign_in,
+)
 
 W = "/api/v1/workflows"
 JSON_HEADERS = {**HEADERS, "Content-Type": "application/json"}
@@ -347,3 +364,51 @@ def test_a_workflow_id_written_any_other_way_is_404_on_every_route(make_server: 
     kept = server.client.get(f"{W}/{workflow}/", headers=HEADERS)
     assert kept.status_code == 200 and kept.json()["title"] == "values", kept.text
     assert server.client.get(f"{W}/{workflow}/history/", headers=HEADERS).json()["count"] == 0
+
+
+# --- who a provider says is calling ---------------------------------------------------------------
+
+
+class SubjectAuth(AuthProvider):
+    """Takes the subject a caller names in ``X-Subject`` (percent-decoded), as a token provider
+    takes ``sub`` from a token its identity provider signed: any text, any length."""
+
+    name = "test-subject"
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
+        subject = headers.get("x-subject")
+        return None if subject is None else Principal(subject=unquote(subject), provider=self.name)
+
+
+class SubjectPlugin:
+    @hookimpl
+    def register_auth_providers(self) -> list[type[AuthProvider]]:
+        return [SubjectAuth]
+
+
+def test_a_subject_the_store_cannot_keep_is_401_on_both_stores(database_url: str, tmp_path: Path) -> None:
+    """A front-door run keeps who started it (``owner``, 300 characters): a longer subject, or one
+    holding a NUL, was stored on SQLite and refused by PostgreSQL (400 "a value cannot be
+    stored", the run not started), whose column is as long as its type says."""
+    pm = get_plugin_manager()
+    pm.register(SubjectPlugin(), name="test-subject-plugin")
+    plugins = Plugins(pm)
+    config = tmp_path / "task.json"
+    config.write_text(json.dumps(echo_task()))
+    settings = make_settings(
+        tmp_path / "data", database_url=database_url, auth_providers="test-subject", task_config=str(config)
+    )
+    plugins.settings = SettingsTable.collect(plugins.pm)
+    with TestClient(make_app(settings, plugins)) as client:
+        longest = "s" * (300 - len("test-subject:"))
+        started = client.post("/task/x?who=a", headers={"X-Subject": longest}, content=b"{}")
+        assert started.status_code == 200, started.text
+        for subject, detail in (
+            (longest + "s", "the credential's subject is too long: test-subject:<288 characters> is 301"),
+            ("a%00b", "the credential's subject holds a NUL character"),
+        ):
+            reply = client.post("/task/x?who=a", headers={"X-Subject": subject, "Idempotency-Key": "k"})
+            assert reply.status_code == 401, (subject, reply.status_code, reply.text)
+            assert detail in reply.json()["detail"], reply.text
+        polled = client.get(f"/task/{started.json()['id']}", headers={"X-Subject": longest})
+        assert polled.status_code == 200, polled.text

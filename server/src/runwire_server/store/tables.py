@@ -56,6 +56,10 @@ class StorableText(TypeDecorator[str]):
         return value if value is None else storable_text(value)
 
 
+PRINCIPAL_MAX = 300
+"""The longest principal identity (``provider:subject``) the store keeps: a front-door run's
+``owner``, ``cancelled_by``, an idempotency key's ``principal``."""
+
 metadata = MetaData()
 
 workflows = Table(
@@ -90,11 +94,11 @@ runs = Table(
     # its lease); only the same delivery may claim it again while the lease holds
     Column("claimed_by", String(64), nullable=True),
     # a front-door run's principal (provider:subject): only it (and all-project principals) sees it
-    Column("owner", String(300), nullable=True),
+    Column("owner", String(PRINCIPAL_MAX), nullable=True),
     # the run's event log, as the live event stream tells it (runwire_server.events)
     Column("events", JSON, nullable=True),
     # the principal that cancelled the run (a running run: asked; its executor ends it)
-    Column("cancelled_by", String(300), nullable=True),
+    Column("cancelled_by", String(PRINCIPAL_MAX), nullable=True),
     # history: one workflow's runs by time or by cost, without sorting the table
     Index("ix_runwire_runs_workflow_created", "workflow_id", "created_at"),
     Index("ix_runwire_runs_workflow_cost", "workflow_id", "total_cost"),
@@ -143,7 +147,7 @@ idempotency = Table(
     "runwire_idempotency",
     metadata,
     # a submit's Idempotency-Key, per principal (provider:subject): its first answer is kept 24 h
-    Column("principal", String(300), primary_key=True),
+    Column("principal", String(PRINCIPAL_MAX), primary_key=True),
     Column("idempotency_key", String(255), primary_key=True),
     # sha256 of method, path, query, content type and body: the same key for another request is a 422
     Column("request_hash", String(64), nullable=False),
