@@ -6,6 +6,7 @@ from typing import Any
 
 from runwire import jsontext
 from runwire.errors import InputInvalid
+from runwire.numbers import number_from_text
 from runwire.workflow import InputField
 
 RAW_INPUT_KEY = "__raw_input__"
@@ -42,15 +43,9 @@ def _coerce_number(field: InputField, value: Any) -> int | float:
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            pass
-        else:
-            if number != number or number in (float("inf"), float("-inf")):
-                raise InputInvalid([f"input field {field.id!r} must be a finite number"])
-            integral = number.is_integer() and "." not in value and "e" not in value.lower()
-            return int(number) if integral else number
+        number = number_from_text(value)  # exactly: "18446744073709551617" is not rounded
+        if number is not None:
+            return number
     raise InputInvalid([f"input field {field.id!r} must be a number, got {value!r:.60}"])
 
 

@@ -184,6 +184,19 @@ def has_lone_surrogate(text: str) -> bool:
     return not text.isascii() and _SURROGATE.search(text) is not None
 
 
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as a database text column holds it on every store: each NUL character
+    (PostgreSQL's text types refuse it) and each lone surrogate (not UTF-8: no database takes
+    it) becomes U+FFFD, as :func:`dumps_stored` does in JSON. A run's ``error`` is stored so
+    (it may quote what a program wrote to stderr), the same on SQLite and PostgreSQL."""
+    if "\x00" not in text and text.isascii():
+        return text
+    return _UNSTORABLE_TEXT.sub("\ufffd", text)
+
+
 def dumps(value: Any, *, compact: bool = False, default: Callable[[Any], Any] | None = None) -> str:
     """Write ``value`` as JSON text (non-ASCII kept as is); the inverse of :func:`loads`.
 

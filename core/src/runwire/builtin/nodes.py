@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from operator import itemgetter
 from typing import Any, Literal, TypeVar
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runwire.hookspecs import hookimpl
 from runwire.jsontext import to_text
 from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
+from runwire.numbers import number_from_text
 from runwire.workflow import InputField, PreparedNode
 
 
@@ -62,21 +62,17 @@ FALSE_HANDLE = "condition-false"
 _DIGIT = re.compile(r"\d")  # what float() reads as a digit (Unicode decimal digits)
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        return value  # an int as it is: compared exactly, and one of 400 digits has no float
     if isinstance(value, str):
-        # without a digit float() fails or makes inf/nan: not one (letters alone: no digit, and
-        # no regex search for the usual "true", "false", a word)
+        # without a digit it is no number (letters alone: no digit, and no regex search for the
+        # usual "true", "false", a word)
         if value.isalpha() or _DIGIT.search(value) is None:
             return None
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
+        return number_from_text(value)
     return None
 
 

@@ -82,7 +82,7 @@ class RunScriptNode(NodeType):
             argv = build_argv(data.command, values, ctx.render)
             argv.extend(self._extra_args(data, ctx))
             env = self._environment(data, ctx, values)
-            stdin = to_text(ctx.render(data.stdin)).encode() if data.stdin is not None else None
+            stdin = self._stdin(data, ctx)
             try:
                 if data.executables_dir is not None:  # a refusal is like "cannot start": a result
                     argv[0] = self._jailed(argv[0], data.executables_dir)  # when check_exit is off
@@ -162,6 +162,17 @@ class RunScriptNode(NodeType):
         env.update(values)
         env.update({k: to_text(ctx.render(v)) for k, v in data.env.items()})
         return env
+
+    @staticmethod
+    def _stdin(data: RunScriptData, ctx: NodeContext) -> bytes | None:
+        if data.stdin is None:
+            return None
+        text = to_text(ctx.render(data.stdin))
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # a lone surrogate a template made
+            why = "stdin holds a lone UTF-16 surrogate, which is not text"
+            raise NodeFailed(why, retryable=False) from None
 
     @staticmethod
     def _result(data: RunScriptData, done: Completed, rundir: Path | None, formatter: Any) -> dict[str, Any]:

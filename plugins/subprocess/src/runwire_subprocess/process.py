@@ -160,7 +160,9 @@ def _kill_group(pid: int) -> None:
 
 
 def check_argv(argv: Sequence[str], env: Mapping[str, str]) -> None:
-    """Refuse what an operating system cannot pass to a program: NUL characters, empty argv.
+    """Refuse what an operating system cannot pass to a program: NUL characters, lone UTF-16
+    surrogates (``"\\ud800"``, which a template can make: not text, no bytes stand for it), empty
+    argv. (The surrogates ``os.fsencode`` maps back to bytes, U+DC80-U+DCFF, are passed as those bytes.)
 
     :raises NodeFailed: naming the offending argument or variable.
     """
@@ -171,11 +173,33 @@ def check_argv(argv: Sequence[str], env: Mapping[str, str]) -> None:
             raise NodeFailed(
                 f"argument {i} contains a NUL character, which a program cannot receive", retryable=False
             )
+        if not _encodable(arg):
+            raise NodeFailed(
+                f"argument {i} holds a lone UTF-16 surrogate ({arg!r:.60}), which a program cannot receive",
+                retryable=False,
+            )
     for name, value in env.items():
         if "\x00" in value or "\x00" in name or "=" in name:
             raise NodeFailed(
                 f"environment variable {name!r} contains a NUL character or '='", retryable=False
             )
+        if not (_encodable(name) and _encodable(value)):
+            raise NodeFailed(
+                f"environment variable {name!r:.60} holds a lone UTF-16 surrogate, which a program "
+                "cannot receive",
+                retryable=False,
+            )
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` has bytes for a program (as ``subprocess`` makes them: ``os.fsencode``)."""
+    if text.isascii():
+        return True
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 UNSHARE = shutil.which("unshare")

@@ -27,10 +27,12 @@ from litestar.openapi.plugins import (
     SwaggerRenderPlugin,
 )
 from litestar.router import Router
+from litestar.routes import base as litestar_routes
 from litestar.types import ControllerRouterHandler
 
 from runwire.errors import PluginConflict
 from runwire_server.api import health
+from runwire_server.api.bodies import ascii_int
 from runwire_server.api.commit_barrier import CommitBarrier
 from runwire_server.api.deps import ANY_HOST, DEPENDENCIES, PUBLIC, authentication
 from runwire_server.api.errors import exception_handlers
@@ -143,6 +145,9 @@ def create_app(
 
     from runwire_server import __version__
 
+    # integer path parameters are ASCII ids: set before the routes are parsed (process-wide:
+    # Litestar keeps its parsers in one table; runwire is the process's only app)
+    litestar_routes.parsers_map[int] = ascii_int
     app = Litestar(
         route_handlers=[
             *route_handlers(),

@@ -24,9 +24,12 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from runwire.auth import Principal
+from runwire.errors import AuthRefused
+from runwire.jsontext import storable_text
 from runwire_server.api.errors import NotAuthenticated
 from runwire_server.api.rate_limit import RateLimiter
 from runwire_server.services import Services
+from runwire_server.store.tables import PRINCIPAL_MAX
 
 ServicesDep = NamedDependency[Services]
 """A handler parameter ``services: ServicesDep`` receives the process's :class:`Services`."""
@@ -110,8 +113,29 @@ async def identify(state: State, headers: dict[str, str]) -> Principal:
     for provider in services.auth_providers:
         principal = await provider.authenticate(headers)
         if principal is not None:
-            return principal
+            return _storable(principal)
     raise NotAuthenticated("Authentication credentials were not provided.")
+
+
+def _storable(principal: Principal) -> Principal:
+    """``principal`` if the store can keep its identity (a front-door run's owner, who cancelled
+    a run, whose idempotency key): at most :data:`PRINCIPAL_MAX` characters of text. A provider
+    may take a subject from a token (``sub``) that is longer, or holds a NUL: PostgreSQL refused
+    the write (400 ``a value cannot be stored``) where SQLite kept it.
+
+    :raises runwire.errors.AuthRefused: naming the problem (401).
+    """
+    identity = principal.identity
+    if len(identity) > PRINCIPAL_MAX:
+        raise AuthRefused(
+            f"the credential's subject is too long: {principal.provider}:<{len(principal.subject)} "
+            f"characters> is {len(identity)} characters; at most {PRINCIPAL_MAX} are kept"
+        )
+    if storable_text(identity) != identity:
+        raise AuthRefused(
+            "the credential's subject holds a NUL character or a lone surrogate, which is not text"
+        )
+    return principal
 
 
 async def provide_principal(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:

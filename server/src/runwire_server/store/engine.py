@@ -22,6 +22,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+    # SQLite's own lower() folds ASCII only ("Éclair" would not match "éclair", nor itself once
+    # the filter is lowered): Python's, which is Unicode-aware as PostgreSQL's lower() is
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 
+from runwire.jsontext import storable_text
 from runwire.records import TERMINAL, Status
 from runwire_server.store.base import StoreBase
 from runwire_server.store.rows import RunRow, WorkflowHead, WorkflowRow, utcnow
@@ -129,7 +130,8 @@ class RunMethods(StoreBase):
         }
         self._first(_INSERT_RUN, values, write=True)
         columns = (run_id, workflow.id, workflow.project, workflow.version, status, input_value)
-        return RunRow(*columns, values["nodes"], total_cost, error, now, now, owner)
+        stored_error = error if error is None else storable_text(error)  # as the column stores it
+        return RunRow(*columns, values["nodes"], total_cost, stored_error, now, now, owner)
 
     def get_run(self, run_id: str) -> RunRow | None:
         """The run with ``run_id``, or ``None``."""

@@ -22,6 +22,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
+from runwire.jsontext import storable_text
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
@@ -39,6 +41,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
+class StorableText(TypeDecorator[str]):
+    """Text that any string can be written to: a NUL character (PostgreSQL refuses it) or a lone
+    surrogate (not UTF-8) is stored as U+FFFD, the same on every store
+    (:func:`runwire.jsontext.storable_text`). For text that runs produce (a run's ``error``
+    quotes what a program wrote to stderr), never for keys that are looked up."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        """Store NUL and lone surrogates as U+FFFD."""
+        return value if value is None else storable_text(value)
+
+
+PRINCIPAL_MAX = 300
+"""The longest principal identity (``provider:subject``) the store keeps: a front-door run's
+``owner``, ``cancelled_by``, an idempotency key's ``principal``."""
 
 metadata = MetaData()
 
@@ -67,18 +87,18 @@ runs = Table(
     Column("input", JSON, nullable=True),
     Column("nodes", JSON, nullable=False),
     Column("total_cost", Float, nullable=False, default=0.0),
-    Column("error", Text, nullable=True),
+    Column("error", StorableText(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     # who holds the run: ``<process id>:<delivery>`` (the process's row in runwire_processes is
     # its lease); only the same delivery may claim it again while the lease holds
     Column("claimed_by", String(64), nullable=True),
     # a front-door run's principal (provider:subject): only it (and all-project principals) sees it
-    Column("owner", String(300), nullable=True),
+    Column("owner", String(PRINCIPAL_MAX), nullable=True),
     # the run's event log, as the live event stream tells it (runwire_server.events)
     Column("events", JSON, nullable=True),
     # the principal that cancelled the run (a running run: asked; its executor ends it)
-    Column("cancelled_by", String(300), nullable=True),
+    Column("cancelled_by", String(PRINCIPAL_MAX), nullable=True),
     # history: one workflow's runs by time or by cost, without sorting the table
     Index("ix_runwire_runs_workflow_created", "workflow_id", "created_at"),
     Index("ix_runwire_runs_workflow_cost", "workflow_id", "total_cost"),
@@ -127,7 +147,7 @@ idempotency = Table(
     "runwire_idempotency",
     metadata,
     # a submit's Idempotency-Key, per principal (provider:subject): its first answer is kept 24 h
-    Column("principal", String(300), primary_key=True),
+    Column("principal", String(PRINCIPAL_MAX), primary_key=True),
     Column("idempotency_key", String(255), primary_key=True),
     # sha256 of method, path, query, content type and body: the same key for another request is a 422
     Column("request_hash", String(64), nullable=False),

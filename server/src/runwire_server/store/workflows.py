@@ -57,8 +57,10 @@ class WorkflowMethods(StoreBase):
         if project is not None:
             where.append(workflows.c.project == project)
         if title:
-            escaped = title.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where.append(func.lower(workflows.c.title).like(f"%{escaped}%", escape="\\"))
+            # both sides lowered by the database's own lower(): Unicode-aware on PostgreSQL, and
+            # on SQLite too (engine.py gives it Python's; its built-in one folds ASCII only)
+            escaped = title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append(func.lower(workflows.c.title).like(func.lower(f"%{escaped}%"), escape="\\"))
         with self._transaction() as conn:
             count = conn.execute(select(func.count()).select_from(workflows).where(*where)).scalar_one()
             rows = conn.execute(

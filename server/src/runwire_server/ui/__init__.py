@@ -22,7 +22,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwire_server.api.deps import PUBLIC
-from runwire_server.api.errors import NotFound, handle_error
+from runwire_server.api.errors import BadRequest, NotFound, handle_error
 from runwire_server.settings import Settings
 from runwire_server.ui import pages, runs, signin
 from runwire_server.ui.session import UI_PATH, SignInNeeded, middleware
@@ -135,6 +135,29 @@ def page_headers(app: ASGIApp) -> ASGIApp:
     return add_headers
 
 
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def readable_forms(app: ASGIApp) -> ASGIApp:
+    """Read a posted form before the CSRF check does: a multipart field that is not text in its
+    charset (bytes that are not UTF-8, a charset no codec has) is a 400 page naming it, where it
+    was a 500 from inside the CSRF middleware. The parsed form is kept for the CSRF check and the
+    route (Litestar keeps it in the request's scope). URL-encoded forms decode with replacement
+    characters, so they are never refused here."""
+
+    async def read_form(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") not in ("GET", "HEAD", "OPTIONS"):
+            request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope, receive)
+            if request.content_type[0] in FORM_TYPES:
+                try:
+                    await request.form()
+                except (UnicodeDecodeError, LookupError) as exc:
+                    raise BadRequest(f"a form field is not text: {exc}") from None
+        await app(scope, receive, send)
+
+    return read_form
+
+
 async def only_assets(request: Request[Any, Any, Any]) -> None:
     """The static router's ``before_request``: a name that is not one of :data:`ASSETS` (a
     traversal, a NUL, a name too long for the file system) is a 404 before any file is opened."""
@@ -154,7 +177,7 @@ def ui_router(settings: Settings) -> Router:
     return Router(
         UI_PATH,
         route_handlers=[*pages.ROUTES, *runs.ROUTES, *signin.ROUTES, static],
-        middleware=[page_headers, *middleware(settings)],
+        middleware=[page_headers, readable_forms, *middleware(settings)],
         exception_handlers={Exception: ui_error},
         include_in_schema=False,
         opt={PUBLIC: True},

@@ -94,10 +94,18 @@ def _position(node: dict[str, Any]) -> tuple[float, float] | None:
     pos = node.get("position")
     if not isinstance(pos, dict):
         return None
-    x, y = pos.get("x"), pos.get("y")
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (x, y)):
+    x, y = _coordinate(pos.get("x")), _coordinate(pos.get("y"))
+    return None if x is None or y is None else (x, y)
+
+
+def _coordinate(value: Any) -> float | None:
+    """A stored coordinate within ±MAX_COORD; ``None`` if it is not a finite number. An integer
+    is clamped before it becomes a float: one of 400 digits has no float (``OverflowError``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return max(-MAX_COORD, min(MAX_COORD, float(x))), max(-MAX_COORD, min(MAX_COORD, float(y)))  # type: ignore[arg-type]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return float(max(-MAX_COORD, min(MAX_COORD, value)))
 
 
 def _layers(ids: list[str], edges: list[tuple[str, str]], start: Any) -> dict[str, tuple[float, float]]:

@@ -115,8 +115,9 @@ def run_input_from_form(fields: list[dict[str, Any]], form: Any) -> dict[str, An
             continue
         options = spec.get("options") or []
         if spec.get("type") == "select" and options:
-            if raw.isdigit() and int(raw) < len(options):
-                result[field_id] = options[int(raw)].get("value")
+            index = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else -1
+            if 0 <= index < len(options):  # not int() of any text: '²' is a digit, 5,000 digits too many
+                result[field_id] = options[index].get("value")
             else:
                 result[field_id] = raw  # refused by the workflow's check, with the field named
             continue
