@@ -23,6 +23,13 @@ from runwire_server.trust import RunRefused
 log = logging.getLogger(__name__)
 
 
+def internal_error_text(exc: BaseException) -> str:
+    """What a run's ``error`` says about an internal error that stopped it: its kind, not its
+    message, which can quote the server's internals to the run's readers (a database error holds
+    the SQL statement and its parameters). The whole error goes to the server's log."""
+    return f"internal error ({type(exc).__name__}); the server's log has the details"
+
+
 class RunExecutor:
     """Loads a run and its workflow from the store, executes it and records the outcome.
 
@@ -138,7 +145,7 @@ class RunExecutor:
             await store.save_run(run_id, Status.FAILED, nodes, 0.0, error, observer.events)
         except Exception as exc:
             log.exception("run %s stopped by an internal error", run_id)
-            error = f"internal error: {type(exc).__name__}: {exc}"
+            error = internal_error_text(exc)
             await observer.settle()
             await store.save_run(run_id, Status.FAILED, {}, 0.0, error, observer.events)
 

@@ -91,6 +91,12 @@ class ServiceUnavailable(ApiError):
     status_code = 503
 
 
+class InternalError(ApiError):
+    """The server failed at something the request did not cause (the log has the details)."""
+
+    status_code = 500
+
+
 STATUS_OF: dict[type[Exception], int] = {
     AuthRefused: 401,
     WorkflowInvalid: 400,

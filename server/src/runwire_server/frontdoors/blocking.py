@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from runwire.records import NodeRecord, RunRecord, Status
+from runwire_server.api.errors import InternalError
+from runwire_server.executor import internal_error_text
 from runwire_server.frontdoors.boot import ExecuteDoor
 from runwire_server.interrupted import unsafe_nodes
 from runwire_server.metrics import CANCELLED
 from runwire_server.progress import StoreObserver, nodes_json, stopped_nodes, stopped_record
 from runwire_server.services import Services
+
+log = logging.getLogger(__name__)
 
 
 async def run_inline(
@@ -55,12 +60,16 @@ async def run_inline(
         await services.store.save_run(run_id, Status.FAILED, nodes_json(record), 0.0, reason, observer.events)
         return record
     except BaseException as exc:  # an internal error or a cancellation: end the stored run now
-        error = f"internal error: {type(exc).__name__}: {exc}"
+        if isinstance(exc, Exception):
+            log.exception("run %s stopped by an internal error", run_id)
+        error = internal_error_text(exc)
         await observer.settle()
         with contextlib.suppress(Exception):
             await services.store.save_run(
                 run_id, Status.FAILED, stopped_nodes(observer.run, error), 0.0, error, observer.events
             )
+        if isinstance(exc, Exception):  # not "try again" (a store error's own answer): it ran
+            raise InternalError(f"{error} (job {run_id})") from exc
         raise
     finally:
         meter.finish()
