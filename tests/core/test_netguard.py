@@ -158,6 +158,7 @@ async def test_the_allow_list_is_read_from_the_environment(monkeypatch: pytest.M
         ("http:///nohost", "no host"),
         ("http://user:secret@8.8.8.8/", "credentials"),
         ("http://8.8.8.8:99999/", "not a valid URL"),
+        ("http://127.0.0.1:0/", "port 0"),
         ("http://8.8.8.8/a\r\nX-Injected: 1", "not a valid URL"),
         ("", "not a valid URL"),
         ("http://no-such-host.invalid/", "cannot resolve"),

@@ -174,6 +174,8 @@ def split_url(url: str) -> tuple[SplitResult, str, int]:
         port = parts.port
     except ValueError as exc:
         raise UrlRefused(f"not a valid URL: {url!r:.200} ({exc})") from None
+    if port == 0:  # urlsplit reads it, but nothing listens there: a connect would only fail
+        raise UrlRefused(f"not a valid URL: {url!r:.200} (port 0)")
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise UrlRefused(f"only http and https URLs are allowed, not {scheme or 'a relative URL'!r}")

@@ -97,6 +97,7 @@ def test_without_an_executables_dir_nothing_runs(make_client: MakeClient) -> Non
         b'{"executable_name": "show_args.py", "callback": "ftp://example.com/x"}',
         b'{"executable_name": "show_args.py", "callback": "not a url"}',
         b'{"executable_name": "show_args.py", "callback": "http://user:pw@example.com/x"}',
+        b'{"executable_name": "show_args.py", "callback": "http://127.0.0.1:0/x"}',
         b'{"executable_name": "show_args.py", "is_async": "maybe"}',
         b'{"executable_name": "\xff"}',
     ],
