@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     rate_limit: str = Field(
         default="", description="Requests per caller, e.g. '100/second' (second|minute|hour|day); empty: off."
     )
+    long_requests_per_principal: int = Field(
+        default=100,
+        ge=1,
+        description="Event streams and waiting requests one principal may hold open at once; over it: 429.",
+    )
+    max_long_requests: int = Field(
+        default=1000,
+        ge=1,
+        description="Event streams and waiting requests open at once in all (at most half the "
+        "open-file limit); over it: 503.",
+    )
     http_header_timeout_s: float = Field(
         default=10.0, gt=0, description="A request whose headers have not all arrived by then is dropped."
     )

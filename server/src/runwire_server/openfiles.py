@@ -1,0 +1,72 @@
+"""The open-file limit of a long-lived process (``serve``, ``worker``).
+
+Every connection, program pipe and store file is a file descriptor, and the soft
+``RLIMIT_NOFILE`` a process inherits is often 1024 (the shell's, systemd's default) while the hard
+limit allows far more (524288 under systemd, 1048576 in a container). A server left at 1024
+answers nobody once about a thousand connections are open: past the limit the event loop's
+``accept`` fails and uvloop drops each new connection unanswered (health probes too), with
+nothing in the log. :func:`raise_open_file_limit` raises the soft limit to the hard one at start,
+which any process may do; the hard limit stays the operator's (``LimitNOFILE=``,
+``ulimit -Hn``, ``docker run --ulimit``).
+
+:func:`long_request_cap` keeps ``RUNWIRE_MAX_LONG_REQUESTS`` under half the limit, so the
+connections that may stay open for long (event streams, waits) leave room for everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("runwire.server")
+
+CEILING = 1 << 20
+"""The most a soft limit is raised to when the hard limit is unlimited (not on Linux, where
+the hard limit is at most ``fs.nr_open``)."""
+
+
+def open_file_limit() -> int | None:
+    """This process's soft open-file limit; ``None`` where there is none to read (not POSIX) or
+    it is unlimited."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def raise_open_file_limit() -> tuple[int, int] | None:
+    """Raise the soft open-file limit to the hard limit; return ``(before, after)`` when it
+    rose (logged at info), ``None`` when it was already there or cannot be changed (logged as a
+    warning: the process keeps its limit)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = CEILING if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft >= target:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("open-file limit stays at %d: raising it to %d failed: %s", soft, target, exc)
+        return None
+    log.info("open-file limit raised from %d to %d (the hard limit)", soft, target)
+    return soft, target
+
+
+def long_request_cap(setting: int, limit: int | None) -> int:
+    """``RUNWIRE_MAX_LONG_REQUESTS`` as it applies under the open-file limit ``limit``: at most
+    half of it (at least 1), logged as a warning when that lowers the setting."""
+    if limit is None or setting <= limit // 2:
+        return setting
+    cap = max(1, limit // 2)
+    log.warning(
+        "RUNWIRE_MAX_LONG_REQUESTS=%d lowered to %d: half the open-file limit (%d); raise the hard "
+        "limit (ulimit -Hn, systemd LimitNOFILE=) to allow more",
+        setting,
+        cap,
+        limit,
+    )
+    return cap

@@ -1,0 +1,142 @@
+"""Long-lived requests of a real server (event streams, ``?wait=`` polls, ``Prefer: wait``
+starts) are capped per principal and in all, and the server raises its open-file limit at start
+and keeps the cap under half of it: one key cannot use up the process's file descriptors, and
+everyone else (health probes included) is still answered."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from runwire_server.testing import running_server
+from tests.helpers import (
+    KEY,
+    api,
+    create_workflow,
+    make_key,
+    sleep_data,
+    start_run,
+    wait_for_run,
+    with_plugin,
+)
+
+RESULT = "/api/v1/workflows/workflow_result/"
+
+
+def events(run_id: str) -> str:
+    return f"/api/v1/runs/{run_id}/events/"
+
+
+@contextmanager
+def stream(url: str, path: str, key: str) -> Iterator[httpx.Response]:
+    """An event stream opened on a connection of its own (its reply's head read)."""
+    with (
+        httpx.Client(base_url=url, headers={"X-Api-Key": key}, timeout=20) as client,
+        client.stream("GET", path) as response,
+    ):
+        yield response
+
+
+def refused(response: httpx.Response, status: int, setting: str) -> bool:
+    if status != 200:
+        response.read()
+    return (
+        response.status_code == status
+        and response.headers.get("Retry-After") == "1"
+        and setting in response.json()["detail"]
+    )
+
+
+def test_one_key_cannot_hold_more_than_its_long_requests_and_others_are_still_served(
+    tmp_path: Path, sleep_plugin_path: str
+) -> None:
+    env = with_plugin(
+        {
+            "RUNWIRE_API_KEYS": KEY,
+            "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "2",
+            "RUNWIRE_MAX_LONG_REQUESTS": "3",
+        },
+        sleep_plugin_path,
+    )
+    data_dir = tmp_path / "data"
+    scoped = make_key(data_dir, 1)
+    with (
+        running_server(env=env, data_dir=data_dir) as server,
+        api(server.url) as operator,
+        api(server.url, scoped) as caller,
+    ):
+        sleeper = create_workflow(caller, sleep_data(60))
+        hello = create_workflow(caller)
+        long_run = start_run(caller, sleeper)
+        done = start_run(caller, hello, '{"name": "Ada", "age": 36}')
+        assert wait_for_run(caller, done)["status"] == "succeed"
+
+        with ExitStack() as held:
+            first, second = (
+                held.enter_context(stream(server.url, events(long_run), scoped)) for _ in range(2)
+            )
+            assert (first.status_code, second.status_code) == (200, 200)
+            # the key's third stream or wait is refused: 429, its own count
+            with stream(server.url, events(long_run), scoped) as third:
+                assert refused(third, 429, "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL=2")
+            assert refused(caller.get(RESULT, params={"id": long_run, "wait": 5}), 429, "PER_PRINCIPAL=2")
+            # what does not wait holds nothing: a poll, a finished run's stream, a plain start
+            assert caller.get(RESULT, params={"id": long_run}).json()["data"]["status"] == "in progress"
+            assert caller.get(RESULT, params={"id": done, "wait": 5}).json()["data"]["status"] == "succeed"
+            with stream(server.url, events(done), scoped) as story:
+                assert story.status_code == 200 and "run_finished" in story.read().decode()
+            # a start asking to wait still starts its run, and answers at once (RFC 7240)
+            started = caller.post(
+                f"/api/v1/workflows/{hello}/run/",
+                json={"name": "Bo", "age": 12},
+                headers={"Prefer": "wait=30"},
+            )
+            assert started.json()["status"] == 201 and "Preference-Applied" not in started.headers
+            assert wait_for_run(caller, started.json()["data"]["id"])["status"] == "succeed"
+
+            # another principal gets the last place; past it, the process's cap: 503
+            other = held.enter_context(stream(server.url, events(long_run), KEY))
+            assert other.status_code == 200
+            assert refused(
+                operator.get(RESULT, params={"id": long_run, "wait": 5}), 503, "MAX_LONG_REQUESTS=3"
+            )
+            # everything short is answered meanwhile
+            assert httpx.get(f"{server.url}/healthz").status_code == 200
+            assert operator.get("/api/v1/workflows/").status_code == 200
+            assert wait_for_run(operator, start_run(operator, hello, '{"name": "Cy", "age": 50}'))[
+                "status"
+            ] == ("succeed")
+
+        # closed streams give their places back (the server sees the disconnect)
+        deadline = time.monotonic() + 30
+        while True:
+            again = caller.get(RESULT, params={"id": long_run, "wait": 0.2})
+            if again.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert again.status_code == 200, again.text
+        with stream(server.url, events(long_run), scoped) as reopened:
+            assert reopened.status_code == 200
+        assert caller.post(f"/api/v1/runs/{long_run}/cancel/").status_code == 202
+
+
+def test_the_server_raises_its_open_file_limit_and_caps_long_requests_under_it(tmp_path: Path) -> None:
+    # the soft limit at 64, the hard one at 160: the server starts with 160, and at most 80
+    # long-lived requests
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec prlimit --nofile=64:160 -- {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "1000"}
+    with running_server(env=env, python=str(wrapper)) as server:
+        limits = Path(f"/proc/{server.process.pid}/limits").read_text()
+        found = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits)
+        assert found is not None and (found[1], found[2]) == ("160", "160"), limits
+        logs = server.logs()
+        assert "open-file limit raised from 64 to 160" in logs
+        assert "RUNWIRE_MAX_LONG_REQUESTS=1000 lowered to 80" in logs
