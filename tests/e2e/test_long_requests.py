@@ -9,6 +9,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -140,3 +141,37 @@ def test_the_server_raises_its_open_file_limit_and_caps_long_requests_under_it(t
         logs = server.logs()
         assert "open-file limit raised from 64 to 160" in logs
         assert "RUNWIRE_MAX_LONG_REQUESTS=1000 lowered to 80" in logs
+
+
+def test_a_blocking_execute_over_the_cap_starts_nothing_and_its_idempotency_key_is_not_kept(
+    tmp_path: Path,
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gate = bin_dir / "gate.sh"  # says it started, then runs until the test lets it go
+    gate.write_text(
+        f'#!/bin/sh\ntouch {tmp_path}/started\nwhile [ ! -f {tmp_path}/go ]; do sleep 0.02; done\necho "$1"\n'
+    )
+    gate.chmod(0o755)
+    env = {
+        "RUNWIRE_API_KEYS": KEY,
+        "RUNWIRE_EXECUTABLES_DIR": str(bin_dir),
+        "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "1",
+    }
+    with running_server(env=env) as server, api(server.url) as client:
+        job = {"executable_name": "gate.sh", "is_async": False}
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(client.post, "/api/execute/", json={**job, "args": ["first"]}, timeout=60)
+            deadline = time.monotonic() + 30
+            while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            second = {"json": {**job, "args": ["second"]}, "headers": {"Idempotency-Key": "again"}}
+            over = client.post("/api/execute/", **second)  # type: ignore[arg-type]
+            assert refused(over, 429, "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL=1")
+            # an async job is not long-lived: it is accepted meanwhile
+            assert client.post("/api/execute/", json={**job, "is_async": True}).status_code == 201
+            (tmp_path / "go").touch()
+            assert first.result().json()["result"]["output"] == "first\n"
+        retried = client.post("/api/execute/", **second)  # type: ignore[arg-type]
+        assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+        assert retried.json()["result"]["output"] == "second\n"

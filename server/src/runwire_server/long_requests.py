@@ -1,6 +1,6 @@
-"""The cap on long-lived requests: run event streams, long-polls (``?wait=``) and starts that
-honour ``Prefer: wait``, per principal (``RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL``) and in all
-(``RUNWIRE_MAX_LONG_REQUESTS``).
+"""The cap on long-lived requests: run event streams, long-polls (``?wait=``), starts that
+honour ``Prefer: wait`` and blocking ``/api/execute/`` calls, per principal
+(``RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL``) and in all (``RUNWIRE_MAX_LONG_REQUESTS``).
 
 Each such request keeps its connection, a file descriptor, for up to 30 s (a wait) or as long as
 its run goes on (a stream, which also reads the run 5 times a second). The rate limit counts

@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     long_requests_per_principal: int = Field(
         default=100,
         ge=1,
-        description="Event streams and waiting requests one principal may hold open at once; over it: 429.",
+        description="Event streams, waiting polls and starts, blocking executes one principal may "
+        "hold open at once; over it: 429.",
     )
     max_long_requests: int = Field(
         default=1000,
