@@ -6,6 +6,7 @@ everyone else (health probes included) is still answered."""
 from __future__ import annotations
 
 import re
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -21,8 +22,10 @@ from tests.helpers import (
     api,
     create_workflow,
     make_key,
+    samples,
     sleep_data,
     start_run,
+    value,
     wait_for_run,
     with_plugin,
 )
@@ -107,6 +110,7 @@ def test_one_key_cannot_hold_more_than_its_long_requests_and_others_are_still_se
             assert refused(
                 operator.get(RESULT, params={"id": long_run, "wait": 5}), 503, "MAX_LONG_REQUESTS=3"
             )
+            assert value(samples(operator.get("/metrics").text), "runwire_long_requests") == 3
             # everything short is answered meanwhile
             assert httpx.get(f"{server.url}/healthz").status_code == 200
             assert operator.get("/api/v1/workflows/").status_code == 200
@@ -127,20 +131,50 @@ def test_one_key_cannot_hold_more_than_its_long_requests_and_others_are_still_se
         assert caller.post(f"/api/v1/runs/{long_run}/cancel/").status_code == 202
 
 
-def test_the_server_raises_its_open_file_limit_and_caps_long_requests_under_it(tmp_path: Path) -> None:
+def test_the_server_raises_its_open_file_limit_caps_long_requests_under_it_and_warns_near_it(
+    tmp_path: Path,
+) -> None:
     # the soft limit at 64, the hard one at 160: the server starts with 160, and at most 80
     # long-lived requests
     wrapper = tmp_path / "python"
     wrapper.write_text(f'#!/bin/sh\nexec prlimit --nofile=64:160 -- {sys.executable} "$@"\n')
     wrapper.chmod(0o755)
-    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "1000"}
-    with running_server(env=env, python=str(wrapper)) as server:
+    env = {
+        "RUNWIRE_API_KEYS": KEY,
+        "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "1000",
+        "RUNWIRE_HEARTBEAT_S": "0.2",
+    }
+    with running_server(env=env, python=str(wrapper)) as server, api(server.url) as client:
         limits = Path(f"/proc/{server.process.pid}/limits").read_text()
         found = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits)
         assert found is not None and (found[1], found[2]) == ("160", "160"), limits
         logs = server.logs()
         assert "open-file limit raised from 64 to 160" in logs
         assert "RUNWIRE_MAX_LONG_REQUESTS=1000 lowered to 80" in logs
+        metrics = samples(client.get("/metrics").text)
+        assert value(metrics, "runwire_open_files_limit") == 160
+        assert 0 < value(metrics, "runwire_open_files") < 80
+
+        # connections that never send a request use up descriptors the cap does not see: the
+        # log says so while it lasts
+        with ExitStack() as held:
+            for _ in range(150):
+                try:
+                    held.enter_context(socket.create_connection(("127.0.0.1", server.port)))
+                except OSError:
+                    break
+            deadline = time.monotonic() + 20
+            while "file descriptors in use (the open-file limit)" not in server.logs():
+                assert time.monotonic() < deadline, server.logs()[-3000:]
+                time.sleep(0.05)
+        deadline = time.monotonic() + 20
+        while True:  # the dropped connections are gone: the server answers again
+            try:
+                if httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
 
 
 def test_a_blocking_execute_over_the_cap_starts_nothing_and_its_idempotency_key_is_not_kept(

@@ -11,11 +11,15 @@ which any process may do; the hard limit stays the operator's (``LimitNOFILE=``,
 
 :func:`long_request_cap` keeps ``RUNWIRE_MAX_LONG_REQUESTS`` under half the limit, so the
 connections that may stay open for long (event streams, waits) leave room for everything else.
+:class:`OpenFilesWatch` logs a warning while the process is close to its limit.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import time
 
 log = logging.getLogger("runwire.server")
 
@@ -70,3 +74,46 @@ def long_request_cap(setting: int, limit: int | None) -> int:
         limit,
     )
     return cap
+
+
+FD_DIR = "/proc/self/fd"
+SHORT_FRACTION = 0.9
+"""A process with this share of its open-file limit in use is warned about."""
+WARN_EVERY_S = 60.0
+
+
+def open_files() -> int | None:
+    """The file descriptors this process holds now (all of its limit when none is left to list
+    them with); ``None`` without ``/proc`` (not Linux)."""
+    try:
+        return len(os.listdir(FD_DIR)) - 1  # the listing's own descriptor
+    except OSError as exc:
+        return open_file_limit() if exc.errno == errno.EMFILE else None
+
+
+class OpenFilesWatch:
+    """Warns, at most every :data:`WARN_EVERY_S`, while the process holds
+    :data:`SHORT_FRACTION` of its open-file limit or more: past the limit, the event loop drops
+    new connections without a word and programs cannot be started, so the log must say it.
+    The reconciler thread calls :meth:`check` every tick."""
+
+    def __init__(self) -> None:
+        self._next_warning = 0.0
+
+    def check(self) -> None:
+        """Count the descriptors and warn when short of them."""
+        limit = open_file_limit()
+        used = open_files() if limit is not None else None
+        if used is None or limit is None or used < limit * SHORT_FRACTION:
+            return
+        now = time.monotonic()
+        if now < self._next_warning:
+            return
+        self._next_warning = now + WARN_EVERY_S
+        log.warning(
+            "%d of %d file descriptors in use (the open-file limit): at the limit new connections "
+            "are dropped unanswered and programs cannot be started; raise the hard limit (ulimit -Hn, "
+            "systemd LimitNOFILE=) or lower RUNWIRE_MAX_LONG_REQUESTS, and limit connections at the proxy",
+            used,
+            limit,
+        )

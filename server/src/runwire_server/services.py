@@ -232,8 +232,8 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         queue = BrokerQueue(broker, queue_name(settings), settings.queue_max, settings.broker_namespace)
     else:
         queue = LoopQueue(settings.worker_threads, settings.queue_max, owner=process_id)
-    metrics = Metrics(trust, queue, host)
     long_requests = LongRequests(settings.long_requests_per_principal, settings.max_long_requests)
+    metrics = Metrics(trust, queue, host, long_requests)
     services = Services(
         settings=settings,
         plugins=plugins,
