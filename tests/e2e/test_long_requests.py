@@ -131,50 +131,50 @@ def test_one_key_cannot_hold_more_than_its_long_requests_and_others_are_still_se
         assert caller.post(f"/api/v1/runs/{long_run}/cancel/").status_code == 202
 
 
-def test_the_server_raises_its_open_file_limit_caps_long_requests_under_it_and_warns_near_it(
+def test_the_open_file_limit_is_raised_and_bounds_connections_long_requests_and_warnings(
     tmp_path: Path,
 ) -> None:
-    # the soft limit at 64, the hard one at 160: the server starts with 160, and at most 80
-    # long-lived requests
+    # the soft limit at 64, the hard one at 1000: the server starts with 1000; one program slot
+    # keeps 64 + 8 descriptors from connections (at most 928), half of those may wait (464)
     wrapper = tmp_path / "python"
-    wrapper.write_text(f'#!/bin/sh\nexec prlimit --nofile=64:160 -- {sys.executable} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nexec prlimit --nofile=64:1000 -- {sys.executable} "$@"\n')
     wrapper.chmod(0o755)
-    env = {
-        "RUNWIRE_API_KEYS": KEY,
-        "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "1000",
-        "RUNWIRE_HEARTBEAT_S": "0.2",
-    }
+    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_MAX_PROCESSES": "1", "RUNWIRE_HEARTBEAT_S": "0.2"}
     with running_server(env=env, python=str(wrapper)) as server, api(server.url) as client:
         limits = Path(f"/proc/{server.process.pid}/limits").read_text()
         found = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits)
-        assert found is not None and (found[1], found[2]) == ("160", "160"), limits
+        assert found is not None and (found[1], found[2]) == ("1000", "1000"), limits
         logs = server.logs()
-        assert "open-file limit raised from 64 to 160" in logs
-        assert "RUNWIRE_MAX_LONG_REQUESTS=1000 lowered to 80" in logs
+        assert "open-file limit raised from 64 to 1000" in logs
+        assert "at most 928 connections at once" in logs
+        assert "RUNWIRE_MAX_LONG_REQUESTS=1000 lowered to 464" in logs
         metrics = samples(client.get("/metrics").text)
-        assert value(metrics, "runwire_open_files_limit") == 160
-        assert 0 < value(metrics, "runwire_open_files") < 80
+        assert value(metrics, "runwire_open_files_limit") == 1000
+        assert 0 < value(metrics, "runwire_open_files") < 100
 
-        # connections that never send a request use up descriptors the cap does not see: the
-        # log says so while it lasts
+        # connections that never send a request: past 928 each new one is answered 503 and
+        # closed, and with 90 % of the descriptors in use the log says so
         with ExitStack() as held:
-            for _ in range(150):
-                try:
-                    held.enter_context(socket.create_connection(("127.0.0.1", server.port)))
-                except OSError:
-                    break
+            sockets = [
+                held.enter_context(socket.create_connection(("127.0.0.1", server.port))) for _ in range(940)
+            ]
+            sockets[-1].settimeout(10)
+            assert sockets[-1].recv(100).startswith(b"HTTP/1.1 503 Service Unavailable")
             deadline = time.monotonic() + 20
             while "file descriptors in use (the open-file limit)" not in server.logs():
                 assert time.monotonic() < deadline, server.logs()[-3000:]
                 time.sleep(0.05)
+            assert "928 connections open (RUNWIRE_MAX_CONNECTIONS)" in server.logs()
+            assert len(list(Path(f"/proc/{server.process.pid}/fd").iterdir())) < 1000
         deadline = time.monotonic() + 20
-        while True:  # the dropped connections are gone: the server answers again
+        while True:  # they are closed: the server answers again
             try:
                 if httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
 
 
 def test_a_blocking_execute_over_the_cap_starts_nothing_and_its_idempotency_key_is_not_kept(

@@ -37,7 +37,8 @@ class LongRequestRefused(Exception):
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
-        self.headers = {"Retry-After": str(RETRY_AFTER_S)}
+        # the connection is closed after the reply: a refused client keeps no descriptor
+        self.headers = {"Retry-After": str(RETRY_AFTER_S), "Connection": "close"}
 
 
 @dataclass

@@ -10,7 +10,9 @@ which any process may do; the hard limit stays the operator's (``LimitNOFILE=``,
 ``ulimit -Hn``, ``docker run --ulimit``).
 
 :func:`long_request_cap` keeps ``RUNWIRE_MAX_LONG_REQUESTS`` under half the limit, so the
-connections that may stay open for long (event streams, waits) leave room for everything else.
+connections that may stay open for long (event streams, waits) leave room for everything else;
+:func:`connection_cap` keeps all connections (``RUNWIRE_MAX_CONNECTIONS``) under the limit less
+what programs and the store need.
 :class:`OpenFilesWatch` logs a warning while the process is close to its limit.
 """
 
@@ -60,20 +62,40 @@ def raise_open_file_limit() -> tuple[int, int] | None:
     return soft, target
 
 
-def long_request_cap(setting: int, limit: int | None) -> int:
-    """``RUNWIRE_MAX_LONG_REQUESTS`` as it applies under the open-file limit ``limit``: at most
-    half of it (at least 1), logged as a warning when that lowers the setting."""
-    if limit is None or setting <= limit // 2:
+def long_request_cap(setting: int, connections: int) -> int:
+    """``RUNWIRE_MAX_LONG_REQUESTS`` as it applies when ``connections`` may be open
+    (:func:`connection_cap`): at most half of them (at least 1), so that short requests always
+    find a connection; logged as a warning when that lowers the setting."""
+    if setting <= connections // 2:
         return setting
-    cap = max(1, limit // 2)
+    cap = max(1, connections // 2)
     log.warning(
-        "RUNWIRE_MAX_LONG_REQUESTS=%d lowered to %d: half the open-file limit (%d); raise the hard "
-        "limit (ulimit -Hn, systemd LimitNOFILE=) to allow more",
+        "RUNWIRE_MAX_LONG_REQUESTS=%d lowered to %d: half the connections the open-file limit "
+        "allows (%d, RUNWIRE_MAX_CONNECTIONS); raise the hard limit (ulimit -Hn, systemd "
+        "LimitNOFILE=) to allow more",
         setting,
         cap,
-        limit,
+        connections,
     )
     return cap
+
+
+RESERVE = 64
+"""Descriptors kept from connections for the process itself (store, broker, threads, logs)..."""
+RESERVE_PER_PROGRAM = 8
+"""... and per program slot (``RUNWIRE_MAX_PROCESSES``): its pipes while it starts and runs,
+its run directory's files while they are read."""
+UNBOUNDED = 1 << 30
+
+
+def connection_cap(setting: int, limit: int | None, max_processes: int) -> int:
+    """``RUNWIRE_MAX_CONNECTIONS`` as it applies under the open-file limit ``limit``: at most the
+    limit less :data:`RESERVE` and :data:`RESERVE_PER_PROGRAM` per program slot (and at least
+    half the limit); 0, the default, is that bound (:data:`UNBOUNDED` without a limit)."""
+    if limit is None:
+        return setting or UNBOUNDED
+    bound = max(limit // 2, limit - RESERVE - RESERVE_PER_PROGRAM * max_processes)
+    return min(setting, bound) if setting else bound
 
 
 FD_DIR = "/proc/self/fd"
