@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.helpers import (
     api,
     create_workflow,
     hello_data,
+    samples,
     sleep_data,
     start_run,
     wait_for_marker,
@@ -121,3 +123,35 @@ def test_errors_are_one_line_without_a_traceback(server: RunningServer) -> None:
         assert done.returncode == 1, done.stdout
         assert message in done.stderr and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_tail_waits_for_a_place_when_its_key_holds_too_many_streams(
+    sleep_plugin_path: str, tmp_path: Path
+) -> None:
+    env = with_plugin(
+        {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "1"}, sleep_plugin_path
+    )
+    with running_server(env=env) as live, api(live.url) as client:
+        run_id = start_run(client, create_workflow(client, sleep_data(30, marker_dir=tmp_path)))
+        wait_for_marker(tmp_path, run_id)
+        cli_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNWIRE_")}
+        cli_env.update(RUNWIRE_URL=live.url, RUNWIRE_API_KEY=KEY)
+        argv = [sys.executable, "-m", "runwire_server", "runs", "tail", run_id]
+        with client.stream("GET", f"/api/v1/runs/{run_id}/events/") as held:  # the key's one place
+            assert held.status_code == 200
+            tail = subprocess.Popen(
+                argv, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            refused = 0.0
+            while not refused:  # the tail was refused (429) at least once
+                found = samples(client.get("/metrics").text)
+                refused = sum(
+                    count
+                    for (name, labels), count in found.items()
+                    if name == "runwire_requests_total" and ("status_code", "429") in labels
+                )
+                assert tail.poll() is None, tail.communicate()
+                time.sleep(0.05)
+        assert client.post(f"/api/v1/runs/{run_id}/cancel/").status_code == 202
+        out, err = tail.communicate(timeout=60)
+        assert tail.returncode == 1 and f"run {run_id} cancelled by" in out, (out, err)

@@ -29,7 +29,9 @@ from prometheus_client.registry import Collector
 
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.records import Status
+from runwire_server.long_requests import LongRequests
 from runwire_server.metered import MeteredObserver
+from runwire_server.openfiles import open_file_limit, open_files
 from runwire_server.queue import RunQueue
 from runwire_server.trust import WORKFLOW_DOOR, Trust
 
@@ -67,10 +69,15 @@ class Metrics:
     :param trust: knows the front doors' workflows (the ``door`` label).
     :param queue: the run queue whose waiting runs ``runwire_queue_depth`` counts.
     :param host: whose program slots ``runwire_child_processes`` counts.
+    :param long_requests: whose places ``runwire_long_requests`` counts.
     """
 
     def __init__(
-        self, trust: Trust | None = None, queue: RunQueue | None = None, host: HostPolicy = DEFAULT_HOST
+        self,
+        trust: Trust | None = None,
+        queue: RunQueue | None = None,
+        host: HostPolicy = DEFAULT_HOST,
+        long_requests: LongRequests | None = None,
     ) -> None:
         self.trust = trust
         self.registry = CollectorRegistry()
@@ -108,6 +115,18 @@ class Metrics:
             f"{PREFIX}_child_processes", "Programs running as this process's children.", registry=r
         )
         children.set_function(lambda: host.process_slots.in_use)
+        waiting = Gauge(
+            f"{PREFIX}_long_requests",
+            "Event streams, waiting polls and starts, blocking executes held open here now.",
+            registry=r,
+        )
+        waiting.set_function(lambda: long_requests.in_all if long_requests is not None else 0)
+        files = Gauge(f"{PREFIX}_open_files", "File descriptors this process holds now.", registry=r)
+        files.set_function(lambda: _or_nan(open_files()))
+        limit = Gauge(
+            f"{PREFIX}_open_files_limit", "This process's open-file limit (soft RLIMIT_NOFILE).", registry=r
+        )
+        limit.set_function(lambda: _or_nan(open_file_limit()))
         self._project_doors = {project for project, _ in trust.doors} if trust is not None else set()
         self._doors: dict[tuple[int, int], str] = {}
 
@@ -187,6 +206,10 @@ class RunMeter:
             return
         self._ended = True
         self.metrics.in_flight.dec()
+
+
+def _or_nan(value: int | None) -> float:
+    return float("nan") if value is None else value
 
 
 def queue_depth(queue: RunQueue | None) -> float:

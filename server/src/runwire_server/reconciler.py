@@ -12,7 +12,8 @@ Each tick (every ``RUNWIRE_HEARTBEAT_S``) it
    may be lost: a server died between storing and enqueueing, Redis restarted empty) after
    ``RUNWIRE_PROCESS_TIMEOUT_S`` when the broker's queue is empty (every message delivered), else
    after ``RUNWIRE_REQUEUE_AFTER_S`` (a long backlog is not enqueued twice);
-4. with ``RUNWIRE_RUN_RETENTION``, deletes finished runs past it (:mod:`runwire_server.retention`).
+4. with ``RUNWIRE_RUN_RETENTION``, deletes finished runs past it (:mod:`runwire_server.retention`);
+5. warns while the process is short of file descriptors (:mod:`runwire_server.openfiles`).
 
 Every step is an atomic statement, so any number of reconcilers share a store; a duplicate
 message is harmless: a run is claimed atomically by one delivery.
@@ -28,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from runwire_server.openfiles import OpenFilesWatch
 from runwire_server.queue import RunQueue
 from runwire_server.retention import RetentionSweep
 from runwire_server.store.idempotency import IDEMPOTENCY_WINDOW_S
@@ -101,6 +103,7 @@ class Reconciler:
         self._thread = threading.Thread(target=self._loop, name="runwire-reconciler", daemon=True)
         self._ticks = 0
         self._next_purge = 0.0
+        self._files = OpenFilesWatch()
 
     def renew(self) -> None:
         """Renew this process's lease now (blocking; raises if the store fails)."""
@@ -122,6 +125,7 @@ class Reconciler:
 
     def tick(self) -> None:
         """One round: renew the lease, release orphaned runs, sweep runs whose message is lost."""
+        self._files.check()  # first: short of descriptors, the store's calls may fail
         self.renew()
         found = release_orphaned_runs(self.store, self.queue, self.lease)
         if found:

@@ -9,6 +9,10 @@ runs ``runwire worker`` processes end, when their announcement arrives from the 
 polls wait, it asks the store every second which of their runs have ended (an announcement
 lost while the listener reconnected). Stopping the server wakes every waiting poll (it answers
 with the run as it is), so a long-poll never holds a shutdown.
+
+A poll or start that names its ``caller`` holds a place in the process's
+:class:`~runwire_server.long_requests.LongRequests` while it waits, and only then: over the cap a
+poll is refused, a start answers at once.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 from collections.abc import Awaitable, Callable
 
 from runwire.records import TERMINAL
+from runwire_server.long_requests import LongRequests, Release
 from runwire_server.store import RunRow
 
 log = logging.getLogger("runwire.server")
@@ -28,10 +33,15 @@ MAX_WAIT_S = 30.0
 """The longest a poll may ask to wait (``wait`` is 0-30 seconds)."""
 
 
+def _no_hold() -> None:
+    """The release of a wait that holds no place (no caller named)."""
+
+
 class RunEndings:
     """The polls of this process waiting for runs to end, woken when one does."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: LongRequests | None = None) -> None:
+        self.limits = limits or LongRequests()
         self._waiting: dict[str, list[asyncio.Future[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
@@ -66,19 +76,29 @@ class RunEndings:
         wait_s: float,
         read: Callable[[str], Awaitable[RunRow | None]],
         worth_waiting: Callable[[RunRow], bool] = lambda run: True,
+        caller: str | None = None,
     ) -> RunRow | None:
         """``read(run_id)``; if the run is there, unfinished and ``worth_waiting``, wait up to
-        ``wait_s`` seconds for it to end and read it again."""
+        ``wait_s`` seconds for it to end and read it again.
+
+        :raises runwire_server.long_requests.LongRequestRefused: it would wait, and ``caller``
+            (``provider:subject``) or the process holds as many waits and streams as it may.
+        """
         if wait_s <= 0 or self._stopping:
             return await read(run_id)
         waiter = self._register(run_id)
+        release: Release | None = None
         try:
             run = await read(run_id)
             if run is None or run.status in TERMINAL or not worth_waiting(run):
                 return run
+            if caller is not None:
+                release = self.limits.hold(caller)
             await asyncio.wait((waiter,), timeout=wait_s)
         finally:
             self._unregister(run_id, waiter)
+            if release is not None:
+                release()
         return await read(run_id)
 
     async def read_after_start(
@@ -87,21 +107,29 @@ class RunEndings:
         wait_s: float,
         start: Awaitable[object],
         read: Callable[[str], Awaitable[RunRow | None]],
+        caller: str | None = None,
     ) -> tuple[RunRow | None, bool]:
         """Await ``start`` (which stores and enqueues the new run ``run_id``), wait up to ``wait_s``
         seconds for the run to end, then ``read(run_id)`` (a start with ``Prefer: wait``).
         Registered before the start, the wait cannot miss the end, so nothing is read before it.
 
-        Returns the run and whether the start waited (not when the server is stopping)."""
+        Returns the run and whether the start waited: not when the server is stopping, nor when
+        ``caller`` or the process holds as many waits and streams as it may (RFC 7240 lets a
+        server not honour a preference; the run is started either way)."""
         waiter = self._register(run_id)
         waited = False
+        release: Release | None = None
         try:
             await start
             if not self._stopping:
-                waited = True
-                await asyncio.wait((waiter,), timeout=wait_s)
+                release = self.limits.try_hold(caller) if caller is not None else _no_hold
+                if release is not None:
+                    waited = True
+                    await asyncio.wait((waiter,), timeout=wait_s)
         finally:
             self._unregister(run_id, waiter)
+            if release is not None:
+                release()
         return await read(run_id), waited
 
     async def watch_store(

@@ -19,6 +19,7 @@ from runwire_server.cancellation import CancelWatch
 from runwire_server.executor import RunExecutor
 from runwire_server.extensions import ServerHooks
 from runwire_server.hostsetup import build_host_policy, open_store, release_rundir_root
+from runwire_server.long_requests import LongRequests
 from runwire_server.metrics import Metrics
 from runwire_server.prepared import PreparedCache
 from runwire_server.queue import LoopQueue, RunQueue
@@ -72,8 +73,11 @@ class Services:
     """This process's run metrics (``GET /metrics``; :mod:`runwire_server.metrics`)."""
     cancel_watch: CancelWatch | None = None
     """The thread stopping runs executing here that another process cancelled (with the reconciler)."""
+    long_requests: LongRequests = field(default_factory=LongRequests)
+    """The cap on this process's event streams and waiting requests (:mod:`runwire_server.long_requests`)."""
     endings: RunEndings = field(default_factory=RunEndings)
-    """The long-polls waiting here for runs to end (:mod:`runwire_server.run_endings`)."""
+    """The long-polls waiting here for runs to end (:mod:`runwire_server.run_endings`); their
+    waits are held in :attr:`long_requests`."""
     announces_ends: bool = False
     """Whether runs written terminal here are announced on the broker (``runwire worker``)."""
 
@@ -228,7 +232,8 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         queue = BrokerQueue(broker, queue_name(settings), settings.queue_max, settings.broker_namespace)
     else:
         queue = LoopQueue(settings.worker_threads, settings.queue_max, owner=process_id)
-    metrics = Metrics(trust, queue, host)
+    long_requests = LongRequests(settings.long_requests_per_principal, settings.max_long_requests)
+    metrics = Metrics(trust, queue, host, long_requests)
     services = Services(
         settings=settings,
         plugins=plugins,
@@ -253,6 +258,8 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         host=host,
         process_id=process_id,
         metrics=metrics,
+        long_requests=long_requests,
+        endings=RunEndings(long_requests),
     )
     store.sync.run_ended = services.run_ended
     return services

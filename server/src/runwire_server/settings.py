@@ -57,6 +57,24 @@ class Settings(BaseSettings):
     rate_limit: str = Field(
         default="", description="Requests per caller, e.g. '100/second' (second|minute|hour|day); empty: off."
     )
+    long_requests_per_principal: int = Field(
+        default=100,
+        ge=1,
+        description="Event streams, waiting polls and starts, blocking executes one principal may "
+        "hold open at once; over it: 429.",
+    )
+    max_long_requests: int = Field(
+        default=1000,
+        ge=1,
+        description="Event streams and waiting requests open at once in all (at most half the "
+        "open-file limit); over it: 503.",
+    )
+    max_connections: int = Field(
+        default=0,
+        ge=0,
+        description="HTTP connections open at once; past it new ones get 503 and are closed. 0: the "
+        "open-file limit less a reserve for programs and the store.",
+    )
     http_header_timeout_s: float = Field(
         default=10.0, gt=0, description="A request whose headers have not all arrived by then is dropped."
     )

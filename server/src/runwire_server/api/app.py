@@ -45,6 +45,7 @@ from runwire_server.api.run_views import RunViewController
 from runwire_server.api.runs import RunController
 from runwire_server.api.workflows import WorkflowController
 from runwire_server.extensions import ServerHooks
+from runwire_server.openfiles import connection_cap, long_request_cap, open_file_limit
 from runwire_server.services import Services, build_services
 from runwire_server.settings import Settings
 from runwire_server.ui import TEMPLATES, root, ui_router
@@ -109,6 +110,8 @@ def create_app(
     """
     settings = settings or Settings()
     services = services or build_services(settings)
+    connections = connection_cap(settings.max_connections, open_file_limit(), settings.max_processes)
+    services.long_requests.total = long_request_cap(settings.max_long_requests, connections)
     hooks = ServerHooks(services.plugins)
 
     barrier = CommitBarrier(services.store.sync)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from runwire.errors import AuthRefused, BindingError, InputInvalid, WorkflowInvalid
 from runwire.fieldproblems import field_problems
+from runwire_server.long_requests import LongRequestRefused
 from runwire_server.store import RunFinished
 from runwire_server.trust import RunRefused
 
@@ -145,6 +146,8 @@ def handle_error(
     if isinstance(exc, ApiError):
         status, body = exc.status_code, {**exc.extra, **_body(exc.detail, exc.errors)}
         headers = exc.headers
+    elif isinstance(exc, LongRequestRefused):
+        status, body, headers = exc.status_code, _body(exc.detail), exc.headers
     elif isinstance(exc, ValidationException):
         status, body = (
             400,

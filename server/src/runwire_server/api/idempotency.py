@@ -13,9 +13,10 @@ ASGI :func:`middleware` that keeps the handler's answer. With the header:
   is in progress waits for its answer (up to :data:`WAIT_S`, then 409);
 - the same key with another request is a 422.
 
-Answers under 500 are kept (they say what this request does); a 5xx or an error releases the
-claim so that a retry may proceed. Without the header nothing of this runs beyond one scan of
-the headers. docs/api.md, "Idempotent submits", is the user's description.
+Answers under 500 but 429 are kept (they say what this request does); a 5xx, a 429 (too many
+at once: try again) or an error releases the claim so that a retry may proceed. Without the
+header nothing of this runs beyond one scan of the headers. docs/api.md, "Idempotent submits",
+is the user's description.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from runwire_server.store.idempotency import IDEMPOTENCY_WINDOW_S, IdempotencyRo
 log = logging.getLogger("runwire.server")
 
 HEADER = b"idempotency-key"
+TOO_MANY_REQUESTS = 429
 REPLAYED = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 WAIT_S = 30.0
@@ -193,9 +195,9 @@ def middleware(app: ASGIApp) -> ASGIApp:
 
 
 async def _settle(scope: Scope, held: tuple[str, str, str], start: dict[str, Any], body: bytes) -> None:
-    """Store the answer for the key ``held``, or release the key for a 5xx."""
+    """Store the answer for the key ``held``, or release the key for a 5xx or a 429."""
     status = int(start["status"])
-    if status >= 500:
+    if status >= 500 or status == TOO_MANY_REQUESTS:
         await _release(scope, held)
         return
     content_type = ""

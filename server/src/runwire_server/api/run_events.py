@@ -7,6 +7,10 @@ distributed mode: the executor's progress writes are the publication, and no bro
 connection is needed to follow a run). It ends with ``run_finished`` and closes; while nothing
 happens it sends a ``: keep-alive`` comment every :data:`KEEPALIVE_S`. ``Last-Event-ID`` (or
 ``?last_event_id=``) resumes after that event.
+
+A stream of a run that has not ended holds a place among the process's long-lived requests
+(:mod:`runwire_server.long_requests`) until it closes: over the caller's or the process's cap it
+is refused (429 / 503 with ``Retry-After``); a finished run's stream is sent at once and holds none.
 """
 
 from __future__ import annotations
@@ -18,17 +22,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Request, get
+from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, QueryParameter
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
 from runwire.auth import Principal
 from runwire.errors import AuthRefused
+from runwire.records import TERMINAL
 from runwire_server.api.deps import PrincipalDep, ServicesDep, header_dict, identify
 from runwire_server.api.errors import BadRequest, NotAuthenticated
 from runwire_server.api.openapi import documented
 from runwire_server.api.run_views import RUNS, visible_run, workflow_labels
 from runwire_server.events import EventReader, Labels
+from runwire_server.long_requests import Release
 from runwire_server.services import Services
 from runwire_server.store import RunRow, Store
 
@@ -68,10 +75,26 @@ async def relay(
     after: int,
     labels: Labels,
     still_allowed: Callable[[], Awaitable[bool]] | None = None,
+    release: Release | None = None,
 ) -> AsyncIterator[ServerSentEventMessage]:
     """The events of ``run`` after id ``after``, read from ``store`` until ``run_finished``
     (or until the run is deleted, or ``still_allowed``, asked every :data:`RECHECK_S`, says no:
-    the stream then closes without it)."""
+    the stream then closes without it); ``release`` is called however it ends."""
+    try:
+        async for message in _relay(store, run, after, labels, still_allowed):
+            yield message
+    finally:
+        if release is not None:
+            release()
+
+
+async def _relay(
+    store: Store,
+    run: RunRow,
+    after: int,
+    labels: Labels,
+    still_allowed: Callable[[], Awaitable[bool]] | None,
+) -> AsyncIterator[ServerSentEventMessage]:
     reader = EventReader(labels, after)
     quiet_since = checked = time.monotonic()
     while True:
@@ -130,6 +153,8 @@ async def event_stream(
 
     :raises NotFound: the run is not ``principal``'s to see.
     :raises BadRequest: the event id is not one.
+    :raises runwire_server.long_requests.LongRequestRefused: the run goes on, and ``principal``
+        or the process holds as many streams and waits as it may (429 / 503).
     """
     run = await visible_run(services, principal, run_id)
     after = resume_after(request.headers.get("last-event-id"), last_event_id)
@@ -146,7 +171,13 @@ async def event_stream(
             return False
         return again.identity == principal.identity
 
-    return ServerSentEvent(relay(services.store, run, after, labels, still_allowed))
+    if run.status in TERMINAL:
+        return ServerSentEvent(relay(services.store, run, after, labels, still_allowed))
+    release = services.long_requests.hold(principal.identity)
+    # the stream gives its place back however it ends; the reply's background task too, for
+    # a stream never started (its generator's cleanup would never run)
+    stream = relay(services.store, run, after, labels, still_allowed, release)
+    return ServerSentEvent(stream, background=BackgroundTask(release))
 
 
 ROUTES = [run_events]

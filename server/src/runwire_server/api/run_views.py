@@ -48,7 +48,9 @@ async def visible_run(services: Services, principal: Principal, run_id: str, wai
     except ValueError:
         raise NotFound("run not found") from None
     visible = lambda run: run.visible_to(principal)  # noqa: E731
-    run = await services.endings.read_when_ended(canonical, wait_s, services.store.get_run, visible)
+    run = await services.endings.read_when_ended(
+        canonical, wait_s, services.store.get_run, visible, principal.identity
+    )
     if run is None or not run.visible_to(principal):
         raise NotFound("run not found")
     return run

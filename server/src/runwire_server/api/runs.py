@@ -134,7 +134,7 @@ class RunController(Controller):
         run_id = str(uuid.uuid4())
         try:
             waited = await start_as_preferred(
-                services, request, run_id, start_run(services, head, value, run_id)
+                services, request, run_id, start_run(services, head, value, run_id), principal.identity
             )
         except (WorkflowInvalid, InputInvalid) as exc:
             return Response(_envelope({"errors": exc.problems}, 400))
@@ -170,7 +170,9 @@ class RunController(Controller):
         if canonical is None:
             raise BadRequest("'id' must be a workflow run UUID")
         visible = lambda run: run.visible_to(principal)  # noqa: E731
-        run = await services.endings.read_when_ended(canonical, wait, services.store.get_run, visible)
+        run = await services.endings.read_when_ended(
+            canonical, wait, services.store.get_run, visible, principal.identity
+        )
         if run is None or not run.visible_to(principal):
             missing = {
                 "id": canonical,

@@ -112,14 +112,23 @@ class Waited:
 
 
 async def start_as_preferred(
-    services: Services, request: Request[Any, Any, Any], run_id: str, start: Coroutine[Any, Any, object]
+    services: Services,
+    request: Request[Any, Any, Any],
+    run_id: str,
+    start: Coroutine[Any, Any, object],
+    caller: str,
 ) -> Waited | None:
     """Await ``start`` (which stores and enqueues the new run ``run_id``); with a usable
-    ``Prefer: wait`` in ``request``, wait for the run to end too (:mod:`runwire_server.run_endings`).
-    ``None`` when no wait was asked (the start answers at once)."""
+    ``Prefer: wait`` in ``request``, wait for the run to end too (:mod:`runwire_server.run_endings`),
+    unless ``caller`` (``provider:subject``) or the process holds as many waits and streams as it
+    may (``RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL``, ``RUNWIRE_MAX_LONG_REQUESTS``: the start then
+    answers at once, without ``Preference-Applied``). ``None`` when no wait was asked (the start
+    answers at once)."""
     wait_s = preferred_wait(request.headers.getall("prefer", ()))
     if not wait_s:
         await start
         return None
-    run, waited = await services.endings.read_after_start(run_id, wait_s, start, services.store.get_run)
+    run, waited = await services.endings.read_after_start(
+        run_id, wait_s, start, services.store.get_run, caller
+    )
     return Waited(run, preference_applied(wait_s) if waited else None)

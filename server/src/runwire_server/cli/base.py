@@ -55,14 +55,17 @@ def settings_from(**overrides: Any) -> Any:
 
 
 def prepare_process() -> None:
-    """Logging and the memory setting of a long-lived process (``serve``, ``worker``)."""
+    """Logging, the memory settings and the open-file limit of a long-lived process (``serve``,
+    ``worker``)."""
     import logging
 
     from runwire_server.memory import pin_mmap_threshold, share_the_gil_sooner
+    from runwire_server.openfiles import raise_open_file_limit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     pin_mmap_threshold()
     share_the_gil_sooner()
+    raise_open_file_limit()
 
 
 def build_process_services(settings: Any) -> Any:

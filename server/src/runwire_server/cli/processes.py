@@ -20,6 +20,7 @@ from runwire_server.cli.base import (
     with_options,
 )
 
+log = logging.getLogger("runwire.server")
 _WEBSOCKET_ADVICE = ("Unsupported upgrade request.", "No supported WebSocket library detected.")
 
 
@@ -53,6 +54,7 @@ def serve(host: str, port: int, **overrides: Any) -> None:
         import uvicorn
 
         from runwire_server.api.app import create_app
+        from runwire_server.openfiles import UNBOUNDED, connection_cap, open_file_limit
         from runwire_server.slow_clients import deadline_protocol
 
         prepare_process()
@@ -70,7 +72,19 @@ def serve(host: str, port: int, **overrides: Any) -> None:
     click.echo(
         f"runwire serve: http://{host}:{port} — {mode}, store {settings.store_url.split('://')[0]}", err=True
     )
-    http = deadline_protocol(settings.http_header_timeout_s, settings.http_request_timeout_s)
+    limit = open_file_limit()
+    connections = connection_cap(settings.max_connections, limit, settings.max_processes)
+    if settings.max_connections > connections:
+        log.warning(
+            "RUNWIRE_MAX_CONNECTIONS=%d lowered to %d: the open-file limit (%d) less what programs "
+            "and the store need",
+            settings.max_connections,
+            connections,
+            limit,
+        )
+    if connections < UNBOUNDED:
+        log.info("at most %d connections at once (RUNWIRE_MAX_CONNECTIONS)", connections)
+    http = deadline_protocol(settings.http_header_timeout_s, settings.http_request_timeout_s, connections)
     config = uvicorn.Config(
         app,
         host=host,

@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # imported when a command runs: ``runwire --help`` does not p
 DEFAULT_URL = "http://127.0.0.1:8000"
 RECONNECTS = 5
 """Tries in a row to reconnect a dropped event stream before giving up."""
+BUSY = (429, 503)
+"""Replies that say "not now" (too many streams open, the caller's or the server's): the stream
+is asked for again after their ``Retry-After``, within :data:`RECONNECTS`."""
+MAX_RETRY_AFTER_S = 10.0
 
 CLIENT_OPTIONS = [
     click.option(
@@ -127,7 +131,8 @@ class Remote:
 
         When the connection drops or the server closes the stream, it reconnects with the last
         event id seen (``Last-Event-ID``: the events after it, no gap, no repeat), up to
-        :data:`RECONNECTS` tries in a row before failing.
+        :data:`RECONNECTS` tries in a row before failing; a 429 or 503 (too many streams open) is
+        tried again after its ``Retry-After``, within the same tries.
         """
         import httpx
 
@@ -142,6 +147,10 @@ class Remote:
                 with self.client.stream("GET", path, headers=headers, timeout=timeout) as response:
                     if response.status_code != 200:
                         response.read()
+                        if response.status_code in BUSY and failures < RECONNECTS:
+                            failures += 1
+                            time.sleep(retry_after(response))
+                            continue
                         raise self.refused(response)
                     for event in parse_events(response.iter_lines()):
                         failures = 0
@@ -154,3 +163,13 @@ class Remote:
             if failures > RECONNECTS:
                 raise self.unreachable(reason)
             time.sleep(min(0.25 * 2**failures, 4.0))
+
+
+def retry_after(response: httpx.Response) -> float:
+    """The seconds a reply's ``Retry-After`` asks for (1 when it gives no number), at most
+    :data:`MAX_RETRY_AFTER_S`."""
+    try:
+        seconds = float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        seconds = 1.0
+    return min(seconds, MAX_RETRY_AFTER_S) if seconds >= 0 else 1.0  # NaN is not >= 0

@@ -160,8 +160,12 @@ async def start_execute(
     job_id = str(uuid.uuid4())
     # the caller's name: the node resolves it in the executables directory again when it runs
     run_input: dict[str, Any] = {"job_id": job_id, "executable": body.executable_name, "args": body.args}
-    if not body.is_async:
-        record = await run_inline(services, door, job_id, run_input, principal.identity)
+    if not body.is_async:  # a long-lived request: it holds its connection while its program runs
+        release = services.long_requests.hold(principal.identity)
+        try:
+            record = await run_inline(services, door, job_id, run_input, principal.identity)
+        finally:
+            release()
         script = record.nodes.get(SCRIPT_NODE)
         reply = {
             "job_id": job_id,

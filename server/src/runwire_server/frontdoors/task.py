@@ -103,7 +103,7 @@ async def start_task(
     run_id = str(uuid.uuid4())
 
     start = store_and_enqueue(services, run_id, door.workflow, run_input, principal.identity)
-    waited = await start_as_preferred(services, request, run_id, start)
+    waited = await start_as_preferred(services, request, run_id, start, principal.identity)
     if waited is None or waited.run is None:
         return Response({"id": run_id, "status": NOT_READY}, headers=waited.headers if waited else None)
     return Response(task_reply(waited.run), headers=waited.headers)
@@ -124,7 +124,9 @@ async def poll_task(
     def mine(run: RunRow) -> bool:
         return run.workflow_id == door.workflow.id and run.visible_to(principal)
 
-    run = await services.endings.read_when_ended(canonical, wait_s, services.store.get_run, mine)
+    run = await services.endings.read_when_ended(
+        canonical, wait_s, services.store.get_run, mine, principal.identity
+    )
     if run is None or not mine(run):
         raise NotFound("task not found")
     return task_reply(run)
