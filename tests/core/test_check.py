@@ -14,14 +14,21 @@ import pytest
 from runwire.check import check_workflow, prepare_workflow, size_problem
 from runwire.errors import WorkflowInvalid
 from runwire.nodes import EDITOR_KEYS
-from runwire.workflow import parse_workflow_data
+from runwire.workflow import parse_workflow_data, plain_workflow
 from tests.fake_nodes import plugins_with_test_nodes
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "reference_example.json").read_text())
 
 
 def problems(data: dict[str, Any]) -> list[str]:
-    return check_workflow(parse_workflow_data(data), plugins_with_test_nodes())
+    """The problems of ``data``, the same whether checked as a model or as the JSON read
+    without one (``runwire run`` and ``runwire check`` read a file's JSON so when they can)."""
+    plugins = plugins_with_test_nodes()
+    found = check_workflow(parse_workflow_data(data), plugins)
+    plain = plain_workflow(json.loads(json.dumps(data)))
+    if plain is not None:
+        assert check_workflow(plain, plugins) == found
+    return found
 
 
 def test_reference_example_is_valid_with_an_llm_plugin() -> None:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
 from runwire.rendered import inspect_template
-from runwire.workflow import InputField, PreparedNode, PreparedWorkflow, WorkflowData
+from runwire.workflow import InputField, PlainWorkflow, PreparedNode, PreparedWorkflow, WorkflowData
 
 if TYPE_CHECKING:
     from runwire.plugins import Plugins
@@ -44,29 +44,38 @@ _Links = dict[tuple[str, str], int]
 """Where each linked ``(source, target)`` sits in its source's successor list."""
 
 
-def check_workflow(data: WorkflowData, plugins: Plugins) -> list[str]:
+def check_workflow(data: WorkflowData | PlainWorkflow, plugins: Plugins) -> list[str]:
     """Return every structural problem of ``data``, each naming its node or edge id."""
-    return _build(data, plugins)[1]
+    return _build(data if isinstance(data, PlainWorkflow) else PlainWorkflow.of(data), plugins)[1]
 
 
-def prepare_workflow(data: WorkflowData, plugins: Plugins) -> PreparedWorkflow:
+def prepare_workflow(data: WorkflowData | PlainWorkflow, plugins: Plugins) -> PreparedWorkflow:
     """Validate ``data`` and return it ready to run.
+
+    ``data`` may be a :class:`~runwire.workflow.PlainWorkflow` (parsed JSON read by
+    :func:`runwire.workflow.plain_workflow`): the same checks and problems, without a model per
+    node and edge.
 
     :raises WorkflowInvalid: listing every problem found.
     """
-    prepared, problems = _build(data, plugins)
+    prepared, problems = _build(data if isinstance(data, PlainWorkflow) else PlainWorkflow.of(data), plugins)
     if problems or prepared is None:
         raise WorkflowInvalid(problems)
     return prepared
 
 
-def graph_size(data: WorkflowData | Mapping[str, Any] | Any, max_nodes: int | None = None) -> tuple[int, int]:
+def graph_size(
+    data: WorkflowData | PlainWorkflow | Mapping[str, Any] | Any, max_nodes: int | None = None
+) -> tuple[int, int]:
     """``(nodes, edges)`` of workflow data, parsed or raw JSON; ``next_nodes`` entries count as
     edges. Parts of the wrong shape count as empty (the shape check reports them). When there
     are more than ``max_nodes`` nodes, edges are not counted (returned as 0)."""
     if isinstance(data, WorkflowData):
         nodes: Any = [n.data for n in data.nodes]
         edges: Any = data.edges
+    elif isinstance(data, PlainWorkflow):
+        nodes = [n[2] for n in data.nodes]
+        edges = data.edges
     else:
         raw = data if isinstance(data, Mapping) else {}
         nodes = [n.get("data") if isinstance(n, dict) else None for n in _list(raw.get("nodes"))]
@@ -78,7 +87,9 @@ def graph_size(data: WorkflowData | Mapping[str, Any] | Any, max_nodes: int | No
 
 
 def size_problem(
-    data: WorkflowData | Mapping[str, Any] | Any, max_nodes: int | None, max_edges: int | None = None
+    data: WorkflowData | PlainWorkflow | Mapping[str, Any] | Any,
+    max_nodes: int | None,
+    max_edges: int | None = None,
 ) -> str | None:
     """Why ``data`` is over the size limits, with the numbers, or ``None``.
 
@@ -101,16 +112,16 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | None, list[str]]:
+def _build(data: PlainWorkflow, plugins: Plugins) -> tuple[PreparedWorkflow | None, list[str]]:
     problems: list[str] = []
-    nodes = _prepare_nodes(data, plugins, problems)
+    nodes, node_data = _prepare_nodes(data, plugins, problems)
     if not data.start_node:
         problems.append("workflow: start_node is missing")
     elif data.start_node not in nodes:
         problems.append(f"workflow: start_node {data.start_node} is not a node of this workflow")
     links = _link_edges(data, nodes, problems)
     for prepared in nodes.values():
-        for target in prepared.raw.data.get("next_nodes") or []:
+        for target in node_data[prepared.id].get("next_nodes") or []:
             if not isinstance(target, str) or target not in nodes:
                 problems.append(f"node {prepared.id}: next_nodes names {target!r}, which is not a node")
             else:
@@ -122,7 +133,7 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
     cycle = _find_cycle(nodes) if len(order) < len(nodes) else None
     if cycle:
         problems.append("workflow: cycle through nodes " + " -> ".join(cycle))
-    templates, refs = _templates_and_references(nodes)
+    templates, refs = _templates_and_references(nodes, node_data)
     # with a cycle there is no "upstream": those references are not judged (as before)
     not_upstream: dict[str, set[str]] = {} if cycle else _not_upstream(nodes, refs, order)
 
@@ -146,49 +157,58 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
 
     if problems or not data.start_node:
         return None, problems
-    return PreparedWorkflow(data, nodes, data.start_node, input_fields), problems
+    source = data.source if isinstance(data.source, WorkflowData) else data  # validated when read
+    return PreparedWorkflow(source, nodes, data.start_node, input_fields), problems
 
 
-def _prepare_nodes(data: WorkflowData, plugins: Plugins, problems: list[str]) -> dict[str, PreparedNode]:
-    """Each node with its implementation and its data validated by the node type's model.
+def _prepare_nodes(
+    data: PlainWorkflow, plugins: Plugins, problems: list[str]
+) -> tuple[dict[str, PreparedNode], dict[str, dict[str, Any]]]:
+    """Each node with its implementation and its data validated by the node type's model; and
+    each node's ``data`` as given (what templates and ``next_nodes`` are read from).
 
     The data of all nodes of one type is validated in one pydantic call (a list of the type's
     model), not a call per node; when any is invalid, every node is validated again one by one,
     for the problems in node order with their field paths.
     """
     nodes: dict[str, PreparedNode] = {}
-    groups: dict[type[BaseModel], list[PreparedNode]] = {}
+    node_data: dict[str, dict[str, Any]] = {}
+    groups: dict[type[BaseModel], tuple[list[PreparedNode], list[dict[str, Any]]]] = {}
     found: list[str] = []
     node_type = plugins.node_type
-    for node in data.nodes:
-        node_id = node.id
+    for node_id, type_name, raw_data, raw in data.nodes:
         if node_id in nodes:
             found.append(f"node {node_id}: duplicate node id")
             continue
-        name = node.data.get("name")
+        name = raw_data.get("name")
         if not isinstance(name, str):
             name = None
-        impl = node_type(node.type, name)
-        prepared = nodes[node_id] = PreparedNode(node_id, node.type, impl, None, node)
+        impl = node_type(type_name, name)
+        prepared = nodes[node_id] = PreparedNode(node_id, type_name, impl, None, raw)
+        node_data[node_id] = raw_data
         if impl is None:
-            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
+            what = f"{type_name!r} named {name!r}" if type_name == "basic-node" else repr(type_name)
             found.append(f"node {node_id}: unknown node type {what} (no installed plugin handles it)")
         else:
-            groups.setdefault(impl.data_model, []).append(prepared)
-    if all(_validate_group(model, group) for model, group in groups.items()):
+            group = groups.get(impl.data_model)
+            if group is None:
+                group = groups[impl.data_model] = ([], [])
+            group[0].append(prepared)
+            group[1].append(raw_data)
+    if all(_validate_group(model, *group) for model, group in groups.items()):
         problems.extend(found)
-        return nodes
+        return nodes, node_data
     return _prepare_nodes_one_by_one(data, plugins, problems)
 
 
-def _validate_group(model: type[BaseModel], group: list[PreparedNode]) -> bool:
-    """Validate the data of ``group`` (nodes of one type) in one call; ``False`` when any is
-    invalid (or the model validates in its own way: a ``model_validate`` of its own)."""
+def _validate_group(model: type[BaseModel], group: list[PreparedNode], datas: list[dict[str, Any]]) -> bool:
+    """Validate ``datas``, the data of ``group`` (nodes of one type), in one call; ``False``
+    when any is invalid (or the model validates in its own way: a ``model_validate`` of its own)."""
     adapter = _list_adapter(model)
     if adapter is None:
         return False
     try:
-        parsed = adapter.validate_python([node.raw.data for node in group])
+        parsed = adapter.validate_python(datas)
     except ValidationError:
         return False
     for node, value in zip(group, parsed, strict=True):
@@ -212,49 +232,50 @@ _MODEL_VALIDATE = BaseModel.model_validate.__func__  # type: ignore[attr-defined
 
 
 def _prepare_nodes_one_by_one(
-    data: WorkflowData, plugins: Plugins, problems: list[str]
-) -> dict[str, PreparedNode]:
+    data: PlainWorkflow, plugins: Plugins, problems: list[str]
+) -> tuple[dict[str, PreparedNode], dict[str, dict[str, Any]]]:
     """As :func:`_prepare_nodes`, validating each node's data on its own: every problem, in
     node order."""
     nodes: dict[str, PreparedNode] = {}
-    for node in data.nodes:
-        if node.id in nodes:
-            problems.append(f"node {node.id}: duplicate node id")
+    node_data: dict[str, dict[str, Any]] = {}
+    for node_id, type_name, raw_data, raw in data.nodes:
+        if node_id in nodes:
+            problems.append(f"node {node_id}: duplicate node id")
             continue
-        name = node.data.get("name") if isinstance(node.data.get("name"), str) else None
-        impl = plugins.node_type(node.type, name)
+        name = raw_data.get("name") if isinstance(raw_data.get("name"), str) else None
+        impl = plugins.node_type(type_name, name)
         parsed: Any = None
         if impl is None:
-            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
-            problems.append(f"node {node.id}: unknown node type {what} (no installed plugin handles it)")
+            what = f"{type_name!r} named {name!r}" if type_name == "basic-node" else repr(type_name)
+            problems.append(f"node {node_id}: unknown node type {what} (no installed plugin handles it)")
         else:
             try:
-                parsed = impl.data_model.model_validate(node.data)
+                parsed = impl.data_model.model_validate(raw_data)
             except ValidationError as exc:
-                problems.extend(f"node {node.id}: {p}" for p in field_problems(exc, "data"))
-        nodes[node.id] = PreparedNode(id=node.id, type=node.type, impl=impl, data=parsed, raw=node)
-    return nodes
+                problems.extend(f"node {node_id}: {p}" for p in field_problems(exc, "data"))
+        nodes[node_id] = PreparedNode(node_id, type_name, impl, parsed, raw)
+        node_data[node_id] = raw_data
+    return nodes, node_data
 
 
-def _link_edges(data: WorkflowData, nodes: dict[str, PreparedNode], problems: list[str]) -> _Links:
+def _link_edges(data: PlainWorkflow, nodes: dict[str, PreparedNode], problems: list[str]) -> _Links:
     """Link every edge between two nodes (as :func:`_link` does, inline: a step per edge
     saved); report the others. Returns the links made."""
     links: _Links = {}
-    for edge in data.edges:
-        source, target = edge.source, edge.target
+    for edge_id, source, target, handle in data.edges:
         src, dst = nodes.get(source), nodes.get(target)
         if src is not None and dst is not None:
             at = links.get((source, target))
             if at is None:
                 links[(source, target)] = len(src.successors)
-                src.successors.append((target, edge.sourceHandle))
+                src.successors.append((target, handle))
                 dst.predecessors.append(source)
-            elif edge.sourceHandle is not None and src.successors[at][1] is None:
-                src.successors[at] = (target, edge.sourceHandle)
+            elif handle is not None and src.successors[at][1] is None:
+                src.successors[at] = (target, handle)
             continue
         for end, node_id in (("source", source), ("target", target)):
             if node_id not in nodes:
-                problems.append(f"edge {edge.id or '?'}: {end} {node_id} is not a node")
+                problems.append(f"edge {edge_id or '?'}: {end} {node_id} is not a node")
     return links
 
 
@@ -305,7 +326,7 @@ refers to (sorted; empty when it does not compile)."""
 
 
 def _templates_and_references(
-    nodes: dict[str, PreparedNode],
+    nodes: dict[str, PreparedNode], node_data: dict[str, dict[str, Any]]
 ) -> tuple[dict[str, list[_Template]], dict[str, set[str]]]:
     """The template strings of each node whose templates may have a problem (a syntax error, a
     node that does not exist, or one that is not a direct predecessor), and for each node
@@ -315,7 +336,8 @@ def _templates_and_references(
     templates: dict[str, list[_Template]] = {}
     refs: dict[str, set[str]] = {}
     for node_id, node in nodes.items():
-        texts = _template_texts(node.raw.data)
+        data = node_data[node_id]
+        texts = _template_texts(data)
         if not texts:
             continue
         named: set[str] = set()
@@ -332,7 +354,7 @@ def _templates_and_references(
             if existing:
                 refs[node_id] = existing
         if suspect:  # the paths, for the problems (each template's parse is cached)
-            templates[node_id] = [(path, *inspect_template(text)) for path, text in _strings(node.raw.data)]
+            templates[node_id] = [(path, *inspect_template(text)) for path, text in _strings(data)]
     return templates, refs
 
 
