@@ -393,3 +393,66 @@ def test_template_texts_are_the_template_strings_in_order_without_paths() -> Non
     for _ in range(200):
         data = {"a": value(0), "b": value(0)}
         assert _template_texts(data) == [text for _, text in _strings(data)]
+
+
+def test_node_data_models_keep_their_own_validators_and_key_rules() -> None:
+    """Nodes of one type are validated in one call, the known-keys check done for all of them
+    beforehand; a model's own validator before its fields, and ``extra_keys = None``, still
+    apply to every node, and an unknown key is still named in node order."""
+    from pydantic import model_validator
+
+    from runwire.hookspecs import hookimpl
+    from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
+    from runwire.plugins import Plugins, get_plugin_manager
+
+    class RenamingData(NodeData):
+        text: str = ""
+
+        @model_validator(mode="before")
+        @classmethod
+        def _rename(cls, value: Any) -> Any:
+            return {("text" if k == "old_text" else k): v for k, v in value.items()}
+
+    class OpenData(NodeData):
+        extra_keys = None
+
+    class RenamingNode(NodeType):
+        type = "renaming-node"
+        data_model = RenamingData
+
+        async def run(self, data: Any, ctx: NodeContext) -> NodeOutput:
+            return NodeOutput({"content": data.text})
+
+    class OpenNode(RenamingNode):
+        type = "open-node"
+        data_model = OpenData  # type: ignore[assignment]
+
+    class Plugin:
+        @hookimpl
+        def register_node_types(self) -> list[type[NodeType]]:
+            return [RenamingNode, OpenNode]
+
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(Plugin(), name="renaming")
+    plugins = Plugins(pm)
+    nodes = [{"id": "t", "type": "trigger-node", "data": {}}]
+    nodes += [{"id": f"r{i}", "type": "renaming-node", "data": {"old_text": str(i)}} for i in range(3)]
+    nodes += [{"id": f"o{i}", "type": "open-node", "data": {"anything": i}} for i in range(3)]
+    data = {
+        "nodes": nodes,
+        "edges": [{"source": "t", "target": n["id"]} for n in nodes[1:]],
+        "start_node": "t",
+    }
+    for given in (parse_workflow_data(data), plain_workflow(data)):
+        prepared = prepare_workflow(given, plugins)  # type: ignore[arg-type]
+        assert [prepared.nodes[f"r{i}"].data.text for i in range(3)] == ["0", "1", "2"]
+        assert prepared.nodes["o2"].data.model_extra == {"anything": 2}
+    nodes[2]["data"] = {"old_text": "1", "tmeout": 1}
+    nodes[3]["data"] = {"old_text": "2", "zzz": 1}
+    found = check_workflow(parse_workflow_data(data), plugins)
+    assert check_workflow(plain_workflow(data), plugins) == found  # type: ignore[arg-type]
+    assert found == [
+        "node r1: data.tmeout: unknown field (did you mean 'timeout'?)",
+        "node r2: data.zzz: unknown field (known: id, label, name, next_nodes, rerun_if_interrupted, "
+        "retries, retry_delay, text, timeout, version)",
+    ]

@@ -19,14 +19,16 @@ lookups, ``{{ <node-id>.result.<key> }}``, is read by :mod:`runwire.references` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator, core_schema
 
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
+from runwire.knownkeys import KnownKeys, _allowed_keys
 from runwire.rendered import inspect_template
 from runwire.workflow import InputField, PlainWorkflow, PreparedNode, PreparedWorkflow, WorkflowData
 
@@ -204,11 +206,15 @@ def _prepare_nodes(
 def _validate_group(model: type[BaseModel], group: list[PreparedNode], datas: list[dict[str, Any]]) -> bool:
     """Validate ``datas``, the data of ``group`` (nodes of one type), in one call; ``False``
     when any is invalid (or the model validates in its own way: a ``model_validate`` of its own)."""
-    adapter = _list_adapter(model)
-    if adapter is None:
+    found = _list_validator(model)
+    if found is None:
+        return False
+    validate, allowed = found
+    # the known-keys check, for every node at once: the validator leaves it out (see below)
+    if allowed is not None and not all(map(allowed.issuperset, datas)):
         return False
     try:
-        parsed = adapter.validate_python(datas)
+        parsed = validate(datas)
     except ValidationError:
         return False
     for node, value in zip(group, parsed, strict=True):
@@ -216,19 +222,55 @@ def _validate_group(model: type[BaseModel], group: list[PreparedNode], datas: li
     return True
 
 
+_ListValidator = tuple[Callable[[list[dict[str, Any]]], list[Any]], frozenset[str] | None]
+"""A validator of a list of a model's data, and the keys that data must keep to (checked
+before it is called), or ``None`` when the validator checks the keys itself."""
+
+
 @lru_cache(maxsize=256)
-def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]] | None:
+def _list_validator(model: type[BaseModel]) -> _ListValidator | None:
     """A validator of a list of ``model``; ``None`` when ``model`` overrides ``model_validate``
-    (its nodes are validated one by one, through it) or a list of it cannot be built."""
+    (its nodes are validated one by one, through it) or a list of it cannot be built.
+
+    For a :class:`~runwire.knownkeys.KnownKeys` model whose only validator before its fields is
+    the known-keys check, the validator leaves that check out (a call into Python per node,
+    ~4k instructions) and comes with the keys it allows: data whose keys are all among them
+    is what that check returns unchanged; any other is refused by it, which the caller leaves
+    to the model's own validation, node by node.
+    """
     if getattr(model.model_validate, "__func__", None) is not _MODEL_VALIDATE:
         return None
     try:
-        return TypeAdapter(list[model])  # type: ignore[valid-type]
+        adapter: TypeAdapter[list[Any]] = TypeAdapter(list[model])  # type: ignore[valid-type]
     except Exception:  # e.g. an undefined annotation: model_validate reports it, node by node
         return None
+    if issubclass(model, KnownKeys) and model.extra_keys is not None:
+        items: Any = adapter.core_schema.get("items_schema")
+        fields = _without_known_keys_check(model, items) if isinstance(items, dict) else None
+        if fields is not None:
+            validator = SchemaValidator(core_schema.list_schema({**items, "schema": fields}))
+            return validator.validate_python, _allowed_keys(model)
+    return adapter.validate_python, None
+
+
+def _without_known_keys_check(model: type[KnownKeys], schema: dict[str, Any]) -> Any:
+    """The fields' schema of ``schema`` (``model``'s) when the known-keys check is the one
+    validator before them; ``None`` for any other shape."""
+    if schema.get("type") != "model" or schema.get("cls") is not model:
+        return None
+    before = schema.get("schema")
+    if not isinstance(before, dict) or before.get("type") != "function-before":
+        return None
+    function = before.get("function")
+    check = function.get("function") if isinstance(function, dict) else None
+    if getattr(check, "__func__", None) is not _REFUSE_UNKNOWN_KEYS:
+        return None
+    fields = before.get("schema")
+    return fields if isinstance(fields, dict) and fields.get("type") == "model-fields" else None
 
 
 _MODEL_VALIDATE = BaseModel.model_validate.__func__  # type: ignore[attr-defined]
+_REFUSE_UNKNOWN_KEYS = KnownKeys._refuse_unknown_keys.__func__
 
 
 def _prepare_nodes_one_by_one(
