@@ -456,3 +456,29 @@ def test_node_data_models_keep_their_own_validators_and_key_rules() -> None:
         "node r2: data.zzz: unknown field (known: id, label, name, next_nodes, rerun_if_interrupted, "
         "retries, retry_delay, text, timeout, version)",
     ]
+
+
+def test_edges_joining_the_same_nodes_and_next_nodes_are_linked_once() -> None:
+    """An edge repeating another (same source and target) only fills in a missing branch
+    handle; ``next_nodes`` naming a node an edge already leads to adds nothing, either way the
+    workflow is given (linked without an index when no edge repeats another)."""
+    data: dict[str, Any] = {
+        "nodes": [
+            {"id": "t", "type": "trigger-node", "data": {"next_nodes": ["a", "b"]}},
+            {"id": "a", "type": "output-node", "data": {}},
+            {"id": "b", "type": "output-node", "data": {"next_nodes": ["a"]}},
+        ],
+        "edges": [{"id": "e1", "source": "t", "target": "a"}, {"id": "e2", "source": "b", "target": "a"}],
+        "start_node": "t",
+    }
+    plugins = plugins_with_test_nodes()
+    for edges, successors in (
+        (data["edges"], [("a", None), ("b", None)]),
+        ([*data["edges"], {"source": "t", "target": "a", "sourceHandle": "h"}], [("a", "h"), ("b", None)]),
+    ):
+        given = {**data, "edges": edges}
+        for workflow in (parse_workflow_data(given), plain_workflow(given)):
+            prepared = prepare_workflow(workflow, plugins)  # type: ignore[arg-type]
+            assert prepared.nodes["t"].successors == successors
+            assert prepared.nodes["b"].successors == [("a", None)]
+            assert prepared.nodes["a"].predecessors == ["t", "b"]

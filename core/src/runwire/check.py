@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Set
 from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -127,6 +128,8 @@ def _build(data: PlainWorkflow, plugins: Plugins) -> tuple[PreparedWorkflow | No
             if not isinstance(target, str) or target not in nodes:
                 problems.append(f"node {prepared.id}: next_nodes names {target!r}, which is not a node")
             else:
+                if links is None:
+                    links = _links_of(nodes)
                 _link(nodes, links, prepared.id, target, None)
 
     # Kahn's order has every node exactly when there is no cycle; only then is the depth-first
@@ -300,12 +303,24 @@ def _prepare_nodes_one_by_one(
     return nodes, node_data
 
 
-def _link_edges(data: PlainWorkflow, nodes: dict[str, PreparedNode], problems: list[str]) -> _Links:
+def _link_edges(data: PlainWorkflow, nodes: dict[str, PreparedNode], problems: list[str]) -> _Links | None:
     """Link every edge between two nodes (as :func:`_link` does, inline: a step per edge
-    saved); report the others. Returns the links made."""
+    saved); report the others. Returns the links made; ``None`` when no two edges join the same
+    nodes, each edge then linked as it comes, without the index (:func:`_links_of` makes it)."""
+    edges = data.edges
+    get = nodes.get
+    if len(set(map(_SOURCE_TARGET, edges))) == len(edges):
+        for edge_id, source, target, handle in edges:
+            src, dst = get(source), get(target)
+            if src is not None and dst is not None:
+                src.successors.append((target, handle))
+                dst.predecessors.append(source)
+            else:
+                _unlinked(edge_id, source, target, nodes, problems)
+        return None
     links: _Links = {}
-    for edge_id, source, target, handle in data.edges:
-        src, dst = nodes.get(source), nodes.get(target)
+    for edge_id, source, target, handle in edges:
+        src, dst = get(source), get(target)
         if src is not None and dst is not None:
             at = links.get((source, target))
             if at is None:
@@ -314,11 +329,29 @@ def _link_edges(data: PlainWorkflow, nodes: dict[str, PreparedNode], problems: l
                 dst.predecessors.append(source)
             elif handle is not None and src.successors[at][1] is None:
                 src.successors[at] = (target, handle)
-            continue
-        for end, node_id in (("source", source), ("target", target)):
-            if node_id not in nodes:
-                problems.append(f"edge {edge_id or '?'}: {end} {node_id} is not a node")
+        else:
+            _unlinked(edge_id, source, target, nodes, problems)
     return links
+
+
+_SOURCE_TARGET = itemgetter(1, 2)
+
+
+def _unlinked(
+    edge_id: str, source: str, target: str, nodes: dict[str, PreparedNode], problems: list[str]
+) -> None:
+    for end, node_id in (("source", source), ("target", target)):
+        if node_id not in nodes:
+            problems.append(f"edge {edge_id or '?'}: {end} {node_id} is not a node")
+
+
+def _links_of(nodes: dict[str, PreparedNode]) -> _Links:
+    """Where each successor sits in its node's list (the links :func:`_link_edges` made)."""
+    return {
+        (node_id, target): at
+        for node_id, node in nodes.items()
+        for at, (target, _) in enumerate(node.successors)
+    }
 
 
 def _link(

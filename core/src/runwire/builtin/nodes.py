@@ -57,6 +57,7 @@ class IfElseData(NodeData):
 
 TRUE_HANDLE = "condition-true"
 FALSE_HANDLE = "condition-false"
+_HANDLE = itemgetter(1)
 
 
 _DIGIT = re.compile(r"\d")  # what float() reads as a digit (Unicode decimal digits)
@@ -85,7 +86,8 @@ _Comparable = TypeVar("_Comparable", float, str)
 
 def compare(left: Any, operator: str, right: Any) -> bool:
     """Compare numerically when both sides are numbers (or numeric text), else as text."""
-    ln = _number(left)
+    # letters alone (the usual "true", "false", a word) are no number: a call saved
+    ln = None if type(left) is str and left.isalpha() else _number(left)
     if ln is not None:  # the right side is read as a number only when the left one is one
         rn = _number(right)
         if rn is not None:
@@ -125,7 +127,10 @@ class IfElseNode(NodeType):
         """The successor ids of the ``outcome`` branch."""
         explicit = data.true_node if outcome else data.false_node
         handle = TRUE_HANDLE if outcome else FALSE_HANDLE
-        targets = [t for t, h in node.successors if h == handle]  # node.successor_ids(handle)
+        targets = []  # node.successor_ids(handle); a loop, cheaper than a comprehension for a few
+        for target, on in node.successors:
+            if on == handle:
+                targets.append(target)
         if explicit and explicit not in targets:
             targets.append(explicit)
         return targets
@@ -134,7 +139,7 @@ class IfElseNode(NodeType):
         """An if-else needs a true and a false branch, both among its successors."""
         data: IfElseData = node.data
         if data.true_node is None and data.false_node is None:
-            handles = set(map(itemgetter(1), node.successors))  # in C: no Python step per edge
+            handles = set(map(_HANDLE, node.successors))  # in C: no Python step per edge
             if TRUE_HANDLE in handles and FALSE_HANDLE in handles:
                 return []  # both branches are edges, so connected: nothing to report
         branches: dict[str, list[str]] = {TRUE_HANDLE: [], FALSE_HANDLE: []}  # one pass over the successors
