@@ -378,21 +378,22 @@ def test_template_texts_are_the_template_strings_in_order_without_paths() -> Non
 
     rng = random.Random(17)
 
-    def value(depth: int) -> Any:
+    def value(depth: int, lists: bool = True) -> Any:
         kind = rng.randrange(6 if depth < 4 else 3)
         if kind == 0:
             return f"{{{{ n{rng.randrange(9)}.result.content }}}}"
         if kind == 1:
-            return rng.choice(["plain", 3, None, True, "a {{ b"])
+            return rng.choice(["plain", 3, 2.5, None, True, "a {{ b"])
         if kind == 2:
             return f"x {{{{ input.v{rng.randrange(9)} }}}} y"
-        if kind == 3:
-            return [value(depth + 1) for _ in range(rng.randrange(4))]
-        return {f"k{i}": value(depth + 1) for i in range(rng.randrange(4))}
+        if kind == 3 and lists:
+            return [value(depth + 1, lists) for _ in range(rng.randrange(4))]
+        return {f"k{i}": value(depth + 1, lists) for i in range(rng.randrange(4))}
 
-    for _ in range(200):
-        data = {"a": value(0), "b": value(0)}
-        assert _template_texts(data) == [text for _, text in _strings(data)]
+    for lists in (True, False):  # without lists: mostly the usual shapes, read without a stack
+        for _ in range(300):
+            data = {"a": value(0, lists), "b": value(0, lists), "c": value(1, lists)}
+            assert _template_texts(data) == [text for _, text in _strings(data)]
 
 
 def test_node_data_models_keep_their_own_validators_and_key_rules() -> None:

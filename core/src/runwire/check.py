@@ -532,6 +532,33 @@ def _strings(value: Any, path: str = "data") -> list[tuple[str, str]]:
 
 def _template_texts(value: Any) -> list[str]:
     """The template strings of :func:`_strings`, in the same order, without their paths."""
+    if type(value) is dict:
+        # the usual node data: text, numbers and objects of those (an if-else's condition), read
+        # without a stack in the order the stack visits them (last value first, depth first)
+        found: list[str] = []
+        for v in reversed(value.values()):
+            kind = type(v)
+            if kind is str:
+                if "{{" in v:
+                    found.append(v)
+            elif kind is dict:
+                for w in reversed(v.values()):
+                    if type(w) is str:
+                        if "{{" in w:
+                            found.append(w)
+                    elif type(w) not in _SCALARS:
+                        return _walk_template_texts(value)
+            elif kind not in _SCALARS:
+                return _walk_template_texts(value)
+        return found
+    return _walk_template_texts(value)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _walk_template_texts(value: Any) -> list[str]:
+    """:func:`_template_texts` of any value."""
     found: list[str] = []
     stack: list[Any] = [value]
     push, pop = stack.append, stack.pop
