@@ -74,11 +74,12 @@ def lookups(template: str) -> Lookups | None:
     """
     expr, lookup_pattern, node_result = _patterns()
     usual = node_result.match(template)
-    if usual is not None and usual.group(1) != "input":
-        # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it in
-        # one regular expression match
+    if usual is not None:
         root, path = usual.groups()
-        return (("_nodes", root, "result", *path.split(".")[1:]),)
+        if root != "input":
+            # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it in
+            # one regular expression match
+            return (("_nodes", root, "result", *path.split(".")[1:]),)
     if "\x00" in template:  # may open a block (the sandbox's block start is ``\x00{%``)
         return None
     if template.startswith("{{") and template.endswith("}}"):
