@@ -181,6 +181,7 @@ def _prepare_nodes(
     groups: dict[type[BaseModel], tuple[list[PreparedNode], list[dict[str, Any]]]] = {}
     found: list[str] = []
     node_type = plugins.node_type
+    impls: dict[tuple[str, str | None], Any] = {}  # each kind looked up once
     for node_id, type_name, raw_data, raw in data.nodes:
         if node_id in nodes:
             found.append(f"node {node_id}: duplicate node id")
@@ -188,7 +189,10 @@ def _prepare_nodes(
         name = raw_data.get("name")
         if not isinstance(name, str):
             name = None
-        impl = node_type(type_name, name)
+        key = (type_name, name)
+        impl = impls.get(key, _UNSEEN)
+        if impl is _UNSEEN:
+            impl = impls[key] = node_type(type_name, name)
         prepared = nodes[node_id] = PreparedNode(node_id, type_name, impl, None, raw)
         node_data[node_id] = raw_data
         if impl is None:
@@ -224,6 +228,8 @@ def _validate_group(model: type[BaseModel], group: list[PreparedNode], datas: li
         node.data = value
     return True
 
+
+_UNSEEN: Any = object()
 
 _ListValidator = tuple[Callable[[list[dict[str, Any]]], list[Any]], frozenset[str] | None]
 """A validator of a list of a model's data, and the keys that data must keep to (checked
