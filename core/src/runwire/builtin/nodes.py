@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from operator import itemgetter
-from typing import Any, Literal, TypeVar
+from operator import eq, ge, gt, itemgetter, le, lt, ne
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,9 +81,6 @@ def _number(value: Any) -> float | None:
     return None
 
 
-_Comparable = TypeVar("_Comparable", float, str)
-
-
 def compare(left: Any, operator: str, right: Any) -> bool:
     """Compare numerically when both sides are numbers (or numeric text), else as text."""
     # letters alone (the usual "true", "false", a word) are no number: a call saved
@@ -91,27 +88,17 @@ def compare(left: Any, operator: str, right: Any) -> bool:
     if ln is not None:  # the right side is read as a number only when the left one is one
         rn = _number(right)
         if rn is not None:
-            return _compare(ln, operator, rn)
+            return _OPERATORS.get(operator, le)(ln, rn)  # type: ignore[no-any-return]
     # text as is (the usual case: a rendered template) without a call
-    return _compare(
+    return _OPERATORS.get(operator, le)(  # type: ignore[no-any-return]
         left if type(left) is str else to_text(left),
-        operator,
         right if type(right) is str else to_text(right),
     )
 
 
-def _compare(a: _Comparable, operator: str, b: _Comparable) -> bool:
-    if operator == "==":
-        return a == b
-    if operator == "!=":
-        return a != b
-    if operator == ">":
-        return a > b
-    if operator == "<":
-        return a < b
-    if operator == ">=":
-        return a >= b
-    return a <= b
+# the operator module's functions: a call in C, not a chain of tests in Python (an operator
+# validation refuses compares as <=, as a chain of tests ending in ``else`` did)
+_OPERATORS = {"==": eq, "!=": ne, ">": gt, "<": lt, ">=": ge, "<=": le}
 
 
 class IfElseNode(NodeType):
