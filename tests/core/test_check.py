@@ -226,9 +226,11 @@ def test_references_match_a_brute_force_ancestor_search() -> None:
             for n, ref in refs.items()
             if ref not in ancestors(n, parents)
         )
-        found = check_workflow(parse_workflow_data(graph(sorted(edges), refs, ids)), plugins)
-        found = [p for p in found if "upstream" in p]
-        assert sorted(found) == expected, (edges, refs)
+        # listed in an order of the links, and in one that is not (a topological order by Kahn's)
+        for listed in (ids, rng.sample(ids, len(ids))):
+            found = check_workflow(parse_workflow_data(graph(sorted(edges), refs, listed)), plugins)
+            found = [p for p in found if "upstream" in p]
+            assert sorted(found) == expected, (edges, refs, listed)
 
 
 def test_a_20000_node_chain_checks_linearly_with_its_problems() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Set
 from functools import lru_cache
+from itertools import count
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -495,9 +496,21 @@ def _not_upstream(
 
 
 def _topological_order(nodes: dict[str, PreparedNode]) -> list[str]:
+    """A topological order, every node in it exactly when the graph is acyclic: the nodes' own
+    order when every link goes forward in it (as a generator or an editor usually lists them:
+    one look per link), else Kahn's algorithm, O(N + E)."""
+    position = dict(zip(nodes, count()))
+    for at, node in enumerate(nodes.values()):
+        for target, _ in node.successors:
+            if position[target] <= at:
+                return _kahn_order(nodes)
+    return list(nodes)
+
+
+def _kahn_order(nodes: dict[str, PreparedNode]) -> list[str]:
     """Kahn's algorithm, O(N + E); every node is in it when the graph is acyclic."""
     waiting = {node_id: len(node.predecessors) for node_id, node in nodes.items()}
-    ready = [node_id for node_id, count in waiting.items() if not count]
+    ready = [node_id for node_id, waits in waiting.items() if not waits]
     order: list[str] = []
     while ready:
         node_id = ready.pop()
