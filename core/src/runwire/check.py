@@ -422,10 +422,17 @@ def _templates_and_references(
         texts = _template_texts(data)
         if not texts:
             continue
+        if len(texts) == 1:
+            found = inspect_template(texts[0])
+            syntax, ids = found
+            if not syntax and (not ids or (len(ids) == 1 and ids[0] in node.predecessors)):
+                continue  # the usual: one template, referring to a direct predecessor (or none)
+            inspected = [found]
+        else:
+            inspected = [inspect_template(text) for text in texts]
         named: set[str] = set()
         suspect = False
-        for text in texts:
-            syntax, ids = inspect_template(text)
+        for syntax, ids in inspected:
             if syntax:
                 suspect = True
             named.update(ids)
