@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from operator import eq, ge, gt, itemgetter, le, lt, ne
+from operator import eq, ge, gt, le, lt, ne
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,7 +57,6 @@ class IfElseData(NodeData):
 
 TRUE_HANDLE = "condition-true"
 FALSE_HANDLE = "condition-false"
-_HANDLE = itemgetter(1)
 
 
 _DIGIT = re.compile(r"\d")  # what float() reads as a digit (Unicode decimal digits)
@@ -126,8 +125,13 @@ class IfElseNode(NodeType):
         """An if-else needs a true and a false branch, both among its successors."""
         data: IfElseData = node.data
         if data.true_node is None and data.false_node is None:
-            handles = set(map(_HANDLE, node.successors))  # in C: no Python step per edge
-            if TRUE_HANDLE in handles and FALSE_HANDLE in handles:
+            true = false = False  # a loop: cheaper than a set of the handles for a few edges
+            for _, handle in node.successors:
+                if handle == TRUE_HANDLE:
+                    true = True
+                elif handle == FALSE_HANDLE:
+                    false = True
+            if true and false:
                 return []  # both branches are edges, so connected: nothing to report
         branches: dict[str, list[str]] = {TRUE_HANDLE: [], FALSE_HANDLE: []}  # one pass over the successors
         for target, handle in node.successors:
