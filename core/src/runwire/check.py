@@ -258,7 +258,10 @@ def _list_validator(model: type[BaseModel]) -> _ListValidator | None:
         items: Any = adapter.core_schema.get("items_schema")
         fields = _without_known_keys_check(model, items) if isinstance(items, dict) else None
         if fields is not None:
-            validator = SchemaValidator(core_schema.list_schema({**items, "schema": fields}))
+            try:
+                validator = SchemaValidator(core_schema.list_schema({**items, "schema": fields}))
+            except Exception:  # a schema this reading does not foresee: the adapter's, whole
+                return adapter.validate_python, None
             return validator.validate_python, _allowed_keys(model)
     return adapter.validate_python, None
 
