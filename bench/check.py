@@ -24,7 +24,7 @@ from typing import Any
 
 from runwire.check import _build, _not_upstream, _topological_order, check_workflow
 from runwire.plugins import Plugins
-from runwire.workflow import parse_workflow_data
+from runwire.workflow import PlainWorkflow, parse_workflow_data
 
 
 def chain(n: int, refer: bool = False) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def main() -> None:
             f"  {label:8s} {args.nodes:6d} nodes, references  {best:8.1f} ms  {peak:6.1f} MiB peak"
             f"   (first check, templates compiled cold: {first:.0f} ms)"
         )
-    prepared, _ = _build(parse_workflow_data(chain(args.big)), plugins)
+    prepared, _ = _build(PlainWorkflow.of(parse_workflow_data(chain(args.big))), plugins)
     assert prepared is not None
     refs = {f"n{i}": {f"n{i - 1}"} for i in range(2, args.big)}
     order = _topological_order(prepared.nodes)

@@ -14,14 +14,21 @@ import pytest
 from runwire.check import check_workflow, prepare_workflow, size_problem
 from runwire.errors import WorkflowInvalid
 from runwire.nodes import EDITOR_KEYS
-from runwire.workflow import parse_workflow_data
+from runwire.workflow import parse_workflow_data, plain_workflow
 from tests.fake_nodes import plugins_with_test_nodes
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "reference_example.json").read_text())
 
 
 def problems(data: dict[str, Any]) -> list[str]:
-    return check_workflow(parse_workflow_data(data), plugins_with_test_nodes())
+    """The problems of ``data``, the same whether checked as a model or as the JSON read
+    without one (``runwire run`` and ``runwire check`` read a file's JSON so when they can)."""
+    plugins = plugins_with_test_nodes()
+    found = check_workflow(parse_workflow_data(data), plugins)
+    plain = plain_workflow(json.loads(json.dumps(data)))
+    if plain is not None:
+        assert check_workflow(plain, plugins) == found
+    return found
 
 
 def test_reference_example_is_valid_with_an_llm_plugin() -> None:
@@ -219,9 +226,11 @@ def test_references_match_a_brute_force_ancestor_search() -> None:
             for n, ref in refs.items()
             if ref not in ancestors(n, parents)
         )
-        found = check_workflow(parse_workflow_data(graph(sorted(edges), refs, ids)), plugins)
-        found = [p for p in found if "upstream" in p]
-        assert sorted(found) == expected, (edges, refs)
+        # listed in an order of the links, and in one that is not (a topological order by Kahn's)
+        for listed in (ids, rng.sample(ids, len(ids))):
+            found = check_workflow(parse_workflow_data(graph(sorted(edges), refs, listed)), plugins)
+            found = [p for p in found if "upstream" in p]
+            assert sorted(found) == expected, (edges, refs, listed)
 
 
 def test_a_20000_node_chain_checks_linearly_with_its_problems() -> None:
@@ -371,18 +380,108 @@ def test_template_texts_are_the_template_strings_in_order_without_paths() -> Non
 
     rng = random.Random(17)
 
-    def value(depth: int) -> Any:
+    def value(depth: int, lists: bool = True) -> Any:
         kind = rng.randrange(6 if depth < 4 else 3)
         if kind == 0:
             return f"{{{{ n{rng.randrange(9)}.result.content }}}}"
         if kind == 1:
-            return rng.choice(["plain", 3, None, True, "a {{ b"])
+            return rng.choice(["plain", 3, 2.5, None, True, "a {{ b"])
         if kind == 2:
             return f"x {{{{ input.v{rng.randrange(9)} }}}} y"
-        if kind == 3:
-            return [value(depth + 1) for _ in range(rng.randrange(4))]
-        return {f"k{i}": value(depth + 1) for i in range(rng.randrange(4))}
+        if kind == 3 and lists:
+            return [value(depth + 1, lists) for _ in range(rng.randrange(4))]
+        return {f"k{i}": value(depth + 1, lists) for i in range(rng.randrange(4))}
 
-    for _ in range(200):
-        data = {"a": value(0), "b": value(0)}
-        assert _template_texts(data) == [text for _, text in _strings(data)]
+    for lists in (True, False):  # without lists: mostly the usual shapes, read without a stack
+        for _ in range(300):
+            data = {"a": value(0, lists), "b": value(0, lists), "c": value(1, lists)}
+            assert _template_texts(data) == [text for _, text in _strings(data)]
+
+
+def test_node_data_models_keep_their_own_validators_and_key_rules() -> None:
+    """Nodes of one type are validated in one call, the known-keys check done for all of them
+    beforehand; a model's own validator before its fields, and ``extra_keys = None``, still
+    apply to every node, and an unknown key is still named in node order."""
+    from pydantic import model_validator
+
+    from runwire.hookspecs import hookimpl
+    from runwire.nodes import NodeContext, NodeData, NodeOutput, NodeType
+    from runwire.plugins import Plugins, get_plugin_manager
+
+    class RenamingData(NodeData):
+        text: str = ""
+
+        @model_validator(mode="before")
+        @classmethod
+        def _rename(cls, value: Any) -> Any:
+            return {("text" if k == "old_text" else k): v for k, v in value.items()}
+
+    class OpenData(NodeData):
+        extra_keys = None
+
+    class RenamingNode(NodeType):
+        type = "renaming-node"
+        data_model = RenamingData
+
+        async def run(self, data: Any, ctx: NodeContext) -> NodeOutput:
+            return NodeOutput({"content": data.text})
+
+    class OpenNode(RenamingNode):
+        type = "open-node"
+        data_model = OpenData  # type: ignore[assignment]
+
+    class Plugin:
+        @hookimpl
+        def register_node_types(self) -> list[type[NodeType]]:
+            return [RenamingNode, OpenNode]
+
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(Plugin(), name="renaming")
+    plugins = Plugins(pm)
+    nodes = [{"id": "t", "type": "trigger-node", "data": {}}]
+    nodes += [{"id": f"r{i}", "type": "renaming-node", "data": {"old_text": str(i)}} for i in range(3)]
+    nodes += [{"id": f"o{i}", "type": "open-node", "data": {"anything": i}} for i in range(3)]
+    data = {
+        "nodes": nodes,
+        "edges": [{"source": "t", "target": n["id"]} for n in nodes[1:]],
+        "start_node": "t",
+    }
+    for given in (parse_workflow_data(data), plain_workflow(data)):
+        prepared = prepare_workflow(given, plugins)  # type: ignore[arg-type]
+        assert [prepared.nodes[f"r{i}"].data.text for i in range(3)] == ["0", "1", "2"]
+        assert prepared.nodes["o2"].data.model_extra == {"anything": 2}
+    nodes[2]["data"] = {"old_text": "1", "tmeout": 1}
+    nodes[3]["data"] = {"old_text": "2", "zzz": 1}
+    found = check_workflow(parse_workflow_data(data), plugins)
+    assert check_workflow(plain_workflow(data), plugins) == found  # type: ignore[arg-type]
+    assert found == [
+        "node r1: data.tmeout: unknown field (did you mean 'timeout'?)",
+        "node r2: data.zzz: unknown field (known: id, label, name, next_nodes, rerun_if_interrupted, "
+        "retries, retry_delay, text, timeout, version)",
+    ]
+
+
+def test_edges_joining_the_same_nodes_and_next_nodes_are_linked_once() -> None:
+    """An edge repeating another (same source and target) only fills in a missing branch
+    handle; ``next_nodes`` naming a node an edge already leads to adds nothing, either way the
+    workflow is given (linked without an index when no edge repeats another)."""
+    data: dict[str, Any] = {
+        "nodes": [
+            {"id": "t", "type": "trigger-node", "data": {"next_nodes": ["a", "b"]}},
+            {"id": "a", "type": "output-node", "data": {}},
+            {"id": "b", "type": "output-node", "data": {"next_nodes": ["a"]}},
+        ],
+        "edges": [{"id": "e1", "source": "t", "target": "a"}, {"id": "e2", "source": "b", "target": "a"}],
+        "start_node": "t",
+    }
+    plugins = plugins_with_test_nodes()
+    for edges, successors in (
+        (data["edges"], [("a", None), ("b", None)]),
+        ([*data["edges"], {"source": "t", "target": "a", "sourceHandle": "h"}], [("a", "h"), ("b", None)]),
+    ):
+        given = {**data, "edges": edges}
+        for workflow in (parse_workflow_data(given), plain_workflow(given)):
+            prepared = prepare_workflow(workflow, plugins)  # type: ignore[arg-type]
+            assert prepared.nodes["t"].successors == successors
+            assert prepared.nodes["b"].successors == [("a", None)]
+            assert prepared.nodes["a"].predecessors == ["t", "b"]

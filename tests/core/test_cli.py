@@ -91,6 +91,26 @@ def test_run_refuses_an_invalid_workflow_and_bad_files(tmp_path: Path) -> None:
     assert out.returncode != 0 and "Traceback" not in out.stderr
 
 
+def test_a_workflow_of_the_wrong_shape_is_refused_naming_each_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "nodes": [{"id": "a", "type": "trigger-node"}, {"id": "b"}],
+                "edges": [{"source": "a", "target": 3}],
+                "start_node": "a",
+            }
+        )
+    )
+    for command in ("run", "check"):
+        out = runwire(command, str(bad))
+        assert out.returncode == 1
+        assert out.stderr.strip() == (
+            f"Error: {bad}: not a workflow: nodes.1.type: Field required; "
+            "edges.0.target: Input should be a valid string"
+        )
+
+
 def test_hostile_json_is_refused_clearly_by_run_and_check(tmp_path: Path) -> None:
     huge = "1" + "0" * 5000
     for text, said in (

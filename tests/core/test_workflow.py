@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from runwire.workflow import dump_workflow_data, load_workflow_file, parse_workflow_data
+from runwire.check import prepare_workflow
+from runwire.plugins import Plugins, get_plugin_manager
+from runwire.workflow import (
+    Node,
+    dump_workflow_data,
+    load_workflow_file,
+    parse_workflow_data,
+    plain_workflow,
+)
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "reference_example.json").read_text())
 
@@ -79,3 +87,46 @@ def test_nodes_need_id_and_type() -> None:
         parse_workflow_data({"nodes": [{"id": "", "type": "trigger-node"}]})
     with pytest.raises(ValidationError):
         parse_workflow_data({"nodes": [{"id": "a"}]})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [],
+        {"nodes": {}},
+        {"nodes": [[]]},
+        {"nodes": [{"id": "", "type": "trigger-node"}]},
+        {"nodes": [{"id": 1, "type": "trigger-node"}]},
+        {"nodes": [{"id": "a", "type": ""}]},
+        {"nodes": [{"id": "a"}]},
+        {"nodes": [{"id": "a", "type": "trigger-node", "data": None}]},
+        {"nodes": [{"id": "a", "type": "trigger-node", "data": []}]},
+        {"edges": [{"source": "a"}]},
+        {"edges": [{"source": "a", "target": 2}]},
+        {"edges": [{"id": None, "source": "a", "target": "b"}]},
+        {"edges": [{"source": "a", "target": "b", "sourceHandle": 1}]},
+        {"edges": "x"},
+        {"start_node": 3},
+    ],
+)
+def test_json_the_model_would_refuse_is_left_to_the_model(data: object) -> None:
+    """What the plain reading of ``runwire run`` does not take, the model decides (and words)."""
+    assert plain_workflow(data) is None
+    with pytest.raises(ValidationError):
+        parse_workflow_data(data)
+
+
+def test_a_workflow_read_without_models_prepares_as_the_model_does() -> None:
+    data = REFERENCE["data"]
+    plain = plain_workflow(json.loads(json.dumps(data)))
+    assert plain is not None
+    assert plain.workflow_data() == parse_workflow_data(data)
+    minimal = {"nodes": [{"id": "t", "type": "trigger-node"}], "start_node": "t", "viewport": {"zoom": 1}}
+    pm = get_plugin_manager(load_entry_points=False)
+    plugins = Plugins(pm)
+    prepared = prepare_workflow(plain_workflow(minimal), plugins)  # type: ignore[arg-type]
+    model = prepare_workflow(parse_workflow_data(minimal), plugins)
+    assert prepared.data == model.data
+    assert dump_workflow_data(prepared.data) == minimal
+    assert isinstance(prepared.nodes["t"].raw, Node)
+    assert prepared.nodes["t"].raw == model.nodes["t"].raw

@@ -19,16 +19,20 @@ lookups, ``{{ <node-id>.result.<key> }}``, is read by :mod:`runwire.references` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from functools import lru_cache
+from itertools import count
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator, core_schema
 
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
+from runwire.knownkeys import KnownKeys, _allowed_keys
 from runwire.rendered import inspect_template
-from runwire.workflow import InputField, PreparedNode, PreparedWorkflow, WorkflowData
+from runwire.workflow import InputField, PlainWorkflow, PreparedNode, PreparedWorkflow, WorkflowData
 
 if TYPE_CHECKING:
     from runwire.plugins import Plugins
@@ -44,29 +48,38 @@ _Links = dict[tuple[str, str], int]
 """Where each linked ``(source, target)`` sits in its source's successor list."""
 
 
-def check_workflow(data: WorkflowData, plugins: Plugins) -> list[str]:
+def check_workflow(data: WorkflowData | PlainWorkflow, plugins: Plugins) -> list[str]:
     """Return every structural problem of ``data``, each naming its node or edge id."""
-    return _build(data, plugins)[1]
+    return _build(data if isinstance(data, PlainWorkflow) else PlainWorkflow.of(data), plugins)[1]
 
 
-def prepare_workflow(data: WorkflowData, plugins: Plugins) -> PreparedWorkflow:
+def prepare_workflow(data: WorkflowData | PlainWorkflow, plugins: Plugins) -> PreparedWorkflow:
     """Validate ``data`` and return it ready to run.
+
+    ``data`` may be a :class:`~runwire.workflow.PlainWorkflow` (parsed JSON read by
+    :func:`runwire.workflow.plain_workflow`): the same checks and problems, without a model per
+    node and edge.
 
     :raises WorkflowInvalid: listing every problem found.
     """
-    prepared, problems = _build(data, plugins)
+    prepared, problems = _build(data if isinstance(data, PlainWorkflow) else PlainWorkflow.of(data), plugins)
     if problems or prepared is None:
         raise WorkflowInvalid(problems)
     return prepared
 
 
-def graph_size(data: WorkflowData | Mapping[str, Any] | Any, max_nodes: int | None = None) -> tuple[int, int]:
+def graph_size(
+    data: WorkflowData | PlainWorkflow | Mapping[str, Any] | Any, max_nodes: int | None = None
+) -> tuple[int, int]:
     """``(nodes, edges)`` of workflow data, parsed or raw JSON; ``next_nodes`` entries count as
     edges. Parts of the wrong shape count as empty (the shape check reports them). When there
     are more than ``max_nodes`` nodes, edges are not counted (returned as 0)."""
     if isinstance(data, WorkflowData):
         nodes: Any = [n.data for n in data.nodes]
         edges: Any = data.edges
+    elif isinstance(data, PlainWorkflow):
+        nodes = [n[2] for n in data.nodes]
+        edges = data.edges
     else:
         raw = data if isinstance(data, Mapping) else {}
         nodes = [n.get("data") if isinstance(n, dict) else None for n in _list(raw.get("nodes"))]
@@ -78,7 +91,9 @@ def graph_size(data: WorkflowData | Mapping[str, Any] | Any, max_nodes: int | No
 
 
 def size_problem(
-    data: WorkflowData | Mapping[str, Any] | Any, max_nodes: int | None, max_edges: int | None = None
+    data: WorkflowData | PlainWorkflow | Mapping[str, Any] | Any,
+    max_nodes: int | None,
+    max_edges: int | None = None,
 ) -> str | None:
     """Why ``data`` is over the size limits, with the numbers, or ``None``.
 
@@ -101,19 +116,21 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | None, list[str]]:
+def _build(data: PlainWorkflow, plugins: Plugins) -> tuple[PreparedWorkflow | None, list[str]]:
     problems: list[str] = []
-    nodes = _prepare_nodes(data, plugins, problems)
+    nodes, node_data = _prepare_nodes(data, plugins, problems)
     if not data.start_node:
         problems.append("workflow: start_node is missing")
     elif data.start_node not in nodes:
         problems.append(f"workflow: start_node {data.start_node} is not a node of this workflow")
     links = _link_edges(data, nodes, problems)
     for prepared in nodes.values():
-        for target in prepared.raw.data.get("next_nodes") or []:
+        for target in node_data[prepared.id].get("next_nodes") or []:
             if not isinstance(target, str) or target not in nodes:
                 problems.append(f"node {prepared.id}: next_nodes names {target!r}, which is not a node")
             else:
+                if links is None:
+                    links = _links_of(nodes)
                 _link(nodes, links, prepared.id, target, None)
 
     # Kahn's order has every node exactly when there is no cycle; only then is the depth-first
@@ -122,7 +139,7 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
     cycle = _find_cycle(nodes) if len(order) < len(nodes) else None
     if cycle:
         problems.append("workflow: cycle through nodes " + " -> ".join(cycle))
-    templates, refs = _templates_and_references(nodes)
+    templates, refs = _templates_and_references(nodes, node_data)
     # with a cycle there is no "upstream": those references are not judged (as before)
     not_upstream: dict[str, set[str]] = {} if cycle else _not_upstream(nodes, refs, order)
 
@@ -146,49 +163,66 @@ def _build(data: WorkflowData, plugins: Plugins) -> tuple[PreparedWorkflow | Non
 
     if problems or not data.start_node:
         return None, problems
-    return PreparedWorkflow(data, nodes, data.start_node, input_fields), problems
+    source = data.source if isinstance(data.source, WorkflowData) else data  # validated when read
+    return PreparedWorkflow(source, nodes, data.start_node, input_fields), problems
 
 
-def _prepare_nodes(data: WorkflowData, plugins: Plugins, problems: list[str]) -> dict[str, PreparedNode]:
-    """Each node with its implementation and its data validated by the node type's model.
+def _prepare_nodes(
+    data: PlainWorkflow, plugins: Plugins, problems: list[str]
+) -> tuple[dict[str, PreparedNode], dict[str, dict[str, Any]]]:
+    """Each node with its implementation and its data validated by the node type's model; and
+    each node's ``data`` as given (what templates and ``next_nodes`` are read from).
 
     The data of all nodes of one type is validated in one pydantic call (a list of the type's
     model), not a call per node; when any is invalid, every node is validated again one by one,
     for the problems in node order with their field paths.
     """
     nodes: dict[str, PreparedNode] = {}
-    groups: dict[type[BaseModel], list[PreparedNode]] = {}
+    node_data: dict[str, dict[str, Any]] = {}
+    groups: dict[type[BaseModel], tuple[list[PreparedNode], list[dict[str, Any]]]] = {}
     found: list[str] = []
     node_type = plugins.node_type
-    for node in data.nodes:
-        node_id = node.id
+    impls: dict[tuple[str, str | None], Any] = {}  # each kind looked up once
+    for node_id, type_name, raw_data, raw in data.nodes:
         if node_id in nodes:
             found.append(f"node {node_id}: duplicate node id")
             continue
-        name = node.data.get("name")
+        name = raw_data.get("name")
         if not isinstance(name, str):
             name = None
-        impl = node_type(node.type, name)
-        prepared = nodes[node_id] = PreparedNode(node_id, node.type, impl, None, node)
+        key = (type_name, name)
+        impl = impls.get(key, _UNSEEN)
+        if impl is _UNSEEN:
+            impl = impls[key] = node_type(type_name, name)
+        prepared = nodes[node_id] = PreparedNode(node_id, type_name, impl, None, raw)
+        node_data[node_id] = raw_data
         if impl is None:
-            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
+            what = f"{type_name!r} named {name!r}" if type_name == "basic-node" else repr(type_name)
             found.append(f"node {node_id}: unknown node type {what} (no installed plugin handles it)")
         else:
-            groups.setdefault(impl.data_model, []).append(prepared)
-    if all(_validate_group(model, group) for model, group in groups.items()):
+            group = groups.get(impl.data_model)
+            if group is None:
+                group = groups[impl.data_model] = ([], [])
+            group[0].append(prepared)
+            group[1].append(raw_data)
+    if all(_validate_group(model, *group) for model, group in groups.items()):
         problems.extend(found)
-        return nodes
+        return nodes, node_data
     return _prepare_nodes_one_by_one(data, plugins, problems)
 
 
-def _validate_group(model: type[BaseModel], group: list[PreparedNode]) -> bool:
-    """Validate the data of ``group`` (nodes of one type) in one call; ``False`` when any is
-    invalid (or the model validates in its own way: a ``model_validate`` of its own)."""
-    adapter = _list_adapter(model)
-    if adapter is None:
+def _validate_group(model: type[BaseModel], group: list[PreparedNode], datas: list[dict[str, Any]]) -> bool:
+    """Validate ``datas``, the data of ``group`` (nodes of one type), in one call; ``False``
+    when any is invalid (or the model validates in its own way: a ``model_validate`` of its own)."""
+    found = _list_validator(model)
+    if found is None:
+        return False
+    validate, allowed = found
+    # the known-keys check, for every node at once: the validator leaves it out (see below)
+    if allowed is not None and not all(map(allowed.issuperset, datas)):
         return False
     try:
-        parsed = adapter.validate_python([node.raw.data for node in group])
+        parsed = validate(datas)
     except ValidationError:
         return False
     for node, value in zip(group, parsed, strict=True):
@@ -196,66 +230,138 @@ def _validate_group(model: type[BaseModel], group: list[PreparedNode]) -> bool:
     return True
 
 
+_UNSEEN: Any = object()
+
+_ListValidator = tuple[Callable[[list[dict[str, Any]]], list[Any]], frozenset[str] | None]
+"""A validator of a list of a model's data, and the keys that data must keep to (checked
+before it is called), or ``None`` when the validator checks the keys itself."""
+
+
 @lru_cache(maxsize=256)
-def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]] | None:
+def _list_validator(model: type[BaseModel]) -> _ListValidator | None:
     """A validator of a list of ``model``; ``None`` when ``model`` overrides ``model_validate``
-    (its nodes are validated one by one, through it) or a list of it cannot be built."""
+    (its nodes are validated one by one, through it) or a list of it cannot be built.
+
+    For a :class:`~runwire.knownkeys.KnownKeys` model whose only validator before its fields is
+    the known-keys check, the validator leaves that check out (a call into Python per node,
+    ~4k instructions) and comes with the keys it allows: data whose keys are all among them
+    is what that check returns unchanged; any other is refused by it, which the caller leaves
+    to the model's own validation, node by node.
+    """
     if getattr(model.model_validate, "__func__", None) is not _MODEL_VALIDATE:
         return None
     try:
-        return TypeAdapter(list[model])  # type: ignore[valid-type]
+        adapter: TypeAdapter[list[Any]] = TypeAdapter(list[model])  # type: ignore[valid-type]
     except Exception:  # e.g. an undefined annotation: model_validate reports it, node by node
         return None
+    if issubclass(model, KnownKeys) and model.extra_keys is not None:
+        items: Any = adapter.core_schema.get("items_schema")
+        fields = _without_known_keys_check(model, items) if isinstance(items, dict) else None
+        if fields is not None:
+            try:
+                validator = SchemaValidator(core_schema.list_schema({**items, "schema": fields}))
+            except Exception:  # a schema this reading does not foresee: the adapter's, whole
+                return adapter.validate_python, None
+            return validator.validate_python, _allowed_keys(model)
+    return adapter.validate_python, None
+
+
+def _without_known_keys_check(model: type[KnownKeys], schema: dict[str, Any]) -> Any:
+    """The fields' schema of ``schema`` (``model``'s) when the known-keys check is the one
+    validator before them; ``None`` for any other shape."""
+    if schema.get("type") != "model" or schema.get("cls") is not model:
+        return None
+    before = schema.get("schema")
+    if not isinstance(before, dict) or before.get("type") != "function-before":
+        return None
+    function = before.get("function")
+    check = function.get("function") if isinstance(function, dict) else None
+    if getattr(check, "__func__", None) is not _REFUSE_UNKNOWN_KEYS:
+        return None
+    fields = before.get("schema")
+    return fields if isinstance(fields, dict) and fields.get("type") == "model-fields" else None
 
 
 _MODEL_VALIDATE = BaseModel.model_validate.__func__  # type: ignore[attr-defined]
+_REFUSE_UNKNOWN_KEYS = KnownKeys._refuse_unknown_keys.__func__
 
 
 def _prepare_nodes_one_by_one(
-    data: WorkflowData, plugins: Plugins, problems: list[str]
-) -> dict[str, PreparedNode]:
+    data: PlainWorkflow, plugins: Plugins, problems: list[str]
+) -> tuple[dict[str, PreparedNode], dict[str, dict[str, Any]]]:
     """As :func:`_prepare_nodes`, validating each node's data on its own: every problem, in
     node order."""
     nodes: dict[str, PreparedNode] = {}
-    for node in data.nodes:
-        if node.id in nodes:
-            problems.append(f"node {node.id}: duplicate node id")
+    node_data: dict[str, dict[str, Any]] = {}
+    for node_id, type_name, raw_data, raw in data.nodes:
+        if node_id in nodes:
+            problems.append(f"node {node_id}: duplicate node id")
             continue
-        name = node.data.get("name") if isinstance(node.data.get("name"), str) else None
-        impl = plugins.node_type(node.type, name)
+        name = raw_data.get("name") if isinstance(raw_data.get("name"), str) else None
+        impl = plugins.node_type(type_name, name)
         parsed: Any = None
         if impl is None:
-            what = f"{node.type!r} named {name!r}" if node.type == "basic-node" else repr(node.type)
-            problems.append(f"node {node.id}: unknown node type {what} (no installed plugin handles it)")
+            what = f"{type_name!r} named {name!r}" if type_name == "basic-node" else repr(type_name)
+            problems.append(f"node {node_id}: unknown node type {what} (no installed plugin handles it)")
         else:
             try:
-                parsed = impl.data_model.model_validate(node.data)
+                parsed = impl.data_model.model_validate(raw_data)
             except ValidationError as exc:
-                problems.extend(f"node {node.id}: {p}" for p in field_problems(exc, "data"))
-        nodes[node.id] = PreparedNode(id=node.id, type=node.type, impl=impl, data=parsed, raw=node)
-    return nodes
+                problems.extend(f"node {node_id}: {p}" for p in field_problems(exc, "data"))
+        nodes[node_id] = PreparedNode(node_id, type_name, impl, parsed, raw)
+        node_data[node_id] = raw_data
+    return nodes, node_data
 
 
-def _link_edges(data: WorkflowData, nodes: dict[str, PreparedNode], problems: list[str]) -> _Links:
+def _link_edges(data: PlainWorkflow, nodes: dict[str, PreparedNode], problems: list[str]) -> _Links | None:
     """Link every edge between two nodes (as :func:`_link` does, inline: a step per edge
-    saved); report the others. Returns the links made."""
+    saved); report the others. Returns the links made; ``None`` when no two edges join the same
+    nodes, each edge then linked as it comes, without the index (:func:`_links_of` makes it)."""
+    edges = data.edges
+    get = nodes.get
+    if len(set(map(_SOURCE_TARGET, edges))) == len(edges):
+        for edge_id, source, target, handle in edges:
+            src, dst = get(source), get(target)
+            if src is not None and dst is not None:
+                src.successors.append((target, handle))
+                dst.predecessors.append(source)
+            else:
+                _unlinked(edge_id, source, target, nodes, problems)
+        return None
     links: _Links = {}
-    for edge in data.edges:
-        source, target = edge.source, edge.target
-        src, dst = nodes.get(source), nodes.get(target)
+    for edge_id, source, target, handle in edges:
+        src, dst = get(source), get(target)
         if src is not None and dst is not None:
             at = links.get((source, target))
             if at is None:
                 links[(source, target)] = len(src.successors)
-                src.successors.append((target, edge.sourceHandle))
+                src.successors.append((target, handle))
                 dst.predecessors.append(source)
-            elif edge.sourceHandle is not None and src.successors[at][1] is None:
-                src.successors[at] = (target, edge.sourceHandle)
-            continue
-        for end, node_id in (("source", source), ("target", target)):
-            if node_id not in nodes:
-                problems.append(f"edge {edge.id or '?'}: {end} {node_id} is not a node")
+            elif handle is not None and src.successors[at][1] is None:
+                src.successors[at] = (target, handle)
+        else:
+            _unlinked(edge_id, source, target, nodes, problems)
     return links
+
+
+_SOURCE_TARGET = itemgetter(1, 2)
+
+
+def _unlinked(
+    edge_id: str, source: str, target: str, nodes: dict[str, PreparedNode], problems: list[str]
+) -> None:
+    for end, node_id in (("source", source), ("target", target)):
+        if node_id not in nodes:
+            problems.append(f"edge {edge_id or '?'}: {end} {node_id} is not a node")
+
+
+def _links_of(nodes: dict[str, PreparedNode]) -> _Links:
+    """Where each successor sits in its node's list (the links :func:`_link_edges` made)."""
+    return {
+        (node_id, target): at
+        for node_id, node in nodes.items()
+        for at, (target, _) in enumerate(node.successors)
+    }
 
 
 def _link(
@@ -305,7 +411,7 @@ refers to (sorted; empty when it does not compile)."""
 
 
 def _templates_and_references(
-    nodes: dict[str, PreparedNode],
+    nodes: dict[str, PreparedNode], node_data: dict[str, dict[str, Any]]
 ) -> tuple[dict[str, list[_Template]], dict[str, set[str]]]:
     """The template strings of each node whose templates may have a problem (a syntax error, a
     node that does not exist, or one that is not a direct predecessor), and for each node
@@ -315,13 +421,21 @@ def _templates_and_references(
     templates: dict[str, list[_Template]] = {}
     refs: dict[str, set[str]] = {}
     for node_id, node in nodes.items():
-        texts = _template_texts(node.raw.data)
+        data = node_data[node_id]
+        texts = _template_texts(data)
         if not texts:
             continue
+        if len(texts) == 1:
+            found = inspect_template(texts[0])
+            syntax, ids = found
+            if not syntax and (not ids or (len(ids) == 1 and ids[0] in node.predecessors)):
+                continue  # the usual: one template, referring to a direct predecessor (or none)
+            inspected = [found]
+        else:
+            inspected = [inspect_template(text) for text in texts]
         named: set[str] = set()
         suspect = False
-        for text in texts:
-            syntax, ids = inspect_template(text)
+        for syntax, ids in inspected:
             if syntax:
                 suspect = True
             named.update(ids)
@@ -332,7 +446,7 @@ def _templates_and_references(
             if existing:
                 refs[node_id] = existing
         if suspect:  # the paths, for the problems (each template's parse is cached)
-            templates[node_id] = [(path, *inspect_template(text)) for path, text in _strings(node.raw.data)]
+            templates[node_id] = [(path, *inspect_template(text)) for path, text in _strings(data)]
     return templates, refs
 
 
@@ -392,9 +506,21 @@ def _not_upstream(
 
 
 def _topological_order(nodes: dict[str, PreparedNode]) -> list[str]:
+    """A topological order, every node in it exactly when the graph is acyclic: the nodes' own
+    order when every link goes forward in it (as a generator or an editor usually lists them:
+    one look per link), else Kahn's algorithm, O(N + E)."""
+    position = dict(zip(nodes, count()))
+    for at, node in enumerate(nodes.values()):
+        for target, _ in node.successors:
+            if position[target] <= at:
+                return _kahn_order(nodes)
+    return list(nodes)
+
+
+def _kahn_order(nodes: dict[str, PreparedNode]) -> list[str]:
     """Kahn's algorithm, O(N + E); every node is in it when the graph is acyclic."""
     waiting = {node_id: len(node.predecessors) for node_id, node in nodes.items()}
-    ready = [node_id for node_id, count in waiting.items() if not count]
+    ready = [node_id for node_id, waits in waiting.items() if not waits]
     order: list[str] = []
     while ready:
         node_id = ready.pop()
@@ -435,6 +561,33 @@ def _strings(value: Any, path: str = "data") -> list[tuple[str, str]]:
 
 def _template_texts(value: Any) -> list[str]:
     """The template strings of :func:`_strings`, in the same order, without their paths."""
+    if type(value) is dict:
+        # the usual node data: text, numbers and objects of those (an if-else's condition), read
+        # without a stack in the order the stack visits them (last value first, depth first)
+        found: list[str] = []
+        for v in reversed(value.values()):
+            kind = type(v)
+            if kind is str:
+                if "{{" in v:
+                    found.append(v)
+            elif kind is dict:
+                for w in reversed(v.values()):
+                    if type(w) is str:
+                        if "{{" in w:
+                            found.append(w)
+                    elif type(w) not in _SCALARS:
+                        return _walk_template_texts(value)
+            elif kind not in _SCALARS:
+                return _walk_template_texts(value)
+        return found
+    return _walk_template_texts(value)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _walk_template_texts(value: Any) -> list[str]:
+    """:func:`_template_texts` of any value."""
     found: list[str] = []
     stack: list[Any] = [value]
     push, pop = stack.append, stack.pop

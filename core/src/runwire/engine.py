@@ -137,6 +137,7 @@ class _Run:
         "results",
         "slots",
         "tasks",
+        "tiny",
         "workflow",
     )
 
@@ -166,6 +167,8 @@ class _Run:
         # held only while a node's own code runs (not across retry delays, observers or the
         # graph walk), so a waiting branch never holds a slot another branch needs
         self.slots = asyncio.Semaphore(engine.host.max_parallel_nodes)
+        # a result this small is counted inline (and needs no closer look)
+        self.tiny = min(_TINY_RESULT, engine.max_result_bytes)
 
     async def go(self, raw_input: Any) -> RunRecord:
         await self.observer.run_started(self.record)
@@ -294,7 +297,7 @@ class _Run:
             raise
         if output is not None:  # not retried past a limit: the same node makes the same result again
             result = output.result
-            tiny = min(_TINY_RESULT, engine.max_result_bytes)
+            tiny = self.tiny
             size = flat_json_size(result) if type(result) is dict else -1
             if size < 0:
                 size = json_size(result, tiny, utf8=True)

@@ -32,14 +32,21 @@ from runwire.template_budget import (
 
 
 @cache
-def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    """:func:`expressions`, one plain lookup inside ``{{ }}`` (``input.a.b`` or
-    ``<node-id>.result.a``), and the usual template, ``{{ <node-id>.result.<key>... }}`` alone:
-    compiled at the first template (~0.7 ms, which a start that renders none does not pay)."""
+def _usual() -> re.Pattern[str]:
+    """The usual template, ``{{ <node-id>.result.<key>... }}`` alone: compiled at the first
+    template (a start that renders none does not pay for it)."""
+    return re.compile(r"\{\{\s*([0-9A-Za-z_][\w\-]*)\.result((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}\Z")
+
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """:func:`expressions`, and one plain lookup inside ``{{ }}`` (``input.a.b`` or
+    ``<node-id>.result.a``): compiled at the first template that is not the usual one
+    (:func:`_usual`; the three took ~0.7 ms, ~2 M instructions, which a workflow whose
+    templates are all the usual one now pays half of)."""
     return (
         re.compile(r"\{\{(.*?)\}\}", re.DOTALL),
         re.compile(r"\s*([0-9A-Za-z_][\w\-]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\Z"),
-        re.compile(r"\{\{\s*([0-9A-Za-z_][\w\-]*)\.result((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}\Z"),
     )
 
 
@@ -72,15 +79,16 @@ def lookups(template: str) -> Lookups | None:
     a few hundred microseconds, which a workflow of thousands of nodes, each referring to its
     predecessor by name (each a template of its own), would pay per node.
     """
-    expr, lookup_pattern, node_result = _patterns()
-    usual = node_result.match(template)
-    if usual is not None and usual.group(1) != "input":
-        # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it in
-        # one regular expression match
+    usual = _usual().match(template)
+    if usual is not None:
         root, path = usual.groups()
-        return (("_nodes", root, "result", *path.split(".")[1:]),)
+        if root != "input":
+            # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it in
+            # one regular expression match
+            return (("_nodes", root, "result", *path.split(".")[1:]),)
     if "\x00" in template:  # may open a block (the sandbox's block start is ``\x00{%``)
         return None
+    expr, lookup_pattern = _patterns()
     if template.startswith("{{") and template.endswith("}}"):
         # the usual ``{{ <node-id>.result.content }}`` alone: when its inside is one lookup
         # (no braces in it), splitting would find just that
@@ -105,7 +113,8 @@ def lookups(template: str) -> Lookups | None:
 
 
 def _lookup_path(match: re.Match[str]) -> tuple[str, ...] | None:
-    """The key path of a plain lookup's match (:func:`_patterns`); ``None`` when it is not one."""
+    """The key path of a plain lookup's match (:func:`_patterns`, :func:`_usual`); ``None`` when
+    it is not one."""
     root, path = match.group(1), tuple(match.group(2)[1:].split("."))
     if root == "input":
         return ("input", *path)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from operator import itemgetter
-from typing import Any, Literal, TypeVar
+from operator import eq, ge, gt, le, lt, ne
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,36 +76,24 @@ def _number(value: Any) -> int | float | None:
     return None
 
 
-_Comparable = TypeVar("_Comparable", float, str)
-
-
 def compare(left: Any, operator: str, right: Any) -> bool:
     """Compare numerically when both sides are numbers (or numeric text), else as text."""
-    ln = _number(left)
+    # letters alone (the usual "true", "false", a word) are no number: a call saved
+    ln = None if type(left) is str and left.isalpha() else _number(left)
     if ln is not None:  # the right side is read as a number only when the left one is one
         rn = _number(right)
         if rn is not None:
-            return _compare(ln, operator, rn)
+            return _OPERATORS.get(operator, le)(ln, rn)  # type: ignore[no-any-return]
     # text as is (the usual case: a rendered template) without a call
-    return _compare(
+    return _OPERATORS.get(operator, le)(  # type: ignore[no-any-return]
         left if type(left) is str else to_text(left),
-        operator,
         right if type(right) is str else to_text(right),
     )
 
 
-def _compare(a: _Comparable, operator: str, b: _Comparable) -> bool:
-    if operator == "==":
-        return a == b
-    if operator == "!=":
-        return a != b
-    if operator == ">":
-        return a > b
-    if operator == "<":
-        return a < b
-    if operator == ">=":
-        return a >= b
-    return a <= b
+# the operator module's functions: a call in C, not a chain of tests in Python (an operator
+# validation refuses compares as <=, as a chain of tests ending in ``else`` did)
+_OPERATORS = {"==": eq, "!=": ne, ">": gt, "<": lt, ">=": ge, "<=": le}
 
 
 class IfElseNode(NodeType):
@@ -121,7 +109,10 @@ class IfElseNode(NodeType):
         """The successor ids of the ``outcome`` branch."""
         explicit = data.true_node if outcome else data.false_node
         handle = TRUE_HANDLE if outcome else FALSE_HANDLE
-        targets = [t for t, h in node.successors if h == handle]  # node.successor_ids(handle)
+        targets = []  # node.successor_ids(handle); a loop, cheaper than a comprehension for a few
+        for target, on in node.successors:
+            if on == handle:
+                targets.append(target)
         if explicit and explicit not in targets:
             targets.append(explicit)
         return targets
@@ -130,8 +121,13 @@ class IfElseNode(NodeType):
         """An if-else needs a true and a false branch, both among its successors."""
         data: IfElseData = node.data
         if data.true_node is None and data.false_node is None:
-            handles = set(map(itemgetter(1), node.successors))  # in C: no Python step per edge
-            if TRUE_HANDLE in handles and FALSE_HANDLE in handles:
+            true = false = False  # a loop: cheaper than a set of the handles for a few edges
+            for _, handle in node.successors:
+                if handle == TRUE_HANDLE:
+                    true = True
+                elif handle == FALSE_HANDLE:
+                    false = True
+            if true and false:
                 return []  # both branches are edges, so connected: nothing to report
         branches: dict[str, list[str]] = {TRUE_HANDLE: [], FALSE_HANDLE: []}  # one pass over the successors
         for target, handle in node.successors:

@@ -17,7 +17,13 @@ from runwire.engine import Engine, RunObserver
 from runwire.errors import InputInvalid, WorkflowInvalid
 from runwire.plugins import Plugins
 from runwire.records import NodeRecord, RunRecord, Status
-from runwire.workflow import WorkflowData, load_workflow_file
+from runwire.workflow import (
+    PlainWorkflow,
+    WorkflowData,
+    parse_workflow_file,
+    plain_workflow,
+    read_workflow_file,
+)
 from runwire_server.cli.base import load_plugins, main
 from runwire_server.cli.terminal import printable
 
@@ -25,9 +31,14 @@ if TYPE_CHECKING:  # rich is imported only when progress is shown (a faster star
     from rich.console import Console
 
 
-def _load_workflow(path: Path) -> Any:
+def _load_workflow(path: Path) -> WorkflowData | PlainWorkflow:
+    """The workflow in ``path``: read without a model per node and edge when its JSON is plainly
+    of the right shape (:func:`runwire.workflow.plain_workflow`), else validated (and refused,
+    with the problems, as :func:`runwire.workflow.load_workflow_file` does)."""
     try:
-        return load_workflow_file(path)
+        raw = read_workflow_file(path)
+        plain = plain_workflow(raw)
+        return plain if plain is not None else parse_workflow_file(path, raw)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -51,14 +62,14 @@ def _size_limit_options(fn: Any) -> Any:
     )(fn)
 
 
-def _load_sized_workflow(path: Path, max_nodes: int, max_edges: int | None) -> WorkflowData:
+def _load_sized_workflow(path: Path, max_nodes: int, max_edges: int | None) -> WorkflowData | PlainWorkflow:
     """The workflow in ``path``; :class:`WorkflowInvalid` when it is over the size limits."""
     data = _load_workflow(path)
     edges = sys.maxsize if max_edges == 0 else max_edges
     too_big = size_problem(data, max_nodes or None, edges)
     if too_big is not None:
         raise WorkflowInvalid([too_big])
-    return data  # type: ignore[no-any-return]
+    return data
 
 
 class ConsoleProgress(RunObserver):
