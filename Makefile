@@ -8,7 +8,8 @@ DISTS := core server plugins/subprocess plugins/http plugins/llm_openai plugins/
 PYPROJECTS := pyproject.toml $(foreach d,$(DISTS),$(d)/pyproject.toml)
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Processes `make test` spreads the tests over (pytest-xdist); 0 runs them in this process.
+# Processes `make test` spreads the test files over (pytest-xdist: a file's tests run in one, in
+# order, as they would alone); 0 runs them all in this process.
 # Most tests wait on servers, programs and services, so more than the two cores pay.
 TEST_WORKERS ?= 3
 
@@ -35,7 +36,7 @@ run: install
 	$(VENV)/bin/runwire serve --host $(HOST) --port $(PORT)
 
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The same checks as .pre-commit-config.yaml. mypy checks the `files` of [tool.mypy] in
 # pyproject.toml: core and the plugins strictly, the server on its baseline.

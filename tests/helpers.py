@@ -29,6 +29,7 @@ from runwire.records import TERMINAL as TERMINAL
 from runwire_server.api.app import create_app
 from runwire_server.services import build_services
 from runwire_server.settings import Settings
+from runwire_server.store.sync import SyncStore
 from runwire_server.testing import wait_for_run as wait_for_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -327,6 +328,20 @@ def with_plugin(env: dict[str, str], plugin_path: str) -> dict[str, str]:
     """``env`` plus the test plugin (the ``sleep_plugin_path`` fixture) on ``PYTHONPATH``."""
     paths = [plugin_path, *filter(None, [os.environ.get("PYTHONPATH")])]
     return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def rewrite_run(store: SyncStore, run_id: str, status: str, nodes: dict[str, Any], cost: float = 0.0) -> None:
+    """Test set-up: write a run's status, nodes and cost straight into the store, finished or not
+    (the store's ``save_run`` never rewrites a finished run), e.g. to make a finished run look
+    like an external execution service's, still going."""
+    from sqlalchemy import update
+
+    from runwire_server.store.tables import runs
+
+    with store._transaction(write=True) as conn:
+        conn.execute(
+            update(runs).where(runs.c.id == run_id).values(status=status, nodes=nodes, total_cost=cost)
+        )
 
 
 def wait_for_marker(marker_dir: Path, run_id: str, timeout: float = 20.0) -> int:

@@ -25,6 +25,7 @@ from tests.helpers import (
     make_key,
     output_workflow,
     sleep_data,
+    wait_for_run,
     with_plugin,
 )
 
@@ -91,6 +92,12 @@ def site(tmp_path_factory: pytest.TempPathFactory, sleep_plugin_path: str) -> It
             "secret": create_workflow(admin, hello_data(), project=2, title="Project two secret"),
         }
         reply = admin.post(f"/api/v1/workflows/{ids['secret']}/run/", json={"name": "Eve", "age": 40}).json()
+        # a finished run of project 1, so that each test finds one whatever ran before it (the
+        # tests are spread over processes, each with its own server)
+        greeted = admin.post(
+            f"/api/v1/workflows/{ids['greeter']}/run/", json={"name": "Ada", "age": 36}
+        ).json()
+        wait_for_run(admin, greeted["data"]["id"])
         yield {"url": server.url, "keys": keys, "ids": ids, "secret_run": reply["data"]["id"]}
 
 

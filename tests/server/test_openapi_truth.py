@@ -18,7 +18,7 @@ import pytest
 from litestar.testing import TestClient
 
 from runwire.plugins import Plugins
-from tests.helpers import HEADERS, ROOT, SERVICE_KEY, hello_data, make_app, make_settings
+from tests.helpers import HEADERS, ROOT, SERVICE_KEY, hello_data, make_app, make_settings, rewrite_run
 
 SCRIPTS = ROOT / "tests" / "scripts"
 SERVICE = {"X-Service-Api-Key": SERVICE_KEY}
@@ -64,7 +64,7 @@ def _finished(reply: Any) -> bool:
 
 def _reopen(client: TestClient[Any], kept: Context) -> None:
     # as an external execution service's run would be: still going when its progress arrives
-    client.app.state.services.store.sync.save_run(kept["run"], "in progress", {}, 0.0)
+    rewrite_run(client.app.state.services.store.sync, kept["run"], "in progress", {})
 
 
 def _unfinished(claimed: bool) -> Callable[[TestClient[Any], Context], None]:

@@ -22,6 +22,7 @@ from tests.helpers import (
     hello_data,
     make_app,
     make_settings,
+    rewrite_run,
     wait_for_run,
 )
 
@@ -245,7 +246,7 @@ def test_history_orders_and_paginates(client: TestClient[Any]) -> None:
         wait_for_run(client, run_id, HEADERS)
     store = client.app.state.services.store.sync
     for cost, run_id in zip([0.5, 0.1, 0.9, 0.3, 0.7], run_ids, strict=True):
-        store.save_run(run_id, "succeed", {}, cost)
+        rewrite_run(store, run_id, "succeed", {}, cost)
     url = f"{BASE}{workflow_id}/history/"
     newest = client.get(url, headers=HEADERS).json()
     assert newest["count"] == 5 and [r["id"] for r in newest["results"]] == run_ids[::-1]
@@ -279,7 +280,7 @@ def test_execution_update_needs_the_service_key_and_applies_progress(client: Tes
     run_id = run(client, workflow_id, '{"name": "x"}')["data"]["id"]
     done = wait_for_run(client, run_id, HEADERS)
     # as an external execution service's run would be: still going when its progress arrives
-    client.app.state.services.store.sync.save_run(run_id, "in progress", done["data"], 0.0)
+    rewrite_run(client.app.state.services.store.sync, run_id, "in progress", done["data"])
     url = f"{BASE}execution-update/{run_id}/"
     node = {"id": "n1", "status": "succeed", "result": {"content": "Hi! How can I help you today?"}}
     body = update_body(run_id, "succeed", {"n1": node})

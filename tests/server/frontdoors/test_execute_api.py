@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.helpers import HEADERS, TERMINAL, MakeClient, echo_config, poll_job
+from tests.helpers import HEADERS, TERMINAL, MakeClient, echo_config, poll_job, rewrite_run
 
 HOSTILE = ["; rm -rf /", "$(id)", "`id`", "a\nb", "'q' \"d\"", "$RUNDIR", "{{ ''.__class__ }}", "--x=$(id)"]
 
@@ -290,7 +290,7 @@ def test_odd_results_from_the_execution_service_never_break_a_poll(
         while store.get_run(run_id).status not in TERMINAL:
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        store.save_run(run_id, "in progress", {}, 0.0)
+        rewrite_run(store, run_id, "in progress", {})
         update = {
             "payload": {"status": "succeed", "data": {"script": {"status": "succeed", "result": stored}}}
         }

@@ -77,16 +77,14 @@ _SAVED = {
     "error": bindparam("error"),
     "updated_at": bindparam("now"),
 }
-# a run a cancel ended stays ended (its executor may not have stopped yet: runwire_server.cancellation)
-_NOT_ENDED_BY_CANCEL = or_(
-    runs.c.cancelled_by.is_(None),
-    runs.c.status == Status.IN_QUEUE,
-    runs.c.status == Status.IN_PROGRESS,
-)
-_SAVE_RUN = update(runs).where(runs.c.id == bindparam("rid"), _NOT_ENDED_BY_CANCEL).values(**_SAVED)
+# a finished run stays as it finished: its executor may still be going when a cancel
+# (runwire_server.cancellation), an execution update or the reconciler ended it, and its late
+# writes must neither reopen the run nor rewrite its results
+_NOT_FINISHED = or_(runs.c.status == Status.IN_QUEUE, runs.c.status == Status.IN_PROGRESS)
+_SAVE_RUN = update(runs).where(runs.c.id == bindparam("rid"), _NOT_FINISHED).values(**_SAVED)
 _SAVE_RUN_EVENTS = (
     update(runs)
-    .where(runs.c.id == bindparam("rid"), _NOT_ENDED_BY_CANCEL)
+    .where(runs.c.id == bindparam("rid"), _NOT_FINISHED)
     .values(**_SAVED, events=bindparam("events", type_=runs.c.events.type))
 )
 
@@ -163,7 +161,8 @@ class RunMethods(StoreBase):
     ) -> None:
         """Write a run's status, node results, cost and error in one statement, with its event
         log (:mod:`runwire_server.events`) when ``events`` is given (``None``: kept as it is). Nothing is
-        written when a cancel has ended the run: its executor's late writes must not reopen it."""
+        written to a finished run (a cancel or an execution update ended it while its executor
+        went on): the executor's late writes must not reopen or rewrite it."""
         params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
         params["now"] = utcnow()
         if events is None:
