@@ -209,3 +209,47 @@ def test_a_blocking_execute_over_the_cap_starts_nothing_and_its_idempotency_key_
         retried = client.post("/api/execute/", **second)  # type: ignore[arg-type]
         assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
         assert retried.json()["result"]["output"] == "second\n"
+
+
+def test_a_submit_waiting_for_its_idempotency_keys_first_answer_counts_against_the_cap(
+    tmp_path: Path,
+) -> None:
+    # a retry waiting for the first request's answer keeps its connection for up to 30 s: without
+    # the cap, one key could hold any number of them by repeating one key and body
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gate = bin_dir / "gate.sh"
+    gate.write_text(
+        f'#!/bin/sh\ntouch {tmp_path}/started\nwhile [ ! -f {tmp_path}/go ]; do sleep 0.02; done\necho "$1"\n'
+    )
+    gate.chmod(0o755)
+    env = {
+        "RUNWIRE_API_KEYS": KEY,
+        "RUNWIRE_EXECUTABLES_DIR": str(bin_dir),
+        "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "2",
+    }
+    submit = {
+        "json": {"executable_name": "gate.sh", "is_async": False, "args": ["once"]},
+        "headers": {"Idempotency-Key": "k1"},
+        "timeout": 60,
+    }
+    with running_server(env=env) as server, api(server.url) as client:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(client.post, "/api/execute/", **submit)  # holds one place
+            deadline = time.monotonic() + 30
+            while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # a stream of a running run takes the key's second place
+            run_id = client.get("/api/v1/runs/", params={"door": "execute"}).json()["results"][0]["id"]
+            with stream(server.url, events(run_id), KEY) as open_stream:
+                assert open_stream.status_code == 200
+                # the same submit again would wait for the first one's answer: over the cap, 429
+                # at once (it waited 30 s, then 409), the key left to the first request
+                again = client.post("/api/execute/", **submit)  # type: ignore[arg-type]
+                assert refused(again, 429, "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL=2"), again.text
+            (tmp_path / "go").touch()
+            answer = first.result()
+            assert answer.status_code == 201 and answer.json()["result"]["output"] == "once\n"
+        replayed = client.post("/api/execute/", **submit)  # type: ignore[arg-type]
+        assert replayed.headers.get("Idempotent-Replayed") == "true"
+        assert replayed.json() == answer.json()
