@@ -147,7 +147,8 @@ def test_the_open_file_limit_is_raised_and_bounds_connections_long_requests_and_
         logs = server.logs()
         assert "open-file limit raised from 64 to 1000" in logs
         assert "at most 928 connections at once" in logs
-        assert "RUNWIRE_MAX_LONG_REQUESTS=1000 lowered to 464" in logs
+        assert "RUNWIRE_MAX_LONG_REQUESTS=1000 lowered to 464: half of the 928 connections" in logs
+        assert "set RUNWIRE_MAX_LONG_REQUESTS=464 to keep this quiet" in logs
         metrics = samples(client.get("/metrics").text)
         assert value(metrics, "runwire_open_files_limit") == 1000
         assert 0 < value(metrics, "runwire_open_files") < 100
