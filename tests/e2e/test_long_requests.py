@@ -254,3 +254,40 @@ def test_a_submit_waiting_for_its_idempotency_keys_first_answer_counts_against_t
         replayed = client.post("/api/execute/", **submit)  # type: ignore[arg-type]
         assert replayed.headers.get("Idempotent-Replayed") == "true"
         assert replayed.json() == answer.json()
+
+
+def test_a_wait_whose_client_has_gone_gives_its_place_back_at_once(
+    tmp_path: Path, sleep_plugin_path: str
+) -> None:
+    # a client whose timeout is shorter than its wait gives up; the wait held its place for up to
+    # 30 s more, for nobody, and the key's next waits were 429
+    env = with_plugin(
+        {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "1"}, sleep_plugin_path
+    )
+    with running_server(env=env) as server, api(server.url) as client:
+        sleeper = create_workflow(client, sleep_data(60))
+        run = start_run(client, sleeper)
+        gives_up = httpx.Client(base_url=server.url, headers={"X-Api-Key": KEY}, timeout=1)
+        waits = (
+            ("GET", RESULT, {"id": run, "wait": 30}, {}),
+            ("GET", f"/api/v1/runs/{run}/", {"wait": 30}, {}),
+            ("POST", f"/api/v1/workflows/{sleeper}/run/", {}, {"Prefer": "wait=30"}),
+        )
+        for method, path, params, headers in waits:
+            try:
+                gives_up.request(method, path, params=params, headers=headers, json={})
+            except httpx.ReadTimeout:
+                pass
+            else:
+                raise AssertionError(f"{method} {path} answered within 1 s")
+            gives_up.close()  # the connection is closed: the server sees its client leave
+            gives_up = httpx.Client(base_url=server.url, headers={"X-Api-Key": KEY}, timeout=1)
+            deadline = time.monotonic() + 10  # well within the 30 s the wait asked for
+            while value(samples(client.get("/metrics").text), "runwire_long_requests") != 0:
+                assert time.monotonic() < deadline, f"{method} {path} still holds its place"
+                time.sleep(0.05)
+            # the key's one place is free again: its next wait is let in (not 429)
+            assert client.get(RESULT, params={"id": run, "wait": 0.1}).status_code == 200
+        gives_up.close()
+        for started in client.get("/api/v1/runs/", params={"status": "in progress"}).json()["results"]:
+            assert client.post(f"/api/v1/runs/{started['id']}/cancel/").status_code == 202
