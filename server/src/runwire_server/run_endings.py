@@ -43,14 +43,26 @@ Gone = Callable[[], Awaitable[object]]
 then, and gives its place back, instead of waiting out ``wait_s`` for nobody."""
 
 
+WATCH_AFTER_S = 1.0
+"""A wait starts watching for its client leaving only after this long: most runs a start waits
+for end sooner, and the watch (a task reading the connection) would cost each of them; a client
+that leaves holds its place this much longer at most."""
+
+
 async def _wait(waiter: asyncio.Future[None], wait_s: float, gone: Gone | None) -> None:
-    """Until ``waiter`` is done, ``wait_s`` seconds have passed, or ``gone`` returns."""
-    if gone is None:
+    """Until ``waiter`` is done, ``wait_s`` seconds have passed, or ``gone`` returns (watched
+    after :data:`WATCH_AFTER_S`)."""
+    if gone is None or wait_s <= WATCH_AFTER_S:
         await asyncio.wait((waiter,), timeout=wait_s)
+        return
+    await asyncio.wait((waiter,), timeout=WATCH_AFTER_S)
+    if waiter.done():
         return
     watch = asyncio.ensure_future(gone())
     try:
-        await asyncio.wait((waiter, watch), timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            (waiter, watch), timeout=wait_s - WATCH_AFTER_S, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         if watch.done():
             if not watch.cancelled():
