@@ -147,7 +147,8 @@ def test_the_open_file_limit_is_raised_and_bounds_connections_long_requests_and_
         logs = server.logs()
         assert "open-file limit raised from 64 to 1000" in logs
         assert "at most 928 connections at once" in logs
-        assert "RUNWIRE_MAX_LONG_REQUESTS=1000 lowered to 464" in logs
+        assert "RUNWIRE_MAX_LONG_REQUESTS=1000 lowered to 464: half of the 928 connections" in logs
+        assert "set RUNWIRE_MAX_LONG_REQUESTS=464 to keep this quiet" in logs
         metrics = samples(client.get("/metrics").text)
         assert value(metrics, "runwire_open_files_limit") == 1000
         assert 0 < value(metrics, "runwire_open_files") < 100
@@ -209,3 +210,84 @@ def test_a_blocking_execute_over_the_cap_starts_nothing_and_its_idempotency_key_
         retried = client.post("/api/execute/", **second)  # type: ignore[arg-type]
         assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
         assert retried.json()["result"]["output"] == "second\n"
+
+
+def test_a_submit_waiting_for_its_idempotency_keys_first_answer_counts_against_the_cap(
+    tmp_path: Path,
+) -> None:
+    # a retry waiting for the first request's answer keeps its connection for up to 30 s: without
+    # the cap, one key could hold any number of them by repeating one key and body
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gate = bin_dir / "gate.sh"
+    gate.write_text(
+        f'#!/bin/sh\ntouch {tmp_path}/started\nwhile [ ! -f {tmp_path}/go ]; do sleep 0.02; done\necho "$1"\n'
+    )
+    gate.chmod(0o755)
+    env = {
+        "RUNWIRE_API_KEYS": KEY,
+        "RUNWIRE_EXECUTABLES_DIR": str(bin_dir),
+        "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "2",
+    }
+    submit = {
+        "json": {"executable_name": "gate.sh", "is_async": False, "args": ["once"]},
+        "headers": {"Idempotency-Key": "k1"},
+        "timeout": 60,
+    }
+    with running_server(env=env) as server, api(server.url) as client:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(client.post, "/api/execute/", **submit)  # holds one place
+            deadline = time.monotonic() + 30
+            while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # a stream of a running run takes the key's second place
+            run_id = client.get("/api/v1/runs/", params={"door": "execute"}).json()["results"][0]["id"]
+            with stream(server.url, events(run_id), KEY) as open_stream:
+                assert open_stream.status_code == 200
+                # the same submit again would wait for the first one's answer: over the cap, 429
+                # at once (it waited 30 s, then 409), the key left to the first request
+                again = client.post("/api/execute/", **submit)  # type: ignore[arg-type]
+                assert refused(again, 429, "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL=2"), again.text
+            (tmp_path / "go").touch()
+            answer = first.result()
+            assert answer.status_code == 201 and answer.json()["result"]["output"] == "once\n"
+        replayed = client.post("/api/execute/", **submit)  # type: ignore[arg-type]
+        assert replayed.headers.get("Idempotent-Replayed") == "true"
+        assert replayed.json() == answer.json()
+
+
+def test_a_wait_whose_client_has_gone_gives_its_place_back_at_once(
+    tmp_path: Path, sleep_plugin_path: str
+) -> None:
+    # a client whose timeout is shorter than its wait gives up; the wait held its place for up to
+    # 30 s more, for nobody, and the key's next waits were 429
+    env = with_plugin(
+        {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "1"}, sleep_plugin_path
+    )
+    with running_server(env=env) as server, api(server.url) as client:
+        sleeper = create_workflow(client, sleep_data(60))
+        run = start_run(client, sleeper)
+        gives_up = httpx.Client(base_url=server.url, headers={"X-Api-Key": KEY}, timeout=1)
+        waits = (
+            ("GET", RESULT, {"id": run, "wait": 30}, {}),
+            ("GET", f"/api/v1/runs/{run}/", {"wait": 30}, {}),
+            ("POST", f"/api/v1/workflows/{sleeper}/run/", {}, {"Prefer": "wait=30"}),
+        )
+        for method, path, params, headers in waits:
+            try:
+                gives_up.request(method, path, params=params, headers=headers, json={})
+            except httpx.ReadTimeout:
+                pass
+            else:
+                raise AssertionError(f"{method} {path} answered within 1 s")
+            gives_up.close()  # the connection is closed: the server sees its client leave
+            gives_up = httpx.Client(base_url=server.url, headers={"X-Api-Key": KEY}, timeout=1)
+            deadline = time.monotonic() + 10  # well within the 30 s the wait asked for
+            while value(samples(client.get("/metrics").text), "runwire_long_requests") != 0:
+                assert time.monotonic() < deadline, f"{method} {path} still holds its place"
+                time.sleep(0.05)
+            # the key's one place is free again: its next wait is let in (not 429)
+            assert client.get(RESULT, params={"id": run, "wait": 0.1}).status_code == 200
+        gives_up.close()
+        for started in client.get("/api/v1/runs/", params={"status": "in progress"}).json()["results"]:
+            assert client.post(f"/api/v1/runs/{started['id']}/cancel/").status_code == 202

@@ -153,7 +153,12 @@ def test_a_lone_surrogate_a_template_makes_for_a_program_fails_its_node_naming_i
         result = _run(server, _workflow(server, data), {})
         assert result["status"] == "failed", result
         assert result["data"]["s"]["error"].startswith(error), result["data"]["s"]
-    # the surrogates that stand for undecodable bytes (os.fsencode's) still pass, as those bytes
+    # the surrogates that stand for undecodable bytes (os.fsencode's) still pass, as those bytes,
+    # in an argument, a variable and stdin alike
+    check = (
+        "import os, sys; sys.exit(os.fsencode(sys.argv[1]) != b'\\xff' or os.environb[b'X'] != b'\\xfe'"
+        " or sys.stdin.buffer.read() != b'\\xfd')"
+    )
     data = {
         "nodes": [
             {"id": "t", "type": "trigger-node", "data": {"input_fields": []}},
@@ -162,7 +167,9 @@ def test_a_lone_surrogate_a_template_makes_for_a_program_fails_its_node_naming_i
                 "type": "basic-node",
                 "data": {
                     "name": "Run Script",
-                    "command": [PY, "-c", "import sys; sys.exit(len(sys.argv) != 2)", "{{ '\\udcff' }}"],
+                    "command": [PY, "-c", check, "{{ '\\udcff' }}"],
+                    "env": {"X": "{{ '\\udcfe' }}"},
+                    "stdin": "{{ '\\udcfd' }}",
                 },
             },
         ],

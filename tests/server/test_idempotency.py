@@ -242,7 +242,12 @@ def test_retries_waiting_for_a_slow_first_answer_cost_the_server_little(executab
     slow = executables / "slow.sh"
     slow.write_text("#!/bin/sh\nsleep 5.5\necho done\n")
     slow.chmod(0o755)
-    env = {"RUNWIRE_API_KEYS": KEY, "RUNWIRE_EXECUTABLES_DIR": str(executables)}
+    env = {
+        "RUNWIRE_API_KEYS": KEY,
+        "RUNWIRE_EXECUTABLES_DIR": str(executables),
+        # the first and 100 waiting retries: 101 long-lived requests of one key (default cap 100)
+        "RUNWIRE_LONG_REQUESTS_PER_PRINCIPAL": "101",
+    }
     body = {"executable_name": "slow.sh", "is_async": False}
     headers = {"X-Api-Key": KEY, "Idempotency-Key": "slow"}
     with running_server(env=env) as server:

@@ -70,12 +70,14 @@ def long_request_cap(setting: int, connections: int) -> int:
         return setting
     cap = max(1, connections // 2)
     log.warning(
-        "RUNWIRE_MAX_LONG_REQUESTS=%d lowered to %d: half the connections the open-file limit "
-        "allows (%d, RUNWIRE_MAX_CONNECTIONS); raise the hard limit (ulimit -Hn, systemd "
-        "LimitNOFILE=) to allow more",
+        "RUNWIRE_MAX_LONG_REQUESTS=%d lowered to %d: half of the %d connections this process "
+        "keeps open (RUNWIRE_MAX_CONNECTIONS, itself at most the open-file limit less a reserve); "
+        "to allow more, raise RUNWIRE_MAX_CONNECTIONS if it is set, or the hard open-file limit "
+        "(ulimit -Hn, systemd LimitNOFILE=); set RUNWIRE_MAX_LONG_REQUESTS=%d to keep this quiet",
         setting,
         cap,
         connections,
+        cap,
     )
     return cap
 

@@ -12,7 +12,8 @@ with the run as it is), so a long-poll never holds a shutdown.
 
 A poll or start that names its ``caller`` holds a place in the process's
 :class:`~runwire_server.long_requests.LongRequests` while it waits, and only then: over the cap a
-poll is refused, a start answers at once.
+poll is refused, a start answers at once. Given ``gone`` (:data:`Gone`), a wait also ends when
+its client closes the connection, so that a client that timed out holds no place.
 """
 
 from __future__ import annotations
@@ -35,6 +36,39 @@ MAX_WAIT_S = 30.0
 
 def _no_hold() -> None:
     """The release of a wait that holds no place (no caller named)."""
+
+
+Gone = Callable[[], Awaitable[object]]
+"""Returns once the waiting request's client has gone (closed its connection): the wait ends
+then, and gives its place back, instead of waiting out ``wait_s`` for nobody."""
+
+
+WATCH_AFTER_S = 1.0
+"""A wait starts watching for its client leaving only after this long: most runs a start waits
+for end sooner, and the watch (a task reading the connection) would cost each of them; a client
+that leaves holds its place this much longer at most."""
+
+
+async def _wait(waiter: asyncio.Future[None], wait_s: float, gone: Gone | None) -> None:
+    """Until ``waiter`` is done, ``wait_s`` seconds have passed, or ``gone`` returns (watched
+    after :data:`WATCH_AFTER_S`)."""
+    if gone is None or wait_s <= WATCH_AFTER_S:
+        await asyncio.wait((waiter,), timeout=wait_s)
+        return
+    await asyncio.wait((waiter,), timeout=WATCH_AFTER_S)
+    if waiter.done():
+        return
+    watch = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait(
+            (waiter, watch), timeout=wait_s - WATCH_AFTER_S, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        if watch.done():
+            if not watch.cancelled():
+                watch.exception()  # retrieved: a failed watch only ends the wait
+        else:
+            watch.cancel()
 
 
 class RunEndings:
@@ -77,9 +111,11 @@ class RunEndings:
         read: Callable[[str], Awaitable[RunRow | None]],
         worth_waiting: Callable[[RunRow], bool] = lambda run: True,
         caller: str | None = None,
+        gone: Gone | None = None,
     ) -> RunRow | None:
         """``read(run_id)``; if the run is there, unfinished and ``worth_waiting``, wait up to
-        ``wait_s`` seconds for it to end and read it again.
+        ``wait_s`` seconds for it to end (or until ``gone`` returns: the client left) and read it
+        again.
 
         :raises runwire_server.long_requests.LongRequestRefused: it would wait, and ``caller``
             (``provider:subject``) or the process holds as many waits and streams as it may.
@@ -94,7 +130,7 @@ class RunEndings:
                 return run
             if caller is not None:
                 release = self.limits.hold(caller)
-            await asyncio.wait((waiter,), timeout=wait_s)
+            await _wait(waiter, wait_s, gone)
         finally:
             self._unregister(run_id, waiter)
             if release is not None:
@@ -108,9 +144,11 @@ class RunEndings:
         start: Awaitable[object],
         read: Callable[[str], Awaitable[RunRow | None]],
         caller: str | None = None,
+        gone: Gone | None = None,
     ) -> tuple[RunRow | None, bool]:
         """Await ``start`` (which stores and enqueues the new run ``run_id``), wait up to ``wait_s``
-        seconds for the run to end, then ``read(run_id)`` (a start with ``Prefer: wait``).
+        seconds for the run to end (or until ``gone`` returns: the client left), then
+        ``read(run_id)`` (a start with ``Prefer: wait``).
         Registered before the start, the wait cannot miss the end, so nothing is read before it.
 
         Returns the run and whether the start waited: not when the server is stopping, nor when
@@ -125,7 +163,7 @@ class RunEndings:
                 release = self.limits.try_hold(caller) if caller is not None else _no_hold
                 if release is not None:
                     waited = True
-                    await asyncio.wait((waiter,), timeout=wait_s)
+                    await _wait(waiter, wait_s, gone)
         finally:
             self._unregister(run_id, waiter)
             if release is not None:

@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     max_long_requests: int = Field(
         default=1000,
         ge=1,
-        description="Event streams and waiting requests open at once in all (at most half the "
-        "open-file limit); over it: 503.",
+        description="Event streams and waiting requests open at once in all (at most half of "
+        "RUNWIRE_MAX_CONNECTIONS as it applies); over it: 503.",
     )
     max_connections: int = Field(
         default=0,

@@ -168,9 +168,9 @@ class RunScriptNode(NodeType):
         if data.stdin is None:
             return None
         text = to_text(ctx.render(data.stdin))
-        try:
-            return text.encode()
-        except UnicodeEncodeError:  # a lone surrogate a template made
+        try:  # as arguments are (os.fsencode): U+DC80-U+DCFF stand for the bytes 0x80-0xFF
+            return text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # another lone surrogate a template made
             why = "stdin holds a lone UTF-16 surrogate, which is not text"
             raise NodeFailed(why, retryable=False) from None
 

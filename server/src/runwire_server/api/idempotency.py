@@ -10,7 +10,9 @@ ASGI :func:`middleware` that keeps the handler's answer. With the header:
 - a request with the same key and the same request (method, path, query string, content type
   and body, by SHA-256) within 24 hours (:data:`.IDEMPOTENCY_WINDOW_S`) gets that answer
   again, with ``Idempotent-Replayed: true``, and the handler does not run; one that arrives while the first
-  is in progress waits for its answer (up to :data:`WAIT_S`, then 409);
+  is in progress waits for its answer (up to :data:`WAIT_S`, then 409), holding a place among
+  the long-lived requests while it waits (:mod:`runwire_server.long_requests`: over the cap,
+  429 / 503 at once);
 - the same key with another request is a 422.
 
 Answers under 500 but 429 are kept (they say what this request does); a 5xx, a 429 (too many
@@ -33,6 +35,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwire_server.api.deps import get_principal
 from runwire_server.api.errors import BadRequest, Conflict, Unprocessable
+from runwire_server.long_requests import Release
 from runwire_server.services import Services
 from runwire_server.store.idempotency import IDEMPOTENCY_WINDOW_S, IdempotencyRow
 
@@ -116,6 +119,9 @@ async def claim(request: Request[Any, Any, Any]) -> Response[bytes] | None:
     :raises BadRequest: two or more headers, or the key is not 1 to 255 printable ASCII characters.
     :raises Unprocessable: the key was used (within 24 hours) for another request.
     :raises StillInProgress: the first request has not answered within :data:`WAIT_S`.
+    :raises runwire_server.long_requests.LongRequestRefused: it would wait for the first request's
+        answer, and its principal or the process holds as many waiting requests as it may (429 /
+        503): a wait keeps its connection as a long-poll does.
     """
     raw = key_headers(request.scope)
     if not raw:
@@ -131,26 +137,33 @@ async def claim(request: Request[Any, Any, Any]) -> Response[bytes] | None:
     row = await store.claim_idempotency_key(
         identity, key, digest, claimant, IDEMPOTENCY_WINDOW_S, lease_timeout
     )
-    while row is not None:
-        if row.request_hash != digest:
-            raise Unprocessable(
-                "this Idempotency-Key was already used for a different request "
-                "(another method, path, query, content type or body); use a new key"
-            )
-        if row.finished:
-            return replay(row)
-        if time.monotonic() > deadline:
-            raise StillInProgress(
-                "a request with this Idempotency-Key is still in progress; try again later",
-                headers={"Retry-After": "1"},
-            )
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, MAX_POLL_S)
-        row = await store.idempotency_row(identity, key)
-        if row is None:  # the first request failed and released the key: this one may proceed
-            row = await store.claim_idempotency_key(
-                identity, key, digest, claimant, IDEMPOTENCY_WINDOW_S, lease_timeout
-            )
+    release: Release | None = None
+    try:
+        while row is not None:
+            if row.request_hash != digest:
+                raise Unprocessable(
+                    "this Idempotency-Key was already used for a different request "
+                    "(another method, path, query, content type or body); use a new key"
+                )
+            if row.finished:
+                return replay(row)
+            if time.monotonic() > deadline:
+                raise StillInProgress(
+                    "a request with this Idempotency-Key is still in progress; try again later",
+                    headers={"Retry-After": "1"},
+                )
+            if release is None:  # waiting keeps the connection: a long-lived request while it waits
+                release = services.long_requests.hold(identity)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_POLL_S)
+            row = await store.idempotency_row(identity, key)
+            if row is None:  # the first request failed and released the key: this one may proceed
+                row = await store.claim_idempotency_key(
+                    identity, key, digest, claimant, IDEMPOTENCY_WINDOW_S, lease_timeout
+                )
+    finally:
+        if release is not None:  # the handler, if it waits too, holds a place of its own
+            release()
     request.scope["state"][CLAIM_STATE] = (identity, key, claimant)
     return None
 

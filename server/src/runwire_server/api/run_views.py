@@ -21,8 +21,9 @@ from runwire_server.api.errors import BadRequest, NotFound
 from runwire_server.api.openapi import documented
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
 from runwire_server.api.run_shapes import RunPage, RunView
-from runwire_server.api.waiting import Wait
+from runwire_server.api.waiting import Wait, client_gone
 from runwire_server.events import FAILED, FINISHED, SKIPPED, STARTED, Labels, node_times, run_times
+from runwire_server.run_endings import Gone
 from runwire_server.services import Services
 from runwire_server.store import RunRow
 from runwire_server.store.rows import iso
@@ -37,9 +38,11 @@ crash starts with no records, but keeps its log)."""
 _TIMES = ("started_at", "finished_at", "duration_s")
 
 
-async def visible_run(services: Services, principal: Principal, run_id: str, wait_s: float = 0) -> RunRow:
+async def visible_run(
+    services: Services, principal: Principal, run_id: str, wait_s: float = 0, gone: Gone | None = None
+) -> RunRow:
     """The run ``run_id`` names, if ``principal`` may see it; once it has ended, or ``wait_s``
-    seconds have passed, when ``wait_s`` is given (a long-poll).
+    seconds have passed, when ``wait_s`` is given (a long-poll; ``gone``: until the client left).
 
     :raises NotFound: ``run_id`` is not a UUID, there is no such run, or it is not the caller's.
     """
@@ -49,7 +52,7 @@ async def visible_run(services: Services, principal: Principal, run_id: str, wai
         raise NotFound("run not found") from None
     visible = lambda run: run.visible_to(principal)  # noqa: E731
     run = await services.endings.read_when_ended(
-        canonical, wait_s, services.store.get_run, visible, principal.identity
+        canonical, wait_s, services.store.get_run, visible, principal.identity, gone
     )
     if run is None or not run.visible_to(principal):
         raise NotFound("run not found")
@@ -148,11 +151,16 @@ class RunViewController(Controller):
         operation_class=documented(replies={200: (RunView, "the run")}),
     )
     async def get_run(
-        self, services: ServicesDep, principal: PrincipalDep, run_id: FromPath[str], wait: Wait = 0
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        principal: PrincipalDep,
+        run_id: FromPath[str],
+        wait: Wait = 0,
     ) -> dict[str, Any]:
         """The run (404 ``run not found`` when there is none or it is not the caller's); with
         ``wait``, once it has ended or ``wait`` seconds have passed."""
-        run = await visible_run(services, principal, run_id, wait)
+        run = await visible_run(services, principal, run_id, wait, client_gone(request))
         title, labels = await workflow_labels(services, run)
         return view(services, run, title, labels)
 

@@ -35,7 +35,13 @@ from runwire_server.api.shapes import (
     RunStart,
     UpdateAccepted,
 )
-from runwire_server.api.waiting import PREFER_WAIT_DOC, PREFER_WAIT_OPENAPI, Wait, start_as_preferred
+from runwire_server.api.waiting import (
+    PREFER_WAIT_DOC,
+    PREFER_WAIT_OPENAPI,
+    Wait,
+    client_gone,
+    start_as_preferred,
+)
 from runwire_server.api.workflows import visible_workflow
 
 RUN_INPUT: dict[str, Any] = {JSON: Any, "text/plain": str}
@@ -157,6 +163,7 @@ class RunController(Controller):
     )
     async def workflow_result(
         self,
+        request: Request[Any, Any, Any],
         services: ServicesDep,
         principal: PrincipalDep,
         run_id: Annotated[str | None, QueryParameter(name="id")] = None,
@@ -171,7 +178,7 @@ class RunController(Controller):
             raise BadRequest("'id' must be a workflow run UUID")
         visible = lambda run: run.visible_to(principal)  # noqa: E731
         run = await services.endings.read_when_ended(
-            canonical, wait, services.store.get_run, visible, principal.identity
+            canonical, wait, services.store.get_run, visible, principal.identity, client_gone(request)
         )
         if run is None or not run.visible_to(principal):
             missing = {

@@ -5,7 +5,7 @@ does the waiting)."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -129,6 +129,18 @@ async def start_as_preferred(
         await start
         return None
     run, waited = await services.endings.read_after_start(
-        run_id, wait_s, start, services.store.get_run, caller
+        run_id, wait_s, start, services.store.get_run, caller, client_gone(request)
     )
     return Waited(run, preference_applied(wait_s) if waited else None)
+
+
+def client_gone(request: Request[Any, Any, Any]) -> Callable[[], Awaitable[None]]:
+    """What returns once ``request``'s client has closed its connection (ASGI ``http.disconnect``),
+    for a wait that should end then (:data:`runwire_server.run_endings.Gone`). Only for a request
+    whose body has been read (a GET, or a start that has read its body): it reads what is left."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    return gone

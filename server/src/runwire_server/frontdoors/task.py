@@ -25,7 +25,13 @@ from runwire_server.api.enqueue import store_and_enqueue
 from runwire_server.api.errors import Forbidden, NotFound
 from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
-from runwire_server.api.waiting import PREFER_WAIT_DOC, PREFER_WAIT_OPENAPI, Wait, start_as_preferred
+from runwire_server.api.waiting import (
+    PREFER_WAIT_DOC,
+    PREFER_WAIT_OPENAPI,
+    Wait,
+    client_gone,
+    start_as_preferred,
+)
 from runwire_server.frontdoors.boot import (
     FRONT_DOOR_PROJECT,
     SCRIPT_NODE,
@@ -35,6 +41,7 @@ from runwire_server.frontdoors.boot import (
 )
 from runwire_server.frontdoors.shapes import TaskState
 from runwire_server.frontdoors.taskconfig import CompiledTask
+from runwire_server.run_endings import Gone
 from runwire_server.services import Services
 from runwire_server.store import RunRow
 
@@ -110,7 +117,12 @@ async def start_task(
 
 
 async def poll_task(
-    services: Services, door: TaskDoor | None, principal: Principal, task_id: str, wait_s: float = 0
+    services: Services,
+    door: TaskDoor | None,
+    principal: Principal,
+    task_id: str,
+    wait_s: float = 0,
+    gone: Gone | None = None,
 ) -> dict[str, Any]:
     """The task's state (once it has ended or ``wait_s`` seconds have passed, when ``wait_s`` is
     given); 404 for an id that is not a run of this task."""
@@ -125,7 +137,7 @@ async def poll_task(
         return run.workflow_id == door.workflow.id and run.visible_to(principal)
 
     run = await services.endings.read_when_ended(
-        canonical, wait_s, services.store.get_run, mine, principal.identity
+        canonical, wait_s, services.store.get_run, mine, principal.identity, gone
     )
     if run is None or not mine(run):
         raise NotFound("task not found")
@@ -173,6 +185,7 @@ def _routes(prefix: str) -> list[Any]:
         operation_class=POLL_DOC,
     )
     async def poll(
+        request: Request[Any, Any, Any],
         services: ServicesDep,
         task_door: TaskDoorDep,
         principal: PrincipalDep,
@@ -181,7 +194,7 @@ def _routes(prefix: str) -> list[Any]:
     ) -> dict[str, Any]:
         """``not-ready``, ``ready`` (results, attachments, stdout) or ``failed`` (error); with
         ``wait``, once the task has ended or ``wait`` seconds have passed."""
-        return await poll_task(services, task_door, principal, task_id, wait)
+        return await poll_task(services, task_door, principal, task_id, wait, client_gone(request))
 
     return [start, poll]
 
