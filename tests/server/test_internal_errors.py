@@ -13,10 +13,13 @@ INTERNALS = ("test_refuses_success", "UPDATE", "runwire_runs", "SQL", "parameter
 
 
 def test_a_run_stopped_by_an_internal_error_names_its_kind_and_keeps_the_sql_in_the_log(
-    executables: Path,
+    executables: Path, tmp_path: Path
 ) -> None:
     import psycopg
 
+    ran = tmp_path / "ran"
+    (executables / "count.sh").write_text('#!/bin/sh\necho ran >> "$1"\n')
+    (executables / "count.sh").chmod(0o755)
     with postgres_database() as url:
         env = {
             "RUNWIRE_API_KEYS": KEY,
@@ -28,9 +31,10 @@ def test_a_run_stopped_by_an_internal_error_names_its_kind_and_keeps_the_sql_in_
                 db.execute(REFUSE_SUCCESS)
             with api(server.url) as client:
                 run = wait_for_run(client, start_run(client, create_workflow(client), '{"name": "Ada"}'))
-                blocking = client.post(
-                    "/api/execute/", json={"executable_name": "hello.sh", "is_async": False}
-                )
+                submit = {"executable_name": "count.sh", "args": [str(ran)], "is_async": False}
+                once = {"Idempotency-Key": "count-once"}
+                blocking = client.post("/api/execute/", json=submit, headers=once)
+                retried = client.post("/api/execute/", json=submit, headers=once)
                 listed = client.get("/api/v1/runs/", params={"door": "execute"}).json()["results"]
             logs = server.logs()
 
@@ -41,6 +45,10 @@ def test_a_run_stopped_by_an_internal_error_names_its_kind_and_keeps_the_sql_in_
     assert blocking.status_code == 500, blocking.text
     (execute_run,) = listed
     assert blocking.json()["detail"] == f"{run['error']} (job {execute_run['id']})"
+    # its program ran: a retry with its Idempotency-Key gets the same answer and runs nothing
+    assert retried.status_code == 500 and retried.json() == blocking.json()
+    assert retried.headers.get("Idempotent-Replayed") == "true"
+    assert ran.read_text() == "ran\n"
     assert execute_run["status"] == "failed"
     assert execute_run["error"] == "internal error (IntegrityError); the server's log has the details"
     # the operator still finds what happened

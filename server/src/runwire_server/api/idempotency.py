@@ -54,6 +54,7 @@ MAX_POLL_S = 0.5
 """The longest wait between two reads: many retries waiting for one slow answer cost the store
 (and the server) at most two reads a second each."""
 CLAIM_STATE = "runwire_idempotency_claim"
+KEEP_STATE = "runwire_idempotency_keep"
 """Where :func:`claim` leaves ``(principal, key, claimant)`` for :func:`middleware` (scope state)."""
 
 
@@ -207,10 +208,18 @@ def middleware(app: ASGIApp) -> ASGIApp:
     return keep_answer
 
 
+def keep_even_a_5xx(request: Request[Any, Any, Any]) -> None:
+    """Keep this request's answer for its ``Idempotency-Key`` even if it is a 5xx: what it asked
+    for has happened (a blocking execute's program ran), so a retry with the key must get this
+    answer, not do it again. Other 5xx answers release the key (nothing happened: try again)."""
+    request.scope["state"][KEEP_STATE] = True
+
+
 async def _settle(scope: Scope, held: tuple[str, str, str], start: dict[str, Any], body: bytes) -> None:
-    """Store the answer for the key ``held``, or release the key for a 5xx or a 429."""
+    """Store the answer for the key ``held``, or release the key for a 5xx (unless
+    :func:`keep_even_a_5xx` said otherwise) or a 429."""
     status = int(start["status"])
-    if status >= 500 or status == TOO_MANY_REQUESTS:
+    if (status >= 500 and not scope["state"].get(KEEP_STATE)) or status == TOO_MANY_REQUESTS:
         await _release(scope, held)
         return
     content_type = ""

@@ -36,8 +36,8 @@ from runwire.records import TERMINAL, Status
 from runwire_server.api.bodies import off_loop, parse_json, read_text
 from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.enqueue import store_and_enqueue
-from runwire_server.api.errors import ApiError, BadRequest, Forbidden, NotFound, Unprocessable
-from runwire_server.api.idempotency import IDEMPOTENT
+from runwire_server.api.errors import ApiError, BadRequest, Forbidden, InternalError, NotFound, Unprocessable
+from runwire_server.api.idempotency import IDEMPOTENT, keep_even_a_5xx
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.frontdoors.blocking import run_inline
 from runwire_server.frontdoors.boot import (
@@ -164,6 +164,9 @@ async def start_execute(
         release = services.long_requests.hold(principal.identity)
         try:
             record = await run_inline(services, door, job_id, run_input, principal.identity)
+        except InternalError:  # its program may have run: a retry with its key must not run it again
+            keep_even_a_5xx(request)
+            raise
         finally:
             release()
         script = record.nodes.get(SCRIPT_NODE)
