@@ -62,7 +62,9 @@ async def run_inline(
     except BaseException as exc:  # an internal error or a cancellation: end the stored run now
         if isinstance(exc, Exception):
             log.exception("run %s stopped by an internal error", run_id)
-        error = internal_error_text(exc)
+            error = internal_error_text(exc)
+        else:  # the request's task was cancelled: the server is stopping
+            error = f"stopped before it ended: the request executing it was stopped ({type(exc).__name__})"
         await observer.settle()
         with contextlib.suppress(Exception):
             await services.store.save_run(
