@@ -81,6 +81,11 @@ class Services:
     announces_ends: bool = False
     """Whether runs written terminal here are announced on the broker (``runwire worker``)."""
 
+    def __post_init__(self) -> None:
+        # one cap per process: the waits of :attr:`endings` are counted in :attr:`long_requests`
+        # (and so in its metric) however the two were made
+        self.endings.limits = self.long_requests
+
     @cached_property
     def node_schemas(self) -> list[dict[str, Any]]:
         """One schema per registered node type (``get_nodes``), built on first use."""
