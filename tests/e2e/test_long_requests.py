@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from runwire_server.testing import running_server
 from tests.helpers import (
@@ -129,6 +131,22 @@ def test_one_key_cannot_hold_more_than_its_long_requests_and_others_are_still_se
         with stream(server.url, events(long_run), scoped) as reopened:
             assert reopened.status_code == 200
         assert caller.post(f"/api/v1/runs/{long_run}/cancel/").status_code == 202
+
+
+def test_the_open_file_limit_is_raised_at_most_to_65536(tmp_path: Path) -> None:
+    # programs inherit it: a container's hard limit (often 1048576) is not handed to them whole
+    probe = subprocess.run(["prlimit", "--nofile=64:100000", "--", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:  # a hard limit over the current one needs CAP_SYS_RESOURCE
+        pytest.skip(f"cannot give a process a hard open-file limit of 100000 here: {probe.stderr.strip()}")
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec prlimit --nofile=64:100000 -- {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    with running_server(env={"RUNWIRE_API_KEYS": KEY}, python=str(wrapper)) as server:
+        limits = Path(f"/proc/{server.process.pid}/limits").read_text()
+        logs = server.logs()
+    found = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits)
+    assert found is not None and (found[1], found[2]) == ("65536", "100000"), limits
+    assert "open-file limit raised from 64 to 65536 (the hard limit, at most 65536)" in logs
 
 
 def test_the_open_file_limit_is_raised_and_bounds_connections_long_requests_and_warnings(

@@ -5,9 +5,9 @@ Every connection, program pipe and store file is a file descriptor, and the soft
 limit allows far more (524288 under systemd, 1048576 in a container). A server left at 1024
 answers nobody once about a thousand connections are open: past the limit the event loop's
 ``accept`` fails and uvloop drops each new connection unanswered (health probes too), with
-nothing in the log. :func:`raise_open_file_limit` raises the soft limit to the hard one at start,
-which any process may do; the hard limit stays the operator's (``LimitNOFILE=``,
-``ulimit -Hn``, ``docker run --ulimit``).
+nothing in the log. :func:`raise_open_file_limit` raises the soft limit to the hard one at start
+(at most :data:`RAISE_UP_TO`), which any process may do; the hard limit stays the operator's
+(``LimitNOFILE=``, ``ulimit -Hn``, ``docker run --ulimit``).
 
 :func:`long_request_cap` keeps ``RUNWIRE_MAX_LONG_REQUESTS`` under half the limit, so the
 connections that may stay open for long (event streams, waits) leave room for everything else;
@@ -25,9 +25,14 @@ import time
 
 log = logging.getLogger("runwire.server")
 
-CEILING = 1 << 20
-"""The most a soft limit is raised to when the hard limit is unlimited (not on Linux, where
-the hard limit is at most ``fs.nr_open``)."""
+RAISE_UP_TO = 65_536
+"""The most the soft limit is raised to, whatever the hard limit (a container's is often 1048576).
+Programs started here inherit it: some close every descriptor up to their limit before they
+start another program, or use ``select()``, which fails on descriptors past 1024, and the higher
+the limit the worse those get (Go restores the original limit in its children; Python's
+``subprocess`` cannot without giving up ``vfork``). 65,536 descriptors leave room for tens of
+thousands of connections per process; the operator raises the soft limit beyond it before the
+start (``ulimit -n``) and runwire keeps that."""
 
 
 def open_file_limit() -> int | None:
@@ -42,15 +47,15 @@ def open_file_limit() -> int | None:
 
 
 def raise_open_file_limit() -> tuple[int, int] | None:
-    """Raise the soft open-file limit to the hard limit; return ``(before, after)`` when it
-    rose (logged at info), ``None`` when it was already there or cannot be changed (logged as a
-    warning: the process keeps its limit)."""
+    """Raise the soft open-file limit to the hard limit, at most :data:`RAISE_UP_TO`; return
+    ``(before, after)`` when it rose (logged at info), ``None`` when it was already there or
+    cannot be changed (logged as a warning: the process keeps its limit)."""
     try:
         import resource
     except ImportError:  # pragma: no cover - Windows
         return None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = CEILING if hard == resource.RLIM_INFINITY else hard
+    target = RAISE_UP_TO if hard == resource.RLIM_INFINITY else min(hard, RAISE_UP_TO)
     if soft != resource.RLIM_INFINITY and soft >= target:
         return None
     try:
@@ -58,7 +63,7 @@ def raise_open_file_limit() -> tuple[int, int] | None:
     except (ValueError, OSError) as exc:
         log.warning("open-file limit stays at %d: raising it to %d failed: %s", soft, target, exc)
         return None
-    log.info("open-file limit raised from %d to %d (the hard limit)", soft, target)
+    log.info("open-file limit raised from %d to %d (the hard limit, at most %d)", soft, target, RAISE_UP_TO)
     return soft, target
 
 
