@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
+from runwire_server.store import Store
 from runwire_server.testing import running_server
 from tests.helpers import (
     KEY,
     SERVICE_KEY,
-    SLEEP,
     api,
     create_workflow,
     sleep_data,
@@ -19,17 +20,36 @@ from tests.helpers import (
 )
 
 RESULT = "/api/v1/workflows/workflow_result/"
-FINISHED = 'runwire_runs_finished_total{door="workflow",status="succeed"}'
+STOPPED = 'runwire_runs_finished_total{door="workflow",status="cancelled"}'
+
+
+async def test_no_progress_write_reopens_or_rewrites_a_finished_run(store: Store) -> None:
+    """Whoever finished it (an execution update here), a late write of its executor changes nothing."""
+    workflow = await store.create_workflow(1, "w", {})
+    run_id = str(uuid.uuid4())
+    await store.create_run(run_id, workflow, {})
+    assert await store.claim_run(run_id) is not None
+    external = {"x": {"id": "x", "status": "failed", "error": "stopped"}}
+    assert await store.apply_update(run_id, "failed", external)
+    for status in ("in progress", "succeed", "failed"):  # the executor's late writes
+        await store.save_run(run_id, status, {"a": {"id": "a", "status": "succeed"}}, 1.0, "late")
+    row = await store.get_run(run_id)
+    assert row is not None and (row.status, row.nodes, row.total_cost, row.error) == (
+        "failed",
+        external,
+        0.0,
+        None,
+    )
 
 
 def test_a_run_an_execution_update_ended_stays_as_it_said(sleep_plugin_path: str, tmp_path: Path) -> None:
-    """An execution update may end a run its executor is still running; when the executor's node
-    then finishes, its writes (the node's success, the run's) must not reopen or rewrite the run."""
+    """An execution update may end a run this server is executing: the execution stops (its
+    sleep of 60 s is cut short) and its own end, written as it stops, changes nothing."""
     markers = tmp_path / "markers"
     markers.mkdir()
     env = with_plugin({"RUNWIRE_API_KEYS": KEY, "RUNWIRE_SERVICE_API_KEY": SERVICE_KEY}, sleep_plugin_path)
     with running_server(env=env, data_dir=tmp_path / "data") as server, api(server.url) as client:
-        run_id = start_run(client, create_workflow(client, sleep_data(1.0, markers)))
+        run_id = start_run(client, create_workflow(client, sleep_data(60.0, markers)))
         wait_for_marker(markers, run_id)  # its sleep node runs
         update = {
             "type": "workflow_execution_progress_change",
@@ -45,11 +65,11 @@ def test_a_run_an_execution_update_ended_stays_as_it_said(sleep_plugin_path: str
             headers={"X-Service-Api-Key": SERVICE_KEY},
         )
         assert reply.status_code == 201, reply.text
-        deadline = time.monotonic() + 30  # the executor ends the run as it sees it: counted in the metrics
-        while f"{FINISHED} 1.0" not in client.get("/metrics").text:
-            assert time.monotonic() < deadline, "the executor never finished the run"
+        deadline = time.monotonic() + 30  # the executor stops, as for a cancel: counted so
+        while f"{STOPPED} 1.0" not in client.get("/metrics").text:
+            assert time.monotonic() < deadline, "the execution never stopped"
             time.sleep(0.05)
         data = client.get(RESULT, params={"id": run_id}).json()["data"]
-    assert data["status"] == "failed"
+    assert data["status"] == "failed" and data.get("error") is None
     assert data["data"]["external"]["error"] == "stopped"
-    assert SLEEP not in data["data"] or data["data"][SLEEP]["status"] != "succeed"
+    assert "cancelled by" not in str(data)  # the executor's own end was not written

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runwire.auth import Principal
 from runwire.errors import InputInvalid, WorkflowInvalid
 from runwire.inputs import RAW_INPUT_KEY
-from runwire.records import Status
+from runwire.records import TERMINAL, Status
 from runwire_server.api.bodies import (
     MAX_DB_INT,
     NOT_JSON,
@@ -243,6 +243,8 @@ class RunController(Controller):
         nodes = {node_id: {**record, "id": node_id} for node_id, record in update.payload.data.items()}
         if not await services.store.apply_update(canonical, update.payload.status, nodes):
             raise NotFound("workflow run not found")
+        if update.payload.status in TERMINAL:  # ended: its executing here would only be dropped
+            services.executor.cancellations.cancel(canonical, "an execution update")
         return {"status": "created", "detail": {"msg": "ok"}}
 
 
