@@ -196,16 +196,23 @@ def test_the_open_file_limit_is_raised_and_bounds_connections_long_requests_and_
             time.sleep(0.05)
 
 
-def test_a_blocking_execute_over_the_cap_starts_nothing_and_its_idempotency_key_is_not_kept(
-    tmp_path: Path,
-) -> None:
+def gated_executables(tmp_path: Path) -> Path:
+    """A RUNWIRE_EXECUTABLES_DIR holding ``gate.sh``: it touches ``tmp_path/started``, runs until
+    ``tmp_path/go`` exists, then prints its first argument."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    gate = bin_dir / "gate.sh"  # says it started, then runs until the test lets it go
+    gate = bin_dir / "gate.sh"
     gate.write_text(
         f'#!/bin/sh\ntouch {tmp_path}/started\nwhile [ ! -f {tmp_path}/go ]; do sleep 0.02; done\necho "$1"\n'
     )
     gate.chmod(0o755)
+    return bin_dir
+
+
+def test_a_blocking_execute_over_the_cap_starts_nothing_and_its_idempotency_key_is_not_kept(
+    tmp_path: Path,
+) -> None:
+    bin_dir = gated_executables(tmp_path)
     env = {
         "RUNWIRE_API_KEYS": KEY,
         "RUNWIRE_EXECUTABLES_DIR": str(bin_dir),
@@ -235,13 +242,7 @@ def test_a_submit_waiting_for_its_idempotency_keys_first_answer_counts_against_t
 ) -> None:
     # a retry waiting for the first request's answer keeps its connection for up to 30 s: without
     # the cap, one key could hold any number of them by repeating one key and body
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    gate = bin_dir / "gate.sh"
-    gate.write_text(
-        f'#!/bin/sh\ntouch {tmp_path}/started\nwhile [ ! -f {tmp_path}/go ]; do sleep 0.02; done\necho "$1"\n'
-    )
-    gate.chmod(0o755)
+    bin_dir = gated_executables(tmp_path)
     env = {
         "RUNWIRE_API_KEYS": KEY,
         "RUNWIRE_EXECUTABLES_DIR": str(bin_dir),
