@@ -172,3 +172,30 @@ def test_run_directories_kept_for_debugging_outlive_the_server(
     server.client.__exit__(None, None, None)
     kept = root.with_name(f"kept-{root.name}")
     assert not root.exists() and len(list(kept.glob("results-*"))) == 1
+
+
+def test_a_stop_removes_every_finished_run_directory_and_their_root(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    import json
+    import sys
+
+    leave = (
+        "import json, os\nfor i in range(3000): open(f'f{i}', 'w').close()\nprint(json.dumps(os.getcwd()))"
+    )
+    config = tmp_path / "litter-task.json"
+    config.write_text(
+        json.dumps(
+            {
+                "command": [sys.executable, "-c", leave],
+                "outputs": {"results": {"kind": "stdout", "format": "json"}},
+            }
+        )
+    )
+    server = make_server(task_config=str(config), executables_dir="")
+    root = Path(server.client.app.state.services.host.rundir_parent)
+    ids = [server.client.post("/task", headers=server.headers("p0")).json()["id"] for _ in range(3)]
+    rundirs = [Path(wait_task(server, task_id, "p0")["results"]) for task_id in ids]
+    assert all(rundir.parent == root for rundir in rundirs)
+    server.client.__exit__(None, None, None)  # 9,000 files may still wait for the disposal
+    assert not root.exists() and not root.with_name(f"kept-{root.name}").exists()

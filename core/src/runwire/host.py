@@ -4,7 +4,8 @@ A :class:`HostPolicy` is built once per process by whoever hosts the engine (the
 its settings; ``runwire run`` uses the default, the operator's own user) and reaches every
 node through :attr:`runwire.nodes.NodeContext.host`. Node types that start programs honour it.
 It also carries the process's limits: its :attr:`HostPolicy.process_slots` is the one limiter
-of child processes that every engine, executor and thread of the process shares.
+of child processes that every engine, executor and thread of the process shares; and its
+:attr:`HostPolicy.disposal`, which removes finished run directories in the background.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from runwire.disposal import Disposal
 from runwire.errors import ConfigInvalid
 from runwire.slots import Slots
 
@@ -84,12 +86,16 @@ class HostPolicy:
     process_slots: Slots = field(init=False, repr=False, compare=False)
     """Held by a node while its program runs; built here so that every user of this policy
     (each engine, executor and worker thread of the process) shares the one limit."""
+    disposal: Disposal = field(init=False, repr=False, compare=False)
+    """Removes finished run directories in the background (node types hand theirs over); whoever
+    releases :attr:`rundir_parent` drains it first."""
 
     def __post_init__(self) -> None:
         for name in ("max_processes", "max_parallel_nodes"):
             if getattr(self, name) < 1:
                 raise ConfigInvalid(f"{name} must be at least 1, got {getattr(self, name)}")
         object.__setattr__(self, "process_slots", Slots(self.max_processes))  # frozen dataclass
+        object.__setattr__(self, "disposal", Disposal())
 
     def program_environment(self, allowlist: list[str] | tuple[str, ...]) -> dict[str, str]:
         """The allow-listed variables of :attr:`environ`; with a run-as user, the allow-listed

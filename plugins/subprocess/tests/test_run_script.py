@@ -12,6 +12,7 @@ import pytest
 
 from runwire.check import prepare_workflow
 from runwire.errors import WorkflowInvalid
+from runwire.host import DEFAULT_HOST
 from runwire.plugins import Plugins, get_plugin_manager
 from runwire.workflow import parse_workflow_data
 
@@ -102,14 +103,15 @@ async def test_fresh_rundir_is_cwd_has_empty_out_and_is_removed(run_script: RunS
     cwd, rundir, listing, out = json.loads(record.nodes[NODE_ID].result["content"])
     assert cwd == rundir
     assert listing == ["out"] and out == []
+    assert DEFAULT_HOST.disposal.drain(timeout=30)  # removed in the background, after the result
     assert not Path(rundir).exists()
 
 
 @pytest.mark.parametrize(
     "leave",
     [
-        "for i in range(3): open(f'out/r{i}.txt', 'w').write('x')",  # small: removed on the loop
-        "for i in range(40): open(f'f{i}', 'w').write('x')",  # many entries: in a thread
+        "for i in range(3): open(f'out/r{i}.txt', 'w').write('x')",  # small
+        "for i in range(40): open(f'f{i}', 'w').write('x')",  # many entries
         "os.makedirs('a/b/c'); open('a/b/c/deep', 'w').write('x'); os.symlink('/', 'out/root')",
     ],
 )
@@ -118,6 +120,7 @@ async def test_whatever_a_program_leaves_in_its_rundir_is_removed(run_script: Ru
     record = await run_script({"command": [PY, "-c", code]})
     assert record.status == "succeed", record.error
     rundir = Path(record.nodes[NODE_ID].result["content"].strip())
+    assert DEFAULT_HOST.disposal.drain(timeout=30)
     assert rundir.name.startswith("results-") and not rundir.exists()
     assert Path("/").is_dir()  # the link was removed, not followed
 

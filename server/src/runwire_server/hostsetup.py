@@ -22,6 +22,8 @@ log = logging.getLogger("runwire.server")
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 KEPT_PREFIX = "kept-"
+DRAIN_TIMEOUT_S = 30
+"""How long a stop waits for the host's disposal to remove the finished runs' directories."""
 PASSABLE_DIR = 0o711
 """Run-directory roots: anyone may pass through to a directory they own, nobody may list them."""
 
@@ -180,9 +182,16 @@ def build_host_policy(settings: Settings, grants_privileged: bool) -> HostPolicy
 
 
 def release_rundir_root(policy: HostPolicy) -> None:
-    """Remove this process's run-directory root at stop, if empty. Run directories kept on
+    """Remove this process's run-directory root at stop, if empty, once the host's disposal has
+    removed the finished runs' directories it was given. Run directories kept on
     purpose (``keep_rundir``, a task's ``debug``) are left, renamed ``kept-<name>`` so that the
     next start does not take them for a crash's leftovers."""
+    if not policy.disposal.drain(timeout=DRAIN_TIMEOUT_S):
+        log.warning(
+            "%d finished run directories were still being removed after %d s; their root is kept",
+            policy.disposal.pending(),
+            DRAIN_TIMEOUT_S,
+        )
     if not policy.rundir_parent:
         return
     mine = Path(policy.rundir_parent)

@@ -15,7 +15,7 @@ from runwire.workflow import PreparedNode
 from runwire_subprocess.argv import build_argv, unbound_names
 from runwire_subprocess.data import RunScriptData
 from runwire_subprocess.process import Completed, run_program
-from runwire_subprocess.rundir import close_rundir, in_thread_then_remove, open_rundir, remove_small_rundir
+from runwire_subprocess.rundir import close_rundir, in_thread_then_remove, open_rundir
 
 RUNDIR = "RUNDIR"
 STDERR_TAIL = 2000
@@ -56,7 +56,9 @@ class RunScriptNode(NodeType):
         """Build argv and environment, run the program, collect its results.
 
         The node waits for one of the process's program slots (``ctx.host.process_slots``,
-        ``RUNWIRE_MAX_PROCESSES``) and holds it from making the run directory to removing it.
+        ``RUNWIRE_MAX_PROCESSES``) and holds it from making the run directory to its result; the
+        directory is then removed by the host's disposal (``ctx.host.disposal``), in the
+        background, or by the node itself when the disposal's backlog is full.
         """
         formatter = None
         if data.results is not None:
@@ -109,7 +111,9 @@ class RunScriptNode(NodeType):
             try:
                 return NodeOutput(self._result(data, done, read_from, formatter))
             finally:
-                if removed is not None and not remove_small_rundir(removed):
+                # removing waits for the disk (most of a millisecond per rmdir on some file
+                # systems): the host's disposal does it in the background unless it is behind
+                if removed is not None and not host.disposal.submit(removed):
                     await close_rundir(removed)
         finally:
             if rundir is not None and not data.keep_rundir:

@@ -2,9 +2,10 @@
 
 Seeding (a copy of ``rundir_base``), handing to another user and removing walk the disk:
 :func:`open_rundir`, :func:`close_rundir` and :func:`in_thread_then_remove` do it in a thread,
-never on the event loop. Only bounded work is done on the loop, where a trip to a thread would
-cost more than the work: making a plain new directory (no base, no other owner: two system
-calls) and removing a small one (:func:`remove_small_rundir`). A base is measured before it is
+never on the event loop, and a finished run's directory usually goes to the host's
+:class:`runwire.disposal.Disposal`, which removes it in the background. Only bounded work is
+done on the loop, where a trip to a thread would cost more than the work: making a plain new
+directory (no base, no other owner: two system calls). A base is measured before it is
 copied and refused over :data:`MAX_BASE_BYTES` or :data:`MAX_BASE_ENTRIES`, or when it holds a
 FIFO, device or socket (copying one would read it forever).
 """
@@ -30,8 +31,6 @@ MAX_BASE_BYTES = 100 * 1024 * 1024
 """Largest total size of the regular files of a ``rundir_base`` (it is copied for every run)."""
 MAX_BASE_ENTRIES = 10_000
 """Most files, directories and links a ``rundir_base`` may hold."""
-SMALL_RUNDIR_ENTRIES = 32
-"""Most entries of a run directory :func:`remove_small_rundir` removes on the event loop."""
 
 
 def measure_base(base: str) -> tuple[int, int]:
@@ -146,39 +145,6 @@ def _discard(making: asyncio.Future[Path]) -> None:
 def remove_rundir(path: Path) -> None:
     """Remove a run directory and everything in it; errors are ignored."""
     shutil.rmtree(path, ignore_errors=True)
-
-
-def remove_small_rundir(path: Path) -> bool:
-    """Remove ``path`` if it is small (what most programs leave: a few files, and ``out/`` with a
-    few of its own): at most :data:`SMALL_RUNDIR_ENTRIES` entries, no directory below the first
-    level. Its cost is bounded, so it may run on the event loop, where a trip to a thread costs
-    more than the work. ``False`` when it is bigger or a call fails: then nothing, or only part of
-    it, was removed, and :func:`remove_rundir` (in a thread) removes the rest.
-    """
-    files: list[str] = []
-    directories: list[str] = []
-    try:
-        with os.scandir(path) as top:
-            for entry in top:
-                if entry.is_dir(follow_symlinks=False):
-                    with os.scandir(entry.path) as inner:
-                        for below in inner:
-                            if below.is_dir(follow_symlinks=False):
-                                return False
-                            files.append(below.path)
-                    directories.append(entry.path)
-                else:  # a file, a link (removed, never followed), a FIFO ...
-                    files.append(entry.path)
-                if len(files) + len(directories) > SMALL_RUNDIR_ENTRIES:
-                    return False
-        for file in files:
-            os.unlink(file)
-        for directory in directories:
-            os.rmdir(directory)
-        os.rmdir(path)
-    except OSError:
-        return False
-    return True
 
 
 async def close_rundir(path: Path) -> None:

@@ -1,0 +1,99 @@
+"""Removing finished run directories in the background, off the event loop and off the run's path.
+
+On some file systems removing even an empty directory waits for the disk (ext4 mounted with
+``discard`` spends most of a millisecond in each ``rmdir``, idle). A node that removed its run
+directory before answering made every run wait for that, and, on the event loop, every other
+request too. A node hands the directory to its host's :class:`Disposal` instead, which removes it
+in one background thread; the host drains it before it releases the run directories' root, and
+a process drains every disposal before it exits, so nothing is left behind.
+
+The backlog is bounded: when :data:`BACKLOG` directories already wait, :meth:`Disposal.submit`
+refuses and the node removes its directory itself, as before, so a disk that cannot keep up slows
+the nodes down instead of filling up.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import threading
+import weakref
+from collections import deque
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 64
+"""Most directories waiting for removal at once, per disposal."""
+LINGER_S = 2.0
+"""How long the removing thread waits for more work before it ends (a new one starts on demand)."""
+
+_live: weakref.WeakSet[Disposal] = weakref.WeakSet()
+
+
+class Disposal:
+    """Removes directories (and everything in them) in one background thread, in the order given.
+
+    Thread-safe: any thread or event loop may :meth:`submit`; :meth:`drain` waits for the removals.
+    Errors are ignored as :func:`shutil.rmtree` with ``ignore_errors`` does: what cannot be
+    removed stays (the server removes its process's whole run-directory root at its next start).
+    """
+
+    def __init__(self, backlog: int = BACKLOG) -> None:
+        self._backlog = backlog
+        self._changed = threading.Condition()
+        self._waiting: deque[Path] = deque()
+        self._removing = 0
+        self._thread: threading.Thread | None = None
+        _live.add(self)
+
+    def submit(self, path: Path) -> bool:
+        """Queue ``path`` for removal and return at once; ``False`` (nothing queued) when the
+        backlog is full: the caller removes it itself."""
+        with self._changed:
+            if len(self._waiting) + self._removing >= self._backlog:
+                return False
+            self._waiting.append(path)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._remove_all, name="runwire-disposal", daemon=True)
+                self._thread.start()
+            else:
+                self._changed.notify_all()
+        return True
+
+    def pending(self) -> int:
+        """How many directories wait for removal or are being removed."""
+        with self._changed:
+            return len(self._waiting) + self._removing
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted directory is removed (at most ``timeout`` seconds);
+        whether they all were."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._waiting and not self._removing, timeout)
+
+    def _remove_all(self) -> None:
+        while True:
+            with self._changed:
+                if not self._waiting:
+                    self._changed.wait_for(lambda: bool(self._waiting), LINGER_S)
+                if not self._waiting:
+                    self._thread = None  # a later submit starts a new thread
+                    return
+                path = self._waiting.popleft()
+                self._removing += 1
+            try:
+                shutil.rmtree(path, ignore_errors=True)
+            finally:
+                with self._changed:
+                    self._removing -= 1
+                    self._changed.notify_all()
+
+
+@atexit.register
+def _drain_all() -> None:
+    """At exit, finish every queued removal (the thread is a daemon: it would be stopped)."""
+    for disposal in list(_live):
+        if not disposal.drain(timeout=60):
+            log.warning("%d run directories were not removed before exit", disposal.pending())

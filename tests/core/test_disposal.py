@@ -1,0 +1,90 @@
+"""Background removal of finished run directories: complete, bounded, drained at stop and exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from runwire.disposal import Disposal
+from runwire.host import HostPolicy
+
+
+def tree(root: Path, files: int = 3) -> Path:
+    """A run directory like a program leaves one: files, ``out/`` with files, a link."""
+    root.mkdir()
+    (root / "out").mkdir()
+    for i in range(files):
+        (root / f"f{i}").write_text("x")
+        (root / "out" / f"r{i}.txt").write_text("x")
+    (root / "out" / "root").symlink_to("/")
+    return root
+
+
+def test_submitted_directories_are_all_removed_by_the_drain(tmp_path: Path) -> None:
+    disposal = Disposal()
+    paths = [tree(tmp_path / f"run-{i}") for i in range(40)]
+    assert all(disposal.submit(path) for path in paths)
+    assert disposal.drain(timeout=30)
+    assert disposal.pending() == 0
+    assert not any(path.exists() for path in paths)
+    assert Path("/").is_dir()  # the link was removed, not followed
+
+
+def test_submits_from_many_threads_while_it_removes(tmp_path: Path) -> None:
+    disposal = Disposal(backlog=1_000)
+    refused: list[Path] = []
+
+    def submit_some(n: int) -> None:
+        for i in range(25):
+            path = tree(tmp_path / f"t{n}-{i}", files=1)
+            if not disposal.submit(path):
+                refused.append(path)
+
+    threads = [threading.Thread(target=submit_some, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert disposal.drain(timeout=30)
+    assert refused == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_full_backlog_refuses_and_the_caller_keeps_the_directory(tmp_path: Path) -> None:
+    disposal = Disposal(backlog=2)
+    big = [tree(tmp_path / f"big-{i}", files=5_000) for i in range(2)]  # seconds of removal
+    assert disposal.submit(big[0]) and disposal.submit(big[1])
+    extra = tree(tmp_path / "extra")
+    assert not disposal.submit(extra)
+    assert extra.exists()  # refused: left to the caller, untouched
+    assert disposal.drain(timeout=60)
+    assert not any(path.exists() for path in big)
+    assert disposal.submit(extra) and disposal.drain(timeout=30) and not extra.exists()
+
+
+def test_a_new_thread_takes_over_after_the_last_one_ended(tmp_path: Path) -> None:
+    disposal = Disposal()
+    first = tree(tmp_path / "first")
+    assert disposal.submit(first) and disposal.drain(timeout=30)
+    for thread in threading.enumerate():
+        if thread.name == "runwire-disposal":
+            thread.join(timeout=10)  # it lingers a moment for more work, then ends
+    second = tree(tmp_path / "second")
+    assert disposal.submit(second) and disposal.drain(timeout=30)
+    assert not first.exists() and not second.exists()
+
+
+def test_every_host_has_its_own_disposal() -> None:
+    assert HostPolicy().disposal is not HostPolicy().disposal
+
+
+def test_a_process_exiting_at_once_still_removes_what_it_handed_over(tmp_path: Path) -> None:
+    paths = [tree(tmp_path / f"run-{i}", files=500) for i in range(4)]
+    code = (
+        "import sys; from pathlib import Path; from runwire.host import DEFAULT_HOST\n"
+        "assert all(DEFAULT_HOST.disposal.submit(Path(p)) for p in sys.argv[1:])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not any(path.exists() for path in paths)
