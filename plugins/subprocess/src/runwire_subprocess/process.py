@@ -9,9 +9,10 @@ exceeds the cap is counted and dropped (the pipe keeps draining, the program is 
 or killed for it).
 
 The program is started with :class:`subprocess.Popen` (``vfork``: fast even from a large
-server process, where uvloop's ``fork`` costs milliseconds), its pipes are read by the running
-event loop, and its exit is awaited through a pidfd, so this works on any asyncio loop, in
-any thread, without a child-watcher thread per program.
+server process, where uvloop's ``fork`` costs milliseconds) in a thread, so the event loop does
+not wait for the child's ``exec``; its pipes are read by the running event loop, and its exit is
+awaited through a pidfd, so this works on any asyncio loop, in any thread, without a
+child-watcher thread per program.
 """
 
 from __future__ import annotations
@@ -260,6 +261,36 @@ def _start(
         raise NodeFailed(f"command {argv[0]!r} cannot be started: {exc.strerror or exc}") from None
 
 
+async def _started(
+    argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], stdin: bool, run_as: RunAs | None
+) -> subprocess.Popen[bytes]:
+    """:func:`_start` in a thread: ``Popen`` returns only once the child has called ``exec``
+    (``vfork`` holds the parent until then), which on a busy machine waits for the child to be
+    scheduled, often longer than the program then runs; the event loop serves other requests
+    meanwhile. Cancelled while starting, the program is killed and reaped once it has started."""
+    starting = asyncio.ensure_future(asyncio.to_thread(_start, argv, cwd, env, stdin, run_as))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        starting.add_done_callback(_abandon)
+        raise
+
+
+def _abandon(starting: asyncio.Future[subprocess.Popen[bytes]]) -> None:
+    """Kill, reap and close a program whose start was cancelled (nobody awaits it any more)."""
+    if starting.cancelled() or starting.exception() is not None:
+        return
+    proc = starting.result()
+    _kill_group(proc.pid)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+    try:
+        asyncio.get_running_loop().run_in_executor(None, proc.wait)
+    except RuntimeError:  # the loop's executor is shut down: it was killed, reaping is quick
+        proc.wait()
+
+
 async def run_program(
     argv: Sequence[str],
     *,
@@ -280,7 +311,7 @@ async def run_program(
     """
     check_argv(argv, env)
     loop = asyncio.get_running_loop()
-    proc = _start(argv, cwd, env, stdin is not None, run_as)
+    proc = await _started(argv, cwd, env, stdin is not None, run_as)
     assert proc.stdout is not None and proc.stderr is not None
     out = _Drain(loop, proc.stdout, max_output)
     err = _Drain(loop, proc.stderr, max_output)
