@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runwire_server.store import Store
+from runwire_server.store.runs import ENDED_BY_UPDATE
 from runwire_server.testing import postgres_database, running_server, running_worker
 from tests.helpers import (
     KEY,
@@ -234,7 +235,9 @@ async def test_the_store_cancels_atomically(store: Store) -> None:
     again = await store.cancel_run(running, "api-key:b")
     assert again is not None and again.cancelled_by == "api-key:a"  # the first canceller is kept
     found = sorted(await store.cancel_requests([running, done, queued]))
-    assert found == sorted([(queued, "api-key:a"), (running, "api-key:a")])
+    # a finished run that a process still lists as executing was ended elsewhere (an execution
+    # update): that process must stop it too
+    assert found == sorted([(queued, "api-key:a"), (running, "api-key:a"), (done, ENDED_BY_UPDATE)])
     # a run that finishes as the cancel arrives records what happened
     await store.save_run(running, "succeed", {}, 0.0)
     assert (await store.get_run(running)).status == "succeed"  # type: ignore[union-attr]

@@ -43,6 +43,7 @@ from runwire_server.api.waiting import (
     start_as_preferred,
 )
 from runwire_server.api.workflows import visible_workflow
+from runwire_server.store.runs import ENDED_BY_UPDATE
 
 RUN_INPUT: dict[str, Any] = {JSON: Any, "text/plain": str}
 RUN_INPUT_DOC = (
@@ -244,7 +245,7 @@ class RunController(Controller):
         if not await services.store.apply_update(canonical, update.payload.status, nodes):
             raise NotFound("workflow run not found")
         if update.payload.status in TERMINAL:  # ended: its executing here would only be dropped
-            services.executor.cancellations.cancel(canonical, "an execution update")
+            services.executor.cancellations.cancel(canonical, ENDED_BY_UPDATE)
         return {"status": "created", "detail": {"msg": "ok"}}
 
 

@@ -80,6 +80,9 @@ _SAVED = {
 # a finished run stays as it finished: its executor may still be going when a cancel
 # (runwire_server.cancellation), an execution update or the reconciler ended it, and its late
 # writes must neither reopen the run nor rewrite its results
+ENDED_BY_UPDATE = "an execution update"
+"""Who "cancelled" a run that an execution update ended while a process was executing it: only
+that process's executor hears it (its own end is not written)."""
 _NOT_FINISHED = or_(runs.c.status == Status.IN_QUEUE, runs.c.status == Status.IN_PROGRESS)
 _SAVE_RUN = update(runs).where(runs.c.id == bindparam("rid"), _NOT_FINISHED).values(**_SAVED)
 _SAVE_RUN_EVENTS = (
@@ -208,17 +211,19 @@ class RunMethods(StoreBase):
         return run
 
     def cancel_requests(self, run_ids: Iterable[str]) -> list[tuple[str, str]]:
-        """``(run id, cancelled by)`` of each run among ``run_ids`` that was cancelled (one query;
-        what a process executing runs polls for)."""
+        """``(run id, cancelled by)`` of each run among ``run_ids`` that was cancelled, or that an
+        execution update ended (``cancelled by`` is then :data:`ENDED_BY_UPDATE`): one query, what
+        a process executing runs polls for (its own executions of these must stop)."""
         ids = list(run_ids)
         found: list[tuple[str, str]] = []
         with self._transaction() as conn:
             for start in range(0, len(ids), 500):  # within every database's parameter limit
                 chunk = ids[start : start + 500]
                 query = select(runs.c.id, runs.c.cancelled_by).where(
-                    runs.c.id.in_(chunk), runs.c.cancelled_by.is_not(None)
+                    runs.c.id.in_(chunk),
+                    or_(runs.c.cancelled_by.is_not(None), runs.c.status.in_(sorted(TERMINAL))),
                 )
-                found.extend((r[0], r[1]) for r in conn.execute(query).all())
+                found.extend((r[0], r[1] or ENDED_BY_UPDATE) for r in conn.execute(query).all())
         return found
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
