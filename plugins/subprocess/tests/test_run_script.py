@@ -435,3 +435,54 @@ def _running(code: str) -> bool:
             except OSError:
                 continue
     return False
+
+
+def test_a_program_starting_as_its_event_loop_ends_does_not_outlive_it(run_script: RunScript) -> None:
+    """The end of ``asyncio.run`` (``runwire run`` stopped by Ctrl-C, a server stopping) cancels
+    every task at once, the one waiting for the start's thread too: the program that thread then
+    starts must be killed all the same."""
+    import asyncio
+    import sys
+    import threading
+    import uuid
+
+    code = f"import time; time.sleep(60)  # {uuid.uuid4().hex}"
+
+    def starting() -> bool:  # a thread is inside Popen, waiting for the program's exec
+        for ident, frame in sys._current_frames().items():
+            while ident != threading.get_ident() and frame is not None:
+                if frame.f_code.co_name == "_execute_child":
+                    return True
+                frame = frame.f_back  # type: ignore[assignment]
+        return False
+
+    async def end_while_it_starts() -> None:
+        run = asyncio.ensure_future(run_script({"command": [PY, "-c", code]}))
+        deadline = time.monotonic() + 30
+        while not starting():
+            assert time.monotonic() < deadline, "the program never started"
+            await asyncio.sleep(0)
+        assert not run.done()  # returning now: asyncio.run cancels it, and every other task
+
+    try:
+        asyncio.run(end_while_it_starts())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _running(code):
+            time.sleep(0.05)
+        assert not _running(code)
+    finally:
+        _kill_all(code)
+
+
+def _kill_all(code: str) -> None:
+    """Kill what a failed test left running."""
+    import signal
+
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    if code.encode() in cmdline.read():
+                        os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                continue

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -268,27 +270,53 @@ async def _started(
     (``vfork`` holds the parent until then), which on a busy machine waits for the child to be
     scheduled, often longer than the program then runs; the event loop serves other requests
     meanwhile. Cancelled while starting, the program is killed and reaped once it has started."""
-    starting = asyncio.ensure_future(asyncio.to_thread(_start, argv, cwd, env, stdin, run_as))
+    start = _Start(functools.partial(_start, argv, cwd, env, stdin, run_as))
+    starting = asyncio.ensure_future(asyncio.to_thread(start.run))
     try:
         return await asyncio.shield(starting)
     except asyncio.CancelledError:
-        starting.add_done_callback(_abandon)
+        start.abandon()
         raise
 
 
-def _abandon(starting: asyncio.Future[subprocess.Popen[bytes]]) -> None:
-    """Kill, reap and close a program whose start was cancelled (nobody awaits it any more)."""
-    if starting.cancelled() or starting.exception() is not None:
-        return
-    proc = starting.result()
+class _Start:
+    """A program's start in a thread, and who ends it when its starter is cancelled meanwhile.
+
+    The thread decides, not a callback on the event loop: a loop that ends (``asyncio.run``
+    cancels every task, the thread's own too) would drop the started program unseen."""
+
+    def __init__(self, start: Callable[[], subprocess.Popen[bytes]]) -> None:
+        self._start = start
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def run(self) -> subprocess.Popen[bytes]:
+        """Start the program (in the thread); if its starter gave up meanwhile, end it here."""
+        proc = self._start()
+        with self._lock:
+            self._proc, abandoned = proc, self._abandoned
+        if abandoned:
+            _end(proc)
+        return proc
+
+    def abandon(self) -> None:
+        """The starter is cancelled (on the loop): the thread ends the program once started; if
+        it was started and handed over already, it is ended here (reaped in a thread)."""
+        with self._lock:
+            self._abandoned, proc = True, self._proc
+        if proc is not None:
+            _kill_group(proc.pid)  # now; reaping may wait a moment for the kernel: not on the loop
+            threading.Thread(target=_end, args=(proc,), name="runwire-abandoned", daemon=True).start()
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Kill, reap and close a program nobody awaits any more (blocks until it is reaped)."""
     _kill_group(proc.pid)
     for pipe in (proc.stdin, proc.stdout, proc.stderr):
         if pipe is not None:
             pipe.close()
-    try:
-        asyncio.get_running_loop().run_in_executor(None, proc.wait)
-    except RuntimeError:  # the loop's executor is shut down: it was killed, reaping is quick
-        proc.wait()
+    proc.wait()
 
 
 async def run_program(
