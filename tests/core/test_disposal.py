@@ -88,3 +88,27 @@ def test_a_process_exiting_at_once_still_removes_what_it_handed_over(tmp_path: P
     done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert not any(path.exists() for path in paths)
+
+
+def test_no_thread_to_be_had_refuses_and_a_later_submit_starts_one(tmp_path: Path) -> None:
+    """A thread that cannot be started (a process's memory or a container's task limit) makes the
+    caller remove its directory itself; the next submit tries again (nothing stays queued with no
+    thread to remove it)."""
+    first, second = tree(tmp_path / "first"), tree(tmp_path / "second")
+    code = (
+        "import resource, sys; from pathlib import Path; from runwire.disposal import Disposal\n"
+        "disposal = Disposal()\n"
+        "size = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmSize:'))\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (size * 1024 + 2**20, hard))  # no room for a stack\n"
+        "try:\n"
+        "    refused = not disposal.submit(Path(sys.argv[1]))\n"
+        "finally:\n"
+        "    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))\n"
+        "assert refused and disposal.pending() == 0 and Path(sys.argv[1]).exists()\n"
+        "assert disposal.submit(Path(sys.argv[2])) and disposal.drain(timeout=30)\n"
+    )
+    argv = [sys.executable, "-c", code, str(first), str(second)]
+    done = subprocess.run(argv, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert first.exists() and not second.exists()

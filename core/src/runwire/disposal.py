@@ -50,14 +50,19 @@ class Disposal:
 
     def submit(self, path: Path) -> bool:
         """Queue ``path`` for removal and return at once; ``False`` (nothing queued) when the
-        backlog is full: the caller removes it itself."""
+        backlog is full, or no thread can be started to remove it: the caller removes it itself."""
         with self._changed:
             if len(self._waiting) + self._removing >= self._backlog:
                 return False
             self._waiting.append(path)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._remove_all, name="runwire-disposal", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._remove_all, name="runwire-disposal", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no thread to be had (a memory or task limit, exit under way):
+                    self._waiting.pop()  # the caller removes it; the next submit tries again
+                    return False
+                self._thread = thread
             else:
                 self._changed.notify_all()
         return True
