@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -441,37 +442,55 @@ def test_a_program_starting_as_its_event_loop_ends_does_not_outlive_it(run_scrip
     """The end of ``asyncio.run`` (``runwire run`` stopped by Ctrl-C, a server stopping) cancels
     every task at once, the one waiting for the start's thread too: the program that thread then
     starts must be killed all the same."""
-    import asyncio
-    import sys
-    import threading
     import uuid
 
     code = f"import time; time.sleep(60)  # {uuid.uuid4().hex}"
-
-    def starting() -> bool:  # a thread is inside Popen, waiting for the program's exec
-        for ident, frame in sys._current_frames().items():
-            while ident != threading.get_ident() and frame is not None:
-                if frame.f_code.co_name == "_execute_child":
-                    return True
-                frame = frame.f_back  # type: ignore[assignment]
-        return False
-
-    async def end_while_it_starts() -> None:
-        run = asyncio.ensure_future(run_script({"command": [PY, "-c", code]}))
-        deadline = time.monotonic() + 30
-        while not starting():
-            assert time.monotonic() < deadline, "the program never started"
-            await asyncio.sleep(0)
-        assert not run.done()  # returning now: asyncio.run cancels it, and every other task
-
-    try:
-        asyncio.run(end_while_it_starts())
+    try:  # a thread is inside Popen, waiting for the program's exec: the loop ends
+        _end_loop_while_a_thread_is_in("_execute_child", run_script({"command": [PY, "-c", code]}))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and _running(code):
             time.sleep(0.05)
         assert not _running(code)
     finally:
         _kill_all(code)
+
+
+def test_a_run_directory_being_made_as_its_event_loop_ends_is_removed(
+    run_script: RunScript, tmp_path: Path
+) -> None:
+    base, parent = tmp_path / "base", tmp_path / "parent"
+    base.mkdir()
+    parent.mkdir()
+    for i in range(200):  # seeding takes a moment
+        (base / f"f{i}").write_text("x")
+    data = {"command": [PY, "-c", "pass"], "rundir_base": str(base), "rundir_parent": str(parent)}
+    _end_loop_while_a_thread_is_in("make_rundir", run_script(data))
+    assert list(parent.iterdir()) == []
+
+
+def _end_loop_while_a_thread_is_in(function: str, work: Any) -> None:
+    """``asyncio.run`` of ``work``, ended (every task cancelled) while a thread runs ``function``."""
+    import asyncio
+    import sys
+    import threading
+
+    def inside() -> bool:
+        for ident, frame in sys._current_frames().items():
+            while ident != threading.get_ident() and frame is not None:
+                if frame.f_code.co_name == function:
+                    return True
+                frame = frame.f_back  # type: ignore[assignment]
+        return False
+
+    async def end_while_inside() -> None:
+        running = asyncio.ensure_future(work)
+        deadline = time.monotonic() + 30
+        while not inside():
+            assert time.monotonic() < deadline, f"no thread ever ran {function}"
+            await asyncio.sleep(0)
+        assert not running.done()  # returning now: asyncio.run cancels it, and every other task
+
+    asyncio.run(end_while_inside())
 
 
 def _kill_all(code: str) -> None:

@@ -24,14 +24,14 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from runwire import NodeFailed
 from runwire.host import RunAs
+from runwire_subprocess.threads import to_the_end_in_thread
 
 CHUNK = 64 * 1024
 PIPE_GRACE = 2.0
@@ -269,45 +269,9 @@ async def _started(
     """:func:`_start` in a thread: ``Popen`` returns only once the child has called ``exec``
     (``vfork`` holds the parent until then), which on a busy machine waits for the child to be
     scheduled, often longer than the program then runs; the event loop serves other requests
-    meanwhile. Cancelled while starting, the program is killed and reaped once it has started."""
-    start = _Start(functools.partial(_start, argv, cwd, env, stdin, run_as))
-    starting = asyncio.ensure_future(asyncio.to_thread(start.run))
-    try:
-        return await asyncio.shield(starting)
-    except asyncio.CancelledError:
-        start.abandon()
-        raise
-
-
-class _Start:
-    """A program's start in a thread, and who ends it when its starter is cancelled meanwhile.
-
-    The thread decides, not a callback on the event loop: a loop that ends (``asyncio.run``
-    cancels every task, the thread's own too) would drop the started program unseen."""
-
-    def __init__(self, start: Callable[[], subprocess.Popen[bytes]]) -> None:
-        self._start = start
-        self._lock = threading.Lock()
-        self._abandoned = False
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def run(self) -> subprocess.Popen[bytes]:
-        """Start the program (in the thread); if its starter gave up meanwhile, end it here."""
-        proc = self._start()
-        with self._lock:
-            self._proc, abandoned = proc, self._abandoned
-        if abandoned:
-            _end(proc)
-        return proc
-
-    def abandon(self) -> None:
-        """The starter is cancelled (on the loop): the thread ends the program once started; if
-        it was started and handed over already, it is ended here (reaped in a thread)."""
-        with self._lock:
-            self._abandoned, proc = True, self._proc
-        if proc is not None:
-            _kill_group(proc.pid)  # now; reaping may wait a moment for the kernel: not on the loop
-            threading.Thread(target=_end, args=(proc,), name="runwire-abandoned", daemon=True).start()
+    meanwhile. Cancelled while starting, the program is killed and reaped once it has started
+    (also when the event loop ends meanwhile)."""
+    return await to_the_end_in_thread(functools.partial(_start, argv, cwd, env, stdin, run_as), _end)
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:

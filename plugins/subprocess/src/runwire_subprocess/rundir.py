@@ -12,7 +12,6 @@ FIFO, device or socket (copying one would read it forever).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import shutil
@@ -20,10 +19,11 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from runwire import NodeFailed
 from runwire.host import RunAs
+from runwire_subprocess.threads import to_the_end_in_thread
 
 T = TypeVar("T")
 PREFIX = "results-"
@@ -116,30 +116,7 @@ async def open_rundir(parent: str | None, base: str | None, owner: RunAs | None 
     no run directory is left behind."""
     if not base and (owner is None or not owner.switches):
         return make_rundir(parent, None, owner)  # mkdtemp and out/: no walk of anything
-    return await _to_the_end_in_thread(functools.partial(make_rundir, parent, base, owner), _discard)
-
-
-async def _to_the_end_in_thread(
-    call: Callable[[], T], if_cancelled: Callable[[asyncio.Future[T]], None]
-) -> T:
-    """``call()`` in a thread, which runs to its end even when the awaiting task is cancelled
-    meanwhile; ``if_cancelled`` then gets the thread's outcome when it is done."""
-    running = asyncio.ensure_future(asyncio.to_thread(call))
-    try:
-        return await asyncio.shield(running)
-    except asyncio.CancelledError:
-        running.add_done_callback(if_cancelled)
-        raise
-
-
-def _discard(making: asyncio.Future[Path]) -> None:
-    if making.cancelled() or making.exception() is not None:
-        return
-    path = making.result()
-    try:
-        asyncio.get_running_loop().run_in_executor(None, remove_rundir, path)
-    except RuntimeError:  # the loop's executor is shut down: remove it here
-        remove_rundir(path)
+    return await to_the_end_in_thread(functools.partial(make_rundir, parent, base, owner), remove_rundir)
 
 
 def remove_rundir(path: Path) -> None:
@@ -149,7 +126,7 @@ def remove_rundir(path: Path) -> None:
 
 async def close_rundir(path: Path) -> None:
     """:func:`remove_rundir` in a thread; the removal finishes even if the caller is cancelled."""
-    await _to_the_end_in_thread(functools.partial(remove_rundir, path), _drop)
+    await to_the_end_in_thread(functools.partial(remove_rundir, path))
 
 
 async def in_thread_then_remove(work: Callable[[], T], path: Path | None) -> T:
@@ -165,12 +142,7 @@ async def in_thread_then_remove(work: Callable[[], T], path: Path | None) -> T:
             if path is not None:
                 remove_rundir(path)
 
-    return await _to_the_end_in_thread(both, _drop)
-
-
-def _drop(finished: asyncio.Future[Any]) -> None:
-    if not finished.cancelled():
-        finished.exception()  # retrieved: no "exception was never retrieved" at collection
+    return await to_the_end_in_thread(both)
 
 
 def _give(path: Path, owner: RunAs) -> None:
