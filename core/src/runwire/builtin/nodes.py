@@ -271,7 +271,13 @@ class IfElseNode(NodeType):
     async def run(self, data: IfElseData, ctx: NodeContext) -> NodeOutput:
         """Evaluate the condition and follow the matching branch."""
         condition = data.condition
-        outcome = compare(ctx.render(condition.left), condition.operator, ctx.render(condition.right))
+        left, right = condition.left, condition.right
+        # a side that is no template is itself (what render returns for it, without the call)
+        outcome = compare(
+            left if type(left) is str and "{{" not in left else ctx.render(left),
+            condition.operator,
+            right if type(right) is str and "{{" not in right else ctx.render(right),
+        )
         follow = self.branch(ctx.node, data, outcome)
         return NodeOutput({"content": "true" if outcome else "false", "condition": outcome}, follow=follow)
 
