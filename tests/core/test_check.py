@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from runwire.builtin.nodes import IfElseData
-from runwire.check import check_workflow, prepare_workflow, size_problem
+from runwire.check import check_workflow, graph_size, prepare_workflow, size_problem
 from runwire.errors import WorkflowInvalid
 from runwire.nodes import EDITOR_KEYS
 from runwire.workflow import parse_workflow_data, plain_workflow
@@ -282,12 +282,20 @@ def test_size_problem_counts_nodes_then_edges(
     }
     assert size_problem(data, 10) == problem
     assert size_problem(parse_workflow_data(data), 10) == problem
+    assert size_problem(plain_workflow(data), 10) == problem  # type: ignore[arg-type]
     assert size_problem(data, None) is None
 
 
 def test_size_problem_ignores_parts_of_the_wrong_shape() -> None:
     assert size_problem({"nodes": "many", "edges": 7}, 1) is None
     assert size_problem({"nodes": [1, 2, {"data": {"next_nodes": "x"}}], "edges": None}, 3, 0) is None
+    odd = {
+        "nodes": [
+            {"id": f"n{i}", "type": "t", "data": {"next_nodes": v}} for i, v in enumerate(["x", None, 3])
+        ]
+    }
+    for given in (odd, parse_workflow_data(odd), plain_workflow(odd)):
+        assert graph_size(given) == (3, 0)
     assert size_problem([], 1) is None
 
 
