@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -489,9 +490,12 @@ def test_a_nodes_usual_template_renders_as_the_renderers_render_it(template: str
         except TemplateError as exc:
             return type(exc), str(exc)
 
-    ctx = NodeContext(
-        "run", None, variables["input"], results, LazyRenderer(), node_variables=variables["_nodes"]
-    )  # type: ignore[arg-type]
-    expected = outcome(lambda value: TemplateRenderer().render_value(value, variables), template)
-    assert outcome(ctx.render, template) == expected
-    assert outcome(lambda value: LazyRenderer().render_value(value, variables), template) == expected
+    for nodes in (variables["_nodes"], MappingProxyType(variables["_nodes"])):  # a mapping: the renderers'
+        given = {**variables, "_nodes": nodes}
+        ctx = NodeContext("run", None, given["input"], results, LazyRenderer(), node_variables=nodes)  # type: ignore[arg-type]
+        expected = outcome(lambda value, given=given: TemplateRenderer().render_value(value, given), template)
+        assert outcome(ctx.render, template) == expected
+        assert (
+            outcome(lambda value, given=given: LazyRenderer().render_value(value, given), template)
+            == expected
+        )

@@ -163,8 +163,8 @@ def node_lookup(template: str, nodes: Mapping[str, Any]) -> Any:
     path = _NODE_PATHS.get(template)
     if path is None:
         return MISS
-    found = nodes.get(path[0], MISS)
-    for key in path[1:]:
+    found: Any = nodes
+    for key in path:  # each step as ReferenceRenderer.render_value takes it (a dict subclass: MISS)
         if type(found) is not dict or key not in found:
             return MISS
         found = found[key]
