@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -394,3 +395,107 @@ def test_the_usual_node_result_lookup_is_read_as_the_general_parse_reads_it(
     template: str, parts: Any
 ) -> None:
     assert _lookups(template) == parts
+
+
+_TEMPLATE_PIECES = [
+    "{{",
+    "}}",
+    " ",
+    "  ",
+    "\t",
+    ".",
+    "result",
+    "input",
+    "n0",
+    "n-1",
+    "1a",
+    "_x",
+    "é",
+    "a.b",
+    "-",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_TEMPLATE_PIECES), max_size=10))
+def test_the_usual_template_is_read_as_its_pattern_reads_it(pieces: list[str]) -> None:
+    """``{{ <node-id>.result.<key>... }}`` alone is read as the usual pattern reads it, whether
+    by the pattern or by the shorter reading of its commonest form (one space inside the braces,
+    ASCII names): the same key path, and kept for :func:`runwire.references.node_lookup` exactly
+    when the pattern matches a node's result."""
+    from runwire.references import _NODE_PATHS, _usual
+
+    template = "".join(pieces)
+    for text in (template, "{{ " + template + " }}", "{{ " + template + ".result.content }}"):
+        match = _usual().match(text)
+        found = _lookups.__wrapped__(text)  # type: ignore[attr-defined]
+        if match is not None and match[1] != "input":
+            assert found == (("_nodes", match[1], "result", *match[2].split(".")[1:]),)
+            assert _NODE_PATHS[text] == found[0][1:]
+        else:
+            assert text not in _NODE_PATHS
+
+
+class _Result(dict):  # type: ignore[type-arg]
+    """A node result of a dict subclass: the renderer decides its lookups."""
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ a.result.content }}",
+        "{{ a.result.count }}",
+        "{{ a.result.items }}",
+        "{{ a.result.nested.deeper }}",
+        "{{ a.result.missing }}",
+        "{{ a.result.missing.deeper }}",
+        "{{ a.result.none }}",
+        "{{ a.result.long }}",
+        "{{ ghost.result.content }}",
+        "{{ b.result.content }}",
+        "{{ c.result.content }}",
+        "{{ a.result.content.upper }}",
+        "{{a.result.content}}",
+        "{{ input.name }}",
+        "x {{ a.result.content }}",
+        "plain text",
+    ],
+)
+def test_a_nodes_usual_template_renders_as_the_renderers_render_it(template: str) -> None:
+    """:meth:`runwire.nodes.NodeContext.render` reads ``{{ <node-id>.result.<key> }}`` itself
+    (:func:`runwire.references.node_lookup`) only where the renderers' answer is the text found:
+    every template renders as :class:`LazyRenderer` and the Jinja renderer render it."""
+    from runwire.nodes import NodeContext
+    from runwire.rendered import LazyRenderer
+    from runwire.template_limits import MAX_OUTPUT_CHARS
+
+    results: dict[str, Any] = {
+        "a": {
+            "content": "true",
+            "count": 3,
+            "items": [1, 2],
+            "nested": {"deeper": "x"},
+            "none": None,
+            "long": "y" * (MAX_OUTPUT_CHARS + 1),
+        },
+        "b": "not a dict",
+        "c": _Result(content="from a subclass"),
+    }
+    variables = {"input": {"name": "Ada"}, "_nodes": {k: {"result": v} for k, v in results.items()}}
+    _lookups(template)  # as a workflow's check reads it first
+
+    def outcome(render: Any, value: str) -> Any:
+        try:
+            return "value", render(value)
+        except TemplateError as exc:
+            return type(exc), str(exc)
+
+    for nodes in (variables["_nodes"], MappingProxyType(variables["_nodes"])):  # a mapping: the renderers'
+        given = {**variables, "_nodes": nodes}
+        ctx = NodeContext("run", None, given["input"], results, LazyRenderer(), node_variables=nodes)  # type: ignore[arg-type]
+        expected = outcome(lambda value, given=given: TemplateRenderer().render_value(value, given), template)
+        assert outcome(ctx.render, template) == expected
+        assert (
+            outcome(lambda value, given=given: LazyRenderer().render_value(value, given), template)
+            == expected
+        )

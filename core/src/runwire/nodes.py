@@ -13,6 +13,8 @@ from pydantic import ConfigDict, Field
 
 from runwire.host import DEFAULT_HOST, HostPolicy
 from runwire.knownkeys import KnownKeys
+from runwire.references import MISS, ReferenceRenderer, node_lookup
+from runwire.rendered import LazyRenderer
 
 if TYPE_CHECKING:
     from runwire.plugin_settings import PluginSettings
@@ -123,6 +125,11 @@ class NodeOutput:
     follow: Collection[str] | None = None
 
 
+_LOOKUP_RENDERERS = frozenset({LazyRenderer, ReferenceRenderer})
+"""Renderers that render a template of one lookup as :func:`runwire.references.node_lookup` does
+(the engine's; a Jinja ``TemplateRenderer`` too, but its class is not imported here)."""
+
+
 class NodeContext:
     """What a running node may see: the run's input, upstream results and the renderer."""
 
@@ -156,9 +163,15 @@ class NodeContext:
         A string that is exactly one ``{{ expr }}`` keeps the expression's native type.
         Raises :class:`runwire.errors.TemplateError` on a bad or refused template.
         """
-        if type(value) is str and "{{" not in value:  # no template: nothing to look up
-            return value
         nodes = self._node_variables  # what variables() returns, without the call
+        if type(value) is str:
+            if "{{" not in value:  # no template: nothing to look up
+                return value
+            if nodes is not None and type(self._renderer) in _LOOKUP_RENDERERS:
+                # the usual ``{{ <node-id>.result.<key> }}``, as those renderers render it
+                found = node_lookup(value, nodes)
+                if found is not MISS:
+                    return found
         if nodes is None:
             return self._renderer.render_value(value, self.variables())
         return self._renderer.render_value(value, {"input": self.input, "_nodes": nodes})

@@ -70,7 +70,13 @@ class NeedsJinja(Exception):
     """A template that is not made of plain lookups (or one Jinja must decide) was met."""
 
 
-@lru_cache(maxsize=16384)
+_MAX_NODE_PATHS = 16384
+_NODE_PATHS: dict[str, tuple[str, ...]] = {}
+"""The usual templates :func:`lookups` read, each with its key path without ``_nodes``
+(:func:`node_lookup`)."""
+
+
+@lru_cache(maxsize=_MAX_NODE_PATHS)
 def lookups(template: str) -> Lookups | None:
     """``template`` as literal text and lookups when each of its ``{{ }}`` is a plain lookup
     such as ``input.a.b`` or ``<node-id>.result.content``; ``None`` otherwise.
@@ -79,13 +85,27 @@ def lookups(template: str) -> Lookups | None:
     a few hundred microseconds, which a workflow of thousands of nodes, each referring to its
     predecessor by name (each a template of its own), would pay per node.
     """
-    usual = _usual().match(template)
-    if usual is not None:
-        root, path = usual.groups()
-        if root != "input":
-            # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it in
-            # one regular expression match
-            return (("_nodes", root, "result", *path.split(".")[1:]),)
+    keys: tuple[str, ...] | None = None
+    if template.startswith("{{ ") and template.endswith(" }}"):
+        # ``{{ <name>.result.<name> }}`` with names of ASCII letters, digits and ``_`` (not
+        # starting with a digit), one space inside the braces: what the usual pattern matches
+        # there (a third of its cost); anything else goes to the pattern
+        root, sep, key = template[3:-3].partition(".result.")
+        names = root.isidentifier() and key.isidentifier() and root.isascii() and key.isascii()
+        if sep and names and root != "input":
+            keys = ("_nodes", root, "result", key)
+    if keys is None:
+        usual = _usual().match(template)
+        if usual is not None:
+            root, path = usual.groups()
+            if root != "input":
+                keys = ("_nodes", root, "result", *path.split(".")[1:])
+    if keys is not None:
+        # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it
+        if len(_NODE_PATHS) >= _MAX_NODE_PATHS:  # as many as this function's cache holds
+            _NODE_PATHS.clear()
+        _NODE_PATHS[template] = keys[1:]
+        return (keys,)
     if "\x00" in template:  # may open a block (the sandbox's block start is ``\x00{%``)
         return None
     expr, lookup_pattern = _patterns()
@@ -132,6 +152,25 @@ def inspect_lookups(template: str) -> tuple[None, list[str]] | None:
     if len(parts) == 1 and isinstance(parts[0], tuple):  # ``{{ <lookup> }}`` alone
         return None, [parts[0][1]] if parts[0][0] == "_nodes" else []
     return None, sorted({part[1] for part in parts if isinstance(part, tuple) and part[0] == "_nodes"})
+
+
+def node_lookup(template: str, nodes: Mapping[str, Any]) -> Any:
+    """What :meth:`ReferenceRenderer.render_value` renders ``template`` as, when it is the usual
+    template (``{{ <node-id>.result.<key>... }}`` alone, already read by :func:`lookups`) and
+    finds text, ``nodes`` being the variables' ``_nodes``; :data:`MISS` for any other template
+    or value (the renderer decides those). A node's usual template, rendered without the
+    renderer's calls."""
+    path = _NODE_PATHS.get(template)
+    if path is None:
+        return MISS
+    found: Any = nodes
+    for key in path:  # each step as ReferenceRenderer.render_value takes it (a dict subclass: MISS)
+        if type(found) is not dict or key not in found:
+            return MISS
+        found = found[key]
+    if type(found) is str and len(found) <= MAX_OUTPUT_CHARS:
+        return found
+    return MISS
 
 
 def _lookup(keys: tuple[str, ...], variables: Mapping[str, Any]) -> Any:
