@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
-from runwire.builtin.nodes import IfElseData
 from runwire.check import check_workflow, graph_size, prepare_workflow, size_problem
 from runwire.errors import WorkflowInvalid
 from runwire.nodes import EDITOR_KEYS
@@ -495,85 +493,3 @@ def test_edges_joining_the_same_nodes_and_next_nodes_are_linked_once() -> None:
             assert prepared.nodes["t"].successors == successors
             assert prepared.nodes["b"].successors == [("a", None)]
             assert prepared.nodes["a"].predecessors == ["t", "b"]
-
-
-def _model_state(model: Any) -> Any:
-    """Everything pydantic keeps on a model: its type, fields in order (models among them
-    as their own state), the fields given, extras and private attributes."""
-    fields = [
-        (name, _model_state(value) if isinstance(value, BaseModel) else value)
-        for name, value in model.__dict__.items()
-    ]
-    return (
-        type(model),
-        fields,
-        model.__pydantic_fields_set__,
-        model.__pydantic_extra__,
-        model.__pydantic_private__,
-    )
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        {"condition": {"left": "{{ t.result.content }}", "operator": "!=", "right": "x"}},
-        {"condition": {"right": "x", "left": "{{ t.result.content }}"}},
-        {"condition": {"operator": ">="}},
-        {"condition": {}},
-        {"condition": {"left": 3, "right": [1, {"a": None}], "operator": "<"}},
-        {"condition": {"left": {"x": "{{ t.result.content }}"}, "right": 2.5, "operator": "=="}},
-        # not the plain shape: validated by pydantic (the same models either way)
-        {"condition": {"left": "1", "right": "1"}, "label": "check"},
-        {"condition": {"left": "1", "right": "1", "note": "kept as an extra"}},
-        {"condition": {"left": "1"}, "true_node": None, "retries": 2, "title": "t"},
-    ],
-)
-def test_if_else_data_is_the_model_pydantic_makes(data: dict[str, Any]) -> None:
-    """An if-else node's data of the usual shape is made without pydantic's validation
-    (:meth:`IfElseData._validate_plain`): the same models, field for field, as validating it."""
-    workflow = {
-        "nodes": [
-            {"id": "t", "type": "trigger-node", "data": {}},
-            {"id": "if", "type": "if-else-node", "data": data},
-            {"id": "yes", "type": "output-node", "data": {}},
-            {"id": "no", "type": "output-node", "data": {}},
-        ],
-        "edges": [
-            {"id": "e1", "source": "t", "target": "if"},
-            {"id": "e2", "source": "if", "target": "yes", "sourceHandle": "condition-true"},
-            {"id": "e3", "source": "if", "target": "no", "sourceHandle": "condition-false"},
-        ],
-        "start_node": "t",
-    }
-    expected = _model_state(IfElseData.model_validate(copy.deepcopy(data)))
-    plugins = plugins_with_test_nodes()
-    for given in (parse_workflow_data(workflow), plain_workflow(json.loads(json.dumps(workflow)))):
-        prepared = prepare_workflow(given, plugins)  # type: ignore[arg-type]
-        made = prepared.nodes["if"].data
-        assert _model_state(made) == expected
-        assert made == IfElseData.model_validate(data)
-        assert made.model_dump() == IfElseData.model_validate(data).model_dump()
-        made.condition.left = "changed"  # a model as any other: assignment goes through pydantic
-        assert made.condition.left == "changed"
-
-
-def test_if_else_data_of_another_shape_is_refused_as_before() -> None:
-    """Data the plain reading does not take (an unknown key, an operator not allowed, a
-    condition that is not an object) is left to pydantic: the same problems as ever."""
-    base = {"nodes": [{"id": "t", "type": "trigger-node", "data": {}}], "edges": [], "start_node": "t"}
-    datas: list[Any] = [
-        {"condition": {"left": "1", "operator": "=~"}},
-        {"condition": {"left": "1", "operator": 3}},
-        {"condition": "a == b"},
-        {"condition": {"left": "1"}, "tmeout": 3},
-        {},
-    ]
-    nodes = [{"id": f"if{i}", "type": "if-else-node", "data": d} for i, d in enumerate(datas)]
-    found = problems({**base, "nodes": base["nodes"] + nodes})
-    assert found[:5] == [
-        "node if0: data.condition.operator: Input should be '==', '!=', '>', '<', '>=' or '<='",
-        "node if1: data.condition.operator: Input should be '==', '!=', '>', '<', '>=' or '<='",
-        "node if2: data.condition: Input should be a valid dictionary or instance of Condition",
-        "node if3: data.tmeout: unknown field (did you mean 'timeout'?)",
-        "node if4: data.condition: Field required",
-    ]

@@ -220,13 +220,6 @@ def _prepare_nodes(
 def _validate_group(model: type[BaseModel], group: list[PreparedNode], datas: list[dict[str, Any]]) -> bool:
     """Validate ``datas``, the data of ``group`` (nodes of one type), in one call; ``False``
     when any is invalid (or the model validates in its own way: a ``model_validate`` of its own)."""
-    plain = model.__dict__.get("_validate_plain")  # the model's own, not a base class's
-    if plain is not None:
-        made = plain.__get__(None, model)(datas)
-        if made is not None:
-            for node, value in zip(group, made, strict=True):
-                node.data = value
-            return True
     found = _list_validator(model)
     if found is None:
         return False

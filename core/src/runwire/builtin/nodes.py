@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import cache
 from operator import eq, ge, gt, le, lt, ne
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,126 +53,6 @@ class IfElseData(NodeData):
     condition: Condition
     true_node: str | None = None
     false_node: str | None = None
-
-    @classmethod
-    def _validate_plain(cls, datas: list[dict[str, Any]]) -> list[IfElseData] | None:
-        """``datas`` validated, when each is plainly the usual data (only a ``condition``, an
-        object of some of ``left``, ``right`` and a text ``operator`` it allows): the models
-        ``model_validate`` makes of them, made without pydantic (its validation of the two
-        models, ~18k instructions a node, is most of preparing an if-else node); ``None`` for
-        anything else, which pydantic validates (and words the problems of) as before.
-
-        :func:`runwire.check.prepare_workflow` calls it for the data of the if-else nodes of a
-        workflow (not of a subclass's: it reads ``IfElseData``'s own attribute).
-        """
-        plain = _plain_if_else()
-        if plain is None:
-            return None
-        shell, defaults, factories, (left, right, default_operator), condition_keys, operators = plain
-        new = object.__new__
-        made: list[IfElseData] = []
-        add = made.append
-        for data in datas:
-            given = data.get("condition") if len(data) == 1 else None
-            if type(given) is not dict or not condition_keys.issuperset(given):
-                return None
-            operator = given.get("operator", default_operator)
-            operator = operators.get(operator) if type(operator) is str else None
-            if operator is None:
-                return None
-            # each model as pydantic leaves it: its fields (in their order), the fields given,
-            # no extras, no private attributes; set on a shell (see _plain_if_else)
-            condition = new(shell)
-            condition.__dict__ = {
-                "left": given.get("left", left),
-                "right": given.get("right", right),
-                "operator": operator,
-            }
-            condition.__pydantic_fields_set__ = set(given)
-            condition.__pydantic_extra__ = {}
-            condition.__pydantic_private__ = None
-            condition.__class__ = Condition
-            fields = defaults.copy()
-            for name, factory in factories:
-                fields[name] = factory()
-            fields["condition"] = condition
-            model: Any = new(shell)
-            model.__dict__ = fields
-            model.__pydantic_fields_set__ = {"condition"}
-            model.__pydantic_extra__ = {}
-            model.__pydantic_private__ = None
-            model.__class__ = cls
-            add(model)
-        return made
-
-
-_PlainIfElse = tuple[
-    type[BaseModel],
-    dict[str, Any],
-    list[tuple[str, Any]],
-    tuple[Any, Any, str],
-    frozenset[str],
-    dict[str, str],
-]
-
-
-@cache
-def _plain_if_else() -> _PlainIfElse | None:
-    """What :meth:`IfElseData._validate_plain` fills in, read from the two models' fields: the
-    if-else data's defaults (``condition`` last but for the fields after it, as the model orders
-    them) and default factories, the condition's defaults, its keys and the operators; ``None``
-    when a field is not of the kinds this foresees (an alias, a validator, a default that is not
-    a constant), so that pydantic validates every if-else node."""
-    constants = (str, int, float, bool, type(None))
-    defaults: dict[str, Any] = {}
-    factories: list[tuple[str, Any]] = []
-    for name, info in IfElseData.model_fields.items():
-        if info.alias is not None or info.validation_alias is not None:
-            return None
-        if info.metadata and name not in _CONSTRAINED:
-            return None
-        if name == "condition":
-            defaults[name] = None
-        elif info.default_factory is list:
-            defaults[name] = None
-            factories.append((name, list))
-        elif type(info.default) in constants:
-            defaults[name] = info.default
-        else:
-            return None
-    condition_defaults: dict[str, Any] = {}
-    for name, info in Condition.model_fields.items():
-        if info.alias is not None or info.validation_alias is not None or info.metadata:
-            return None
-        if type(info.default) not in constants:
-            return None
-        condition_defaults[name] = info.default
-    if list(condition_defaults) != ["left", "right", "operator"]:
-        return None
-    for model, validators in ((IfElseData, {"_refuse_unknown_keys"}), (Condition, set())):
-        if model.model_config.get("extra") != "allow":  # extras are a dict, not None
-            return None
-        decorators = model.__pydantic_decorators__
-        if decorators.field_validators or set(decorators.model_validators) != validators:
-            return None
-    operators = {op: op for op in get_args(Operator)}
-    left, right, operator = condition_defaults.values()
-
-    class Shell(BaseModel):
-        """A model of the same layout as both, whose attributes are set without pydantic's
-        ``__setattr__`` (the plain attribute store, in C: ``object.__setattr__`` called from
-        Python costs ~1k instructions, as much again as the store); its ``__class__`` is then
-        set to the model's."""
-
-        model_config = ConfigDict(defer_build=True)
-        __setattr__ = object.__setattr__
-        __delattr__ = object.__delattr__  # with it, the store is C's own (one slot for both)
-
-    return Shell, defaults, factories, (left, right, operator), frozenset(condition_defaults), operators
-
-
-# fields whose constraints (``gt``, ``ge``, ``le``) only refuse values: their defaults are valid
-_CONSTRAINED = frozenset({"timeout", "retries", "retry_delay"})
 
 
 TRUE_HANDLE = "condition-true"
