@@ -118,3 +118,30 @@ def end_by_update(client: httpx.Client, run_id: str) -> None:
         headers={"X-Service-Api-Key": SERVICE_KEY},
     )
     assert reply.status_code == 201, reply.text
+
+
+async def test_the_watch_leaves_alone_a_run_its_own_executor_is_ending(store: Store) -> None:
+    """The cancel watch stops a run found finished in the store, unless the process's own
+    executor is writing that end (a workflow found invalid, say): then nothing is counted
+    cancelled; a run an update ended is stopped."""
+    import asyncio
+
+    from runwire_server.cancellation import Cancellations, CancelWatch
+
+    workflow = await store.create_workflow(1, "w", {})
+    own, other = str(uuid.uuid4()), str(uuid.uuid4())
+    cancellations = Cancellations()
+    tickets = {}
+    for run_id in (own, other):
+        await store.create_run(run_id, workflow, {})
+        assert await store.claim_run(run_id) is not None
+        tickets[run_id] = cancellations.enter(run_id)
+    tickets[own].ending = True  # as the executor sets it before writing its own end
+    await store.save_run(own, "failed", {}, 0.0, "workflow is invalid: x")
+    assert await store.apply_update(other, "failed", {})
+    watch = CancelWatch(store.sync, cancellations)
+    assert await asyncio.to_thread(watch.poll) == 2  # both are finished in the store
+    await asyncio.sleep(0)  # the stops run on this loop
+    await asyncio.sleep(0)
+    assert tickets[own].reason is None
+    assert tickets[other].reason == "cancelled by an execution update"

@@ -61,6 +61,9 @@ class Ticket:
     """The ``asyncio.timeout`` around the engine, once it runs (:meth:`arm`)."""
     record: Callable[[], RunRecord | None] = lambda: None
     """The run as the engine last reported it (its status is terminal once it is finishing)."""
+    ending: bool = False
+    """The executor is writing the run's end itself (it failed before or around the engine):
+    the run found finished in the store is its own doing, not a stop to obey."""
 
     def arm(self, limit: asyncio.Timeout, record: Callable[[], RunRecord | None]) -> None:
         """The engine runs under ``limit`` now; ``record`` gives the run as it goes."""
@@ -71,7 +74,7 @@ class Ticket:
     def stop(self, reason: str) -> None:
         """Stop the run now (call on :attr:`loop`): make its time limit expire, unless it is
         finishing already (the outcome the engine is writing stands) or expired."""
-        if self.reason is not None:
+        if self.reason is not None or self.ending:
             return
         run = self.record()
         if run is not None and run.status in TERMINAL:

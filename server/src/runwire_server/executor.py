@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from typing import Any
 
 from runwire.engine import DEFAULT_MAX_RESULT_BYTES, Engine
 from runwire.errors import WorkflowInvalid
@@ -104,30 +105,35 @@ class RunExecutor:
     async def _execute_claimed(self, run: RunRow, store: Store, meter: RunMeter, ticket: Ticket) -> None:
         """Execute ``run``, claimed by this delivery, to its end, recording every outcome."""
         run_id = run.id
+
+        async def fail(nodes: dict[str, Any], error: str, events: list[Any] | None = None) -> None:
+            ticket.ending = True  # the watch may see it finished now: it is this executor's end
+            await store.save_run(run_id, Status.FAILED, nodes, 0.0, error, events)
+
         if ticket.reason is None and run.cancelled_by is not None:  # cancelled, then recovered
             ticket.reason = cancel_reason(run.cancelled_by)
         if ticket.reason is not None:  # cancelled before it started here (the cancel counted it)
             meter.abandon()
             nodes = interrupted_nodes(run.nodes, ticket.reason)
-            await store.save_run(run_id, Status.FAILED, nodes, 0.0, ticket.reason)
+            await fail(nodes, ticket.reason)
             return
         try:
             prepared = await self.cache.load_async(store, run.workflow_id, run.workflow_version)
         except WorkflowInvalid as exc:
-            await store.save_run(run_id, Status.FAILED, {}, 0.0, f"workflow is invalid: {exc}")
+            await fail({}, f"workflow is invalid: {exc}")
             return
         except RunRefused as exc:
-            await store.save_run(run_id, Status.FAILED, {}, 0.0, f"refused: {exc}")
+            await fail({}, f"refused: {exc}")
             return
         if prepared is None:
             error = "the workflow was deleted before the run started"
-            await store.save_run(run_id, Status.FAILED, {}, 0.0, error)
+            await fail({}, error)
             return
         if run.nodes:  # an interrupted execution left these: start over only when that is safe
             stop = interruption(prepared, run.nodes, self.rerun_policy)
             if stop is not None:
                 log.warning("run %s %s", run_id, stop)
-                await store.save_run(run_id, Status.FAILED, interrupted_nodes(run.nodes, stop), 0.0, stop)
+                await fail(interrupted_nodes(run.nodes, stop), stop)
                 return
             await store.save_run(run_id, Status.IN_PROGRESS, {}, 0.0)
         unsafe = unsafe_nodes(prepared, self.rerun_policy)
@@ -142,12 +148,12 @@ class RunExecutor:
             error = f"the run exceeded its time limit of {self.time_limit_s:g} s (RUNWIRE_RUN_TIME_LIMIT_S)"
             error = ticket.reason or error
             nodes = stopped_nodes(observer.run, error)
-            await store.save_run(run_id, Status.FAILED, nodes, 0.0, error, observer.events)
+            await fail(nodes, error, observer.events)
         except Exception as exc:
             log.exception("run %s stopped by an internal error", run_id)
             error = internal_error_text(exc)
             await observer.settle()
-            await store.save_run(run_id, Status.FAILED, {}, 0.0, error, observer.events)
+            await fail({}, error, observer.events)
 
     def __call__(self, run_id: str) -> None:
         """The Dramatiq actor: :meth:`execute` on this worker thread's own event loop, claimed
