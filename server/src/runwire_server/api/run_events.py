@@ -13,7 +13,8 @@ A stream of a run that has not ended holds a place among the process's long-live
 is refused (429 / 503 with ``Retry-After``); a finished run's stream is sent at once and holds none.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 import asyncio
 import json

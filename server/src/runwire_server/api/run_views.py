@@ -6,7 +6,8 @@ projects, and a front-door run only of the principal that started it (principals
 project see every run). Anything else is a 404, as a run that does not exist.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 import uuid
 from typing import Annotated, Any

@@ -1,6 +1,7 @@
 """Runs: start one, poll its result, list a workflow's history, accept execution updates."""
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 import hmac
 import uuid

@@ -1,6 +1,7 @@
 """Workflow resources: create, list, read, update, delete, input fields, check, node schemas."""
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, TypeVar

@@ -6,7 +6,8 @@ Every page asks the same store calls and visibility checks as the API (``visible
 sees through the API; what it may not see is a 404, as there.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 from typing import Annotated, Any
 

@@ -10,7 +10,8 @@ principal. The events route exists because a browser's ``EventSource`` cannot se
 credential headers: it relays the API's stream to the session instead.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 import uuid
 from typing import Annotated, Any, cast, get_args
