@@ -295,3 +295,29 @@ def test_the_servers_own_route_handlers_are_annotated_with_objects_not_strings(t
         "assert not strings, strings\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_the_servers_query_parameters_hash_and_work_as_litestars_own(tmp_path: Path) -> None:
+    """``Query`` is Litestar's ``QueryParameter`` with its hash computed once (Litestar copies
+    every field to compute the same number each time): equal hashes, and the parameters are still
+    checked and documented."""
+    code = (
+        "import os\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "from litestar.params import QueryParameter\n"
+        "from litestar.testing import TestClient\n"
+        "from runwire_server.api.app import create_app\n"
+        "from runwire_server.api.params import Query\n"
+        "assert hash(Query(ge=1, le=9)) == hash(QueryParameter(ge=1, le=9)) == hash(Query(name='id'))\n"
+        "with TestClient(create_app()) as client:\n"
+        "    key = {'X-Api-Key': 'k'}\n"
+        "    assert client.get('/api/v1/workflows?page=0', headers=key).status_code == 400\n"
+        "    assert client.get('/api/v1/workflows?page=1', headers=key).status_code == 200\n"
+        "    assert client.get('/api/v1/workflows?title=' + 'x' * 256, headers=key).status_code == 400\n"
+        "    document = client.get('/schema/openapi.json').json()\n"
+        "parameters = {p['name']: p for p in document['paths']['/api/v1/workflows']['get']['parameters']}\n"
+        "assert parameters['page']['in'] == 'query', parameters\n"
+        "assert parameters['page']['schema']['minimum'] == 1, parameters\n"
+        "assert parameters['title']['schema']['maxLength'] == 255, parameters\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -4,7 +4,7 @@ Litestar deep-copies each :class:`~litestar.router.Router` it registers (so that
 object may be mounted in several places or apps), handlers, routes and options included. The
 app's routers (the UI's, its static files', the ``/schema`` pages') are made anew by each
 :func:`~runwire_server.api.app.create_app` and mounted once, so the copy only cost start-up time
-(~30 M instructions of ``runwire serve``'s ~3,100 M, most of it the UI's two dozen handlers).
+(~27 M instructions of ``runwire serve``'s ~3,100 M, most of it the UI's two dozen handlers).
 Their handlers are still Litestar's own copies of the decorated functions' handlers, as for a
 handler mounted on the app directly: registering one app changes nothing another app uses.
 """
