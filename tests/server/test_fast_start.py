@@ -221,3 +221,103 @@ def test_a_model_built_on_first_use_validates_as_itself_from_many_threads_at_onc
         "assert len(refused) == 16, len(refused)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_the_boot_runs_no_program_and_still_pins_the_malloc_threshold(tmp_path: Path) -> None:
+    """``serve``'s boot (process settings, services, app) starts no child process: the C
+    library's ``mallopt`` is found among the process's own symbols (``ctypes.util.find_library``
+    ran ``ldconfig -p`` for it at every start); on glibc the threshold is still pinned."""
+    code = (
+        "import os, platform, subprocess\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "spawned = []\n"
+        "popen = subprocess.Popen.__init__\n"
+        "def recorded(self, args, *rest, **options):\n"
+        "    spawned.append(args)\n"
+        "    popen(self, args, *rest, **options)\n"
+        "subprocess.Popen.__init__ = recorded\n"
+        "from runwire_server.api.app import create_app\n"
+        "from runwire_server.cli.base import build_process_services, prepare_process, settings_from\n"
+        "from runwire_server.memory import pin_mmap_threshold\n"
+        "prepare_process()\n"
+        "settings = settings_from()\n"
+        "create_app(settings, services=build_process_services(settings))\n"
+        "assert not spawned, spawned\n"
+        "assert pin_mmap_threshold() is (platform.libc_ver()[0] == 'glibc')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_apps_made_one_after_another_each_serve_the_ui_and_the_schema_pages(tmp_path: Path) -> None:
+    """The UI's and ``/schema``'s routers are mounted as they are, not as Litestar's deep copy:
+    each app makes its own, so a second app in the process (tests make many) serves the same
+    pages, and the first one still does after the second was made."""
+    code = (
+        "import os\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "from litestar.testing import TestClient\n"
+        "from runwire_server.api.app import create_app\n"
+        "first = create_app()\n"
+        "second = create_app()\n"
+        "def paths(app):\n"
+        "    return sorted(r.path for r in app.routes)\n"
+        "assert paths(first) == paths(second)\n"
+        "assert first.route_handler_method_map.keys() == second.route_handler_method_map.keys()\n"
+        "for app in (second, first):\n"
+        "    with TestClient(app) as client:\n"
+        "        assert client.get('/ui/static/ui.css').status_code == 200\n"
+        "        assert client.get('/ui/static/nothing.css').status_code == 404\n"
+        "        page = client.get('/ui/runs')\n"  # the sign-in page, with the UI router's headers
+        "        assert page.status_code == 200 and 'Sign in' in page.text, page.status_code\n"
+        "        assert 'frame-ancestors' in page.headers['content-security-policy']\n"
+        "        assert client.get('/schema/openapi.json').status_code == 200\n"
+        "        assert client.get('/schema/swagger').status_code == 200\n"
+        "        assert client.get('/api/v1/workflows').status_code == 401\n"
+        "        assert client.get('/api/v1/workflows', headers={'X-Api-Key': 'k'}).status_code == 200\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_the_servers_own_route_handlers_are_annotated_with_objects_not_strings(tmp_path: Path) -> None:
+    """Litestar reads every route handler's annotations at each start: those of the API's and
+    the UI's handlers are objects (their modules do without ``from __future__ import
+    annotations``), not strings it would parse one by one (~35 M instructions of a start)."""
+    code = (
+        "import os\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "from runwire_server.api.app import create_app\n"
+        "app = create_app()\n"
+        "own = [h.fn for r in app.routes for h in getattr(r, 'route_handlers', [])\n"
+        "    if h.fn.__module__.startswith(('runwire_server.api.', 'runwire_server.ui.'))]\n"
+        "assert len(own) >= 25, len(own)\n"
+        "strings = {f'{fn.__module__}.{fn.__qualname__}': name for fn in own\n"
+        "    for name, annotation in fn.__annotations__.items() if isinstance(annotation, str)}\n"
+        "assert not strings, strings\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_the_servers_query_parameters_hash_and_work_as_litestars_own(tmp_path: Path) -> None:
+    """``Query`` is Litestar's ``QueryParameter`` with its hash computed once (Litestar copies
+    every field to compute the same number each time): equal hashes, and the parameters are still
+    checked and documented."""
+    code = (
+        "import os\n"
+        f"os.environ.update(RUNWIRE_DATA_DIR={str(tmp_path)!r}, RUNWIRE_API_KEYS='k')\n"
+        "from litestar.params import QueryParameter\n"
+        "from litestar.testing import TestClient\n"
+        "from runwire_server.api.app import create_app\n"
+        "from runwire_server.api.params import Query\n"
+        "assert hash(Query(ge=1, le=9)) == hash(QueryParameter(ge=1, le=9)) == hash(Query(name='id'))\n"
+        "with TestClient(create_app()) as client:\n"
+        "    key = {'X-Api-Key': 'k'}\n"
+        "    assert client.get('/api/v1/workflows?page=0', headers=key).status_code == 400\n"
+        "    assert client.get('/api/v1/workflows?page=1', headers=key).status_code == 200\n"
+        "    assert client.get('/api/v1/workflows?title=' + 'x' * 256, headers=key).status_code == 400\n"
+        "    document = client.get('/schema/openapi.json').json()\n"
+        "parameters = {p['name']: p for p in document['paths']['/api/v1/workflows']['get']['parameters']}\n"
+        "assert parameters['page']['in'] == 'query', parameters\n"
+        "assert parameters['page']['schema']['minimum'] == 1, parameters\n"
+        "assert parameters['title']['schema']['maxLength'] == 255, parameters\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

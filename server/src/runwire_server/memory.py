@@ -14,7 +14,6 @@ its operator knowing that; Python offers no binding for ``mallopt``, hence ctype
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import logging
 import sys
@@ -31,13 +30,11 @@ MMAP_THRESHOLD_BYTES = 128 * 1024
 
 def pin_mmap_threshold() -> bool:
     """Pin glibc malloc's mmap threshold at its default; ``False`` where there is no glibc."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl, macOS: no mallopt, and no such ratchet to stop
+        # the process's own symbols, the C library's among them: no ``ctypes.util.find_library``,
+        # which runs ``ldconfig -p`` in a child process (~2 ms of every start)
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):  # musl, macOS: no mallopt; Windows: no CDLL(None)
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int

@@ -26,7 +26,6 @@ from litestar.openapi.plugins import (
     StoplightRenderPlugin,
     SwaggerRenderPlugin,
 )
-from litestar.router import Router
 from litestar.routes import base as litestar_routes
 from litestar.types import ControllerRouterHandler
 
@@ -39,6 +38,7 @@ from runwire_server.api.errors import exception_handlers
 from runwire_server.api.metrics import metrics_middleware, metrics_routes
 from runwire_server.api.openapi import finish_when_built
 from runwire_server.api.rate_limit import RateLimiter
+from runwire_server.api.routers import MountedOnce
 from runwire_server.api.run_cancel import RunCancelController
 from runwire_server.api.run_events import ROUTES as RUN_EVENT_ROUTES
 from runwire_server.api.run_views import RunViewController
@@ -177,7 +177,9 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="runwire",
             version=__version__,
-            openapi_router=Router("/schema", route_handlers=[], opt={PUBLIC: True}, include_in_schema=False),
+            openapi_router=MountedOnce(
+                "/schema", route_handlers=[], opt={PUBLIC: True}, include_in_schema=False
+            ),
             render_plugins=documentation_pages(),
         ),
         debug=False,

@@ -1,6 +1,7 @@
 """Liveness and readiness probes (public: no credentials needed)."""
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 from typing import Any
 

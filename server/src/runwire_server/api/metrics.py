@@ -8,7 +8,8 @@ bootstrap key) may read them; ``RUNWIRE_METRICS_PUBLIC=true`` serves them withou
 is not JSON, and Prometheus, not an API client, reads it.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 import time
 from typing import Any

@@ -4,7 +4,8 @@ How a running run is stopped, in this process or in the one executing it, and th
 a cancel and a run's own end: :mod:`runwire_server.cancellation`.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 from typing import Any, Literal
 

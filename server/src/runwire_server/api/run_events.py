@@ -13,7 +13,8 @@ A stream of a run that has not ended holds a place among the process's long-live
 is refused (429 / 503 with ``Retry-After``); a finished run's stream is sent at once and holds none.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 import asyncio
 import json
@@ -23,7 +24,7 @@ from typing import Annotated, Any
 
 from litestar import Request, get
 from litestar.background_tasks import BackgroundTask
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
@@ -33,6 +34,7 @@ from runwire.records import TERMINAL
 from runwire_server.api.deps import PrincipalDep, ServicesDep, header_dict, identify
 from runwire_server.api.errors import BadRequest, NotAuthenticated
 from runwire_server.api.openapi import documented
+from runwire_server.api.params import Query
 from runwire_server.api.run_views import RUNS, visible_run, workflow_labels
 from runwire_server.events import EventReader, Labels
 from runwire_server.long_requests import Release
@@ -128,7 +130,7 @@ async def run_events(
     services: ServicesDep,
     principal: PrincipalDep,
     run_id: FromPath[str],
-    last_event_id: Annotated[str | None, QueryParameter(max_length=40)] = None,
+    last_event_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> ServerSentEvent:
     """Stream the run's events from the start, or after ``Last-Event-ID``; 404 as ``GET`` the run."""
     return await event_stream(request, services, principal, run_id, last_event_id)

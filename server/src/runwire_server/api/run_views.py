@@ -6,13 +6,14 @@ projects, and a front-door run only of the principal that started it (principals
 project see every run). Anything else is a 404, as a run that does not exist.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 
 from runwire.auth import Principal
 from runwire_server.api.bodies import MAX_DB_INT
@@ -20,6 +21,7 @@ from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, NotFound
 from runwire_server.api.openapi import documented
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
+from runwire_server.api.params import Query
 from runwire_server.api.run_shapes import RunPage, RunView
 from runwire_server.api.waiting import Wait, client_gone
 from runwire_server.events import FAILED, FINISHED, SKIPPED, STARTED, Labels, node_times, run_times
@@ -174,11 +176,11 @@ class RunViewController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         principal: PrincipalDep,
-        status: Annotated[RunStatusFilter | None, QueryParameter()] = None,
-        door: Annotated[str | None, QueryParameter(max_length=100)] = None,
-        workflow: Annotated[int | None, QueryParameter(ge=1, le=MAX_DB_INT)] = None,
-        page: Annotated[int, QueryParameter(ge=1, le=MAX_DB_INT)] = 1,
-        page_size: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+        status: Annotated[RunStatusFilter | None, Query()] = None,
+        door: Annotated[str | None, Query(max_length=100)] = None,
+        workflow: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+        page: Annotated[int, Query(ge=1, le=MAX_DB_INT)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     ) -> dict[str, Any]:
         """Paginated runs, filtered by ``status`` (``cancelled``: every cancelled run),
         ``door`` (``workflow`` or a front door's name) and ``workflow`` (an id)."""

@@ -1,13 +1,14 @@
 """Runs: start one, poll its result, list a workflow's history, accept execution updates."""
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 import hmac
 import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 from pydantic import BaseModel, ConfigDict, Field
 
 from runwire.auth import Principal
@@ -28,6 +29,7 @@ from runwire_server.api.errors import BadRequest, Forbidden, NotFound
 from runwire_server.api.idempotency import IDEMPOTENT
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
+from runwire_server.api.params import Query
 from runwire_server.api.shapes import (
     MissingRunError,
     RunHistoryPage,
@@ -167,7 +169,7 @@ class RunController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         principal: PrincipalDep,
-        run_id: Annotated[str | None, QueryParameter(name="id")] = None,
+        run_id: Annotated[str | None, Query(name="id")] = None,
         wait: Wait = 0,
     ) -> Any:
         """The run's ``{"id", "status", "data", "metrics"}`` wrapped in ``{"data", "status": 200}``;
@@ -203,8 +205,8 @@ class RunController(Controller):
         principal: PrincipalDep,
         workflow_id: FromPath[int],
         ordering: FromQuery[Literal["created_at", "-created_at", "cost", "-cost"]] = "-created_at",
-        page: Annotated[int, QueryParameter(ge=1, le=MAX_DB_INT)] = 1,
-        page_size: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+        page: Annotated[int, Query(ge=1, le=MAX_DB_INT)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     ) -> dict[str, Any]:
         """Paginated run history, newest first unless ``ordering`` says otherwise."""
         workflow = await visible_workflow(services, principal, workflow_id)

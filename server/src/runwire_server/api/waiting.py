@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar.openapi.spec import OpenAPIHeader, OpenAPIType, Parameter, Schema
-from litestar.params import QueryParameter
 
+from runwire_server.api.params import Query
 from runwire_server.run_endings import MAX_WAIT_S
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 Wait = Annotated[
     float,
-    QueryParameter(
+    Query(
         ge=0,
         le=MAX_WAIT_S,
         description=(

@@ -1,6 +1,7 @@
 """Workflow resources: create, list, read, update, delete, input fields, check, node schemas."""
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -8,7 +9,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 import anyio.to_thread
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runwire.auth import Principal
@@ -20,6 +21,7 @@ from runwire_server.api.deps import PrincipalDep, ServicesDep
 from runwire_server.api.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from runwire_server.api.openapi import JSON, documented
 from runwire_server.api.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_window, paginated
+from runwire_server.api.params import Query
 from runwire_server.api.shapes import CheckResult, InputFieldShape, NodeSchema, Workflow, WorkflowPage
 from runwire_server.prepared import is_small
 from runwire_server.services import Services
@@ -208,10 +210,10 @@ class WorkflowController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         principal: PrincipalDep,
-        project: Annotated[int | None, QueryParameter(ge=0, le=MAX_DB_INT)] = None,
-        title: Annotated[str | None, QueryParameter(max_length=255)] = None,
-        page: Annotated[int, QueryParameter(ge=1, le=MAX_DB_INT)] = 1,
-        page_size: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+        project: Annotated[int | None, Query(ge=0, le=MAX_DB_INT)] = None,
+        title: Annotated[str | None, Query(max_length=255)] = None,
+        page: Annotated[int, Query(ge=1, le=MAX_DB_INT)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     ) -> dict[str, Any]:
         """Workflows the caller may see, filtered by ``project`` and ``title`` (case-insensitive)."""
         if title is not None and "\x00" in title:

@@ -23,6 +23,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwire_server.api.deps import PUBLIC
 from runwire_server.api.errors import BadRequest, NotFound, handle_error
+from runwire_server.api.routers import MountedOnce
 from runwire_server.settings import Settings
 from runwire_server.ui import pages, runs, signin
 from runwire_server.ui.session import UI_PATH, SignInNeeded, middleware
@@ -173,8 +174,9 @@ def ui_router(settings: Settings) -> Router:
         opt={PUBLIC: True},
         include_in_schema=False,
         before_request=only_assets,
+        router_class=MountedOnce,
     )
-    return Router(
+    return MountedOnce(
         UI_PATH,
         route_handlers=[*pages.ROUTES, *runs.ROUTES, *signin.ROUTES, static],
         middleware=[page_headers, readable_forms, *middleware(settings)],

@@ -6,12 +6,13 @@ Every page asks the same store calls and visibility checks as the API (``visible
 sees through the API; what it may not see is a 404, as there.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 from typing import Annotated, Any
 
 from litestar import Request, get, post
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from runwire.auth import Principal
@@ -20,6 +21,7 @@ from runwire_server.api.bodies import MAX_DB_INT
 from runwire_server.api.deps import ServicesDep
 from runwire_server.api.enqueue import runnable_head, start_run
 from runwire_server.api.errors import NotFound
+from runwire_server.api.params import Query
 from runwire_server.api.workflows import input_fields, visible_workflow
 from runwire_server.services import Services
 from runwire_server.store import WorkflowRow
@@ -37,7 +39,7 @@ RECENT_RUNS = 10
 async def home(
     request: Request[Any, Any, Any],
     services: ServicesDep,
-    page: Annotated[int, QueryParameter(ge=1, le=MAX_DB_INT)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_DB_INT)] = 1,
 ) -> Template:
     """The workflows of the principal's projects, with their last run; sign-in without a session."""
     principal = await ui_principal(request)

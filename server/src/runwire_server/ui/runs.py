@@ -10,20 +10,22 @@ principal. The events route exists because a browser's ``EventSource`` cannot se
 credential headers: it relays the API's stream to the session instead.
 """
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 import uuid
 from typing import Annotated, Any, cast, get_args
 from urllib.parse import urlencode
 
 from litestar import Request, get, post
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 from litestar.response import Redirect, ServerSentEvent, Template
 
 from runwire.auth import Principal
 from runwire_server.api.bodies import MAX_DB_INT
 from runwire_server.api.deps import ServicesDep
 from runwire_server.api.errors import BadRequest, Conflict, NotFound
+from runwire_server.api.params import Query
 from runwire_server.api.run_cancel import cancel_run
 from runwire_server.api.run_events import event_stream
 from runwire_server.api.run_views import run_list, view, visible_run, workflow_labels
@@ -83,9 +85,9 @@ def _choice(value: str | None, allowed: set[str], name: str) -> str | None:
 async def runs_page(
     request: Request[Any, Any, Any],
     services: ServicesDep,
-    status: Annotated[str | None, QueryParameter(max_length=20)] = None,
-    door: Annotated[str | None, QueryParameter(max_length=100)] = None,
-    page: Annotated[int, QueryParameter(ge=1, le=MAX_DB_INT)] = 1,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    door: Annotated[str | None, Query(max_length=100)] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_DB_INT)] = 1,
 ) -> Template:
     """Runs across front doors, newest first, filtered by status and door (a GET form), paged."""
     principal = await signed_in(request)
@@ -208,7 +210,7 @@ async def run_page(
     request: Request[Any, Any, Any],
     services: ServicesDep,
     run_id: FromPath[str],
-    cancel: Annotated[str | None, QueryParameter(max_length=20)] = None,
+    cancel: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Template:
     """One run: status, timings, the graph with each node's state, results, errors."""
     principal = await signed_in(request)
@@ -229,7 +231,7 @@ async def run_events(
     request: Request[Any, Any, Any],
     services: ServicesDep,
     run_id: FromPath[str],
-    last_event_id: Annotated[str | None, QueryParameter(max_length=40)] = None,
+    last_event_id: Annotated[str | None, Query(max_length=40)] = None,
 ) -> ServerSentEvent:
     """The run's live events, as ``GET /api/v1/runs/{id}/events/`` sends them, for the session
     (``Last-Event-ID`` resumes, as there)."""

@@ -1,6 +1,7 @@
 """Signing in (pasting an API key or a bearer token) and out of the UI."""
 
-from __future__ import annotations
+# Annotations are objects here, not strings (no ``from __future__ import annotations``): Litestar
+# reads every route handler's at each start, and strings it would parse one by one.
 
 from typing import Any
 
