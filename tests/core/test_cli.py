@@ -161,3 +161,19 @@ def test_run_takes_a_10000_node_chain_once_the_node_limit_is_raised(tmp_path: Pa
     assert len(record["data"]) == 10_000
     assert record["data"]["yes"]["result"] == {"content": "true"}
     assert record["data"]["no"]["status"] == "skipped"
+
+
+def test_run_json_is_one_compact_line_as_the_api_writes_it() -> None:
+    out = runwire("run", HELLO, "--input", '{"name": "Ada", "age": 36}', "--json")
+    assert out.returncode == 0, out.stderr
+    line, rest = out.stdout.split("\n", 1)
+    assert rest == "" and '","' in line and '", "' not in line  # no spaces between items
+    assert json.loads(line)["data"]["adult"]["result"]["content"] == "Welcome, Ada!"
+
+
+def test_compact_json_writes_what_msgspec_refuses_as_python_does() -> None:
+    from runwire_server.cli.workflows import compact_json
+
+    assert compact_json({"a": [1, 2.5, None, "é"], "n": float("nan")}) == '{"a":[1,2.5,null,"é"],"n":null}'
+    assert compact_json({"big": 10**40}) == '{"big":' + str(10**40) + "}"
+    assert compact_json({"s": "\ud800x"}) == '{"s":"\ud800x"}'  # a lone surrogate: json.dumps

@@ -150,8 +150,25 @@ def run(
 
     asyncio.run(execute())
     record = records[0]
-    click.echo(json.dumps(record.to_json(), indent=None if as_json else 2, ensure_ascii=False))
+    click.echo(
+        compact_json(record.to_json())
+        if as_json
+        else json.dumps(record.to_json(), indent=2, ensure_ascii=False)
+    )
     sys.exit(0 if record.status == Status.SUCCEED else 1)
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as one line of JSON, the way the server's API writes it (msgspec: no spaces,
+    a non-finite number as ``null``), ten times faster than :func:`json.dumps` (a 10,000-node
+    run's record is megabytes); text msgspec refuses (a lone surrogate, kept from a program's
+    bytes) falls back to :func:`json.dumps`, which writes it as Python does."""
+    import msgspec
+
+    try:
+        return msgspec.json.encode(value).decode()
+    except (TypeError, ValueError, OverflowError):  # UnicodeEncodeError is a ValueError
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @main.command()
