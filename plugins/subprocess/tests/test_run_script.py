@@ -399,63 +399,6 @@ async def test_args_are_appended_without_substitution(run_script: RunScript) -> 
     assert record.status == "failed" and "args must be a list" in (record.nodes[NODE_ID].error or "")
 
 
-async def test_a_node_timing_out_while_its_program_starts_leaves_no_program(
-    run_script: RunScript, tmp_path: Path
-) -> None:
-    """The program is started in a thread; a node cancelled before that thread got to it must not
-    leave the program running once the thread does start it."""
-    import asyncio
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    loop = asyncio.get_running_loop()
-    executor = ThreadPoolExecutor(max_workers=1)
-    loop.set_default_executor(executor)
-    gate = threading.Event()
-    blocked = loop.run_in_executor(None, gate.wait)  # the one thread is busy: the start queues
-    marker = tmp_path / "started"
-    code = f"import pathlib, time; pathlib.Path({str(marker)!r}).write_text('x'); time.sleep(60)"
-    loop.call_later(1.0, gate.set)  # after the node timed out (its cleanup queues behind too)
-    record = await run_script({"command": [PY, "-c", code], "timeout": 0.3})
-    assert record.status == "failed" and "timed out" in (record.nodes[NODE_ID].error or "")
-    await blocked
-    await loop.run_in_executor(None, lambda: None)  # the queued start has run by now
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _running(code):
-        await asyncio.sleep(0.05)
-    assert not _running(code)
-
-
-def _running(code: str) -> bool:
-    """Whether a process of this user runs with ``code`` in its command line."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    if code.encode() in cmdline.read():
-                        return True
-            except OSError:
-                continue
-    return False
-
-
-def test_a_program_starting_as_its_event_loop_ends_does_not_outlive_it(run_script: RunScript) -> None:
-    """The end of ``asyncio.run`` (``runwire run`` stopped by Ctrl-C, a server stopping) cancels
-    every task at once, the one waiting for the start's thread too: the program that thread then
-    starts must be killed all the same."""
-    import uuid
-
-    code = f"import time; time.sleep(60)  # {uuid.uuid4().hex}"
-    try:  # a thread is inside Popen, waiting for the program's exec: the loop ends
-        _end_loop_while_a_thread_is_in("_execute_child", lambda: run_script({"command": [PY, "-c", code]}))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _running(code):
-            time.sleep(0.05)
-        assert not _running(code)
-    finally:
-        _kill_all(code)
-
-
 def test_a_run_directory_being_made_as_its_event_loop_ends_is_removed(
     run_script: RunScript, tmp_path: Path
 ) -> None:
@@ -497,17 +440,3 @@ def _end_loop_while_a_thread_is_in(function: str, work: Callable[[], Awaitable[A
         if asyncio.run(end_while_inside()):
             return
     pytest.fail(f"never saw a thread inside {function}")
-
-
-def _kill_all(code: str) -> None:
-    """Kill what a failed test left running."""
-    import signal
-
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    if code.encode() in cmdline.read():
-                        os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                continue

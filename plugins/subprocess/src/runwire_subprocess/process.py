@@ -9,17 +9,18 @@ exceeds the cap is counted and dropped (the pipe keeps draining, the program is 
 or killed for it).
 
 The program is started with :class:`subprocess.Popen` (``vfork``: fast even from a large
-server process, where uvloop's ``fork`` costs milliseconds) in a thread, so the event loop does
-not wait for the child's ``exec``; its pipes are read by the running event loop, and its exit is
-awaited through a pidfd, so this works on any asyncio loop, in any thread, without a
-child-watcher thread per program.
+server process, where uvloop's ``fork`` costs milliseconds) on the event loop: a trip to a
+thread, so the loop need not wait for the child's ``exec``, cost ~0.5 ms of CPU per program in
+GIL hand-offs and lowered throughput on an idle machine (docs/performance.md, "Target 5, fourth
+session"). Its pipes are read by the running event loop, and its exit is awaited through a
+pidfd, so this works on any asyncio loop, in any thread, without a child-watcher thread per
+program.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import shutil
 import signal
@@ -31,7 +32,6 @@ from typing import IO
 
 from runwire import NodeFailed
 from runwire.host import RunAs
-from runwire_subprocess.threads import to_the_end_in_thread
 
 CHUNK = 64 * 1024
 PIPE_GRACE = 2.0
@@ -263,26 +263,6 @@ def _start(
         raise NodeFailed(f"command {argv[0]!r} cannot be started: {exc.strerror or exc}") from None
 
 
-async def _started(
-    argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], stdin: bool, run_as: RunAs | None
-) -> subprocess.Popen[bytes]:
-    """:func:`_start` in a thread: ``Popen`` returns only once the child has called ``exec``
-    (``vfork`` holds the parent until then), which on a busy machine waits for the child to be
-    scheduled, often longer than the program then runs; the event loop serves other requests
-    meanwhile. Cancelled while starting, the program is killed and reaped once it has started
-    (also when the event loop ends meanwhile)."""
-    return await to_the_end_in_thread(functools.partial(_start, argv, cwd, env, stdin, run_as), _end)
-
-
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    """Kill, reap and close a program nobody awaits any more (blocks until it is reaped)."""
-    _kill_group(proc.pid)
-    for pipe in (proc.stdin, proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
-    proc.wait()
-
-
 async def run_program(
     argv: Sequence[str],
     *,
@@ -303,7 +283,7 @@ async def run_program(
     """
     check_argv(argv, env)
     loop = asyncio.get_running_loop()
-    proc = await _started(argv, cwd, env, stdin is not None, run_as)
+    proc = _start(argv, cwd, env, stdin is not None, run_as)
     assert proc.stdout is not None and proc.stderr is not None
     out = _Drain(loop, proc.stdout, max_output)
     err = _Drain(loop, proc.stderr, max_output)
