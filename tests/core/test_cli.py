@@ -171,9 +171,30 @@ def test_run_json_is_one_compact_line_as_the_api_writes_it() -> None:
     assert json.loads(line)["data"]["adult"]["result"]["content"] == "Welcome, Ada!"
 
 
-def test_compact_json_writes_what_msgspec_refuses_as_python_does() -> None:
+def test_compact_json_writes_what_msgspec_refuses_as_the_server_stores_it() -> None:
     from runwire_server.cli.workflows import compact_json
 
     assert compact_json({"a": [1, 2.5, None, "é"], "n": float("nan")}) == '{"a":[1,2.5,null,"é"],"n":null}'
     assert compact_json({"big": 10**40}) == '{"big":' + str(10**40) + "}"
-    assert compact_json({"s": "\ud800x"}) == '{"s":"\ud800x"}'  # a lone surrogate: json.dumps
+    # a lone surrogate cannot be printed: U+FFFD, as the server stores it; NaN still null
+    assert compact_json({"s": "\ud800x", "n": float("nan")}) == '{"s":"\ufffdx","n":null}'
+    assert compact_json({"o": object})[:12] == '{"o":"<class'  # its text, as stored
+
+
+def test_run_prints_a_record_holding_a_lone_surrogate(tmp_path: Path) -> None:
+    """A template can make a lone surrogate, which no UTF-8 output can hold: the record is
+    printed as the server stores it (U+FFFD), not a UnicodeEncodeError traceback after the run."""
+    workflow = {
+        "nodes": [
+            {"id": "start", "type": "trigger-node", "data": {}},
+            {"id": "out", "type": "output-node", "data": {"output": "{{ '\\ud800' }}x"}},
+        ],
+        "edges": [{"id": "e", "source": "start", "target": "out"}],
+        "start_node": "start",
+    }
+    path = tmp_path / "surrogate.json"
+    path.write_text(json.dumps(workflow))
+    for args in (["--json"], []):
+        out = runwire("run", str(path), *args)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+        assert json.loads(out.stdout)["data"]["out"]["result"]["content"] == "\ufffdx"

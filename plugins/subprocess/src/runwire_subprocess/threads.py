@@ -13,7 +13,7 @@ T = TypeVar("T")
 async def to_the_end_in_thread(call: Callable[[], T], undo: Callable[[T], None] | None = None) -> T:
     """``call()`` in a thread, which runs to its end even when the awaiting task is cancelled
     meanwhile; then ``undo`` (when given) gets what it returned, in a thread: the caller will
-    never have it (a made directory is removed, a started program killed).
+    never have it (a run directory made meanwhile is removed).
 
     The thread decides, not a callback on the event loop: a loop that ends (``asyncio.run``
     cancels every task, the one waiting for the thread too) would drop the result unseen."""

@@ -150,25 +150,45 @@ def run(
 
     asyncio.run(execute())
     record = records[0]
-    click.echo(
-        compact_json(record.to_json())
-        if as_json
-        else json.dumps(record.to_json(), indent=2, ensure_ascii=False)
-    )
+    click.echo(compact_json(record.to_json()) if as_json else pretty_json(record.to_json()))
     sys.exit(0 if record.status == Status.SUCCEED else 1)
 
 
 def compact_json(value: Any) -> str:
     """``value`` as one line of JSON, the way the server's API writes it (msgspec: no spaces,
     a non-finite number as ``null``), ten times faster than :func:`json.dumps` (a 10,000-node
-    run's record is megabytes); text msgspec refuses (a lone surrogate, kept from a program's
-    bytes) falls back to :func:`json.dumps`, which writes it as Python does."""
+    run's record is megabytes). What msgspec refuses (a lone surrogate a template made, an
+    object of a plugin's) is written as the server stores it (:func:`_as_stored`)."""
     import msgspec
 
     try:
         return msgspec.json.encode(value).decode()
     except (TypeError, ValueError, OverflowError):  # UnicodeEncodeError is a ValueError
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(_as_stored(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def pretty_json(value: Any) -> str:
+    """``value`` as indented JSON; what has no JSON form, or could not be printed (a lone
+    surrogate), as the server stores it (:func:`_as_stored`)."""
+    from runwire.jsontext import has_lone_surrogate
+
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = None
+    if text is None or has_lone_surrogate(text):
+        text = json.dumps(_as_stored(value), indent=2, ensure_ascii=False)
+    return text
+
+
+def _as_stored(value: Any) -> Any:
+    """``value`` as the server stores a run's results and its API sends them back
+    (:func:`runwire.jsontext.dumps_stored`): a lone surrogate as U+FFFD, a non-finite number as
+    ``null``, an object JSON does not have as its text. Printing the record as it was failed
+    with a ``UnicodeEncodeError`` or ``TypeError`` traceback once the run had ended."""
+    from runwire.jsontext import dumps_stored
+
+    return json.loads(dumps_stored(value))
 
 
 @main.command()
