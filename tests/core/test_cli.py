@@ -179,6 +179,7 @@ def test_compact_json_writes_what_msgspec_refuses_as_the_server_stores_it() -> N
     # a lone surrogate cannot be printed: U+FFFD, as the server stores it; NaN still null
     assert compact_json({"s": "\ud800x", "n": float("nan")}) == '{"s":"\ufffdx","n":null}'
     assert compact_json({"o": object})[:12] == '{"o":"<class'  # its text, as stored
+    assert compact_json({(1, 2): 1}) == '{"(1, 2)":1}'
 
 
 def test_run_prints_a_record_holding_a_lone_surrogate(tmp_path: Path) -> None:

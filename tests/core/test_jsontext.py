@@ -90,3 +90,10 @@ def test_dumps_stored_replaces_lone_surrogates_so_the_text_encodes() -> None:
     text = dumps_stored({"a": "x\ud800y", "\udfff": "é😀"})
     assert json.loads(text) == {"a": "x\ufffdy", "\ufffd": "é😀"}
     text.encode("utf-8")
+
+
+def test_dumps_stored_writes_a_key_json_has_no_form_for_as_its_text() -> None:
+    """A plugin's result keyed by a tuple: stored with the key as its text, not refused (the
+    run's terminal write failed, the run ending in an internal error without its results)."""
+    text = dumps_stored({(1, 2): {"x": float("nan")}, 3: "c"})
+    assert json.loads(text) == {"(1, 2)": {"x": None}, "3": "c"}

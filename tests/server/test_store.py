@@ -380,3 +380,18 @@ async def test_a_retried_message_adopts_its_runs_claim_on_another_process(store:
     assert await store.claim_run(run_id, "bbbbbbbbbbbb:message-1") is None  # not before adopting
     assert await store.adopt_claim(run_id, "message-1", "bbbbbbbbbbbb:message-1")
     assert await store.claim_run(run_id, "bbbbbbbbbbbb:message-1") is not None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_result_keyed_by_a_tuple_is_stored_with_the_key_as_text(store: Store) -> None:
+    """A plugin's result JSON has no key for: the write stores it (it refused the whole run's
+    terminal write)."""
+    workflow = await store.create_workflow(1, "w", {})
+    run_id = str(uuid.uuid4())
+    await store.create_run(run_id, workflow, {})
+    assert await store.claim_run(run_id) is not None
+    nodes = {"a": {"id": "a", "status": "succeed", "result": {(1, 2): "x"}}}
+    await store.save_run(run_id, "succeed", nodes, 0.0)
+    done = await store.get_run(run_id)
+    assert done is not None and done.status == "succeed"
+    assert done.nodes["a"]["result"] == {"(1, 2)": "x"}

@@ -225,12 +225,13 @@ def dumps_stored(value: Any) -> str:
     As ``json.dumps``, but a lone surrogate (a template or a parser may make one) becomes
     U+FFFD, as a UTF-8 decoder does with bytes it cannot read: what is stored can always be
     sent back, so no poll of that run fails. A value with no JSON form (a plugin's object,
-    ``NaN``, an integer beyond the digit limit) is stored as its text, or ``null`` for a number
-    that is not finite, rather than losing the whole record.
+    ``NaN``, an integer beyond the digit limit, a key that is not a string, number or boolean)
+    is stored as its text, or ``null`` for a number that is not finite, rather than losing the
+    whole record.
     """
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
-    except (ValueError, RecursionError):
+    except (ValueError, TypeError, RecursionError):  # TypeError: a key such as a tuple
         text = json.dumps(_storable(value), ensure_ascii=False, allow_nan=False, default=str)
     return _SURROGATE.sub("\ufffd", text) if has_lone_surrogate(text) else text
 
