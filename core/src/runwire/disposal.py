@@ -18,6 +18,7 @@ import atexit
 import logging
 import shutil
 import threading
+import time
 import weakref
 from collections import deque
 from pathlib import Path
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 
 BACKLOG = 64
 """Most directories waiting for removal at once, per disposal."""
+TICK_S = 0.02
+"""How often the removing thread looks for directories handed over: submitting wakes nothing
+(under load a wake-up per run, a thread switch and the GIL handed back and forth, cost more than
+the removal's own CPU); a drain wakes it at once."""
 LINGER_S = 2.0
 """How long the removing thread waits for more work before it ends (a new one starts on demand)."""
 
@@ -63,9 +68,7 @@ class Disposal:
                     self._waiting.pop()  # the caller removes it; the next submit tries again
                     return False
                 self._thread = thread
-            else:
-                self._changed.notify_all()
-        return True
+        return True  # no wake-up: the thread looks every TICK_S (a wake-up per run cost more)
 
     def pending(self) -> int:
         """How many directories wait for removal or are being removed."""
@@ -76,24 +79,32 @@ class Disposal:
         """Wait until every submitted directory is removed (at most ``timeout`` seconds);
         whether they all were."""
         with self._changed:
+            self._changed.notify_all()  # the thread starts now instead of at its next look
             return self._changed.wait_for(lambda: not self._waiting and not self._removing, timeout)
 
     def _remove_all(self) -> None:
+        last_work = time.monotonic()
         while True:
             with self._changed:
                 if not self._waiting:
-                    self._changed.wait_for(lambda: bool(self._waiting), LINGER_S)
+                    self._changed.wait(TICK_S)  # or until a drain wakes it
                 if not self._waiting:
-                    self._thread = None  # a later submit starts a new thread
-                    return
-                path = self._waiting.popleft()
-                self._removing += 1
-            try:
-                shutil.rmtree(path, ignore_errors=True)
-            finally:
-                with self._changed:
-                    self._removing -= 1
-                    self._changed.notify_all()
+                    if time.monotonic() - last_work >= LINGER_S:
+                        self._thread = None  # a later submit starts a new thread
+                        return
+                    continue
+                batch = list(self._waiting)
+                self._waiting.clear()
+                self._removing = len(batch)
+            for path in batch:
+                try:
+                    shutil.rmtree(path, ignore_errors=True)
+                finally:
+                    with self._changed:
+                        self._removing -= 1
+            with self._changed:
+                self._changed.notify_all()  # drains waiting for these
+            last_work = time.monotonic()
 
 
 @atexit.register
