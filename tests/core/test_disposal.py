@@ -7,7 +7,9 @@ import sys
 import threading
 from pathlib import Path
 
-from runwire.disposal import Disposal
+import pytest
+
+from runwire.disposal import Disposal, remove_tree
 from runwire.host import HostPolicy
 
 
@@ -73,6 +75,55 @@ def test_a_new_thread_takes_over_after_the_last_one_ended(tmp_path: Path) -> Non
     second = tree(tmp_path / "second")
     assert disposal.submit(second) and disposal.drain(timeout=30)
     assert not first.exists() and not second.exists()
+
+
+@pytest.mark.parametrize("empty", [(), ("out",)])
+@pytest.mark.parametrize(
+    "layout",
+    ["out empty", "out missing", "files in out", "a file beside out", "out a file", "out a link to a dir"],
+)
+def test_remove_tree_removes_every_layout_and_follows_no_link(
+    tmp_path: Path, layout: str, empty: tuple[str, ...]
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()  # empty: an rmdir through a link would remove it
+    run = tmp_path / "run"
+    run.mkdir()
+    if layout in ("out empty", "files in out", "a file beside out"):
+        (run / "out").mkdir()
+    if layout == "files in out":
+        (run / "out" / "r.csv").write_text("a,b")
+        (run / "out" / "root").symlink_to("/")
+    if layout == "a file beside out":
+        (run / "stdout.txt").write_text("x")
+    if layout == "out a file":
+        (run / "out").write_text("not a directory")
+    if layout == "out a link to a dir":
+        (run / "out").symlink_to(elsewhere)
+    remove_tree(run, empty)
+    assert not run.exists() and not run.is_symlink()
+    assert elsewhere.is_dir() and list(elsewhere.iterdir()) == []
+    assert Path("/").is_dir()
+
+
+def test_remove_tree_of_a_missing_directory_does_nothing(tmp_path: Path) -> None:
+    remove_tree(tmp_path / "gone", ("out",))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_disposal_removes_with_the_empty_names_given(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    plain, linked = tmp_path / "plain", tmp_path / "linked"
+    plain.mkdir()
+    (plain / "out").mkdir()
+    linked.mkdir()
+    (linked / "out").symlink_to(elsewhere)
+    disposal = Disposal()
+    assert disposal.submit(plain, ("out",)) and disposal.submit(linked, ("out",))
+    assert disposal.drain(timeout=30)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]
+    assert elsewhere.is_dir()
 
 
 def test_every_host_has_its_own_disposal() -> None:

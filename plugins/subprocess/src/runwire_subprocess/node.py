@@ -15,7 +15,7 @@ from runwire.workflow import PreparedNode
 from runwire_subprocess.argv import build_argv, unbound_names
 from runwire_subprocess.data import RunScriptData
 from runwire_subprocess.process import Completed, run_program
-from runwire_subprocess.rundir import close_rundir, in_thread_then_remove, open_rundir
+from runwire_subprocess.rundir import EMPTY, close_rundir, in_thread_then_remove, open_rundir
 
 RUNDIR = "RUNDIR"
 STDERR_TAIL = 2000
@@ -113,7 +113,7 @@ class RunScriptNode(NodeType):
             finally:
                 # removing waits for the disk (most of a millisecond per rmdir on some file
                 # systems): the host's disposal does it in the background unless it is behind
-                if removed is not None and not host.disposal.submit(removed):
+                if removed is not None and not host.disposal.submit(removed, EMPTY):
                     await close_rundir(removed)
         finally:
             if rundir is not None and not data.keep_rundir:

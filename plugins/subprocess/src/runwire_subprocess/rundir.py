@@ -22,11 +22,17 @@ from pathlib import Path
 from typing import TypeVar
 
 from runwire import NodeFailed
+from runwire.disposal import remove_tree
 from runwire.host import RunAs
 from runwire_subprocess.threads import to_the_end_in_thread
 
 T = TypeVar("T")
 PREFIX = "results-"
+OUT = "out"
+"""The subdirectory every run directory gets, empty, for the program's files."""
+EMPTY = (OUT,)
+"""What a run directory usually holds when its program wrote nothing: ``out/``, empty
+(:func:`runwire.disposal.remove_tree` removes such a directory with two ``rmdir``)."""
 MAX_BASE_BYTES = 100 * 1024 * 1024
 """Largest total size of the regular files of a ``rundir_base`` (it is copied for every run)."""
 MAX_BASE_ENTRIES = 10_000
@@ -101,7 +107,7 @@ def make_rundir(parent: str | None, base: str | None, owner: RunAs | None = None
     try:
         if base:
             shutil.copytree(base, path, symlinks=True, dirs_exist_ok=True)
-        (path / "out").mkdir(exist_ok=True)
+        (path / OUT).mkdir(exist_ok=True)
         if owner is not None and owner.switches:
             _give(path, owner)
     except (OSError, shutil.Error) as exc:
@@ -121,7 +127,7 @@ async def open_rundir(parent: str | None, base: str | None, owner: RunAs | None 
 
 def remove_rundir(path: Path) -> None:
     """Remove a run directory and everything in it; errors are ignored."""
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(path, EMPTY)
 
 
 async def close_rundir(path: Path) -> None:
