@@ -1,7 +1,7 @@
 """Issue #17 targets 4, 5 and 7: the front doors and embedded workflow runs against their floors.
 
 Run: ``python bench/tasks.py [--rounds 3] [--sequential 100] [--total 500] [--concurrency 8]
-[--client wait|long-poll|short-poll]``.
+[--client wait|long-poll|short-poll] [--rundir-root DIR]``.
 
 How every figure is taken (client, p50, throughput, polling) is in ``bench/harness.py``. The
 workload is the references' one: ``tests/scripts/bench_csv.sh``, a ``/bin/sh`` script that writes
@@ -20,6 +20,12 @@ serves its app), each round measures, interleaved:
 - a trigger → output workflow: ``POST /run/`` (+ polling ``workflow_result``) — target 7.
 
 The median of each figure over the rounds is compared with its floor and target: PASS/FAIL.
+
+Each task makes and removes a run directory (two ``mkdir``, two ``rmdir``), each spawn of the
+floor one directory: on a disk file system these calls cost far more than on a ``tmpfs`` (see
+docs/server.md), so the file system they are made on is printed first. ``--rundir-root DIR``
+makes both there (``RUNWIRE_RUNDIR_ROOT``), e.g. ``/dev/shm/runwire-bench`` to measure as on a
+host whose ``/tmp`` is a ``tmpfs``.
 """
 
 from __future__ import annotations
@@ -64,10 +70,34 @@ async def spawn(argv: list[str]) -> None:
     assert proc.returncode == 0 and out, out
 
 
+def file_system(path: Path) -> str:
+    """The type and options of the file system holding ``path`` (Linux: /proc/mounts), e.g.
+    ``ext4 (rw,relatime,discard)``; ``unknown`` elsewhere."""
+    path = path.resolve()
+    best: tuple[int, str] = (-1, "unknown")
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return best[1]
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        point = Path(fields[1].replace("\\040", " "))
+        if (path == point or point in path.parents) and len(point.parts) > best[0]:
+            best = (len(point.parts), f"{fields[2]} ({fields[3]})")
+    return best[1]
+
+
 async def run(args: argparse.Namespace) -> bool:
     from runwire_server.testing import running_server
 
     work = Path(tempfile.mkdtemp(prefix="runwire-bench-"))
+    dirs = work / "rundirs"
+    if args.rundir_root:
+        Path(args.rundir_root).mkdir(parents=True, exist_ok=True)
+        dirs = Path(tempfile.mkdtemp(prefix="runwire-bench-", dir=args.rundir_root))
+    dirs.mkdir(mode=0o700, exist_ok=True)
     try:
         executables = work / "executables"
         executables.mkdir()
@@ -86,8 +116,10 @@ async def run(args: argparse.Namespace) -> bool:
             "RUNWIRE_API_KEYS": KEY,
             "RUNWIRE_TASK_CONFIG": str(config),
             "RUNWIRE_EXECUTABLES_DIR": str(executables),
+            "RUNWIRE_RUNDIR_ROOT": str(dirs),
             **({"RUNWIRE_WORKER_THREADS": str(args.worker_threads)} if args.worker_threads else {}),
         }
+        print(f"run directories (of the tasks and of the spawn floor) on {file_system(dirs.parent)}: {dirs}")
         with (
             running_server(env=env, data_dir=work / "data") as server,
             floor_server(script) as (floor_port, floor_pid),
@@ -96,7 +128,7 @@ async def run(args: argparse.Namespace) -> bool:
             floor_http = client(floor_port, args.concurrency)
 
             async def spawn_floor() -> None:
-                await spawn([script, tempfile.mkdtemp(dir=work)])
+                await spawn([script, tempfile.mkdtemp(dir=dirs)])
 
             async def task() -> None:
                 started = await http.post("/task", headers=start_headers())
@@ -150,6 +182,7 @@ async def run(args: argparse.Namespace) -> bool:
             await floor_http.aclose()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(dirs, ignore_errors=True)
 
     m = {key: s.median() for key, s in series.items()}
     print(f"\nmedian of {args.rounds} round(s), {args.total} items by {args.concurrency} clients:")
@@ -198,6 +231,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument(
         "--worker-threads", type=int, default=0, help="RUNWIRE_WORKER_THREADS (default: server's)"
+    )
+    parser.add_argument(
+        "--rundir-root",
+        default="",
+        help="where run directories are made (RUNWIRE_RUNDIR_ROOT; default: under the temp dir)",
     )
     add_client_option(parser)
     args = parser.parse_args()
