@@ -150,30 +150,39 @@ def run(
 
     asyncio.run(execute())
     record = records[0]
-    click.echo(compact_json(record.to_json()) if as_json else pretty_json(record.to_json()))
+    shown = record.to_json()
+    if record.error is not None:  # as the store's error column holds it (a NUL as U+FFFD)
+        from runwire.jsontext import storable_text
+
+        shown["error"] = storable_text(record.error)
+    click.echo(compact_json(shown) if as_json else pretty_json(shown))
     sys.exit(0 if record.status == Status.SUCCEED else 1)
 
 
-def compact_json(value: Any) -> str:
+def compact_json(value: dict[str, Any]) -> str:
     """``value`` as one line of JSON, the way the server's API writes it (msgspec: no spaces,
-    a non-finite number as ``null``), ten times faster than :func:`json.dumps` (a 10,000-node
-    run's record is megabytes). What msgspec refuses (a lone surrogate a template made, an
-    object of a plugin's) is written as the server stores it (:func:`_as_stored`)."""
+    a non-finite number as ``null``), several times faster than :func:`json.dumps` (a
+    10,000-node run's record is megabytes). A value msgspec refuses (a lone surrogate a template
+    made, nesting deeper than it goes) or writes otherwise than the server stores it (bytes as
+    base64, a date, a set or an enum, which the store writes as their text: msgspec's
+    ``to_builtins`` changes them) is written as the server stores it (:func:`_as_stored`)."""
     import msgspec
 
     try:
-        return msgspec.json.encode(value).decode()
-    except (TypeError, ValueError, OverflowError):  # UnicodeEncodeError is a ValueError
-        return json.dumps(_as_stored(value), ensure_ascii=False, separators=(",", ":"))
+        if msgspec.to_builtins(value) == value:  # JSON's own types only: as the server stores them
+            return msgspec.json.encode(value).decode()
+    except (TypeError, ValueError, OverflowError, RecursionError):  # UnicodeEncodeError: a ValueError
+        pass
+    return json.dumps(_as_stored(value), ensure_ascii=False, separators=(",", ":"))
 
 
-def pretty_json(value: Any) -> str:
-    """``value`` as indented JSON; what has no JSON form, or could not be printed (a lone
-    surrogate), as the server stores it (:func:`_as_stored`)."""
+def pretty_json(value: dict[str, Any]) -> str:
+    """``value`` as indented JSON; what has no JSON form (``NaN``, an object of a plugin's), or
+    could not be printed (a lone surrogate), as the server stores it (:func:`_as_stored`)."""
     from runwire.jsontext import has_lone_surrogate
 
-    try:
-        text = json.dumps(value, indent=2, ensure_ascii=False)
+    try:  # NaN and Infinity are no JSON: null, as stored
+        text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         text = None
     if text is None or has_lone_surrogate(text):
@@ -181,14 +190,19 @@ def pretty_json(value: Any) -> str:
     return text
 
 
-def _as_stored(value: Any) -> Any:
-    """``value`` as the server stores a run's results and its API sends them back
-    (:func:`runwire.jsontext.dumps_stored`): a lone surrogate as U+FFFD, a non-finite number as
-    ``null``, an object JSON does not have as its text. Printing the record as it was failed
-    with a ``UnicodeEncodeError`` or ``TypeError`` traceback once the run had ended."""
+def _as_stored(record: dict[str, Any]) -> dict[str, Any]:
+    """A run's ``record`` as the server stores a run's results and its API sends them back
+    (:func:`runwire.jsontext.dumps_stored`; ``data`` on its own, as the store's node results,
+    so that what is nested too deeply is cut at the same depth): a lone surrogate as
+    U+FFFD, a non-finite number as ``null``, an object JSON does not have as its text. Printing
+    the record as it was failed with a ``UnicodeEncodeError`` or ``TypeError`` traceback once
+    the run had ended."""
     from runwire.jsontext import dumps_stored
 
-    return json.loads(dumps_stored(value))
+    stored: dict[str, Any] = json.loads(dumps_stored(record))
+    if isinstance(record.get("data"), dict):
+        stored["data"] = json.loads(dumps_stored(record["data"]))
+    return stored
 
 
 @main.command()
