@@ -163,3 +163,18 @@ def test_no_thread_to_be_had_refuses_and_a_later_submit_starts_one(tmp_path: Pat
     done = subprocess.run(argv, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert first.exists() and not second.exists()
+
+
+@pytest.mark.parametrize("empty", [(), ("out",)])
+def test_remove_tree_of_a_run_directory_swapped_for_a_link_removes_nothing_through_it(
+    tmp_path: Path, empty: tuple[str, ...]
+) -> None:
+    """A program that may rename its own run directory (it owns it, in a sticky directory such as
+    ``/tmp``) can leave a link in its place: nothing behind the link is removed, not even an empty
+    ``out/`` (an ``rmdir`` of ``<link>/out`` follows the link)."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "out").mkdir(parents=True)
+    run = tmp_path / "run"
+    run.symlink_to(elsewhere)
+    remove_tree(run, empty)
+    assert (elsewhere / "out").is_dir()

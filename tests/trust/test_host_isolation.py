@@ -220,3 +220,44 @@ def test_nothing_a_program_starts_outlives_it(run_as_user: pwd.struct_passwd, tm
                 break
             assert time.monotonic() < deadline, f"still running: {left.stdout}"
             time.sleep(0.1)
+
+
+def test_a_program_swapping_its_run_directory_for_a_link_removes_nothing_through_it(
+    run_as_user: pwd.struct_passwd, tmp_path: Path
+) -> None:
+    """A task's ``command_rundir`` in a sticky, world-writable directory (as ``/tmp`` is): the
+    run-as user owns its run directory there, so it may rename it and leave a link in its place.
+    The root server removing the finished run's directory must not remove anything behind the
+    link: here an empty ``out/`` in a root-only directory the program cannot reach itself."""
+    import json
+    import tempfile
+
+    victim = tmp_path / "root-only"
+    (victim / "out").mkdir(parents=True)
+    os.chmod(tmp_path, 0o700)
+    shared = Path(tempfile.mkdtemp(prefix="runwire-sticky-", dir="/tmp"))
+    try:
+        os.chmod(shared, 0o1777)
+        swap = f'mv "$RUNDIR" "$RUNDIR.moved" && ln -s {victim} "$RUNDIR" && echo swapped'
+        config = tmp_path / "task.json"
+        config.write_text(json.dumps({"command": ["/bin/sh", "-c", swap], "command_rundir": str(shared)}))
+        env = {
+            "RUNWIRE_API_KEYS": BOOTSTRAP,
+            "RUNWIRE_RUN_AS_USER": RUN_AS,
+            "RUNWIRE_TASK_CONFIG": str(config),
+        }
+        with running_server(env=env, data_dir=tmp_path / "data") as server:
+            headers = {"X-Api-Key": BOOTSTRAP}
+            task = httpx.post(f"{server.url}/task", headers=headers).json()["id"]
+            deadline = time.monotonic() + 30
+            while True:
+                done = httpx.get(f"{server.url}/task/{task}", headers=headers).json()
+                if done["status"] != "not-ready":
+                    break
+                assert time.monotonic() < deadline, done
+                time.sleep(0.05)
+            assert done["status"] == "ready" and "swapped" in done["stdout"], done
+        # the server has stopped: its disposal removed every finished run's directory
+        assert (victim / "out").is_dir()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -45,20 +45,28 @@ def remove_tree(path: Path, empty: Iterable[str] = ()) -> None:
     removed stays), as :func:`shutil.rmtree` with ``ignore_errors`` does.
 
     ``empty`` names subdirectories that ``path`` usually holds, empty (a run directory's
-    ``out/``): they and ``path`` are first removed with plain ``rmdir``, two system calls where
-    the walk takes a dozen. ``rmdir`` removes only an empty directory and never follows a link,
-    so anything else (a file, a link, a directory with something in it) fails it, and the
-    descriptor-based walk of :func:`shutil.rmtree` (which does not follow links either) removes
-    the rest.
+    ``out/``): they and ``path`` are first removed with plain ``rmdir``, a few system calls where
+    the walk takes a dozen. ``rmdir`` removes only an empty directory and does not follow a link
+    in the last step of its path, so anything else (a file, a link, a directory with something
+    in it) fails it, and the descriptor-based walk of :func:`shutil.rmtree` (which does not
+    follow links either) removes the rest. The subdirectories are removed relative to ``path``
+    opened without following a link: a program that owns its run directory in a shared parent
+    (a sticky ``/tmp``) may swap it for a link, and ``rmdir("<link>/out")`` would remove an empty
+    ``out`` wherever the link points, with the host's rights.
     """
     try:
-        for name in empty:
-            with contextlib.suppress(FileNotFoundError):  # the program removed it: fine
-                os.rmdir(path / name)
+        if empty:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                for name in empty:
+                    with contextlib.suppress(FileNotFoundError):  # the program removed it: fine
+                        os.rmdir(name, dir_fd=fd)
+            finally:
+                os.close(fd)
         os.rmdir(path)
     except FileNotFoundError:
         return
-    except OSError:  # not empty, not a directory (a link), or not ours to remove: the walk
+    except OSError:  # not empty, not a directory (a link: ELOOP), or not ours to remove: the walk
         shutil.rmtree(path, ignore_errors=True)
 
 
