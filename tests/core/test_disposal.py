@@ -178,3 +178,26 @@ def test_remove_tree_of_a_run_directory_swapped_for_a_link_removes_nothing_throu
     run.symlink_to(elsewhere)
     remove_tree(run, empty)
     assert (elsewhere / "out").is_dir()
+
+
+def test_a_forked_child_removes_what_it_hands_over(tmp_path: Path) -> None:
+    """A process that forks while its disposal's thread lingers (or holds its lock): the child has
+    no such thread, yet its disposal took it for running, so nothing the child handed over was
+    removed and every drain waited out its timeout (60 s at the child's exit)."""
+    before, after = tree(tmp_path / "before"), tree(tmp_path / "after")
+    code = (
+        "import os, sys; from pathlib import Path; from runwire.host import DEFAULT_HOST\n"
+        "disposal = DEFAULT_HOST.disposal\n"
+        "assert disposal.submit(Path(sys.argv[1])) and disposal.drain(timeout=30)\n"
+        "pid = os.fork()  # the thread lingers for more work: it runs in the parent only\n"
+        "if pid == 0:\n"
+        "    ok = disposal.submit(Path(sys.argv[2])) and disposal.drain(timeout=10)\n"
+        "    os._exit(0 if ok and disposal.pending() == 0 else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(before), str(after)], capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert not before.exists() and not after.exists()

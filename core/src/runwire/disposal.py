@@ -75,7 +75,8 @@ class Disposal:
 
     Thread-safe: any thread or event loop may :meth:`submit`; :meth:`drain` waits for the removals.
     Errors are ignored (:func:`remove_tree`): what cannot be removed stays (the server removes
-    its process's whole run-directory root at its next start).
+    its process's whole run-directory root at its next start). A forked child's disposal starts
+    empty, with a thread of its own on demand (the parent's removes what the parent was given).
     """
 
     def __init__(self, backlog: int = BACKLOG) -> None:
@@ -139,6 +140,22 @@ class Disposal:
             with self._changed:
                 self._changed.notify_all()  # drains waiting for these
             last_work = time.monotonic()
+
+    def _forget_parent(self) -> None:
+        """In a forked child: the removing thread (and whoever held the lock) stayed in the
+        parent, which removes what it was given; the child starts afresh."""
+        self._changed = threading.Condition()
+        self._waiting.clear()
+        self._removing = 0
+        self._thread = None
+
+
+def _after_fork_in_child() -> None:
+    for disposal in list(_live):
+        disposal._forget_parent()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
