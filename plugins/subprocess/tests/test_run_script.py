@@ -440,3 +440,19 @@ def _end_loop_while_a_thread_is_in(function: str, work: Callable[[], Awaitable[A
         if asyncio.run(end_while_inside()):
             return
     pytest.fail(f"never saw a thread inside {function}")
+
+
+async def test_a_relative_rundir_parent_gives_the_program_an_absolute_rundir(
+    run_script: RunScript, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative ``rundir_parent`` (a config.json's ``command_rundir: "runs"``) is taken from the
+    server's working directory; ``$RUNDIR`` was then relative too (Python 3.11's ``mkdtemp``),
+    naming nothing from the program's own working directory, the run directory."""
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code = "import os, sys; print(os.path.isdir(sys.argv[1]) and os.path.samefile(sys.argv[1], '.'))"
+    record = await run_script({"command": [PY, "-c", code, "$RUNDIR"], "rundir_parent": "runs"})
+    assert record.status == "succeed", record.error
+    assert record.nodes[NODE_ID].result["content"].strip() == "True"
+    assert DEFAULT_HOST.disposal.drain(timeout=30)
+    assert list((tmp_path / "runs").iterdir()) == []

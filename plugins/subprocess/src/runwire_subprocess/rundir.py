@@ -84,7 +84,8 @@ def _raise(exc: OSError) -> None:
 
 
 def make_rundir(parent: str | None, base: str | None, owner: RunAs | None = None) -> Path:
-    """Create a new run directory (mode 0700) under ``parent`` (the temp dir when ``None``).
+    """Create a new run directory (mode 0700) under ``parent`` (the temp dir when ``None``; a
+    relative one from this process's working directory); its path is absolute.
 
     The contents of ``base`` (when given, and within the caps of :func:`measure_base`) are
     copied in first; then an empty ``out/`` is made. With an ``owner`` that is not this
@@ -98,6 +99,8 @@ def make_rundir(parent: str | None, base: str | None, owner: RunAs | None = None
             measure_base(base)
         except OSError as exc:
             raise NodeFailed(f"cannot read rundir_base {base!r}: {exc}") from None
+    if parent and not os.path.isabs(parent):  # from the server's working directory, named so
+        parent = os.path.abspath(parent)  # (Python 3.11's mkdtemp returns a relative path)
     try:
         path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
     except OSError as exc:
