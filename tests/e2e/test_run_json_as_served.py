@@ -68,6 +68,13 @@ ODD_PLUGIN = """
             return NodeOutput({"deep": nested(1_100)})
 
 
+    class CostlyNode(NodeType):
+        type = "costly-node"
+
+        async def run(self, data, ctx):
+            return NodeOutput({"content": "spent"}, cost=float("nan"))
+
+
     class FailNode(NodeType):
         type = "fail-node"
 
@@ -77,7 +84,7 @@ ODD_PLUGIN = """
 
     @hookimpl
     def register_node_types():
-        return [DeepNode, OddNode, FailNode]
+        return [DeepNode, OddNode, CostlyNode, FailNode]
 """
 
 WORKFLOW = {
@@ -143,3 +150,38 @@ def test_runwire_run_prints_the_record_the_server_stores_and_returns(
     assert odd["bytes"] == "b'\\x00ab\\xff'" and odd["set"] == "{1}" and odd["enum"] == "Color.RED"
     assert odd["nan"] is None and odd["surrogate"] == "a\ufffdb"
     assert json.dumps(served["data"]["deep"]["result"]).count("[") < 100  # cut, as stored
+
+
+def test_a_cost_that_is_no_number_loses_nothing(tmp_path: Path, odd_plugin_path: str) -> None:
+    """A plugin's node reporting a NaN cost: the run's total is no number, which SQLite stores as
+    NULL in a NOT NULL column: the run's terminal write failed, and the run ended ``failed`` with
+    an internal error and none of its results, where ``runwire run`` showed it ``succeed``."""
+    workflow = {
+        "start_node": "trigger",
+        "nodes": [
+            {"id": "trigger", "type": "trigger-node", "data": {"name": "Trigger"}},
+            {"id": "costly", "type": "costly-node", "data": {"name": "Costly"}},
+        ],
+        "edges": [{"id": "e1", "source": "trigger", "target": "costly"}],
+    }
+    env = with_plugin({"RUNWIRE_API_KEYS": KEY}, odd_plugin_path)
+    path = tmp_path / "costly.json"
+    path.write_text(json.dumps(workflow))
+    out = subprocess.run(
+        [RUNWIRE, "run", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert out.returncode == 0, out.stderr
+    printed = json.loads(out.stdout)
+    with running_server(env=env) as server, api(server.url) as client:
+        workflow_id = create_workflow(client, workflow)
+        reply = client.post(f"/api/v1/workflows/{workflow_id}/run/", json={}, headers={"Prefer": "wait=30"})
+        served = reply.json()["data"]
+        listed = client.get(f"/api/v1/workflows/{workflow_id}/history/", params={"ordering": "-cost"})
+        assert listed.status_code == 200, listed.text
+    assert served["status"] == printed["status"] == "succeed", served
+    assert served["data"] == printed["data"] and served["data"]["costly"]["result"] == {"content": "spent"}
+    assert served["metrics"] == printed["metrics"] == {"total_cost": None}

@@ -83,6 +83,26 @@ async def test_run_lifecycle_and_atomic_terminal_write(store: Store) -> None:
     assert await store.claim_run(str(uuid.uuid4())) is None
 
 
+@pytest.mark.parametrize("cost", [float("nan"), float("inf")])
+async def test_a_total_cost_that_is_no_finite_number_is_stored_with_the_run(
+    store: Store, cost: float
+) -> None:
+    """A plugin's node may report a NaN or infinite cost: the run's terminal write keeps its
+    results (SQLite turned NaN into NULL, refused by the column: the whole write failed), on
+    both stores alike; what is stored is infinity, which no JSON has either (the API: null)."""
+    workflow = await store.create_workflow(1, "w", {})
+    run_id, finished_id = str(uuid.uuid4()), str(uuid.uuid4())
+    await store.create_run(run_id, workflow, {})
+    assert await store.claim_run(run_id) is not None
+    nodes = {"a": {"id": "a", "status": "succeed", "result": {"content": "spent"}}}
+    await store.save_run(run_id, "succeed", nodes, cost)
+    made = await store.create_run(finished_id, workflow, {}, status="failed", nodes=nodes, total_cost=cost)
+    for row in (await store.get_run(run_id), await store.get_run(finished_id), made):
+        assert row is not None and row.nodes == nodes and row.total_cost == float("inf")
+    count, page = await store.history(workflow.id, "-cost", 0, 10)
+    assert count == 2 and {r.id for r in page} == {run_id, finished_id}
+
+
 async def test_unfinished_runs_are_found_and_requeued(store: Store) -> None:
     workflow = await store.create_workflow(1, "w", {})
     ids = [str(uuid.uuid4()) for _ in range(3)]

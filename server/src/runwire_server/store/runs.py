@@ -6,6 +6,7 @@ ever sees one without the other.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -92,6 +93,13 @@ _SAVE_RUN_EVENTS = (
 )
 
 
+def storable_cost(cost: float) -> float:
+    """A run's total cost as both stores hold it: a cost that is no number (a plugin's node
+    reported ``NaN``) as infinity, which the API shows as ``null`` as it shows ``NaN`` (SQLite
+    stores ``NaN`` as NULL, which the column refuses: the run's terminal write failed)."""
+    return math.inf if math.isnan(cost) else cost
+
+
 class RunMethods(StoreBase):
     """Runs: each of one workflow version, from ``in queue`` to a terminal status."""
 
@@ -122,7 +130,7 @@ class RunMethods(StoreBase):
             "status": status,
             "input": input_value,
             "nodes": nodes if nodes is not None else {},
-            "total_cost": total_cost,
+            "total_cost": storable_cost(total_cost),
             "error": error,
             "created_at": now,
             "updated_at": now,
@@ -132,7 +140,7 @@ class RunMethods(StoreBase):
         self._first(_INSERT_RUN, values, write=True)
         columns = (run_id, workflow.id, workflow.project, workflow.version, status, input_value)
         stored_error = error if error is None else storable_text(error)  # as the column stores it
-        return RunRow(*columns, values["nodes"], total_cost, stored_error, now, now, owner)
+        return RunRow(*columns, values["nodes"], values["total_cost"], stored_error, now, now, owner)
 
     def get_run(self, run_id: str) -> RunRow | None:
         """The run with ``run_id``, or ``None``."""
@@ -166,7 +174,8 @@ class RunMethods(StoreBase):
         log (:mod:`runwire_server.events`) when ``events`` is given (``None``: kept as it is). Nothing is
         written to a finished run (a cancel or an execution update ended it while its executor
         went on): the executor's late writes must not reopen or rewrite it."""
-        params = {"rid": run_id, "status": status, "nodes": nodes, "cost": total_cost, "error": error}
+        cost = storable_cost(total_cost)
+        params = {"rid": run_id, "status": status, "nodes": nodes, "cost": cost, "error": error}
         params["now"] = utcnow()
         if events is None:
             self._first(_SAVE_RUN, params, write=True)
