@@ -155,7 +155,8 @@ def _after_fork_in_child() -> None:
         disposal._forget_parent()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
