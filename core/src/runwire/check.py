@@ -31,6 +31,7 @@ from pydantic_core import SchemaValidator, core_schema
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
 from runwire.knownkeys import KnownKeys, _allowed_keys
+from runwire.references import node_reference
 from runwire.rendered import inspect_template
 from runwire.workflow import InputField, PlainWorkflow, PreparedNode, PreparedWorkflow, WorkflowData
 
@@ -78,7 +79,7 @@ def graph_size(
         nodes: Any = [n.data for n in data.nodes]
         edges: Any = data.edges
     elif isinstance(data, PlainWorkflow):
-        nodes = [n[2] for n in data.nodes]
+        nodes = list(map(_DATA, data.nodes))
         edges = data.edges
     else:
         raw = data if isinstance(data, Mapping) else {}
@@ -94,6 +95,7 @@ def graph_size(
 
 
 _NEXT_NODES = methodcaller("get", "next_nodes")
+_DATA = itemgetter(2)  # a PlainNode's data
 
 
 def size_problem(
@@ -130,7 +132,8 @@ def _build(data: PlainWorkflow, plugins: Plugins) -> tuple[PreparedWorkflow | No
     elif data.start_node not in nodes:
         problems.append(f"workflow: start_node {data.start_node} is not a node of this workflow")
     links = _link_edges(data, nodes, problems)
-    for prepared in nodes.values():
+    # a node's next_nodes, when any node has them (a look per node in C, not a loop step)
+    for prepared in nodes.values() if any(map(_NEXT_NODES, node_data.values())) else ():
         for target in node_data[prepared.id].get("next_nodes") or []:
             if not isinstance(target, str) or target not in nodes:
                 problems.append(f"node {prepared.id}: next_nodes names {target!r}, which is not a node")
@@ -432,10 +435,15 @@ def _templates_and_references(
         if not texts:
             continue
         if len(texts) == 1:
-            found = inspect_template(texts[0])
+            text = texts[0]
+            # the usual: one template, ``{{ <node-id>.result.<key> }}``, of a direct predecessor
+            # (what inspect_template finds in it, without its calls)
+            if node_reference(text) in node.predecessors:
+                continue
+            found = inspect_template(text)
             syntax, ids = found
             if not syntax and (not ids or (len(ids) == 1 and ids[0] in node.predecessors)):
-                continue  # the usual: one template, referring to a direct predecessor (or none)
+                continue  # one template, referring to a direct predecessor (or none)
             inspected = [found]
         else:
             inspected = [inspect_template(text) for text in texts]

@@ -76,6 +76,43 @@ _NODE_PATHS: dict[str, tuple[str, ...]] = {}
 (:func:`node_lookup`)."""
 
 
+def _usual_path(template: str) -> tuple[str, ...] | None:
+    """The key path, without ``_nodes``, of the usual template ``{{ <node-id>.result.<key>...
+    }}`` alone (kept for :func:`node_lookup`); ``None`` for any other template."""
+    path = _NODE_PATHS.get(template)
+    if path is not None:
+        return path
+    if template.startswith("{{ ") and template.endswith(" }}"):
+        # ``{{ <name>.result.<name> }}`` with names of ASCII letters, digits and ``_`` (not
+        # starting with a digit), one space inside the braces: what the usual pattern matches
+        # there (a third of its cost); anything else goes to the pattern
+        root, sep, key = template[3:-3].partition(".result.")
+        names = root.isidentifier() and key.isidentifier() and root.isascii() and key.isascii()
+        if sep and names and root != "input":
+            path = (root, "result", key)
+    if path is None:
+        usual = _usual().match(template)
+        if usual is None:
+            return None
+        root, rest = usual.groups()
+        if root == "input":
+            return None
+        path = (root, "result", *rest.split(".")[1:])
+    if len(_NODE_PATHS) >= _MAX_NODE_PATHS:  # as many as the cache of lookups holds
+        _NODE_PATHS.clear()
+    _NODE_PATHS[template] = path
+    return path
+
+
+def node_reference(template: str) -> str | None:
+    """The node id the usual template (``{{ <node-id>.result.<key>... }}`` alone) refers to,
+    read as :func:`lookups` reads it (and kept for :func:`node_lookup`); ``None`` for any other
+    template, whose references :func:`inspect_lookups` or Jinja find. What a workflow's check
+    reads of a node's usual template, without the calls of the general inspection."""
+    path = _usual_path(template)
+    return None if path is None else path[0]
+
+
 @lru_cache(maxsize=_MAX_NODE_PATHS)
 def lookups(template: str) -> Lookups | None:
     """``template`` as literal text and lookups when each of its ``{{ }}`` is a plain lookup
@@ -85,27 +122,9 @@ def lookups(template: str) -> Lookups | None:
     a few hundred microseconds, which a workflow of thousands of nodes, each referring to its
     predecessor by name (each a template of its own), would pay per node.
     """
-    keys: tuple[str, ...] | None = None
-    if template.startswith("{{ ") and template.endswith(" }}"):
-        # ``{{ <name>.result.<name> }}`` with names of ASCII letters, digits and ``_`` (not
-        # starting with a digit), one space inside the braces: what the usual pattern matches
-        # there (a third of its cost); anything else goes to the pattern
-        root, sep, key = template[3:-3].partition(".result.")
-        names = root.isidentifier() and key.isidentifier() and root.isascii() and key.isascii()
-        if sep and names and root != "input":
-            keys = ("_nodes", root, "result", key)
-    if keys is None:
-        usual = _usual().match(template)
-        if usual is not None:
-            root, path = usual.groups()
-            if root != "input":
-                keys = ("_nodes", root, "result", *path.split(".")[1:])
-    if keys is not None:
-        # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it
-        if len(_NODE_PATHS) >= _MAX_NODE_PATHS:  # as many as this function's cache holds
-            _NODE_PATHS.clear()
-        _NODE_PATHS[template] = keys[1:]
-        return (keys,)
+    path = _usual_path(template)
+    if path is not None:  # ``{{ <node-id>.result.content }}``, what the rest would make of it
+        return (("_nodes", *path),)
     if "\x00" in template:  # may open a block (the sandbox's block start is ``\x00{%``)
         return None
     expr, lookup_pattern = _patterns()
