@@ -19,10 +19,10 @@ lookups, ``{{ <node-id>.result.<key> }}``, is read by :mod:`runwire.references` 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from functools import lru_cache
-from itertools import count
-from operator import itemgetter, methodcaller
+from itertools import compress, count, repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -79,7 +79,7 @@ def graph_size(
         nodes: Any = [n.data for n in data.nodes]
         edges: Any = data.edges
     elif isinstance(data, PlainWorkflow):
-        nodes = list(map(_DATA, data.nodes))
+        nodes = [n[2] for n in data.nodes]
         edges = data.edges
     else:
         raw = data if isinstance(data, Mapping) else {}
@@ -88,14 +88,16 @@ def graph_size(
     if max_nodes is not None and len(nodes) > max_nodes:
         return len(nodes), 0
     if isinstance(data, WorkflowData | PlainWorkflow):  # every data a dict: read in C
-        linked = sum(len(_list(d)) for d in filter(None, map(_NEXT_NODES, nodes)))
+        linked = sum(len(_list(d["next_nodes"])) for d in compress(nodes, _have_next_nodes(nodes)))
     else:
         linked = sum(len(_list(d.get("next_nodes"))) for d in nodes if isinstance(d, dict))
     return len(nodes), len(edges) + linked
 
 
-_NEXT_NODES = methodcaller("get", "next_nodes")
-_DATA = itemgetter(2)  # a PlainNode's data
+def _have_next_nodes(datas: Iterable[dict[str, Any]]) -> Iterator[bool]:
+    """Whether each of ``datas`` (node data, dicts) has ``next_nodes``: ``dict.__contains__``
+    mapped in C (``methodcaller("get", ...)`` cost three times as much, ~1.1k a node)."""
+    return map(dict.__contains__, datas, repeat("next_nodes"))
 
 
 def size_problem(
@@ -133,7 +135,7 @@ def _build(data: PlainWorkflow, plugins: Plugins) -> tuple[PreparedWorkflow | No
         problems.append(f"workflow: start_node {data.start_node} is not a node of this workflow")
     links = _link_edges(data, nodes, problems)
     # a node's next_nodes, when any node has them (a look per node in C, not a loop step)
-    for prepared in nodes.values() if any(map(_NEXT_NODES, node_data.values())) else ():
+    for prepared in nodes.values() if any(_have_next_nodes(node_data.values())) else ():
         for target in node_data[prepared.id].get("next_nodes") or []:
             if not isinstance(target, str) or target not in nodes:
                 problems.append(f"node {prepared.id}: next_nodes names {target!r}, which is not a node")

@@ -72,8 +72,8 @@ class NeedsJinja(Exception):
 
 _MAX_NODE_PATHS = 16384
 _NODE_PATHS: dict[str, tuple[str, ...]] = {}
-"""The usual templates :func:`lookups` read, each with its key path without ``_nodes``
-(:func:`node_lookup`)."""
+"""The usual templates :func:`lookups` and :func:`node_reference` read, each with its key path
+without ``_nodes`` (:func:`node_lookup`)."""
 
 
 def _usual_path(template: str) -> tuple[str, ...] | None:
