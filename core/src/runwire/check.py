@@ -31,7 +31,7 @@ from pydantic_core import SchemaValidator, core_schema
 from runwire.errors import WorkflowInvalid
 from runwire.fieldproblems import field_problems
 from runwire.knownkeys import KnownKeys, _allowed_keys
-from runwire.references import node_reference
+from runwire.references import usual_path
 from runwire.rendered import inspect_template
 from runwire.workflow import InputField, PlainWorkflow, PreparedNode, PreparedWorkflow, WorkflowData
 
@@ -440,7 +440,8 @@ def _templates_and_references(
             text = texts[0]
             # the usual: one template, ``{{ <node-id>.result.<key> }}``, of a direct predecessor
             # (what inspect_template finds in it, without its calls)
-            if node_reference(text) in node.predecessors:
+            path = usual_path(text)
+            if path is not None and path[0] in node.predecessors:
                 continue
             found = inspect_template(text)
             syntax, ids = found

@@ -72,13 +72,16 @@ class NeedsJinja(Exception):
 
 _MAX_NODE_PATHS = 16384
 _NODE_PATHS: dict[str, tuple[str, ...]] = {}
-"""The usual templates :func:`lookups` and :func:`node_reference` read, each with its key path
+"""The usual templates :func:`lookups` and :func:`usual_path` read, each with its key path
 without ``_nodes`` (:func:`node_lookup`)."""
 
 
-def _usual_path(template: str) -> tuple[str, ...] | None:
+def usual_path(template: str) -> tuple[str, ...] | None:
     """The key path, without ``_nodes``, of the usual template ``{{ <node-id>.result.<key>...
-    }}`` alone (kept for :func:`node_lookup`); ``None`` for any other template."""
+    }}`` alone, its node id first: what :func:`lookups` reads of it, kept for
+    :func:`node_lookup`; ``None`` for any other template (whose references
+    :func:`inspect_lookups` or Jinja find). A workflow's check reads a node's usual template
+    with it, without the calls of the general inspection."""
     path = _NODE_PATHS.get(template)
     if path is not None:
         return path
@@ -104,15 +107,6 @@ def _usual_path(template: str) -> tuple[str, ...] | None:
     return path
 
 
-def node_reference(template: str) -> str | None:
-    """The node id the usual template (``{{ <node-id>.result.<key>... }}`` alone) refers to,
-    read as :func:`lookups` reads it (and kept for :func:`node_lookup`); ``None`` for any other
-    template, whose references :func:`inspect_lookups` or Jinja find. What a workflow's check
-    reads of a node's usual template, without the calls of the general inspection."""
-    path = _usual_path(template)
-    return None if path is None else path[0]
-
-
 @lru_cache(maxsize=_MAX_NODE_PATHS)
 def lookups(template: str) -> Lookups | None:
     """``template`` as literal text and lookups when each of its ``{{ }}`` is a plain lookup
@@ -122,7 +116,7 @@ def lookups(template: str) -> Lookups | None:
     a few hundred microseconds, which a workflow of thousands of nodes, each referring to its
     predecessor by name (each a template of its own), would pay per node.
     """
-    path = _usual_path(template)
+    path = usual_path(template)
     if path is not None:  # ``{{ <node-id>.result.content }}``, what the rest would make of it
         return (("_nodes", *path),)
     if "\x00" in template:  # may open a block (the sandbox's block start is ``\x00{%``)
