@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 import sys
 
+import jiter
 import pytest
 
-from runwire.jsontext import JsonRefused, dumps, dumps_stored, loads
+from runwire.jsontext import JsonRefused, _check_parsed, dumps, dumps_stored, loads
 
 
 @pytest.mark.parametrize(
@@ -24,6 +26,14 @@ from runwire.jsontext import JsonRefused, dumps, dumps_stored, loads
         ('{"a": 1, "b": {"c": 1, "c": 2}}', "duplicate key 'c'"),
         ("[" * 65 + "]" * 65, "nested deeper than 64 levels"),
         ("[" * 10_000 + "]" * 10_000, "nested deeper than 64 levels"),
+        # duplicate keys found by counting colons: refused before what the walk refuses, as the
+        # standard library's reader refuses them
+        ('{"a": "x:y", "d": ' + "[" * 70 + "]" * 70 + "}", "nested deeper than 64 levels"),
+        ('{"a": 1, "a": ' + "[" * 70 + "]" * 70 + "}", "duplicate key 'a'"),
+        ('{"a": [1e400], "a": 2}', "duplicate key 'a'"),
+        ('{"a": "x:y", "b": {"c": ":", "c": ":"}}', "duplicate key 'c'"),
+        ('{"\\u003a": 1, "b": 2, "b": 3}', "duplicate key 'b'"),
+        ('{"a": 1, "\\u0061": 2}', "duplicate key 'a'"),
     ],
 )
 def test_json_that_parses_but_is_refused_says_why(text: str, message: str) -> None:
@@ -97,3 +107,61 @@ def test_dumps_stored_writes_a_key_json_has_no_form_for_as_its_text() -> None:
     run's terminal write failed, the run ending in an internal error without its results)."""
     text = dumps_stored({(1, 2): {"x": float("nan")}, 3: "c"})
     assert json.loads(text) == {"(1, 2)": {"x": None}, "3": "c"}
+
+
+def _generated_objects(seed: int, count: int) -> list[str]:
+    """JSON texts of objects with keys that may repeat (or be equal once unescaped), colons in
+    keys and strings (some written as ``\\u003a``), nesting, and pretty or compact separators."""
+    rng = random.Random(seed)
+    names = ["a", "b", "\\u0061", "a:b", "c", "\\u003a", "x\\u003Ay", "d\\\\u003a"]
+    scalars = ['"x"', '"x:y"', '"::"', '"\\u003a"', "1", "2.5", "1e400", "true", "null", '"\\\\u003"']
+
+    def value(depth: int) -> str:
+        roll = rng.random()
+        if depth < 4 and roll < 0.3:
+            return obj(depth + 1)
+        if depth < 4 and roll < 0.4:
+            return "[" + ", ".join(value(depth + 1) for _ in range(rng.randrange(3))) + "]"
+        return rng.choice(scalars)
+
+    def obj(depth: int) -> str:
+        colon = rng.choice([":", ": ", " : "])
+        keys = rng.sample(names, rng.randrange(1, 4))
+        if rng.random() < 0.2:  # a duplicate, as written or equal once unescaped
+            keys.append(rng.choice(keys))
+        return "{" + ", ".join(f'"{key}"{colon}{value(depth)}' for key in keys) + "}"
+
+    return [obj(0) for _ in range(count)]
+
+
+def test_duplicate_keys_found_by_counting_are_those_jiter_finds() -> None:
+    """:func:`loads` finds a duplicate key by counting colons (its own check); what it refuses
+    and reads is what jiter's duplicate-key check and the standard library's reader make of the
+    same texts."""
+    refused = 0
+    for text in _generated_objects(17, 3000):
+        try:
+            jiter.from_json(text.encode(), allow_inf_nan=False, catch_duplicate_keys=True)
+        except ValueError:
+            duplicate = True
+        else:
+            duplicate = False
+        try:
+            value = loads(text)
+        except JsonRefused as exc:
+            refused += 1
+            assert ("duplicate key" in str(exc)) == duplicate, text
+            continue
+        assert not duplicate, text
+        assert value == json.loads(text), text
+        assert _check_parsed(value, 64) == _keys(value)  # what the colons are counted against
+    assert 300 < refused < 2700  # both kinds were met
+
+
+def _keys(value: object) -> int:
+    """The number of keys of the objects in ``value``, counted one object at a time."""
+    if isinstance(value, dict):
+        return len(value) + sum(map(_keys, value.values()))
+    if isinstance(value, list):
+        return sum(map(_keys, value))
+    return 0

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from runwire.errors import TemplateError, TemplateRefused
 from runwire.references import lookups as _lookups
-from runwire.template import TemplateRenderer, check_template, referenced_nodes, render_string
+from runwire.template import (
+    TemplateRenderer,
+    check_template,
+    inspect_template,
+    referenced_nodes,
+    render_string,
+)
 
 NODE = "93e9822b-63a4-4553-adb4-79029db3c09b"
 VARS = {
@@ -423,17 +429,27 @@ def test_the_usual_template_is_read_as_its_pattern_reads_it(pieces: list[str]) -
     by the pattern or by the shorter reading of its commonest form (one space inside the braces,
     ASCII names): the same key path, and kept for :func:`runwire.references.node_lookup` exactly
     when the pattern matches a node's result."""
-    from runwire.references import _NODE_PATHS, _usual
+    from runwire.references import _NODE_PATHS, _usual, usual_path
+    from runwire.rendered import inspect_template as inspect_lazily
 
     template = "".join(pieces)
     for text in (template, "{{ " + template + " }}", "{{ " + template + ".result.content }}"):
         match = _usual().match(text)
+        _NODE_PATHS.pop(text, None)  # read afresh, by each reader
+        path = usual_path(text)  # what a workflow's check reads of a node's one template
+        reference = None if path is None else path[0]
+        _NODE_PATHS.pop(text, None)
         found = _lookups.__wrapped__(text)  # type: ignore[attr-defined]
         if match is not None and match[1] != "input":
             assert found == (("_nodes", match[1], "result", *match[2].split(".")[1:]),)
             assert _NODE_PATHS[text] == found[0][1:]
+            # the check's shortcut reads the same path, and finds the node both inspections find
+            assert path == found[0][1:]
+            assert reference == match[1]
+            assert inspect_lazily(text) == inspect_template(text) == (None, [reference])
         else:
             assert text not in _NODE_PATHS
+            assert reference is None
 
 
 class _Result(dict):  # type: ignore[type-arg]

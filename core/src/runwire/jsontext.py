@@ -7,11 +7,12 @@ wins), lone UTF-16 surrogates (``"\\ud800"``, not encodable as UTF-8), and it ra
 accepted can therefore always be written back out). :func:`loads` refuses each of
 these, and nesting deeper than a limit, with :class:`JsonRefused` saying what and where.
 
-Reading is done by jiter (pydantic's JSON parser, in Rust), which refuses duplicate keys,
-``NaN`` and lone surrogates itself, in one pass; the standard library's parser, with a hook per
-object, reads the text instead whenever jiter refuses it (so every refusal is worded as
-before) and whenever jiter's limits differ from Python's (an integer digit limit other than
-jiter's 4,300). Either way one walk then checks the depth and infinite numbers.
+Reading is done by jiter (pydantic's JSON parser, in Rust), which refuses ``NaN`` and lone
+surrogates itself, in one pass; a duplicate key is found by counting the text's colons against
+the keys read (:func:`_has_duplicate_keys`). The standard library's parser, with a hook per
+object, reads the text instead whenever jiter refuses it or it holds a duplicate key (so every
+refusal is worded as before) and whenever jiter's limits differ from Python's (an integer digit
+limit other than jiter's 4,300). Either way one walk then checks the depth and infinite numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from itertools import chain
 from typing import Any
 
 import jiter
+import pydantic_core
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects accepted."""
@@ -136,44 +138,82 @@ def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
 
 def _fast_loads(text: str, max_depth: int) -> Any:
     """``text`` read by jiter and checked, or :data:`_SLOW` when the standard library's reader
-    must decide (jiter refused it, or its limits are not Python's)."""
+    must decide (jiter refused it, it holds a duplicate key, or jiter's limits are not Python's)."""
     digits = sys.get_int_max_str_digits()
-    if (digits and digits < _JITER_INT_DIGITS) or _SURROGATE_ESCAPE.search(text) is not None:
-        return _SLOW  # a shorter integer limit than jiter's; or a surrogate escape to judge
+    if digits and digits < _JITER_INT_DIGITS:
+        return _SLOW  # a shorter integer limit than jiter's
+    # a surrogate escape to judge (no backslash, found by ``memchr``, rules most texts out at a
+    # fiftieth of the search's cost)
+    if "\\" in text and _SURROGATE_ESCAPE.search(text) is not None:
+        return _SLOW
     try:
-        value = jiter.from_json(
-            text.encode("utf-8"), allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys"
-        )
+        data = text.encode("utf-8")
+        # duplicate keys are found by counting (:func:`_has_duplicate_keys`), not by jiter's
+        # check: a set of every object's keys, about a third of its reading
+        value = jiter.from_json(data, allow_inf_nan=False, catch_duplicate_keys=False, cache_mode="keys")
     except (ValueError, UnicodeEncodeError):  # the other reader words the refusal
         return _SLOW
-    _check_parsed(value, max_depth)
-    return value
+    try:
+        keys = _check_parsed(value, max_depth)
+    except JsonRefused:  # a duplicate key is refused first, as the other reader refuses it
+        if _has_duplicate_keys(text, data, value, -1):
+            return _SLOW
+        raise
+    return _SLOW if _has_duplicate_keys(text, data, value, keys) else value
 
 
-def _check_parsed(value: Any, max_depth: int) -> None:
+def _has_duplicate_keys(text: str, data: bytes, value: Any, keys: int) -> bool:
+    """Whether the JSON ``text`` (``data`` in UTF-8) holds an object with a key twice, ``value``
+    being what jiter read from it without its duplicate-key check (the last of equal keys
+    kept) and ``keys`` the number of keys in it (``-1``: not counted).
+
+    Outside strings, a colon is in JSON text only after a key, so the text holds as many colons
+    as keys (each duplicate included) plus those inside its strings. When that is ``keys``,
+    every key was kept: no duplicate (the usual case, a count in C). Otherwise ``value``'s
+    compact JSON, which holds one colon per key kept and the colons of the strings kept, has
+    as many colons as the text exactly when nothing was dropped, provided no escape in the
+    text stands for a colon (``\\u003a``); with one, jiter reads the text again with its check.
+    """
+    colons = text.count(":")
+    if colons == keys:
+        return False
+    if "\\u003" not in text:
+        try:
+            return colons != pydantic_core.to_json(value).count(b":")
+        except (ValueError, RecursionError):  # a value to_json does not write (nested too deeply)
+            pass
+    try:
+        jiter.from_json(data, allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys")
+    except ValueError:
+        return True
+    return False
+
+
+def _check_parsed(value: Any, max_depth: int) -> int:
     """:func:`check_value` without the string check, for what a parser made (only ``dict``,
-    ``list`` and scalars): each level is flattened by C iteration (``map``, ``chain``), and
-    filtered by a comprehension only when it mixes containers and scalars."""
+    ``list`` and scalars); returns the number of keys of its objects. Each level is flattened
+    by C iteration (``map``, ``chain``), and filtered by a comprehension only when it mixes
+    containers and scalars."""
     level = [value]
     depth = 0
+    keys = 0
     while True:
         kinds = set(map(type, level))
         if float in kinds:
             _check_scalars(level, strings=False)
         has_dicts, has_lists = dict in kinds, list in kinds
-        if has_dicts and has_lists:
-            level = [
-                *chain.from_iterable([c.values() for c in level if type(c) is dict]),
-                *chain.from_iterable([c for c in level if type(c) is list]),
-            ]
-        elif has_dicts:  # a level of objects only (nodes, edges) needs no filtering
+        if has_dicts:  # each value of an object is a key's: the next level counts them
             dicts = level if len(kinds) == 1 else [c for c in level if type(c) is dict]
-            level = list(chain.from_iterable(map(dict.values, dicts)))
+            values = list(chain.from_iterable(map(dict.values, dicts)))
+            keys += len(values)
+            if has_lists:
+                values.extend(chain.from_iterable([c for c in level if type(c) is list]))
+            level = values  # a level of objects only (nodes, edges) needed no filtering
         elif has_lists:
             lists = level if len(kinds) == 1 else [c for c in level if type(c) is list]
             level = list(chain.from_iterable(lists))
         else:
-            return
+            return keys
         depth += 1
         if depth > max_depth:
             raise JsonRefused(f"JSON is nested deeper than {max_depth} levels")

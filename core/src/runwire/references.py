@@ -72,8 +72,39 @@ class NeedsJinja(Exception):
 
 _MAX_NODE_PATHS = 16384
 _NODE_PATHS: dict[str, tuple[str, ...]] = {}
-"""The usual templates :func:`lookups` read, each with its key path without ``_nodes``
-(:func:`node_lookup`)."""
+"""The usual templates :func:`lookups` and :func:`usual_path` read, each with its key path
+without ``_nodes`` (:func:`node_lookup`)."""
+
+
+def usual_path(template: str) -> tuple[str, ...] | None:
+    """The key path, without ``_nodes``, of the usual template ``{{ <node-id>.result.<key>...
+    }}`` alone, its node id first: what :func:`lookups` reads of it, kept for
+    :func:`node_lookup`; ``None`` for any other template (whose references
+    :func:`inspect_lookups` or Jinja find). A workflow's check reads a node's usual template
+    with it, without the calls of the general inspection."""
+    path = _NODE_PATHS.get(template)
+    if path is not None:
+        return path
+    if template.startswith("{{ ") and template.endswith(" }}"):
+        # ``{{ <name>.result.<name> }}`` with names of ASCII letters, digits and ``_`` (not
+        # starting with a digit), one space inside the braces: what the usual pattern matches
+        # there (a third of its cost); anything else goes to the pattern
+        root, sep, key = template[3:-3].partition(".result.")
+        names = root.isidentifier() and key.isidentifier() and root.isascii() and key.isascii()
+        if sep and names and root != "input":
+            path = (root, "result", key)
+    if path is None:
+        usual = _usual().match(template)
+        if usual is None:
+            return None
+        root, rest = usual.groups()
+        if root == "input":
+            return None
+        path = (root, "result", *rest.split(".")[1:])
+    if len(_NODE_PATHS) >= _MAX_NODE_PATHS:  # as many as the cache of lookups holds
+        _NODE_PATHS.clear()
+    _NODE_PATHS[template] = path
+    return path
 
 
 @lru_cache(maxsize=_MAX_NODE_PATHS)
@@ -85,27 +116,9 @@ def lookups(template: str) -> Lookups | None:
     a few hundred microseconds, which a workflow of thousands of nodes, each referring to its
     predecessor by name (each a template of its own), would pay per node.
     """
-    keys: tuple[str, ...] | None = None
-    if template.startswith("{{ ") and template.endswith(" }}"):
-        # ``{{ <name>.result.<name> }}`` with names of ASCII letters, digits and ``_`` (not
-        # starting with a digit), one space inside the braces: what the usual pattern matches
-        # there (a third of its cost); anything else goes to the pattern
-        root, sep, key = template[3:-3].partition(".result.")
-        names = root.isidentifier() and key.isidentifier() and root.isascii() and key.isascii()
-        if sep and names and root != "input":
-            keys = ("_nodes", root, "result", key)
-    if keys is None:
-        usual = _usual().match(template)
-        if usual is not None:
-            root, path = usual.groups()
-            if root != "input":
-                keys = ("_nodes", root, "result", *path.split(".")[1:])
-    if keys is not None:
-        # ``{{ <node-id>.result.content }}``, what the rest of this function makes of it
-        if len(_NODE_PATHS) >= _MAX_NODE_PATHS:  # as many as this function's cache holds
-            _NODE_PATHS.clear()
-        _NODE_PATHS[template] = keys[1:]
-        return (keys,)
+    path = usual_path(template)
+    if path is not None:  # ``{{ <node-id>.result.content }}``, what the rest would make of it
+        return (("_nodes", *path),)
     if "\x00" in template:  # may open a block (the sandbox's block start is ``\x00{%``)
         return None
     expr, lookup_pattern = _patterns()
