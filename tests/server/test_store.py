@@ -135,6 +135,25 @@ async def test_apply_update_merges_node_results(store: Store) -> None:
     assert not await store.apply_update(str(uuid.uuid4()), "failed", {})
 
 
+async def test_an_update_does_not_put_a_running_run_back_in_queue(store: Store) -> None:
+    workflow = await store.create_workflow(1, "w", {})
+    run_id = str(uuid.uuid4())
+    await store.create_run(run_id, workflow, {})
+    assert await store.claim_run(run_id, "p1:m1") is not None  # executing
+    assert await store.apply_update(run_id, "in queue", {"a": {"id": "a", "status": "in progress"}})
+    row = await store.get_run(run_id)
+    assert row is not None and row.status == "in progress" and set(row.nodes) == {"a"}
+    # so no reconciler takes it for a lost message and enqueues it again beside its execution
+    assert await store.touch_stale_queued_runs(0.0) == []
+    assert await store.claim_run(run_id, "p2:m2") is None  # another delivery does not get it
+    # a run still waiting may be said to wait
+    waiting = str(uuid.uuid4())
+    await store.create_run(waiting, workflow, {})
+    assert await store.apply_update(waiting, "in queue", {})
+    row = await store.get_run(waiting)
+    assert row is not None and row.status == "in queue"
+
+
 async def test_history_orderings(store: Store) -> None:
     workflow = await store.create_workflow(1, "w", {})
     other = await store.create_workflow(1, "other", {})

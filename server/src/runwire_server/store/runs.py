@@ -237,6 +237,7 @@ class RunMethods(StoreBase):
 
     def apply_update(self, run_id: str, status: str, nodes: dict[str, Any]) -> bool:
         """Merge a progress payload (status + per-node results) into a run; ``False`` if none.
+        A run ``in progress`` stays so when the payload says ``in queue`` (its nodes are merged).
 
         :raises RunFinished: the run is terminal: its record is final (a late or replayed progress
             message must neither re-open, and so re-run, a finished run nor rewrite its results).
@@ -249,6 +250,11 @@ class RunMethods(StoreBase):
                 return False
             if row[1] in TERMINAL:  # a late or replayed message must neither re-open nor rewrite it
                 raise RunFinished(f"the run is already {row[1]}; a finished run cannot be changed")
+            if status == Status.IN_QUEUE and row[1] == Status.IN_PROGRESS:
+                # no way back: a run put back in queue while it runs would be enqueued again by a
+                # reconciler (runs in queue past RUNWIRE_REQUEUE_AFTER_S) and run a second time
+                # beside the first; a late "in queue" message is a stale one
+                status = Status.IN_PROGRESS
             merged = {**(row[0] or {}), **nodes}
             conn.execute(
                 update(runs)
