@@ -165,3 +165,130 @@ def _keys(value: object) -> int:
     if isinstance(value, list):
         return sum(map(_keys, value))
     return 0
+
+
+def _strict_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """The reference for a duplicate key: the first key met twice, worded as :func:`loads`
+    words it."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r:.80} in a JSON object")
+        seen.add(key)
+    return dict(pairs)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"/": 1, "\\/": 2}',  # equal once unescaped: the escaped solidus
+        '{"\\ud83d\\ude00": 1, "\U0001f600": 2}',  # a surrogate pair and the character itself
+        '{"\U0001f600": 1, "\\uD83D\\uDE00": 2}',
+        '{"é": 1, "\\u00e9": 2}',
+        '{"": 1, "": 2}',
+        '{"\\u0000": 1, "\\u0000": 2}',
+        '{"\\"": 1, "\\u0022": 2}',
+        '{"a:": 1, "a\\u003a": 2}',  # a colon in a key, written once as an escape
+        '{"a:": 1, "a\\u003A": 2}',
+        '{"a\\\\:": "\\\\", "a\\\\:": 1}',  # backslashes before colons
+        '{"x": "\\\\u003a", "k": 1, "k": 2}',  # an escaped backslash before "u003a": no colon
+        '{"x": "\\u003a:", "k": 1, "k": 2}',
+        '{"k": 1, "k": ":"}',  # the value kept holds a colon the dropped one did not
+        '{"k": ":", "k": 1}',
+        '{"k": "a:b", "k": "a:b"}',
+        '{"a" \n:\t 1 , "a"\r\n: 2}',
+        '{"a": {"b": {"c": 1}}, "d": {"b": {"c": 1, "c": 2}}}',
+        '[{"a": ":"}, {"b": 1}, {"b": 1, "b": 2}]',
+        "[" * 63 + '{"a": 1, "a": 2}' + "]" * 63,
+        "[" * 64 + '{"a": 1, "a": 2}' + "]" * 64,  # refused for its duplicate before its depth
+        '{"a": ' + "[" * 300 + "]" * 300 + ', "a": 1}',
+        '{"a": "x:y", "a": ' + "[" * 70 + "]" * 70 + "}",
+        '{"a:": ' + "[" * 70 + "]" * 70 + ', "a:": 1e400}',
+        '{"a": "q:", "b": ' + "9" * 4300 + ', "b": 1}',
+        '{"a": "' + "x:" * 50_000 + '", "b": 1, "b": 2}',
+    ],
+)
+def test_a_duplicate_key_however_written_is_refused_as_the_standard_reader_finds_it(text: str) -> None:
+    with pytest.raises(ValueError) as reference:
+        json.loads(text, object_pairs_hook=_strict_pairs)
+    with pytest.raises(JsonRefused) as refused:
+        loads(text)
+    assert str(refused.value) == str(reference.value)
+    assert refused.value.malformed is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a:b": "c:d", "\\u003a": "\\u003A", "x": {"y": "::", "z": [":", {"": ":"}]}}',
+        '{"a": 1, "A": 2, "a ": 3, "\\u0061\\u0062": 4, "\\/": "\\\\:"}',
+        '{"\\ud83d\\ude00": ":", "é": "\\u00e9:", "\\u0000": "\\\\u003a"}',
+        '[{"a": 1}, {"a": 1}, {"a": {"a": ":"}}]',
+        '{"a" : 1e5 , "b":-0.0, "c": 5e-324, "d": 1' + "0" * 4299 + "}",
+    ],
+)
+def test_keys_once_each_beside_colons_in_strings_are_read(text: str) -> None:
+    assert json.dumps(loads(text)) == json.dumps(json.loads(text, object_pairs_hook=_strict_pairs))
+
+
+def _key_variants_text(rng: random.Random) -> str:
+    """An object whose keys may repeat, each written with its characters escaped at random
+    (``\\u003a`` for a colon, ``\\/``, surrogate pairs for astral characters), with colons in
+    keys and strings, nesting and separators of every spacing."""
+    chars = [":", "a", "b", "/", '"', "\\", "é", "\U0001f600", "\x00", "\n", " "]
+
+    def string(text: str) -> str:
+        out = []
+        for char in text:
+            code = ord(char)
+            if rng.random() < 0.3 or char in '"\\' or code < 0x20:
+                if code > 0xFFFF:
+                    code -= 0x10000
+                    out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04X}")
+                else:
+                    out.append(rng.choice([f"\\u{code:04x}", f"\\u{code:04X}"]))
+            else:
+                out.append("\\/" if char == "/" and rng.random() < 0.5 else char)
+        return '"' + "".join(out) + '"'
+
+    def spaces() -> str:
+        return rng.choice(["", "", " ", "\n  ", "\t"])
+
+    def value(depth: int) -> str:
+        roll = rng.random()
+        if depth < 4 and roll < 0.3:
+            return obj(depth + 1)
+        if depth < 4 and roll < 0.4:
+            return "[" + ",".join(value(depth + 1) for _ in range(rng.randrange(3))) + "]"
+        if roll < 0.75:
+            return string("".join(rng.choices(chars, k=rng.randrange(5))))
+        return rng.choice(["0", "-1.5", "2e10", "true", "null"])
+
+    def obj(depth: int) -> str:
+        keys = ["".join(rng.choices(chars, k=rng.randrange(3))) for _ in range(rng.randrange(5))]
+        if keys and rng.random() < 0.3:
+            keys.insert(rng.randrange(len(keys) + 1), rng.choice(keys))
+        pairs = [string(key) + spaces() + ":" + spaces() + value(depth) for key in keys]
+        return "{" + ("," + spaces()).join(pairs) + "}"
+
+    return obj(0)
+
+
+def test_generated_keys_written_every_way_are_refused_or_read_as_the_standard_reader_does() -> None:
+    """Texts with keys equal once unescaped: what :func:`loads` refuses for a duplicate key,
+    with the message, and what it reads, are what the standard library's reader with a
+    duplicate check makes of them."""
+    rng = random.Random(20261207)
+    refused = 0
+    for _ in range(4000):
+        text = _key_variants_text(rng)
+        try:
+            expected = json.loads(text, object_pairs_hook=_strict_pairs)
+        except ValueError as exc:
+            refused += 1
+            with pytest.raises(JsonRefused) as refusal:
+                loads(text)
+            assert (str(refusal.value), refusal.value.malformed) == (str(exc), False), text
+            continue
+        assert json.dumps(loads(text)) == json.dumps(expected), text
+    assert 400 < refused < 3600  # both kinds were met
