@@ -47,7 +47,7 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     reason = _missing()
     if reason is not None:
         service_unavailable(f"browser tests need Chromium: {reason}")
@@ -64,7 +64,9 @@ def browser() -> Iterator[Any]:
         "--window-size=1280,800",
     ):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # Chromium leaves its singleton socket's directory in TMPDIR: the test's own, not /tmp
+    env = {**os.environ, "TMPDIR": str(tmp_path_factory.mktemp("chromium-tmp"))}
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=options)
     driver.set_page_load_timeout(WAIT_S)
     try:
         yield driver

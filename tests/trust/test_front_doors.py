@@ -3,6 +3,7 @@ started them; ids are never reused."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,10 @@ def test_run_directories_kept_for_debugging_outlive_the_server(
     assert wait_task(server, task_id, "p0")["status"] == "ready"
     server.client.__exit__(None, None, None)
     kept = root.with_name(f"kept-{root.name}")
-    assert not root.exists() and len(list(kept.glob("results-*"))) == 1
+    try:
+        assert not root.exists() and len(list(kept.glob("results-*"))) == 1
+    finally:  # kept in the shared run-directory root on purpose: the test removes what it kept
+        shutil.rmtree(kept, ignore_errors=True)
 
 
 def test_a_stop_removes_every_finished_run_directory_and_their_root(
