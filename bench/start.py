@@ -140,6 +140,20 @@ def worker_idle_rss(url: str, env: dict[str, str], data_dir: str) -> float:
     finally:
         proc.terminate()
         proc.wait(15)
+        _forget_namespace(url, env["RUNWIRE_BROKER_NAMESPACE"])
+
+
+def _forget_namespace(url: str, namespace: str) -> None:
+    """Delete the keys the worker left under ``namespace`` (its heartbeat), once it has stopped."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def main() -> None:
