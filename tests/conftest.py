@@ -17,6 +17,7 @@ import json
 import os
 import pwd
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,40 @@ from tests.helpers import (
     make_settings,
     write_config,
 )
+
+RUNDIR_ROOT = Path(tempfile.gettempdir()) / f"runwire-rundirs-{os.geteuid()}"
+"""The default run-directory root, shared with every runwire of this user (not the tests' own)."""
+_root_made_by: dict[str, str] = {}
+
+
+def _own_rundir_roots() -> set[str]:
+    """The run-directory roots of services built in this process (``<pid>-<random>``)."""
+    try:
+        return {p.name for p in RUNDIR_ROOT.iterdir() if p.name.startswith(f"{os.getpid()}-")}
+    except FileNotFoundError:
+        return set()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Note which test made each run-directory root of this process still there after it."""
+    before = _own_rundir_roots()
+    yield
+    for name in _own_rundir_roots() - before:
+        _root_made_by[name] = item.nodeid
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_run_directory_root_left() -> Iterator[None]:
+    """Fail the session if services built in this process (an app, ``build_services``) left their
+    run-directory root in the shared :data:`RUNDIR_ROOT`: services never closed, e.g. an app
+    whose shutdown did not run. runwire removes a dead process's root at its next start, but
+    tests clean what they made."""
+    before = _own_rundir_roots()
+    yield
+    left = sorted(_own_rundir_roots() - before)
+    made_by = [f"{RUNDIR_ROOT / name} (made by {_root_made_by.get(name, 'the last test')})" for name in left]
+    assert not left, "run-directory roots left behind:\n" + "\n".join(made_by)
 
 
 @pytest.fixture(scope="session")

@@ -49,19 +49,25 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 
 
 @pytest.fixture
-def stopped() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Processes to SIGTERM (SIGKILL after 10 s) when the test ends."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in started:
+def broker_and_processes() -> Iterator[tuple[str, str, list[subprocess.Popen[bytes]]]]:
+    """``(redis_url, namespace, processes)``: a fresh Redis namespace, and a list of processes to
+    SIGTERM (SIGKILL after 10 s) when the test ends. The processes are stopped before the
+    namespace's keys are deleted: a live ``runwire worker`` writes its broker heartbeat
+    (``<namespace>:__heartbeats__``) back at its next fetch, which would outlive the test."""
+    with redis_namespace() as (redis_url, namespace):
+        started: list[subprocess.Popen[bytes]] = []
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            yield redis_url, namespace, started
+        finally:
+            for proc in started:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in started:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 def _at_head(database_url: str) -> bool:
@@ -74,38 +80,40 @@ def _at_head(database_url: str) -> bool:
 
 
 def test_serve_and_four_workers_started_at_once_on_a_fresh_store_all_come_up(
-    database_url: str, tmp_path: Path, stopped: list[subprocess.Popen[bytes]]
+    database_url: str,
+    tmp_path: Path,
+    broker_and_processes: tuple[str, str, list[subprocess.Popen[bytes]]],
 ) -> None:
     """The race that killed processes with ``table runwire_workflows already exists`` (SQLite)
     or a duplicate key on ``pg_type_typname_nsp_index`` (PostgreSQL)."""
-    with redis_namespace() as (redis_url, namespace):
-        env = _env(
-            database_url,
-            tmp_path,
-            RUNWIRE_BROKER_URL=redis_url,
-            RUNWIRE_BROKER_NAMESPACE=namespace,
-            RUNWIRE_WORKER_THREADS="1",
-            RUNWIRE_AUTH_PROVIDERS="none",
-        )
-        port = free_port()
-        logs = [tmp_path / f"p{i}.log" for i in range(5)]
-        argvs = [["serve", "--host", "127.0.0.1", "--port", str(port)]] + [["worker"]] * 4
-        stopped.extend(_spawn(argv, env, log) for argv, log in zip(argvs, logs, strict=True))
-        deadline = time.monotonic() + 60
-        serving = False
-        while time.monotonic() < deadline:
-            for proc, log in zip(stopped, logs, strict=True):
-                assert proc.poll() is None, f"exited {proc.returncode}:\n{log.read_text()[-4000:]}"
-            if not serving:
-                with contextlib.suppress(httpx.TransportError):
-                    serving = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            if serving and all(WORKER_READY_LINE in log.read_text() for log in logs[1:]):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("not every process came up:\n" + "\n".join(log.read_text()[-2000:] for log in logs))
-        migrated = [log for log in logs if "store schema upgraded from revision (none)" in log.read_text()]
-        assert len(migrated) == 1, "exactly one process migrated the fresh store"
+    redis_url, namespace, stopped = broker_and_processes
+    env = _env(
+        database_url,
+        tmp_path,
+        RUNWIRE_BROKER_URL=redis_url,
+        RUNWIRE_BROKER_NAMESPACE=namespace,
+        RUNWIRE_WORKER_THREADS="1",
+        RUNWIRE_AUTH_PROVIDERS="none",
+    )
+    port = free_port()
+    logs = [tmp_path / f"p{i}.log" for i in range(5)]
+    argvs = [["serve", "--host", "127.0.0.1", "--port", str(port)]] + [["worker"]] * 4
+    stopped.extend(_spawn(argv, env, log) for argv, log in zip(argvs, logs, strict=True))
+    deadline = time.monotonic() + 60
+    serving = False
+    while time.monotonic() < deadline:
+        for proc, log in zip(stopped, logs, strict=True):
+            assert proc.poll() is None, f"exited {proc.returncode}:\n{log.read_text()[-4000:]}"
+        if not serving:
+            with contextlib.suppress(httpx.TransportError):
+                serving = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        if serving and all(WORKER_READY_LINE in log.read_text() for log in logs[1:]):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("not every process came up:\n" + "\n".join(log.read_text()[-2000:] for log in logs))
+    migrated = [log for log in logs if "store schema upgraded from revision (none)" in log.read_text()]
+    assert len(migrated) == 1, "exactly one process migrated the fresh store"
     assert _at_head(database_url)
 
 

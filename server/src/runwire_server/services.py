@@ -212,6 +212,16 @@ def build_services(settings: Settings, plugins: Plugins | None = None) -> Servic
         log.error("%s", error)
     privileged = parse_projects(settings.privileged_projects)
     host = build_host_policy(settings, privileged is None or bool(privileged))
+    try:
+        return _build_services(settings, plugins, privileged, host)
+    except BaseException:  # e.g. an auth provider not installed: no services to release the root
+        release_rundir_root(host)
+        raise
+
+
+def _build_services(
+    settings: Settings, plugins: Plugins, privileged: frozenset[int] | None, host: HostPolicy
+) -> Services:
     store = open_store(settings, pool_size=settings.worker_threads + 4)
     broker = None
     if settings.broker_url:

@@ -107,9 +107,23 @@ def create_app(
     Services (plugins, store, broker, auth) are built here, so configuration errors surface
     before the server listens. In embedded mode, runs execute on the app's event loop from
     start-up to shutdown.
+
+    The app owns its services, given or built: its shutdown closes them, and so does a failure
+    to build it (e.g. an invalid task config), which leaves no app to shut down (their
+    run-directory root, store connections and broker would otherwise be left behind).
     """
     settings = settings or Settings()
     services = services or build_services(settings)
+    try:
+        return _build_app(settings, services, extra_route_handlers)
+    except BaseException:
+        services.close()
+        raise
+
+
+def _build_app(
+    settings: Settings, services: Services, extra_route_handlers: Sequence[ControllerRouterHandler]
+) -> Litestar:
     connections = connection_cap(settings.max_connections, open_file_limit(), settings.max_processes)
     services.long_requests.total = long_request_cap(settings.max_long_requests, connections)
     hooks = ServerHooks(services.plugins)
