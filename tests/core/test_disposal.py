@@ -24,6 +24,12 @@ def tree(root: Path, files: int = 3) -> Path:
     return root
 
 
+def run_python(code: str, *args: Path) -> None:
+    """Run ``code`` in a new Python process with ``args`` as its arguments; it must succeed."""
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_submitted_directories_are_all_removed_by_the_drain(tmp_path: Path) -> None:
     disposal = Disposal()
     paths = [tree(tmp_path / f"run-{i}") for i in range(40)]
@@ -136,8 +142,7 @@ def test_a_process_exiting_at_once_still_removes_what_it_handed_over(tmp_path: P
         "import sys; from pathlib import Path; from runwire.host import DEFAULT_HOST\n"
         "assert all(DEFAULT_HOST.disposal.submit(Path(p)) for p in sys.argv[1:])\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    run_python(code, *paths)
     assert not any(path.exists() for path in paths)
 
 
@@ -159,9 +164,7 @@ def test_no_thread_to_be_had_refuses_and_a_later_submit_starts_one(tmp_path: Pat
         "assert refused and disposal.pending() == 0 and Path(sys.argv[1]).exists()\n"
         "assert disposal.submit(Path(sys.argv[2])) and disposal.drain(timeout=30)\n"
     )
-    argv = [sys.executable, "-c", code, str(first), str(second)]
-    done = subprocess.run(argv, capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    run_python(code, first, second)
     assert first.exists() and not second.exists()
 
 
@@ -196,8 +199,5 @@ def test_a_forked_child_removes_what_it_hands_over(tmp_path: Path) -> None:
         "_, status = os.waitpid(pid, 0)\n"
         "sys.exit(os.waitstatus_to_exitcode(status))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(before), str(after)], capture_output=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
+    run_python(code, before, after)
     assert not before.exists() and not after.exists()
